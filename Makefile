@@ -1,0 +1,50 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/billing
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+export TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/billing_test
+export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+export FLASK_APP := wsgi:subscription_app
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: run test test-slow venv services migrate seed bench clean help
+
+help:
+	@echo "make run        install, start PostgreSQL/Redis if needed, migrate, seed, start every Procfile process"
+	@echo "make test       the test suite on real PostgreSQL and Redis"
+	@echo "make test-slow  the slow suites (crashes, outages, fuzzing, browser)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+services: venv
+	$(BIN)/python scripts/services.py ensure
+
+migrate: services
+	$(BIN)/flask db upgrade heads
+
+seed: migrate
+	$(BIN)/flask seed
+
+run: seed
+	$(BIN)/honcho start -f Procfile subscription payment worker scheduler dashboard
+
+test: venv
+	$(BIN)/python scripts/services.py ensure --database-url $(TEST_DATABASE_URL) --redis-url $(TEST_REDIS_URL)
+	$(BIN)/pytest -m "not slow"
+
+test-slow: venv
+	$(BIN)/python scripts/services.py ensure --database-url $(TEST_DATABASE_URL) --redis-url $(TEST_REDIS_URL)
+	$(BIN)/pytest -m slow
+
+clean:
+	rm -rf $(VENV) .run .pytest_cache

@@ -1,0 +1,1 @@
+"""Code shared by both services: settings, extensions, errors, security, health, CLI."""

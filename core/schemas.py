@@ -1,0 +1,66 @@
+"""Marshmallow schemas shared by both services (health, pagination, money)."""
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+CURRENCY = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$", error="Must be an ISO 4217 code like USD"))
+
+
+class StrictSchema(ma.Schema):
+    """Unknown fields are an error (422), so nobody sets role, status or owner by accident."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class CheckSchema(ma.Schema):
+    status = fields.String(required=True)
+    latency_ms = fields.Float()
+    error = fields.String()
+    queues = fields.Dict()
+
+
+class HealthSchema(ma.Schema):
+    status = fields.String(required=True)
+    service = fields.String(required=True)
+
+
+class DetailedHealthSchema(HealthSchema):
+    checks = fields.Dict(keys=fields.String(), values=fields.Nested(CheckSchema))
+
+
+class QueueStatSchema(ma.Schema):
+    depth = fields.Integer()
+    failed = fields.Integer()
+    workers = fields.Integer()
+
+
+class QueuesHealthSchema(HealthSchema):
+    class Meta:
+        unknown = ma.INCLUDE
+
+    queues = fields.Dict(keys=fields.String(), values=fields.Nested(QueueStatSchema))
+    error = fields.String()
+    periodic_jobs = fields.Dict()
+
+
+class PageArgsSchema(StrictSchema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class PageMetaSchema(ma.Schema):
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+    pages = fields.Integer()
+
+
+def paginate(select_stmt, page: int, per_page: int) -> dict:
+    """The one pagination helper: {items, meta} from a SQLAlchemy select."""
+    from core.extensions import db
+
+    result = db.paginate(select_stmt, page=page, per_page=per_page, error_out=False)
+    return {"items": result.items,
+            "meta": {"page": page, "per_page": per_page, "total": result.total, "pages": result.pages}}

@@ -1,0 +1,159 @@
+"""Typed settings read from the environment.
+
+Variable names follow the public contract (the seed README). Development defaults
+work out of the box; in production (APP_ENV=production) a default or short secret
+stops the app at start with a message naming the variable.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+
+DEV_JWT_SECRET = "dev-jwt-secret-change-in-production-32-chars-minimum"
+DEV_WEBHOOK_SECRET = "dev-webhook-secret-change-in-production-32-chars-minimum"
+DEV_SERVICE_SECRET = "dev-service-secret-change-in-production-32-chars-min"
+DEV_DASHBOARD_PASSWORD = "dev-dashboard-password"
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or unsafe; the message names the variable."""
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _bool(name: str, default: bool) -> bool:
+    return _env(name, "1" if default else "0").lower() in {"1", "true", "yes", "on"}
+
+
+def _list(name: str, default: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in _env(name, default).split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: str = "development"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/billing"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    usage_redis_url: str = ""
+    usage_redis_cluster: bool = False
+    payment_service_url: str = "http://127.0.0.1:8002"
+    subscription_service_url: str = "http://127.0.0.1:8001"
+
+    jwt_secret_key: str = DEV_JWT_SECRET
+    jwt_algorithm: str = "HS256"
+    jwt_access_token_expire_minutes: int = 60
+    jwt_refresh_token_expire_days: int = 30
+    jwt_audience: str = "billing-api"
+
+    # Several secrets may be given, comma separated: the first signs, all verify.
+    webhook_signing_secrets: tuple[str, ...] = (DEV_WEBHOOK_SECRET,)
+    webhook_tolerance_seconds: int = 300
+    service_to_service_secret: str = DEV_SERVICE_SECRET
+
+    payment_gateway_success_card: str = "4242424242424242"
+    gateway_success_rate: float = 0.8
+    gateway_min_delay_ms: int = 1000
+    gateway_max_delay_ms: int = 3000
+
+    bcrypt_rounds: int = 12
+    max_content_length: int = 64 * 1024
+    dashboard_username: str = "admin"
+    dashboard_password: str = DEV_DASHBOARD_PASSWORD
+    log_level: str = "INFO"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def webhook_signing_secret(self) -> str:
+        return self.webhook_signing_secrets[0]
+
+    @property
+    def usage_redis(self) -> str:
+        return self.usage_redis_url or self.redis_url
+
+    def with_overrides(self, **overrides) -> "Settings":
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise SettingsError(f"unknown settings: {sorted(unknown)}")
+        return replace(self, **overrides)
+
+    def validate(self) -> "Settings":
+        if self.gateway_min_delay_ms < 0 or self.gateway_max_delay_ms < self.gateway_min_delay_ms:
+            raise SettingsError("GATEWAY_MIN_DELAY_MS must be >= 0 and <= GATEWAY_MAX_DELAY_MS")
+        if not 0.0 <= self.gateway_success_rate <= 1.0:
+            raise SettingsError("GATEWAY_SUCCESS_RATE must be between 0 and 1")
+        if not self.webhook_signing_secrets:
+            raise SettingsError("WEBHOOK_SIGNING_SECRET must not be empty")
+        if self.is_production:
+            self._refuse_unsafe_secrets()
+        return self
+
+    def _refuse_unsafe_secrets(self) -> None:
+        defaults = {DEV_JWT_SECRET, DEV_WEBHOOK_SECRET, DEV_SERVICE_SECRET, DEV_DASHBOARD_PASSWORD}
+        checks = [("JWT_SECRET_KEY", self.jwt_secret_key),
+                  ("SERVICE_TO_SERVICE_SECRET", self.service_to_service_secret),
+                  *(("WEBHOOK_SIGNING_SECRET", s) for s in self.webhook_signing_secrets)]
+        for name, value in checks:
+            if value in defaults or "change-in-production" in value:
+                raise SettingsError(f"{name} is a development default; set a real secret in production")
+            if len(value) < MIN_SECRET_LENGTH:
+                raise SettingsError(f"{name} must be at least {MIN_SECRET_LENGTH} characters in production")
+        if self.jwt_secret_key == self.service_to_service_secret:
+            raise SettingsError("JWT_SECRET_KEY and SERVICE_TO_SERVICE_SECRET must differ")
+        if self.dashboard_password in defaults:
+            raise SettingsError("RQ_DASHBOARD_PASSWORD is a development default; set one in production")
+
+
+def load_settings() -> Settings:
+    """Read every setting from the environment (seed variable names)."""
+    d = Settings()
+    return Settings(
+        app_env=_env("APP_ENV", d.app_env),
+        database_url=_env("DATABASE_URL", d.database_url),
+        redis_url=_env("REDIS_URL", d.redis_url),
+        usage_redis_url=_env("USAGE_REDIS_URL", ""),
+        usage_redis_cluster=_bool("USAGE_REDIS_CLUSTER", False),
+        payment_service_url=_env("PAYMENT_SERVICE_URL", d.payment_service_url).rstrip("/"),
+        subscription_service_url=_env("SUBSCRIPTION_SERVICE_URL", d.subscription_service_url).rstrip("/"),
+        jwt_secret_key=_env("JWT_SECRET_KEY", d.jwt_secret_key),
+        jwt_algorithm=_env("JWT_ALGORITHM", d.jwt_algorithm),
+        jwt_access_token_expire_minutes=_int("JWT_ACCESS_TOKEN_EXPIRE_MINUTES", d.jwt_access_token_expire_minutes),
+        jwt_refresh_token_expire_days=_int("JWT_REFRESH_TOKEN_EXPIRE_DAYS", d.jwt_refresh_token_expire_days),
+        jwt_audience=_env("JWT_AUDIENCE", d.jwt_audience),
+        webhook_signing_secrets=_list("WEBHOOK_SIGNING_SECRET", DEV_WEBHOOK_SECRET),
+        webhook_tolerance_seconds=_int("WEBHOOK_TOLERANCE_SECONDS", d.webhook_tolerance_seconds),
+        service_to_service_secret=_env("SERVICE_TO_SERVICE_SECRET", d.service_to_service_secret),
+        payment_gateway_success_card=_env("PAYMENT_GATEWAY_SUCCESS_CARD", d.payment_gateway_success_card),
+        gateway_success_rate=_float("GATEWAY_SUCCESS_RATE", d.gateway_success_rate),
+        gateway_min_delay_ms=_int("GATEWAY_MIN_DELAY_MS", d.gateway_min_delay_ms),
+        gateway_max_delay_ms=_int("GATEWAY_MAX_DELAY_MS", d.gateway_max_delay_ms),
+        bcrypt_rounds=_int("BCRYPT_ROUNDS", d.bcrypt_rounds),
+        max_content_length=_int("MAX_CONTENT_LENGTH", d.max_content_length),
+        dashboard_username=_env("RQ_DASHBOARD_USERNAME", d.dashboard_username),
+        dashboard_password=_env("RQ_DASHBOARD_PASSWORD", d.dashboard_password),
+        log_level=_env("LOG_LEVEL", d.log_level),
+    )

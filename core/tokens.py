@@ -1,0 +1,122 @@
+"""User JWTs: issued by the subscription service, verified by both services.
+
+Access and refresh tokens share the signing key but differ in their `type` claim, so
+flask-jwt-extended refuses one where the other is expected. Each carries the audience
+and a token version `tv`; a password change bumps the version, which revokes every
+earlier token. Revoked token ids (rotated refresh tokens, logouts) live in Redis
+until the token would have expired anyway.
+"""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Callable, Optional
+
+from flask import Flask, current_app
+from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+
+from core.errors import error_body
+from core.extensions import get_redis, jwt
+
+REVOKED_KEY = "auth:revoked:{jti}"
+VERSION_KEY = "auth:tv:{user_id}"
+
+# Set by the subscription service, which owns the users table; None elsewhere.
+TokenVersionLookup = Optional[Callable[[str], Optional[int]]]
+
+
+def configure_jwt(app: Flask, version_lookup: TokenVersionLookup = None) -> None:
+    settings = app.config["SETTINGS"]
+    app.config.update(
+        JWT_SECRET_KEY=settings.jwt_secret_key,
+        JWT_ALGORITHM=settings.jwt_algorithm,
+        JWT_DECODE_ALGORITHMS=[settings.jwt_algorithm],
+        JWT_ENCODE_AUDIENCE=settings.jwt_audience,
+        JWT_DECODE_AUDIENCE=settings.jwt_audience,
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.jwt_access_token_expire_minutes),
+        JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=settings.jwt_refresh_token_expire_days),
+        JWT_TOKEN_LOCATION=["headers"],
+        JWT_ERROR_MESSAGE_KEY="message",
+    )
+    app.extensions["token_version_lookup"] = version_lookup
+    jwt.init_app(app)
+
+
+def _unauthorized(message: str, code: int = 401):
+    return error_body(code, message), code, {"WWW-Authenticate": "Bearer"}
+
+
+@jwt.unauthorized_loader
+def _missing(reason):
+    return _unauthorized("Missing or malformed Authorization header")
+
+
+@jwt.invalid_token_loader
+def _invalid(reason):
+    return _unauthorized("Invalid token")
+
+
+@jwt.expired_token_loader
+def _expired(header, payload):
+    return _unauthorized("Token has expired")
+
+
+@jwt.revoked_token_loader
+def _revoked(header, payload):
+    return _unauthorized("Token has been revoked")
+
+
+@jwt.user_lookup_error_loader
+def _user_missing(header, payload):
+    return _unauthorized("User no longer exists")
+
+
+@jwt.token_in_blocklist_loader
+def _is_revoked(header, payload) -> bool:
+    r = get_redis()
+    if r.exists(REVOKED_KEY.format(jti=payload["jti"])):
+        return True
+    current = current_token_version(payload["sub"])
+    return current is not None and int(payload.get("tv", 0)) < current
+
+
+def current_token_version(user_id: str) -> Optional[int]:
+    r = get_redis()
+    cached = r.get(VERSION_KEY.format(user_id=user_id))
+    if cached is not None:
+        return int(cached)
+    lookup = current_app.extensions.get("token_version_lookup")
+    if lookup is None:
+        return None
+    version = lookup(user_id)
+    if version is not None:
+        r.set(VERSION_KEY.format(user_id=user_id), version)
+    return version
+
+
+def set_token_version(user_id, version: int) -> None:
+    get_redis().set(VERSION_KEY.format(user_id=user_id), version)
+
+
+def revoke_token(payload: dict) -> None:
+    """Put a token id on the revocation list until the token's own expiry."""
+    ttl = max(int(payload.get("exp", time.time() + 60) - time.time()), 1)
+    get_redis().set(REVOKED_KEY.format(jti=payload["jti"]), 1, ex=ttl)
+
+
+def issue_tokens(user) -> dict:
+    claims = {"tv": user.token_version, "role": user.role}
+    identity = str(user.id)
+    access = create_access_token(identity=identity, additional_claims=claims)
+    refresh = create_refresh_token(identity=identity, additional_claims=claims)
+    expires = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    return {
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_type": "bearer",
+        "expires_in": int(expires.total_seconds()),
+    }
+
+
+def decode(token: str) -> dict:
+    return decode_token(token)

@@ -1,0 +1,20 @@
+"""The payment service: payments, refunds, gateway webhooks, the mock gateway."""
+from __future__ import annotations
+
+from flask import Flask
+
+from core.app import build_app
+from core.settings import Settings
+
+
+def create_app(settings: Settings | None = None, config: dict | None = None) -> Flask:
+    from payment_app import models  # noqa: F401 - tables belong to this service
+
+    return build_app(
+        __name__,
+        service_name="payment-service",
+        title="Billing: payment service",
+        blueprints=[],
+        settings=settings,
+        config=config,
+    )

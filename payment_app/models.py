@@ -1,0 +1,1 @@
+"""Tables owned by the payment service (added with the payments work)."""

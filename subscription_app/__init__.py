@@ -1,0 +1,25 @@
+"""The subscription service: auth, plans, subscriptions, invoices, usage, webhooks."""
+from __future__ import annotations
+
+from flask import Flask
+
+from core.app import build_app
+from core.settings import Settings
+
+
+def create_app(settings: Settings | None = None, config: dict | None = None) -> Flask:
+    from subscription_app import accounts
+    from subscription_app.blueprints import auth, internal, plans
+
+    app = build_app(
+        __name__,
+        service_name="subscription-service",
+        title="Billing: subscription service",
+        blueprints=[auth.blp, plans.blp, internal.blp],
+        settings=settings,
+        version_lookup=accounts.token_version_of,
+        config=config,
+    )
+    from subscription_app import cli
+    cli.register(app)
+    return app

@@ -1,0 +1,98 @@
+"""Account service layer: registration, login, password change, token refresh."""
+from __future__ import annotations
+
+from flask import current_app
+from flask_jwt_extended import get_jwt, get_jwt_identity
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from core import tokens
+from core.errors import ApiError
+from core.extensions import db
+from core.security import check_password, hash_password
+from subscription_app.models import User
+
+# Compared against when the email is unknown, so both failures cost one bcrypt check.
+_DUMMY_HASH: dict[int, str] = {}
+
+
+def _rounds() -> int:
+    return current_app.config["SETTINGS"].bcrypt_rounds
+
+
+def _dummy_hash() -> str:
+    rounds = _rounds()
+    if rounds not in _DUMMY_HASH:
+        _DUMMY_HASH[rounds] = hash_password("not-a-real-password", rounds)
+    return _DUMMY_HASH[rounds]
+
+
+def find_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+
+
+def register(email: str, password: str, first_name: str | None = None, last_name: str | None = None,
+             role: str = "user") -> User:
+    user = User(email=email.strip().lower(), password_hash=hash_password(password, _rounds()),
+                first_name=first_name, last_name=last_name, role=role)
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise ApiError(409, "An account with this email already exists") from None
+    return user
+
+
+def authenticate(email: str, password: str) -> User:
+    user = find_by_email(email)
+    if user is None:
+        check_password(password, _dummy_hash())
+    elif user.is_active and check_password(password, user.password_hash):
+        return user
+    current_app.logger.warning("failed login for %s", email.strip().lower()[:254])
+    raise ApiError(401, "Invalid email or password")
+
+
+def current_user_id() -> int:
+    return int(get_jwt_identity())
+
+
+def current_user() -> User:
+    user = db.session.get(User, current_user_id())
+    if user is None or not user.is_active:
+        raise ApiError(401, "User no longer exists")
+    return user
+
+
+def require_admin() -> User:
+    user = current_user()
+    if not user.is_admin:
+        current_app.logger.warning("admin action refused for user %s", user.id)
+        raise ApiError(403, "Admin role required")
+    return user
+
+
+def change_password(user: User, current_password: str, new_password: str) -> dict:
+    if not check_password(current_password, user.password_hash):
+        raise ApiError(400, "Current password is incorrect", errors={"json": {"current_password": ["Incorrect."]}})
+    user.password_hash = hash_password(new_password, _rounds())
+    user.token_version += 1
+    db.session.commit()
+    tokens.set_token_version(user.id, user.token_version)
+    return tokens.issue_tokens(user)
+
+
+def refresh_tokens() -> dict:
+    """Rotate: the presented refresh token is revoked and a new pair issued."""
+    user = current_user()
+    tokens.revoke_token(get_jwt())
+    return tokens.issue_tokens(user)
+
+
+def token_version_of(user_id: str) -> int | None:
+    try:
+        uid = int(user_id)
+    except (TypeError, ValueError):
+        return None
+    return db.session.scalar(select(User.token_version).where(User.id == uid))

@@ -1,0 +1,59 @@
+"""/v1/auth: register, login, me, change-password, refresh."""
+from flask_jwt_extended import jwt_required
+from flask_smorest import Blueprint
+
+from core import tokens
+from subscription_app import accounts
+from subscription_app.schemas import (ChangePasswordSchema, LoginSchema, RegisterResponseSchema, RegisterSchema,
+                                      TokenSchema, UserSchema)
+
+blp = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Registration, login and tokens")
+BEARER = [{"bearerAuth": []}]
+
+
+@blp.route("/register", methods=["POST"])
+@blp.arguments(RegisterSchema)
+@blp.response(201, RegisterResponseSchema)
+@blp.alt_response(409, description="Email already registered")
+def register(data):
+    """Create an account and return its first token pair."""
+    user = accounts.register(**data)
+    return {**tokens.issue_tokens(user), "user": user}
+
+
+@blp.route("/login", methods=["POST"])
+@blp.arguments(LoginSchema)
+@blp.response(200, TokenSchema)
+@blp.alt_response(401, description="Invalid email or password")
+def login(data):
+    """Exchange email and password for an access and a refresh token."""
+    user = accounts.authenticate(data["email"], data["password"])
+    return tokens.issue_tokens(user)
+
+
+@blp.route("/me")
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.response(200, UserSchema)
+def me():
+    """The authenticated user."""
+    return accounts.current_user()
+
+
+@blp.route("/change-password", methods=["POST"])
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.arguments(ChangePasswordSchema)
+@blp.response(200, TokenSchema)
+def change_password(data):
+    """Change the password; every earlier token stops working, a new pair is returned."""
+    return accounts.change_password(accounts.current_user(), data["current_password"], data["new_password"])
+
+
+@blp.route("/refresh", methods=["POST"])
+@jwt_required(refresh=True)
+@blp.doc(security=BEARER, description="Send the refresh token as the Bearer token.")
+@blp.response(200, TokenSchema)
+def refresh():
+    """Rotate a refresh token: the old one is revoked, a new pair is returned."""
+    return accounts.refresh_tokens()

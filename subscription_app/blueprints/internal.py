@@ -1,0 +1,23 @@
+"""Service-to-service endpoints, protected by SERVICE_TO_SERVICE_SECRET (never a user token)."""
+from flask_smorest import Blueprint
+
+from core.errors import ApiError
+from core.extensions import db
+from core.security import service_auth_required
+from subscription_app import summaries
+from subscription_app.models import User
+
+blp = Blueprint("internal", __name__, url_prefix="/v1/subscriptions/internal",
+                description="Internal endpoints for other services (X-Service-Token)")
+SERVICE = [{"serviceToken": []}]
+
+
+@blp.route("/user/<int:user_id>")
+@service_auth_required
+@blp.doc(security=SERVICE)
+def user_summary(user_id: int):
+    """A user's current subscription summary, for the payment service."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise ApiError(404, "User not found")
+    return summaries.user_summary(user)

@@ -1,0 +1,79 @@
+"""Request and response schemas of the subscription service's auth and plans."""
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields, validate, validates
+
+from core.schemas import StrictSchema
+from core.security import BCRYPT_MAX_BYTES
+
+MIN_PASSWORD = 8
+
+
+def _password_field(**kwargs):
+    return fields.String(required=True, load_only=True, validate=validate.Length(min=MIN_PASSWORD, max=128),
+                         **kwargs)
+
+
+def _check_bcrypt_bytes(value: str) -> None:
+    if len(value.encode()) > BCRYPT_MAX_BYTES:
+        raise ValidationError(f"Must be at most {BCRYPT_MAX_BYTES} bytes in UTF-8.")
+
+
+class RegisterSchema(StrictSchema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = _password_field()
+    first_name = fields.String(validate=validate.Length(max=100), allow_none=True)
+    last_name = fields.String(validate=validate.Length(max=100), allow_none=True)
+
+    @validates("password")
+    def _password_bytes(self, value, **kwargs):
+        _check_bcrypt_bytes(value)
+
+
+class LoginSchema(StrictSchema):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
+
+
+class ChangePasswordSchema(StrictSchema):
+    current_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
+    new_password = _password_field()
+
+    @validates("new_password")
+    def _password_bytes(self, value, **kwargs):
+        _check_bcrypt_bytes(value)
+
+
+class UserSchema(StrictSchema):
+    id = fields.Integer(dump_only=True)
+    email = fields.String(dump_only=True)
+    first_name = fields.String(dump_only=True, allow_none=True)
+    last_name = fields.String(dump_only=True, allow_none=True)
+    role = fields.String(dump_only=True)
+    is_active = fields.Boolean(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class TokenSchema(StrictSchema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    token_type = fields.String(required=True)
+    expires_in = fields.Integer(required=True)
+
+
+class RegisterResponseSchema(TokenSchema):
+    user = fields.Nested(UserSchema)
+
+
+class PlanSchema(StrictSchema):
+    id = fields.UUID(dump_only=True)
+    code = fields.String(dump_only=True)
+    name = fields.String(dump_only=True)
+    description = fields.String(dump_only=True, allow_none=True)
+    price_cents = fields.Integer(dump_only=True)
+    currency = fields.String(dump_only=True)
+    billing_interval = fields.String(dump_only=True)
+    interval_count = fields.Integer(dump_only=True)
+    trial_days = fields.Integer(dump_only=True)
+    converts_to_plan_id = fields.UUID(dump_only=True, allow_none=True)
+    feature_limits = fields.Dict(keys=fields.String(), values=fields.Integer(), dump_only=True)

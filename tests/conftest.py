@@ -1,0 +1,147 @@
+"""Fixtures: real PostgreSQL and Redis, a fresh schema per run, clean tables per test.
+
+TEST_DATABASE_URL (default .../billing_test, created if missing) and TEST_REDIS_URL
+(default redis db 15) keep tests away from development data. The schema is built by
+running the real migrations once per session; after each test every table is
+truncated and the test Redis database is flushed (only that database: never the
+application's queues).
+"""
+from __future__ import annotations
+
+import os
+
+import psycopg2
+import pytest
+import redis as redis_lib
+from psycopg2 import sql
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from core.settings import Settings, load_settings
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing_test")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _ensure_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = psycopg2.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
+                             password=parsed.password, dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,))
+        if cur.fetchone() is None:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(parsed.database)))
+    admin.close()
+
+
+def make_settings(**overrides) -> Settings:
+    base = load_settings().with_overrides(
+        app_env="test", database_url=TEST_DATABASE_URL, redis_url=TEST_REDIS_URL, usage_redis_url="",
+        bcrypt_rounds=4, gateway_min_delay_ms=0, gateway_max_delay_ms=0, gateway_success_rate=1.0,
+    )
+    return base.with_overrides(**overrides)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture(scope="session")
+def _schema(settings):
+    """Fresh schema built by the real migrations, once per test session."""
+    _ensure_database(settings.database_url)
+    from flask_migrate import upgrade
+
+    from subscription_app import create_app
+
+    app = create_app(settings)
+    with app.app_context():
+        from core.extensions import db
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        upgrade(revision="heads")
+        db.engine.dispose()
+    return True
+
+
+@pytest.fixture(scope="session")
+def _apps(settings, _schema):
+    from jobs.context import register_app
+    from payment_app import create_app as create_payment
+    from subscription_app import create_app as create_subscription
+
+    sub, pay = create_subscription(settings), create_payment(settings)
+    sub.testing = pay.testing = True
+    register_app(sub)
+    register_app(pay)
+    return {"subscription": sub, "payment": pay}
+
+
+@pytest.fixture
+def app(_apps):
+    """pytest-flask's app: the subscription service (its client is `client`)."""
+    yield _apps["subscription"]
+    _clean(_apps["subscription"])
+
+
+@pytest.fixture
+def payment_app(_apps):
+    return _apps["payment"]
+
+
+@pytest.fixture
+def payment_client(payment_app):
+    return payment_app.test_client()
+
+
+@pytest.fixture
+def redis_conn(settings):
+    conn = redis_lib.Redis.from_url(settings.redis_url)
+    yield conn
+    conn.close()
+
+
+def _clean(app) -> None:
+    from core.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        if tables:
+            with db.engine.begin() as conn:
+                conn.execute(text("TRUNCATE {} RESTART IDENTITY CASCADE".format(", ".join(
+                    f'"{t}"' for t in tables))))
+        app.extensions["redis"].flushdb()
+    from core import clock
+    clock._cache["read_at"] = 0.0
+
+
+@pytest.fixture
+def seeded(app):
+    from subscription_app.seed import seed
+    seed()
+    return True
+
+
+@pytest.fixture
+def make_user(app):
+    """Create a user through the service layer; returns (user, auth headers)."""
+    from core import tokens
+    from subscription_app import accounts
+
+    counter = {"n": 0}
+
+    def _make(email: str | None = None, password: str = "correct-horse-1", role: str = "user"):
+        counter["n"] += 1
+        user = accounts.register(email or f"user{counter['n']}@example.com", password, role=role)
+        pair = tokens.issue_tokens(user)
+        return user, {"Authorization": f"Bearer {pair['access_token']}"}
+
+    return _make
+
+
+@pytest.fixture
+def service_headers(settings):
+    return {"X-Service-Token": settings.service_to_service_secret}

@@ -1,0 +1,35 @@
+"""The periodic job registry registers exactly what it lists, and its runs are recorded."""
+from rq import SimpleWorker
+from rq_scheduler import Scheduler
+
+from jobs import schedule
+from jobs.queues import QUEUE_NAMES, get_queue
+
+
+def test_register_schedules_every_listed_job_once(app, redis_conn):
+    sched = Scheduler(connection=redis_conn)
+    first = schedule.register(sched)
+    second = schedule.register(sched)  # a restarted scheduler replaces, never duplicates
+    assert first == second == [schedule.JOB_ID_PREFIX + j.job_id for j in schedule.PERIODIC_JOBS]
+    jobs = {j.id: j for j in sched.get_jobs()}
+    assert set(jobs) == set(first)
+    for entry in schedule.PERIODIC_JOBS:
+        job = jobs[schedule.JOB_ID_PREFIX + entry.job_id]
+        assert job.meta["interval"] == entry.interval_seconds
+        assert job.origin == entry.queue
+
+
+def test_every_listed_function_resolves_and_queue_exists():
+    for entry in schedule.PERIODIC_JOBS:
+        assert callable(schedule._resolve(entry.func))
+        assert entry.queue in QUEUE_NAMES
+
+
+def test_a_scheduled_run_is_recorded_for_health(app, client, redis_conn):
+    sched = Scheduler(connection=redis_conn)
+    schedule.register(sched)
+    sched.enqueue_jobs()  # due now: moves them to their queues
+    SimpleWorker([get_queue(n) for n in QUEUE_NAMES], connection=redis_conn).work(burst=True)
+    status = client.get("/v1/health/queues").json["periodic_jobs"]["heartbeat"]
+    assert status["last_run"] is not None and status["overdue"] is False
+    assert status["lag_seconds"] < 5
