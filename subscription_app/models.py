@@ -66,3 +66,102 @@ class Plan(TimestampMixin, db.Model):
     feature_limits: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     is_active: Mapped[bool] = mapped_column(db.Boolean, nullable=False, server_default=text("true"))
     sort_order: Mapped[int] = mapped_column(db.Integer, nullable=False, server_default="0")
+
+
+# A subscription in one of these states is "live": at most one per user (partial unique index).
+LIVE_STATUSES = ("incomplete", "trialing", "active", "past_due")
+SUBSCRIPTION_STATUSES = LIVE_STATUSES + ("canceled", "expired", "incomplete_expired")
+INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
+INVOICE_REASONS = ("subscription_create", "subscription_cycle", "subscription_update", "trial_conversion",
+                   "manual")
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Subscription(TimestampMixin, db.Model):
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        CheckConstraint(_in("status", SUBSCRIPTION_STATUSES), name="status"),
+        Index("uq_subscriptions_one_live_per_user", "user_id", unique=True,
+              postgresql_where=text(_in("status", LIVE_STATUSES))),
+        Index("ix_subscriptions_due", "status", "current_period_end"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[int] = mapped_column(db.BigInteger, db.ForeignKey("users.id"), nullable=False, index=True)
+    plan_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), db.ForeignKey("plans.id"), nullable=False)
+    status: Mapped[str] = mapped_column(db.String(24), nullable=False)
+    current_period_start: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), nullable=False)
+    current_period_end: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), nullable=False)
+    trial_start: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+    trial_end: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+    cancel_at_period_end: Mapped[bool] = mapped_column(db.Boolean, nullable=False, server_default=text("false"))
+    canceled_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+    # A downgrade waits here until the period ends.
+    pending_plan_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), db.ForeignKey("plans.id"))
+    # The payment service's saved method (brand/last4/token live there, never the card number).
+    payment_method_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # Dunning: failed renewal attempts so far and when the next one is due.
+    failed_payment_attempts: Mapped[int] = mapped_column(db.Integer, nullable=False, server_default="0")
+    next_payment_attempt_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(db.Integer, nullable=False, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+
+class Invoice(TimestampMixin, db.Model):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        CheckConstraint(_in("status", INVOICE_STATUSES), name="status"),
+        CheckConstraint(_in("reason", INVOICE_REASONS), name="reason"),
+        CheckConstraint("amount_due_cents >= 0", name="amount_nonnegative"),
+        CheckConstraint("amount_paid_cents >= 0", name="paid_nonnegative"),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    number: Mapped[int] = mapped_column(db.BigInteger, db.Identity(), unique=True, nullable=False)
+    user_id: Mapped[int] = mapped_column(db.BigInteger, db.ForeignKey("users.id"), nullable=False, index=True)
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), db.ForeignKey("subscriptions.id"),
+                                                              index=True)
+    status: Mapped[str] = mapped_column(db.String(16), nullable=False, server_default="open")
+    reason: Mapped[str] = mapped_column(db.String(32), nullable=False)
+    currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
+    amount_due_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
+    amount_paid_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
+    period_start: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+    period_end: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+    attempt_count: Mapped[int] = mapped_column(db.Integer, nullable=False, server_default="0")
+    # The payment service's transaction that paid it.
+    transaction_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    paid_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+    voided_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+
+    lines = db.relationship("InvoiceLine", back_populates="invoice", order_by="InvoiceLine.id",
+                            cascade="all, delete-orphan", lazy="selectin")
+
+
+class InvoiceLine(db.Model):
+    __tablename__ = "invoice_lines"
+    __table_args__ = (CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),)
+
+    id: Mapped[int] = mapped_column(db.BigInteger, primary_key=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), db.ForeignKey("invoices.id", ondelete="CASCADE"),
+                                                  nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(db.String(24), nullable=False)  # plan | proration_charge | proration_credit
+    description: Mapped[str] = mapped_column(db.String(255), nullable=False)
+    # Signed: a proration credit is negative; the invoice total is never negative.
+    amount_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), db.ForeignKey("plans.id"))
+    period_start: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+    period_end: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+
+    invoice = db.relationship("Invoice", back_populates="lines")
