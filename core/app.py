@@ -82,6 +82,8 @@ def _register_docs_assets(app: Flask) -> None:
 def build_app(import_name: str, *, service_name: str, title: str, blueprints: Iterable[Blueprint],
               settings: Settings | None = None, version_lookup: TokenVersionLookup = None,
               config: dict | None = None) -> Flask:
+    import jobs.outbox  # noqa: F401 - registers both outboxes and their delivery jobs
+
     settings = (settings or load_settings()).validate()
     app = Flask(import_name)
     app.config["SETTINGS"] = settings

@@ -34,6 +34,10 @@ class PeriodicJob:
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("heartbeat", "jobs.maintenance:heartbeat", 30,
                 description="Proves the scheduler and a worker are alive"),
+    PeriodicJob("outbox-sweep", "jobs.outbox:sweep_outboxes", 15,
+                description="Re-enqueue undelivered outbox events (after a crash or a Redis outage)"),
+    PeriodicJob("idempotency-purge", "jobs.outbox:purge_idempotency_keys", 3600,
+                description="Drop Idempotency-Key records past their TTL"),
 )
 
 

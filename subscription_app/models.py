@@ -1,4 +1,4 @@
-"""Tables owned by the subscription service: identity and plans."""
+"""Tables owned by the subscription service."""
 from __future__ import annotations
 
 import uuid
@@ -9,6 +9,9 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.extensions import db
+from core.idempotency import IdempotencyKeyMixin
+from core.inbox import InboxMixin
+from core.outbox import OutboxMixin
 
 ROLES = ("user", "admin")
 
@@ -165,3 +168,17 @@ class InvoiceLine(db.Model):
     period_end: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
 
     invoice = db.relationship("Invoice", back_populates="lines")
+
+
+class SubscriptionOutbox(OutboxMixin, db.Model):
+    """Events this service sends (charge requests to the payment service)."""
+    __tablename__ = "sub_outbox_events"
+
+
+class SubscriptionInbox(InboxMixin, db.Model):
+    """Ids of events this service has applied (payment webhooks)."""
+    __tablename__ = "sub_inbox_events"
+
+
+class SubscriptionIdempotencyKey(IdempotencyKeyMixin, db.Model):
+    __tablename__ = "sub_idempotency_keys"

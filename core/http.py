@@ -1,0 +1,71 @@
+"""The one outgoing HTTP helper: pooled sessions, signed webhooks, service calls.
+
+Every call carries the current request id (X-Request-ID) so one payment can be
+followed across both services and the jobs in between.
+"""
+from __future__ import annotations
+
+import json
+import threading
+
+import requests
+from flask import current_app, g, has_request_context
+
+from core.security import SERVICE_TOKEN_HEADER, signature_headers
+
+DEFAULT_TIMEOUT = (3.05, 10)
+_local = threading.local()
+
+
+def session() -> requests.Session:
+    """One keep-alive session per thread (requests.Session is not thread-safe to share)."""
+    s = getattr(_local, "session", None)
+    if s is None:
+        s = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        s.mount("http://", adapter)
+        s.mount("https://", adapter)
+        _local.session = s
+    return s
+
+
+def current_request_id() -> str | None:
+    if has_request_context():
+        return g.get("request_id")
+    try:
+        from rq import get_current_job
+        job = get_current_job()
+    except Exception:  # noqa: BLE001 - outside a worker
+        job = None
+    return job.meta.get("request_id") if job is not None else None
+
+
+def encode(payload: dict) -> bytes:
+    """Canonical JSON bytes: what is signed is exactly what is sent."""
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str).encode()
+
+
+def _base_headers() -> dict:
+    headers = {"Content-Type": "application/json", "User-Agent": "billing-backend/1"}
+    request_id = current_request_id()
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    return headers
+
+
+def signed_post(url: str, body: bytes, *, extra_headers: dict | None = None,
+                timeout=DEFAULT_TIMEOUT) -> requests.Response:
+    """POST a webhook body signed with the first WEBHOOK_SIGNING_SECRET, plus the service token."""
+    settings = current_app.config["SETTINGS"]
+    headers = {**_base_headers(), **signature_headers(settings.webhook_signing_secret, body),
+               SERVICE_TOKEN_HEADER: settings.service_to_service_secret, **(extra_headers or {})}
+    return session().post(url, data=body, headers=headers, timeout=timeout)
+
+
+def service_request(method: str, url: str, *, json_body: dict | None = None,
+                    timeout=DEFAULT_TIMEOUT) -> requests.Response:
+    """A call to the other service's internal API, authenticated by SERVICE_TO_SERVICE_SECRET."""
+    settings = current_app.config["SETTINGS"]
+    headers = {**_base_headers(), SERVICE_TOKEN_HEADER: settings.service_to_service_secret}
+    data = encode(json_body) if json_body is not None else None
+    return session().request(method, url, data=data, headers=headers, timeout=timeout)

@@ -1,0 +1,140 @@
+"""Idempotency-Key for POSTs that move money or create subscriptions.
+
+    @blp.route("", methods=["POST"])
+    @jwt_required()
+    @idempotent(SubscriptionIdempotencyKey)
+    @blp.arguments(...)
+    @blp.response(...)
+    def create(...): ...
+
+Same key + same request -> the stored response is replayed (header Idempotent-Replayed).
+Same key + another request -> 422. Same key while the first is still running -> 409.
+The key is claimed in its own committed transaction before the view runs, so a
+concurrent duplicate sees it. Only successful responses (< 400) are stored; a failed
+attempt releases the key so the client can retry. Keys are kept at least
+IDEMPOTENCY_KEY_TTL_HOURS (24 h) and purged after.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app, make_response, request
+from flask_jwt_extended import get_jwt_identity
+from sqlalchemy import UniqueConstraint, delete, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from core.errors import ApiError
+from core.extensions import db
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+STALE_AFTER = timedelta(seconds=60)  # an in-progress claim older than this belongs to a dead request
+DEFAULT_TTL_HOURS = 24
+
+
+class IdempotencyKeyMixin:
+    id: Mapped[int] = mapped_column(db.BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
+    key: Mapped[str] = mapped_column(db.String(MAX_KEY_LENGTH), nullable=False)
+    method: Mapped[str] = mapped_column(db.String(8), nullable=False)
+    path: Mapped[str] = mapped_column(db.String(255), nullable=False)
+    request_hash: Mapped[str] = mapped_column(db.String(64), nullable=False)
+    status: Mapped[str] = mapped_column(db.String(16), nullable=False)  # in_progress | completed
+    response_code: Mapped[int | None] = mapped_column(db.Integer)
+    response_body: Mapped[dict | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), server_default=func.now(),
+                                                 nullable=False, index=True)
+    locked_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), server_default=func.now(),
+                                                nullable=False)
+
+    @declared_attr.directive
+    def __table_args__(cls):
+        return (UniqueConstraint("user_id", "key", name=f"uq_{cls.__tablename__}_user_key"),)
+
+
+def _request_hash() -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode() + b" " + request.path.encode() + b"\n")
+    digest.update(request.get_data(cache=True))
+    return digest.hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _claim(model, user_id: int, key: str, req_hash: str):
+    """Insert the claim; returns None when claimed, else the existing row."""
+    stmt = (insert(model).values(user_id=user_id, key=key, method=request.method, path=request.path[:255],
+                                 request_hash=req_hash, status="in_progress")
+            .on_conflict_do_nothing(constraint=f"uq_{model.__tablename__}_user_key").returning(model.id))
+    claimed = db.session.execute(stmt).scalar()
+    db.session.commit()
+    if claimed is not None:
+        return None
+    return db.session.scalar(select(model).where(model.user_id == user_id, model.key == key))
+
+
+def _take_over_stale(model, row) -> bool:
+    result = db.session.execute(update(model).where(model.id == row.id, model.status == "in_progress",
+                                                    model.locked_at == row.locked_at)
+                                .values(locked_at=func.now()))
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def idempotent(model):
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            key = request.headers.get(HEADER)
+            if key is None:
+                return view(*args, **kwargs)
+            if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+                raise ApiError(400, f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable characters")
+            user_id = int(get_jwt_identity())
+            req_hash = _request_hash()
+            existing = _claim(model, user_id, key, req_hash)
+            if existing is not None:
+                if existing.request_hash != req_hash:
+                    raise ApiError(422, f"{HEADER} was already used with a different request")
+                if existing.status == "completed":
+                    response = make_response(existing.response_body, existing.response_code)
+                    response.headers["Idempotent-Replayed"] = "true"
+                    return response
+                if existing.locked_at > _now() - STALE_AFTER or not _take_over_stale(model, existing):
+                    raise ApiError(409, f"A request with this {HEADER} is still in progress",
+                                   headers={"Retry-After": "1"})
+            try:
+                response = make_response(view(*args, **kwargs))
+            except BaseException:
+                db.session.rollback()
+                _release(model, user_id, key)
+                raise
+            if response.status_code < 400:
+                db.session.execute(update(model).where(model.user_id == user_id, model.key == key).values(
+                    status="completed", response_code=response.status_code, response_body=response.get_json()))
+                db.session.commit()
+            else:
+                _release(model, user_id, key)
+            return response
+
+        return wrapper
+
+    return decorator
+
+
+def _release(model, user_id: int, key: str) -> None:
+    db.session.execute(delete(model).where(model.user_id == user_id, model.key == key,
+                                           model.status == "in_progress"))
+    db.session.commit()
+
+
+def purge_expired(model) -> int:
+    hours = int(current_app.config.get("IDEMPOTENCY_KEY_TTL_HOURS", DEFAULT_TTL_HOURS))
+    result = db.session.execute(delete(model).where(model.created_at < _now() - timedelta(hours=hours)))
+    db.session.commit()
+    return result.rowcount

@@ -1,0 +1,29 @@
+"""Inbox: a received event's id is recorded in the same transaction as its effect.
+
+A redelivered event finds its id already there and changes nothing. Two deliveries
+racing each other serialise on the primary key: the second waits for the first to
+commit, then sees the conflict.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.extensions import db
+
+
+class InboxMixin:
+    event_id: Mapped[str] = mapped_column(db.String(128), primary_key=True)
+    event_type: Mapped[str] = mapped_column(db.String(64), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), server_default=func.now(),
+                                                  nullable=False)
+
+
+def claim(model, event_id: str, event_type: str) -> bool:
+    """Record the event in the current transaction; False if it was seen before."""
+    stmt = (insert(model).values(event_id=event_id, event_type=event_type)
+            .on_conflict_do_nothing(index_elements=["event_id"]).returning(model.event_id))
+    return db.session.execute(stmt).scalar() is not None

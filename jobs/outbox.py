@@ -1,0 +1,63 @@
+"""Outbox delivery jobs for both services, and the sweeper that re-enqueues stragglers."""
+from __future__ import annotations
+
+from flask import current_app
+
+from core import idempotency, outbox
+from jobs.context import in_app
+from payment_app.models import PaymentIdempotencyKey, PaymentOutbox
+from subscription_app.models import SubscriptionIdempotencyKey, SubscriptionOutbox
+
+
+@in_app("subscription")
+def deliver_subscription_event(event_id: str) -> str:
+    return outbox.deliver(SubscriptionOutbox, event_id)
+
+
+@in_app("payment")
+def deliver_payment_event(event_id: str) -> str:
+    return outbox.deliver(PaymentOutbox, event_id)
+
+
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+outbox.register(outbox.OutboxConfig(
+    service="subscription", model=SubscriptionOutbox, deliver_job=deliver_subscription_event,
+    targets={"payment_charges": lambda: _settings().payment_service_url + "/v1/payments/internal/charges"},
+))
+outbox.register(outbox.OutboxConfig(
+    service="payment", model=PaymentOutbox, deliver_job=deliver_payment_event,
+    targets={"subscription_webhook": lambda: _settings().subscription_service_url + "/v1/webhooks/payment"},
+))
+
+
+@in_app("subscription")
+def _sweep_subscription() -> int:
+    return outbox.sweep(SubscriptionOutbox)
+
+
+@in_app("payment")
+def _sweep_payment() -> int:
+    return outbox.sweep(PaymentOutbox)
+
+
+def sweep_outboxes() -> dict:
+    """Periodic: enqueue every undelivered event whose next attempt is due (both services)."""
+    return {"subscription": _sweep_subscription(), "payment": _sweep_payment()}
+
+
+@in_app("subscription")
+def _purge_subscription_keys() -> int:
+    return idempotency.purge_expired(SubscriptionIdempotencyKey)
+
+
+@in_app("payment")
+def _purge_payment_keys() -> int:
+    return idempotency.purge_expired(PaymentIdempotencyKey)
+
+
+def purge_idempotency_keys() -> dict:
+    """Periodic: drop Idempotency-Key records older than their TTL (24 h by default)."""
+    return {"subscription": _purge_subscription_keys(), "payment": _purge_payment_keys()}
