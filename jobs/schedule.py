@@ -69,7 +69,8 @@ def register(scheduler) -> list[str]:
         job = scheduler.schedule(
             scheduled_time=now, func=run_periodic, args=[entry.job_id], interval=entry.interval_seconds,
             repeat=None, queue_name=entry.queue, id=JOB_ID_PREFIX + entry.job_id,
-            timeout=entry.timeout_seconds, description=entry.description or entry.job_id,
+            timeout=entry.timeout_seconds, result_ttl=entry.interval_seconds * 2,
+            description=entry.description or entry.job_id,
         )
         ids.append(job.id)
     return ids
