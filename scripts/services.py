@@ -59,13 +59,18 @@ def start_postgres(port: int) -> None:
         sys.exit("[services] PostgreSQL is not answering and no local PostgreSQL is installed; "
                  "install it (apt-get install postgresql) or set DATABASE_URL")
     data = os.path.join(RUN_DIR, "postgres")
+    # PostgreSQL refuses to run as root: run it as the postgres user when we are root.
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if not os.path.exists(os.path.join(data, "PG_VERSION")):
         log(f"initialising a private PostgreSQL cluster in {data}")
         os.makedirs(data, exist_ok=True)
-        subprocess.run([initdb, "-D", data, "-U", "postgres", "--auth=trust"], check=True,
+        if as_user:
+            shutil.chown(RUN_DIR, "postgres")
+            shutil.chown(data, "postgres")
+        subprocess.run([*as_user, initdb, "-D", data, "-U", "postgres", "--auth=trust"], check=True,
                        stdout=subprocess.DEVNULL)
     log("starting the private PostgreSQL cluster")
-    subprocess.run([pg_ctl, "-D", data, "-l", os.path.join(RUN_DIR, "postgres.log"), "-o",
+    subprocess.run([*as_user, pg_ctl, "-D", data, "-l", os.path.join(RUN_DIR, "postgres.log"), "-o",
                     f"-p {port} -k {RUN_DIR} -c listen_addresses=127.0.0.1", "start"], check=True)
 
 
