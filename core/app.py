@@ -9,7 +9,7 @@ import swagger_ui_bundle
 from flask import Flask, g, request, send_from_directory
 from flask_smorest import Blueprint
 
-from core import health
+from core import health, ratelimit
 from core.errors import BillingApi, register_error_handlers
 from core.extensions import db, migrate, redis_ext
 from core.settings import Settings, load_settings
@@ -98,6 +98,7 @@ def build_app(import_name: str, *, service_name: str, title: str, blueprints: It
     migrate.init_app(app, db, directory=os.path.join(REPO_ROOT, "migrations"))
     redis_ext.init_app(app)
     configure_jwt(app, version_lookup)
+    ratelimit.init_app(app)
 
     api = BillingApi(app)
     app.extensions["billing_api"] = api

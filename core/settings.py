@@ -80,6 +80,8 @@ class Settings:
     dashboard_username: str = "admin"
     dashboard_password: str = DEV_DASHBOARD_PASSWORD
     log_level: str = "INFO"
+    login_rate_limit_per_account: str = "10 per minute;50 per hour"
+    login_rate_limit_per_ip: str = "60 per minute"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -156,4 +158,6 @@ def load_settings() -> Settings:
         dashboard_username=_env("RQ_DASHBOARD_USERNAME", d.dashboard_username),
         dashboard_password=_env("RQ_DASHBOARD_PASSWORD", d.dashboard_password),
         log_level=_env("LOG_LEVEL", d.log_level),
+        login_rate_limit_per_account=_env("LOGIN_RATE_LIMIT_PER_ACCOUNT", d.login_rate_limit_per_account),
+        login_rate_limit_per_ip=_env("LOGIN_RATE_LIMIT_PER_IP", d.login_rate_limit_per_ip),
     )

@@ -2,7 +2,8 @@
 from flask_jwt_extended import jwt_required
 from flask_smorest import Blueprint
 
-from core import tokens
+from core import ratelimit, tokens
+from core.ratelimit import limiter
 from subscription_app import accounts
 from subscription_app.schemas import (ChangePasswordSchema, LoginSchema, RegisterResponseSchema, RegisterSchema,
                                       TokenSchema, UserSchema)
@@ -12,6 +13,7 @@ BEARER = [{"bearerAuth": []}]
 
 
 @blp.route("/register", methods=["POST"])
+@limiter.limit(ratelimit.login_ip_limit, key_func=ratelimit.client_ip, scope="register-ip")
 @blp.arguments(RegisterSchema)
 @blp.response(201, RegisterResponseSchema)
 @blp.alt_response(409, description="Email already registered")
@@ -22,9 +24,12 @@ def register(data):
 
 
 @blp.route("/login", methods=["POST"])
+@limiter.limit(ratelimit.login_ip_limit, key_func=ratelimit.client_ip, scope="login-ip")
+@limiter.limit(ratelimit.login_account_limit, key_func=ratelimit.account_key, scope="login-account")
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenSchema)
 @blp.alt_response(401, description="Invalid email or password")
+@blp.alt_response(429, description="Too many attempts; see Retry-After")
 def login(data):
     """Exchange email and password for an access and a refresh token."""
     user = accounts.authenticate(data["email"], data["password"])
