@@ -80,6 +80,8 @@ class Settings:
     dashboard_username: str = "admin"
     dashboard_password: str = DEV_DASHBOARD_PASSWORD
     log_level: str = "INFO"
+    log_format: str = ""  # json | text; empty: json in production, text elsewhere
+    metrics_token: str = ""  # when set, GET /metrics needs "Authorization: Bearer <token>"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -106,6 +108,8 @@ class Settings:
             raise SettingsError("GATEWAY_MIN_DELAY_MS must be >= 0 and <= GATEWAY_MAX_DELAY_MS")
         if not 0.0 <= self.gateway_success_rate <= 1.0:
             raise SettingsError("GATEWAY_SUCCESS_RATE must be between 0 and 1")
+        if self.log_format not in ("", "json", "text"):
+            raise SettingsError("LOG_FORMAT must be json or text")
         if not self.webhook_signing_secrets:
             raise SettingsError("WEBHOOK_SIGNING_SECRET must not be empty")
         if self.is_production:
@@ -156,4 +160,6 @@ def load_settings() -> Settings:
         dashboard_username=_env("RQ_DASHBOARD_USERNAME", d.dashboard_username),
         dashboard_password=_env("RQ_DASHBOARD_PASSWORD", d.dashboard_password),
         log_level=_env("LOG_LEVEL", d.log_level),
+        log_format=_env("LOG_FORMAT", "").lower(),
+        metrics_token=_env("METRICS_TOKEN", ""),
     )
