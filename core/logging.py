@@ -21,7 +21,7 @@ from pythonjsonlogger.json import JsonFormatter
 REQUEST_LOGGER = "billing.request"
 SECURITY_LOGGER = "billing.security"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(service)s/%(process_type)s rid=%(request_id)s] %(message)s"
-JSON_FIELDS = ("asctime", "levelname", "name", "message", "service", "process_type", "request_id")
+JSON_FIELDS = ("asctime", "levelname", "name", "message", "service", "process_type", "request_id", "job_id")
 _HANDLER_MARK = "_billing_handler"
 
 
@@ -57,6 +57,11 @@ class ContextFilter(logging.Filter):
             # Tests run both services in one process: prefer the app actually handling this.
             record.service = current_app.config["SERVICE_NAME"] if has_app_context() else self.service
         record.process_type = self.process_type
+        if not hasattr(record, "job_id"):
+            from rq import get_current_job
+
+            job = get_current_job()
+            record.job_id = job.id if job is not None else None
         return True
 
 

@@ -97,6 +97,7 @@ def test_request_id_is_carried_into_the_job_and_its_logs(app, redis_conn, json_l
     assert job.return_value() == "pay-42"
     [line] = json_logs("tests.job")
     assert line["request_id"] == "pay-42" and line["message"] == "job ran first"
+    assert line["job_id"] == job.id
 
 
 def test_a_job_enqueued_by_a_job_keeps_the_request_id(app, redis_conn):
