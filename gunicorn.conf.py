@@ -14,5 +14,54 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-# Two gunicorn masters run side by side (subscription, payment): no shared control socket.
-control_socket_disable = True
+# gunicorn 27 opens a control socket at one fixed path per user; `make run` starts three
+# masters, which would take it from each other. Opt in with GUNICORN_CONTROL_SOCKET=path.
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+
+# gunicorn's own lines (start, worker boot, timeouts) in the same format as the app's.
+_log_format = os.environ.get("LOG_FORMAT", "").lower() or (
+    "json" if os.environ.get("APP_ENV") == "production" else "text")
+if _log_format == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "ts", "levelname": "level", "name": "logger"},
+            "static_fields": {"process": "gunicorn"},
+        }},
+        # The app's own handler (core.logging) sits on the root logger: gunicorn adds none there.
+        "root": {"level": "WARNING", "handlers": []},
+        "handlers": {"error_console": {"class": "logging.StreamHandler", "formatter": "json",
+                                       "stream": "ext://sys.stderr"}},
+        "loggers": {"gunicorn.error": {"level": loglevel.upper(), "handlers": ["error_console"],
+                                       "propagate": False, "qualname": "gunicorn.error"}},
+    }
+
+
+# Prometheus multiprocess mode: every worker writes its metrics to files in one directory
+# and /metrics merges them. Each gunicorn master gets its own subdirectory (named after its
+# port, so the two services never share or clear each other's), emptied at start.
+# PROMETHEUS_MULTIPROC_DIR picks the parent (default .run/prometheus); it is set here, in
+# the master, before any worker imports prometheus_client, which reads it at import time.
+def on_starting(server):
+    import shutil
+
+    base = os.environ.get("PROMETHEUS_MULTIPROC_DIR_BASE") or os.environ.get("PROMETHEUS_MULTIPROC_DIR") \
+        or os.path.join(os.path.dirname(os.path.abspath(__file__)), ".run", "prometheus")
+    port = str(server.cfg.bind[0]).rsplit(":", 1)[-1].replace("/", "_")
+    path = os.path.join(base, f"gunicorn-{port}")
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR_BASE"] = base
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    server.log.info("prometheus multiprocess dir %s", path)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,4 +1,4 @@
-"""WSGI entry points: `gunicorn wsgi:subscription_app` and `gunicorn wsgi:payment_app`.
+"""WSGI entry points: `gunicorn wsgi:subscription_app`, `wsgi:payment_app`, `wsgi:dashboard_app`.
 
 Each app is built on first access (PEP 562), so a process serving one service never
 builds the other.
@@ -12,13 +12,15 @@ from functools import lru_cache
 def _build(name: str):
     if name == "subscription_app":
         from subscription_app import create_app
+    elif name == "dashboard_app":
+        from scripts.dashboard import create_app
     else:
         from payment_app import create_app
     return create_app()
 
 
 def __getattr__(name: str):
-    if name in ("subscription_app", "payment_app"):
+    if name in ("subscription_app", "payment_app", "dashboard_app"):
         return _build(name)
     if name == "app":  # `flask` CLI default
         return _build("subscription_app")

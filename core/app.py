@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from typing import Iterable
 
@@ -61,6 +62,7 @@ def _openapi_config(title: str) -> dict:
 def _register_request_id(app: Flask) -> None:
     @app.before_request
     def _assign_request_id():
+        g.request_started = time.perf_counter()  # read by the request log line and metrics
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         g.request_id = incoming[:64] if incoming and incoming.isprintable() else uuid.uuid4().hex
 
@@ -104,6 +106,9 @@ def build_app(import_name: str, *, service_name: str, title: str, blueprints: It
     app.extensions["billing_api"] = api
     register_error_handlers(app)
     _register_request_id(app)
+    from core import logging as billing_logging, metrics
+    billing_logging.init_app(app)
+    metrics.init_app(app)
     _register_docs_assets(app)
 
     api.register_blueprint(health.blp)

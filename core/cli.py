@@ -1,7 +1,6 @@
 """Flask CLI commands shared by both services: `flask rq ...`, `flask clock ...`."""
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 import click
@@ -9,6 +8,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from core import clock
+from core.logging import configure_logging
 from jobs.queues import QUEUE_NAMES
 
 rq_cli = AppGroup("rq", help="RQ worker and scheduler for the billing queues.")
@@ -36,7 +36,7 @@ def worker(queues, burst, fork, name):
     cls = Worker if fork else SimpleWorker
     conn = current_app.extensions["redis"]
     w = cls([get_queue(n) for n in names], connection=conn, name=name)
-    logging.basicConfig(level=current_app.config["SETTINGS"].log_level)
+    configure_logging(current_app.config["SETTINGS"], "worker", process="worker")
     w.work(burst=burst, with_scheduler=True, logging_level=current_app.config["SETTINGS"].log_level)
 
 
@@ -54,7 +54,7 @@ def scheduler(interval, register_only):
     ids = schedule.register(sched)
     click.echo(f"registered {len(ids)} periodic jobs: {', '.join(ids)}")
     if not register_only:
-        logging.basicConfig(level=current_app.config["SETTINGS"].log_level)
+        configure_logging(current_app.config["SETTINGS"], "scheduler", process="scheduler")
         sched.run()
 
 

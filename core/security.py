@@ -16,6 +16,7 @@ import bcrypt
 from flask import current_app, request
 
 from core.errors import ApiError
+from core.logging import security_event
 
 SIGNATURE_HEADER = "X-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Webhook-Timestamp"
@@ -71,7 +72,8 @@ def verify_request_signature() -> None:
                          request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER),
                          settings.webhook_tolerance_seconds)
     except SignatureError as exc:
-        current_app.logger.warning("webhook signature refused: %s (path=%s)", exc, request.path)
+        security_event("webhook_signature_invalid", f"webhook signature refused: {exc} (path={request.path})",
+                       reason=str(exc), path=request.path)
         raise ApiError(401, f"Invalid webhook signature: {exc}") from None
 
 
@@ -83,7 +85,7 @@ def service_auth_required(view):
         expected = current_app.config["SETTINGS"].service_to_service_secret
         provided = request.headers.get(SERVICE_TOKEN_HEADER, "")
         if not provided or not hmac.compare_digest(provided.encode(), expected.encode()):
-            current_app.logger.warning("service token refused on %s", request.path)
+            security_event("service_token_refused", f"service token refused on {request.path}", path=request.path)
             raise ApiError(403, "Service token required")
         return view(*args, **kwargs)
 

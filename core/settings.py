@@ -82,6 +82,8 @@ class Settings:
     log_level: str = "INFO"
     login_rate_limit_per_account: str = "10 per minute;50 per hour"
     login_rate_limit_per_ip: str = "60 per minute"
+    log_format: str = ""  # json | text; empty: json in production, text elsewhere
+    metrics_token: str = ""  # when set, GET /metrics needs "Authorization: Bearer <token>"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -108,6 +110,8 @@ class Settings:
             raise SettingsError("GATEWAY_MIN_DELAY_MS must be >= 0 and <= GATEWAY_MAX_DELAY_MS")
         if not 0.0 <= self.gateway_success_rate <= 1.0:
             raise SettingsError("GATEWAY_SUCCESS_RATE must be between 0 and 1")
+        if self.log_format not in ("", "json", "text"):
+            raise SettingsError("LOG_FORMAT must be json or text")
         if not self.webhook_signing_secrets:
             raise SettingsError("WEBHOOK_SIGNING_SECRET must not be empty")
         if self.is_production:
@@ -160,4 +164,6 @@ def load_settings() -> Settings:
         log_level=_env("LOG_LEVEL", d.log_level),
         login_rate_limit_per_account=_env("LOGIN_RATE_LIMIT_PER_ACCOUNT", d.login_rate_limit_per_account),
         login_rate_limit_per_ip=_env("LOGIN_RATE_LIMIT_PER_IP", d.login_rate_limit_per_ip),
+        log_format=_env("LOG_FORMAT", "").lower(),
+        metrics_token=_env("METRICS_TOKEN", ""),
     )

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from core import tokens
 from core.errors import ApiError
 from core.extensions import db
+from core.logging import security_event
 from core.security import check_password, hash_password
 from subscription_app.models import User
 
@@ -50,7 +51,8 @@ def authenticate(email: str, password: str) -> User:
         check_password(password, _dummy_hash())
     elif user.is_active and check_password(password, user.password_hash):
         return user
-    current_app.logger.warning("failed login for %s", email.strip().lower()[:254])
+    email_key = email.strip().lower()[:254]
+    security_event("login_failed", f"failed login for {email_key}", email=email_key)
     raise ApiError(401, "Invalid email or password")
 
 
@@ -68,7 +70,7 @@ def current_user() -> User:
 def require_admin() -> User:
     user = current_user()
     if not user.is_admin:
-        current_app.logger.warning("admin action refused for user %s", user.id)
+        security_event("admin_refused", f"admin action refused for user {user.id}", user_id=str(user.id))
         raise ApiError(403, "Admin role required")
     return user
 

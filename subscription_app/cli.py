@@ -1,4 +1,4 @@
-"""Subscription-service CLI: `flask seed`."""
+"""Subscription-service CLI: `flask seed`; operator commands live in admin_cli."""
 import click
 from flask import Flask
 
@@ -14,3 +14,5 @@ def seed_command():
 
 def register(app: Flask) -> None:
     app.cli.add_command(seed_command)
+    from subscription_app import admin_cli
+    admin_cli.register(app)

@@ -1,0 +1,151 @@
+"""Structured logs: one JSON object per line (or readable text), with the request id.
+
+Every process (web, worker, scheduler, CLI) calls configure_logging() once; the handler
+it installs on the root logger stamps each record with `service` and `request_id`, so a
+payment can be followed from the HTTP request through the jobs it enqueued by grepping
+one id. current_request_id() is the single way to read that id: from the request in a
+web process, from job.meta["request_id"] inside an RQ job (set by jobs.queues.enqueue),
+else None.
+
+LOG_FORMAT=json|text (json by default in production, text elsewhere), LOG_LEVEL.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
+from pythonjsonlogger.json import JsonFormatter
+
+REQUEST_LOGGER = "billing.request"
+SECURITY_LOGGER = "billing.security"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(service)s/%(process_type)s rid=%(request_id)s] %(message)s"
+JSON_FIELDS = ("asctime", "levelname", "name", "message", "service", "process_type", "request_id", "job_id")
+_HANDLER_MARK = "_billing_handler"
+
+
+def current_request_id() -> str | None:
+    """The request id of the current HTTP request or RQ job, else None."""
+    if has_request_context():
+        rid = g.get("request_id")
+        if rid:
+            return rid
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is not None:
+        return (job.meta or {}).get("request_id")
+    return None
+
+
+class ContextFilter(logging.Filter):
+    """Adds service and request_id to every record passing through our handler."""
+
+    def __init__(self, service: str, process: str):
+        super().__init__()
+        self.service = service
+        self.process_type = process
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", None):
+            try:
+                record.request_id = current_request_id()
+            except Exception:  # noqa: BLE001 - a log line must never fail on its context
+                record.request_id = None
+        if not getattr(record, "service", None):
+            # Tests run both services in one process: prefer the app actually handling this.
+            record.service = current_app.config["SERVICE_NAME"] if has_app_context() else self.service
+        record.process_type = self.process_type
+        if not hasattr(record, "job_id"):
+            from rq import get_current_job
+
+            job = get_current_job()
+            record.job_id = job.id if job is not None else None
+        return True
+
+
+def _formatter(log_format: str) -> logging.Formatter:
+    if log_format == "json":
+        return JsonFormatter(list(JSON_FIELDS), rename_fields={
+            "asctime": "ts", "levelname": "level", "name": "logger", "process_type": "process"})
+    return logging.Formatter(TEXT_FORMAT)
+
+
+def resolve_format(settings) -> str:
+    fmt = (getattr(settings, "log_format", "") or "").lower()
+    if fmt in ("json", "text"):
+        return fmt
+    return "json" if settings.is_production else "text"
+
+
+def is_configured() -> bool:
+    return any(getattr(h, _HANDLER_MARK, False) for h in logging.getLogger().handlers)
+
+
+def configure_logging(settings, service: str, process: str = "web", stream=None) -> logging.Handler:
+    """Install (or replace) our handler on the root logger; safe to call more than once.
+
+    `process` (web, worker, scheduler, cli) lands in every line as process_type.
+    """
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, _HANDLER_MARK, False):
+            root.removeHandler(existing)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    setattr(handler, _HANDLER_MARK, True)
+    handler.setFormatter(_formatter(resolve_format(settings)))
+    handler.addFilter(ContextFilter(service, process))
+    root.addHandler(handler)
+    root.setLevel(str(settings.log_level).upper())
+    return handler
+
+
+def _user_id() -> str | None:
+    """The JWT subject if the request carried a valid token; never raises."""
+    try:
+        from flask_jwt_extended import get_jwt_identity
+
+        identity = get_jwt_identity()  # set when the view verified the token
+        if identity is not None:
+            return str(identity)
+    except Exception:  # noqa: BLE001 - RuntimeError when the view did not verify a token
+        pass
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    try:
+        from flask_jwt_extended import decode_token
+
+        return str(decode_token(header[len("Bearer "):].strip())["sub"])
+    except Exception:  # noqa: BLE001 - invalid, expired or foreign token: no user
+        return None
+
+
+def security_event(event: str, message: str, **fields) -> None:
+    """A security-relevant refusal, at WARNING, with a stable `event` name to alert on."""
+    logging.getLogger(SECURITY_LOGGER).warning(message, extra={"event": event, **fields})
+
+
+def _log_request(response):
+    started = g.get("request_started")
+    latency_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+    status = response.status_code
+    user_id = _user_id()
+    fields = {"method": request.method, "path": request.path, "status": status, "latency_ms": latency_ms,
+              "user_id": user_id, "endpoint": request.url_rule.rule if request.url_rule else None,
+              "remote_addr": request.remote_addr}
+    message = f"{request.method} {request.path} {status} {latency_ms}ms"
+    if status in (401, 403):
+        security_event("forbidden" if status == 403 else "unauthorized", message, **fields)
+    else:
+        level = logging.ERROR if status >= 500 else logging.INFO
+        logging.getLogger(REQUEST_LOGGER).log(level, message, extra=fields)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """One log line per request (method, path, status, latency_ms, user_id, request_id)."""
+    if not is_configured():  # a worker configured itself first; an app built later keeps that
+        configure_logging(app.config["SETTINGS"], app.config["SERVICE_NAME"])
+    app.after_request(_log_request)

@@ -1,0 +1,215 @@
+"""Prometheus metrics: GET /metrics on both services, and the calls other code makes.
+
+Two kinds of metric, kept where they can be counted correctly:
+
+* Per-process HTTP metrics (request count and latency by endpoint and status) live in
+  prometheus-client. Under gunicorn with several workers, PROMETHEUS_MULTIPROC_DIR
+  (prepared by gunicorn.conf.py) makes every worker write to files that /metrics merges;
+  without it the in-process registry is used (tests, `flask run`). `endpoint` is the
+  Flask URL rule (`/v1/subscriptions/<uuid:subscription_id>`), never the raw path, so
+  cardinality is bounded.
+* Business metrics happen mostly in RQ workers, which nobody scrapes: payment_outcome(),
+  webhook_delivery() and usage_sync() write to small Redis hashes (one HINCRBY or HSET),
+  and /metrics reads them, with the queue depths, at scrape time. They are therefore
+  cluster-wide: every target reports the same values, so query them with max() (or
+  scrape one target for them). A metrics call never raises into the caller.
+
+METRICS_TOKEN, when set, makes /metrics require `Authorization: Bearer <token>`.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import re
+import time
+
+from flask import Flask, Response, current_app, g, has_app_context, request
+from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram,
+                               generate_latest)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+log = logging.getLogger(__name__)
+
+REQUESTS = Counter("billing_http_requests_total", "HTTP requests by endpoint (URL rule) and status.",
+                   ["service", "method", "endpoint", "status"])
+LATENCY = Histogram("billing_http_request_duration_seconds", "HTTP request latency by endpoint and status.",
+                    ["service", "method", "endpoint", "status"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+
+PAYMENTS_KEY = "metrics:payments"
+WEBHOOKS_KEY = "metrics:webhooks"
+USAGE_SYNC_KEY = "metrics:usage_sync"
+UNMATCHED = "<unmatched>"
+_LABEL_RE = re.compile(r"^[a-z0-9_.:-]{1,64}$")
+# A label value outside this shape becomes "other": callers can never explode cardinality.
+MAX_FIELDS = 200
+
+
+def _label(value) -> str:
+    text = str(value).strip().lower()
+    return text if _LABEL_RE.match(text) else "other"
+
+
+def _redis():
+    if not has_app_context():
+        return None
+    return current_app.extensions.get("redis")
+
+
+_breaker = {"open_until": 0.0}
+BREAKER_SECONDS = 10.0
+
+
+def _record(action) -> None:
+    conn = _redis()
+    if conn is None:
+        log.debug("metric dropped: no app context")
+        return
+    if time.monotonic() < _breaker["open_until"]:
+        return  # Redis failed a moment ago: drop metrics rather than slow every caller down
+    try:
+        action(conn)
+    except Exception as exc:  # noqa: BLE001 - metrics must never break a payment or a job
+        _breaker["open_until"] = time.monotonic() + BREAKER_SECONDS
+        log.warning("metrics not recorded for %ss: %s", BREAKER_SECONDS, exc.__class__.__name__)
+
+
+def _hincr(conn, key: str, field: str) -> None:
+    if conn.hlen(key) >= MAX_FIELDS and not conn.hexists(key, field):
+        field = "other"
+    conn.hincrby(key, field, 1)
+
+
+# --- The API the rest of the code calls -------------------------------------------------
+
+def payment_outcome(outcome: str) -> None:
+    """Count one payment attempt's outcome: succeeded, failed, refunded, ..."""
+    _record(lambda conn: _hincr(conn, PAYMENTS_KEY, _label(outcome)))
+
+
+def webhook_delivery(event_type: str, outcome: str) -> None:
+    """Count one webhook delivery attempt: outcome delivered, failed, dead, duplicate, ..."""
+    _record(lambda conn: _hincr(conn, WEBHOOKS_KEY, f"{_label(event_type)}|{_label(outcome)}"))
+
+
+def usage_sync(lag_seconds: float, keys: int) -> None:
+    """Record one usage-counter sync run: how stale the oldest synced counter was, how many keys."""
+    def _write(conn):
+        pipe = conn.pipeline(transaction=False)
+        pipe.hset(USAGE_SYNC_KEY, mapping={"lag_seconds": float(lag_seconds), "keys": int(keys),
+                                           "last_run": time.time()})
+        pipe.hincrby(USAGE_SYNC_KEY, "runs", 1)
+        pipe.execute()
+    _record(_write)
+
+
+# --- Scrape-time collection ------------------------------------------------------------
+
+def _decode(mapping: dict) -> dict:
+    return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in mapping.items()}
+
+
+class ClusterCollector:
+    """Queue depths and the Redis-held business counters, read when Prometheus scrapes."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def collect(self):
+        from jobs.queues import queue_stats
+
+        up = GaugeMetricFamily("billing_metrics_redis_up", "1 if queue and business metrics could be read.")
+        try:
+            stats = queue_stats(self.conn)
+            payments = _decode(self.conn.hgetall(PAYMENTS_KEY))
+            webhooks = _decode(self.conn.hgetall(WEBHOOKS_KEY))
+            usage = _decode(self.conn.hgetall(USAGE_SYNC_KEY))
+        except Exception as exc:  # noqa: BLE001 - /metrics answers even with Redis down
+            log.warning("metrics: redis unavailable (%s)", exc.__class__.__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        depth = GaugeMetricFamily("billing_queue_depth", "Jobs waiting per RQ queue.", labels=["queue"])
+        failed = GaugeMetricFamily("billing_queue_failed_jobs", "Jobs in the failed registry per queue.",
+                                   labels=["queue"])
+        workers = GaugeMetricFamily("billing_queue_workers", "Workers listening per queue.", labels=["queue"])
+        for name, s in stats.items():
+            depth.add_metric([name], s["depth"])
+            failed.add_metric([name], s["failed"])
+            workers.add_metric([name], s["workers"])
+        yield from (depth, failed, workers)
+
+        pay = CounterMetricFamily("billing_payments", "Payment outcomes (cluster-wide).", labels=["outcome"])
+        for outcome, count in sorted(payments.items()):
+            pay.add_metric([outcome], float(count))
+        yield pay
+        hooks = CounterMetricFamily("billing_webhook_deliveries", "Webhook delivery attempts (cluster-wide).",
+                                    labels=["event_type", "outcome"])
+        for field, count in sorted(webhooks.items()):
+            event_type, _, outcome = field.partition("|")
+            hooks.add_metric([event_type, outcome or "other"], float(count))
+        yield hooks
+        if usage:
+            yield _gauge("billing_usage_sync_lag_seconds", "Lag of the last usage sync run.", usage, "lag_seconds")
+            yield _gauge("billing_usage_sync_keys", "Counters written by the last usage sync run.", usage, "keys")
+            yield _gauge("billing_usage_sync_last_run_timestamp_seconds", "When the last usage sync ran.",
+                         usage, "last_run")
+            runs = CounterMetricFamily("billing_usage_sync_runs", "Usage sync runs.")
+            runs.add_metric([], float(usage.get("runs", 0)))
+            yield runs
+
+
+def _gauge(name: str, doc: str, values: dict, field: str) -> GaugeMetricFamily:
+    gauge = GaugeMetricFamily(name, doc)
+    gauge.add_metric([], float(values.get(field, 0)))
+    return gauge
+
+
+def exposition(conn) -> bytes:
+    """The full /metrics body: this process's (or all gunicorn workers') metrics, then the cluster's."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        local = CollectorRegistry()
+        multiprocess.MultiProcessCollector(local)
+    else:
+        local = REGISTRY
+    cluster = CollectorRegistry(auto_describe=False)
+    cluster.register(ClusterCollector(conn))
+    return generate_latest(local) + generate_latest(cluster)
+
+
+# --- Flask wiring ----------------------------------------------------------------------
+
+def _observe(response):
+    started = g.get("request_started")
+    endpoint = request.url_rule.rule if request.url_rule else UNMATCHED
+    labels = (current_app.config["SERVICE_NAME"], request.method, endpoint, str(response.status_code))
+    REQUESTS.labels(*labels).inc()
+    if started is not None:
+        LATENCY.labels(*labels).observe(time.perf_counter() - started)
+    return response
+
+
+def _authorised() -> bool:
+    token = current_app.config["SETTINGS"].metrics_token
+    if not token:
+        return True
+    header = request.headers.get("Authorization", "")
+    provided = header[len("Bearer "):] if header.startswith("Bearer ") else ""
+    return hmac.compare_digest(provided.encode(), token.encode())
+
+
+def metrics_view():
+    if not _authorised():  # logged at WARNING by the request log line, like every 401
+        return Response("metrics token required\n", 401, {"WWW-Authenticate": "Bearer"}, mimetype="text/plain")
+    return Response(exposition(current_app.extensions["redis"]), mimetype=CONTENT_TYPE_LATEST)
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(_observe)
+    app.add_url_rule("/metrics", endpoint="metrics", view_func=metrics_view)

@@ -1,0 +1,62 @@
+"""rq-dashboard behind basic auth, showing the project's queues."""
+import base64
+
+import pytest
+
+from core.settings import DEV_DASHBOARD_PASSWORD, SettingsError
+from jobs.queues import QUEUE_NAMES
+from scripts.dashboard import create_app
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.security
+
+
+def basic(user, password):
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+@pytest.fixture
+def dashboard(redis_conn):
+    app = create_app(make_settings(dashboard_username="ops", dashboard_password="s3cret-dashboard-pw"))
+    app.testing = True
+    yield app.test_client()
+    redis_conn.flushdb()  # the test Redis db only
+
+
+GOOD = basic("ops", "s3cret-dashboard-pw")
+
+
+@pytest.mark.parametrize("path", ["/", "/0/data/queues.json", "/static/css/bootstrap.min.css", "/favicon.ico"])
+def test_401_without_credentials(dashboard, path):
+    r = dashboard.get(path)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Basic realm=")
+
+
+@pytest.mark.parametrize("headers", [basic("ops", "wrong"), basic("admin", "s3cret-dashboard-pw"),
+                                     basic("ops", ""), {"Authorization": "Bearer s3cret-dashboard-pw"}])
+def test_401_with_wrong_credentials(dashboard, headers):
+    assert dashboard.get("/", headers=headers).status_code == 401
+
+
+def test_200_with_credentials_and_the_project_queues_listed(dashboard):
+    r = dashboard.get("/", headers=GOOD)
+    assert r.status_code == 200 and b"<title>RQ dashboard</title>" in r.data
+    assert r.headers["X-Frame-Options"] == "DENY"
+    data = dashboard.get("/0/data/queues.json", headers=GOOD)
+    assert data.status_code == 200
+    assert {q["name"] for q in data.json["queues"]} >= set(QUEUE_NAMES)
+
+
+def test_cross_origin_post_refused_even_with_credentials(dashboard):
+    r = dashboard.post("/queue/default/failed/empty", headers={**GOOD, "Origin": "https://evil.example"})
+    assert r.status_code == 403
+    same = dashboard.post("/queue/default/failed/empty", headers={**GOOD, "Origin": "http://localhost"})
+    assert same.status_code == 200
+
+
+def test_production_refuses_the_default_password():
+    with pytest.raises(SettingsError, match="RQ_DASHBOARD_PASSWORD"):
+        create_app(make_settings(app_env="production", jwt_secret_key="j" * 40,
+                                 service_to_service_secret="s" * 40, webhook_signing_secrets=("w" * 40,),
+                                 dashboard_password=DEV_DASHBOARD_PASSWORD))

@@ -1,0 +1,134 @@
+"""Structured logs: one JSON line per request, security events, the request id carried into jobs."""
+import io
+import json
+import logging
+
+import pytest
+from rq import SimpleWorker
+from rq.job import Job
+
+from core.logging import configure_logging, current_request_id, resolve_format
+from jobs.queues import DEFAULT, enqueue, get_queue
+
+
+def report_request_id(tag):
+    """A job: log a line and return the request id it sees (module level, so RQ can import it)."""
+    logging.getLogger("tests.job").info("job ran %s", tag)
+    return current_request_id()
+
+
+def enqueue_child(tag):
+    """A job that enqueues another job, as a payment job enqueues a webhook delivery."""
+    return enqueue(DEFAULT, report_request_id, tag).id
+
+
+@pytest.fixture
+def json_logs(settings):
+    """Log JSON into a buffer for the test; put the text handler back afterwards."""
+    buf = io.StringIO()
+    configure_logging(settings.with_overrides(log_format="json"), "test", stream=buf)
+
+    def lines(logger=None):
+        parsed = [json.loads(line) for line in buf.getvalue().splitlines() if line.strip()]
+        return [p for p in parsed if logger is None or p["logger"] == logger]
+
+    yield lines
+    configure_logging(settings, "test")
+
+
+def test_request_line_has_method_path_status_latency_user_and_request_id(client, make_user, json_logs):
+    user, headers = make_user()
+    r = client.get("/v1/auth/me", headers={**headers, "X-Request-ID": "req-abc-123"})
+    assert r.status_code == 200 and r.headers["X-Request-ID"] == "req-abc-123"
+    [line] = [p for p in json_logs("billing.request") if p["path"] == "/v1/auth/me"]
+    assert line["method"] == "GET" and line["status"] == 200 and line["level"] == "INFO"
+    assert isinstance(line["latency_ms"], (int, float)) and line["latency_ms"] >= 0
+    assert line["user_id"] == str(user.id)
+    assert line["request_id"] == "req-abc-123"
+    assert line["service"] == "subscription-service" and line["endpoint"] == "/v1/auth/me"
+    assert "ts" in line and line["process"] == "web"
+
+
+def test_user_id_from_a_valid_token_on_a_public_route(client, make_user, json_logs):
+    user, headers = make_user()
+    assert client.get("/v1/health", headers=headers).status_code == 200
+    [line] = json_logs("billing.request")
+    assert line["user_id"] == str(user.id)
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-jwt"}, {"Authorization": "Basic eDp5"}])
+def test_absent_or_invalid_token_logs_no_user_and_never_fails(client, json_logs, headers):
+    assert client.get("/v1/health", headers=headers).status_code == 200
+    [line] = json_logs("billing.request")
+    assert line["user_id"] is None and len(line["request_id"]) == 32  # generated
+
+
+@pytest.mark.security
+def test_401_and_403_are_security_warnings(client, make_user, service_headers, json_logs):
+    _, headers = make_user()
+    assert client.get("/v1/auth/me").status_code == 401
+    assert client.get("/v1/subscriptions/internal/user/1", headers={"X-Service-Token": "wrong"}).status_code == 403
+    events = {p["event"]: p for p in json_logs("billing.security")}
+    assert events["unauthorized"]["level"] == "WARNING" and events["unauthorized"]["status"] == 401
+    assert events["forbidden"]["path"] == "/v1/subscriptions/internal/user/1"
+    assert events["service_token_refused"]["level"] == "WARNING"
+
+
+@pytest.mark.security
+def test_failed_login_is_a_structured_warning(client, make_user, json_logs):
+    make_user(email="someone@example.com")
+    r = client.post("/v1/auth/login", json={"email": "someone@example.com", "password": "wrong-password"},
+                    headers={"X-Request-ID": "login-1"})
+    assert r.status_code == 401
+    [event] = [p for p in json_logs("billing.security") if p["event"] == "login_failed"]
+    assert event["level"] == "WARNING" and event["email"] == "someone@example.com"
+    assert event["request_id"] == "login-1"
+    assert "wrong-password" not in json.dumps(json_logs())
+
+
+def test_request_id_is_carried_into_the_job_and_its_logs(app, redis_conn, json_logs):
+    with app.test_request_context("/v1/anything", headers={"X-Request-ID": "pay-42"}):
+        app.preprocess_request()
+        assert current_request_id() == "pay-42"
+        job = enqueue(DEFAULT, report_request_id, "first")
+    assert job.meta["request_id"] == "pay-42"
+    SimpleWorker([get_queue(DEFAULT, redis_conn)], connection=redis_conn).work(burst=True)
+    job.refresh()
+    assert job.return_value() == "pay-42"
+    [line] = json_logs("tests.job")
+    assert line["request_id"] == "pay-42" and line["message"] == "job ran first"
+    assert line["job_id"] == job.id
+
+
+def test_a_job_enqueued_by_a_job_keeps_the_request_id(app, redis_conn):
+    with app.test_request_context("/", headers={"X-Request-ID": "chain-7"}):
+        app.preprocess_request()
+        first = enqueue(DEFAULT, enqueue_child, "second")
+    assert first.meta["request_id"] == "chain-7"
+    SimpleWorker([get_queue(DEFAULT, redis_conn)], connection=redis_conn).work(burst=True)
+    second = Job.fetch(first.return_value(), connection=redis_conn)
+    assert second.meta["request_id"] == "chain-7" and second.return_value() == "chain-7"
+
+
+def test_outside_a_request_or_job_there_is_no_request_id(app):
+    assert current_request_id() is None
+    with app.app_context():
+        job = enqueue(DEFAULT, report_request_id, "cli")
+        assert current_request_id() is None
+    assert "request_id" not in job.meta
+
+
+def test_caller_meta_is_kept(app):
+    with app.test_request_context("/", headers={"X-Request-ID": "m-1"}):
+        app.preprocess_request()
+        job = enqueue(DEFAULT, report_request_id, "x", meta={"invoice": "inv-1"}, job_timeout=30)
+    assert job.meta == {"invoice": "inv-1", "request_id": "m-1"} and job.timeout == 30
+
+
+def test_log_format_defaults(settings):
+    assert resolve_format(settings) == "text"
+    assert resolve_format(settings.with_overrides(app_env="production")) == "json"
+    assert resolve_format(settings.with_overrides(app_env="production", log_format="text")) == "text"
+    from core.settings import SettingsError
+    with pytest.raises(SettingsError, match="LOG_FORMAT"):
+        settings.with_overrides(log_format="xml").validate()

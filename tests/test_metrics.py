@@ -1,0 +1,158 @@
+"""GET /metrics: request metrics by URL rule, queue depths at scrape time, the business-metric API."""
+import uuid
+
+import pytest
+import redis as redis_lib
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from prometheus_client.parser import text_string_to_metric_families
+from rq import SimpleWorker
+
+from core import metrics
+from jobs.queues import DEFAULT, PAYMENTS, enqueue, get_queue
+from tests.conftest import make_settings
+
+
+def always_fails():
+    raise RuntimeError("boom")
+
+
+def noop():
+    return None
+
+
+def scrape(client, headers=None) -> dict:
+    """{(name, frozenset(labels)): value} of one /metrics answer."""
+    r = client.get("/metrics", headers=headers or {})
+    assert r.status_code == 200, r.data
+    assert r.content_type.startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(r.data.decode()):
+        for s in family.samples:
+            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    return samples
+
+
+def value(samples, name, **labels):
+    return samples.get((name, frozenset(labels.items())))
+
+
+def test_requests_counted_by_url_rule_never_raw_path(client, make_user):
+    _, headers = make_user()
+    plan_id = uuid.uuid4()
+    client.get(f"/v1/plans/{plan_id}")
+    client.get(f"/v1/plans/{uuid.uuid4()}")
+    client.get("/v1/auth/me", headers=headers)
+    client.get("/no/such/path/12345")
+    samples = scrape(client)
+    text = str(samples)
+    assert str(plan_id) not in text and "12345" not in text
+    count = value(samples, "billing_http_requests_total", service="subscription-service", method="GET",
+                  endpoint="/v1/plans/<uuid:plan_id>", status="404")
+    assert count is not None and count >= 2
+    assert value(samples, "billing_http_requests_total", service="subscription-service", method="GET",
+                 endpoint="/v1/auth/me", status="200") >= 1
+    assert value(samples, "billing_http_requests_total", service="subscription-service", method="GET",
+                 endpoint="<unmatched>", status="404") >= 1
+    assert value(samples, "billing_http_request_duration_seconds_count", service="subscription-service",
+                 method="GET", endpoint="/v1/auth/me", status="200") >= 1
+
+
+def test_payment_service_has_metrics_too(payment_client):
+    payment_client.get("/v1/health")
+    samples = scrape(payment_client)
+    assert value(samples, "billing_http_requests_total", service="payment-service", method="GET",
+                 endpoint="/v1/health", status="200") >= 1
+
+
+def test_queue_depth_and_failed_count_read_at_scrape_time(app, client, redis_conn):
+    enqueue(DEFAULT, always_fails)
+    SimpleWorker([get_queue(DEFAULT, redis_conn)], connection=redis_conn).work(burst=True)
+    enqueue(PAYMENTS, noop)
+    enqueue(PAYMENTS, noop)
+    samples = scrape(client)
+    assert value(samples, "billing_metrics_redis_up") == 1
+    assert value(samples, "billing_queue_depth", queue="payments") == 2
+    assert value(samples, "billing_queue_depth", queue="default") == 0
+    assert value(samples, "billing_queue_failed_jobs", queue="default") == 1
+    assert value(samples, "billing_queue_failed_jobs", queue="webhooks") == 0
+
+
+def test_business_metric_api(app, client, payment_client):
+    metrics.payment_outcome("succeeded")
+    metrics.payment_outcome("succeeded")
+    metrics.payment_outcome("failed")
+    metrics.webhook_delivery("payment.succeeded", "delivered")
+    metrics.webhook_delivery("payment.succeeded", "failed")
+    metrics.webhook_delivery("payment.succeeded", "failed")
+    metrics.usage_sync(lag_seconds=12.5, keys=3)
+    metrics.usage_sync(lag_seconds=4, keys=7)
+    for c in (client, payment_client):  # cluster-wide: the same on every target
+        samples = scrape(c)
+        assert value(samples, "billing_payments_total", outcome="succeeded") == 2
+        assert value(samples, "billing_payments_total", outcome="failed") == 1
+        assert value(samples, "billing_webhook_deliveries_total", event_type="payment.succeeded",
+                     outcome="failed") == 2
+        assert value(samples, "billing_webhook_deliveries_total", event_type="payment.succeeded",
+                     outcome="delivered") == 1
+        assert value(samples, "billing_usage_sync_lag_seconds") == 4
+        assert value(samples, "billing_usage_sync_keys") == 7
+        assert value(samples, "billing_usage_sync_runs_total") == 2
+        assert value(samples, "billing_usage_sync_last_run_timestamp_seconds") > 0
+
+
+def test_hostile_label_values_collapse_to_other(app, client, redis_conn):
+    metrics.payment_outcome('x"} 1\nevil_metric 666')
+    metrics.payment_outcome("A" * 500)
+    samples = scrape(client)
+    assert value(samples, "billing_payments_total", outcome="other") == 2
+    assert not any(name == "evil_metric" for name, _ in samples)
+
+
+def test_label_values_per_metric_are_capped(app, redis_conn):
+    for i in range(metrics.MAX_FIELDS + 5):
+        metrics.payment_outcome(f"outcome_{i}")
+    assert redis_conn.hlen(metrics.PAYMENTS_KEY) == metrics.MAX_FIELDS + 1  # the cap, plus "other"
+    assert int(redis_conn.hget(metrics.PAYMENTS_KEY, "other")) == 5
+
+
+def _redis_down():
+    return redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+
+
+def test_metric_calls_never_raise_and_back_off_when_redis_is_down(app, redis_conn, monkeypatch):
+    real = app.extensions["redis"]
+    monkeypatch.setitem(app.extensions, "redis", _redis_down())
+    monkeypatch.setitem(metrics._breaker, "open_until", 0.0)
+    metrics.payment_outcome("succeeded")
+    assert metrics._breaker["open_until"] > 0  # the breaker opened: the next calls skip Redis
+    metrics.webhook_delivery("x", "y")
+    metrics.usage_sync(1, 1)
+    monkeypatch.setitem(app.extensions, "redis", real)
+    metrics.payment_outcome("succeeded")
+    assert redis_conn.hget(metrics.PAYMENTS_KEY, "succeeded") is None  # dropped while open
+    metrics._breaker["open_until"] = 0.0
+    metrics.payment_outcome("succeeded")
+    assert int(redis_conn.hget(metrics.PAYMENTS_KEY, "succeeded")) == 1
+
+
+def test_metrics_without_app_context_is_a_no_op():
+    metrics.payment_outcome("succeeded")  # no app, no Redis: dropped, not raised
+
+
+def test_scrape_answers_with_redis_down():
+    body = metrics.exposition(_redis_down()).decode()
+    assert "billing_metrics_redis_up 0.0" in body
+    assert "billing_queue_depth" not in body
+
+
+@pytest.mark.security
+def test_metrics_token_when_set(_apps):
+    from subscription_app import create_app
+
+    app = create_app(make_settings(metrics_token="scrape-token-123"))
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    ok = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-123"})
+    assert ok.status_code == 200 and b"billing_http_requests_total" in ok.data
