@@ -56,6 +56,12 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     usage_redis_url: str = ""
     usage_redis_cluster: bool = False
+    # Usage metering (subscription_app/usage): sync cadence, delta bound, cache and key lifetimes.
+    usage_sync_interval_seconds: int = 10
+    usage_max_delta: int = 10000
+    usage_entitlement_ttl_seconds: int = 30
+    usage_idempotency_ttl_seconds: int = 86400
+    usage_counter_grace_days: int = 7
     payment_service_url: str = "http://127.0.0.1:8002"
     subscription_service_url: str = "http://127.0.0.1:8001"
 
@@ -112,6 +118,12 @@ class Settings:
             raise SettingsError("GATEWAY_SUCCESS_RATE must be between 0 and 1")
         if self.log_format not in ("", "json", "text"):
             raise SettingsError("LOG_FORMAT must be json or text")
+        if self.usage_sync_interval_seconds < 1 or self.usage_max_delta < 1:
+            raise SettingsError("USAGE_SYNC_INTERVAL_SECONDS and USAGE_MAX_DELTA must be >= 1")
+        if self.usage_entitlement_ttl_seconds < 1 or self.usage_counter_grace_days < 1:
+            raise SettingsError("USAGE_ENTITLEMENT_TTL_SECONDS and USAGE_COUNTER_GRACE_DAYS must be >= 1")
+        if self.usage_idempotency_ttl_seconds < 86400:
+            raise SettingsError("USAGE_IDEMPOTENCY_TTL_SECONDS must be at least 86400 (24 h)")
         if not self.webhook_signing_secrets:
             raise SettingsError("WEBHOOK_SIGNING_SECRET must not be empty")
         if self.is_production:
@@ -143,6 +155,11 @@ def load_settings() -> Settings:
         redis_url=_env("REDIS_URL", d.redis_url),
         usage_redis_url=_env("USAGE_REDIS_URL", ""),
         usage_redis_cluster=_bool("USAGE_REDIS_CLUSTER", False),
+        usage_sync_interval_seconds=_int("USAGE_SYNC_INTERVAL_SECONDS", d.usage_sync_interval_seconds),
+        usage_max_delta=_int("USAGE_MAX_DELTA", d.usage_max_delta),
+        usage_entitlement_ttl_seconds=_int("USAGE_ENTITLEMENT_TTL_SECONDS", d.usage_entitlement_ttl_seconds),
+        usage_idempotency_ttl_seconds=_int("USAGE_IDEMPOTENCY_TTL_SECONDS", d.usage_idempotency_ttl_seconds),
+        usage_counter_grace_days=_int("USAGE_COUNTER_GRACE_DAYS", d.usage_counter_grace_days),
         payment_service_url=_env("PAYMENT_SERVICE_URL", d.payment_service_url).rstrip("/"),
         subscription_service_url=_env("SUBSCRIPTION_SERVICE_URL", d.subscription_service_url).rstrip("/"),
         jwt_secret_key=_env("JWT_SECRET_KEY", d.jwt_secret_key),

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from redis import Redis
 from rq.job import get_current_job
 
+from core.settings import load_settings
 from jobs.queues import DEFAULT
 
 LAST_RUN_KEY = "periodic:last_run:{job_id}"
@@ -29,6 +30,8 @@ class PeriodicJob:
     queue: str = DEFAULT
     timeout_seconds: int = 300
     description: str = ""
+    # Optional "module:function" whose dict is merged into this job's health status (own lag figures).
+    status: str | None = None
 
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
@@ -38,6 +41,11 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
                 description="Re-enqueue undelivered outbox events (after a crash or a Redis outage)"),
     PeriodicJob("idempotency-purge", "jobs.outbox:purge_idempotency_keys", 3600,
                 description="Drop Idempotency-Key records past their TTL"),
+    PeriodicJob("usage-sync", "jobs.usage:sync_usage", load_settings().usage_sync_interval_seconds,
+                timeout_seconds=120, status="jobs.usage:usage_status",
+                description="Writes usage counters changed since the last run to PostgreSQL"),
+    PeriodicJob("usage-sweep", "jobs.usage:sweep_usage", 600,
+                description="Indexes dirty usage counters whose announce was lost"),
 )
 
 
@@ -89,4 +97,9 @@ def periodic_status(connection: Redis) -> dict:
             "lag_seconds": round(now - last, 1) if last else None,
             "overdue": last is None or now - last > 2 * entry.interval_seconds + 10,
         }
+        if entry.status:
+            try:
+                status[entry.job_id].update(_resolve(entry.status)())
+            except Exception as exc:  # noqa: BLE001 - health reports, never fails
+                status[entry.job_id]["status_error"] = exc.__class__.__name__
     return status

@@ -9,17 +9,19 @@ from core.settings import Settings
 
 def create_app(settings: Settings | None = None, config: dict | None = None) -> Flask:
     from subscription_app import accounts
-    from subscription_app.blueprints import auth, internal, plans
+    from subscription_app.blueprints import auth, internal, plans, usage
 
     app = build_app(
         __name__,
         service_name="subscription-service",
         title="Billing: subscription service",
-        blueprints=[auth.blp, plans.blp, internal.blp],
+        blueprints=[auth.blp, plans.blp, internal.blp, usage.blp],
         settings=settings,
         version_lookup=accounts.token_version_of,
         config=config,
     )
     from subscription_app import cli
+    from subscription_app import usage as usage_metering
     cli.register(app)
+    usage_metering.init_app(app)
     return app

@@ -1,0 +1,187 @@
+#!/usr/bin/env python
+"""Benchmark of POST /v1/usage/features/{f}/use next to a bare Flask + JWT + EVALSHA baseline.
+
+    python bench/usage_bench.py [--duration 10] [--repeats 3] [--connections 16] [--users 50]
+
+Starts, on loopback, the subscription app (gunicorn -c gunicorn.conf.py, port
+SUBSCRIPTION_PORT or 8201) and bench/baseline_app.py under the same gunicorn settings
+(port PAYMENT_PORT or 8202), both against DATABASE_URL / REDIS_URL (export your own).
+Prepares a plan with a cap no run can reach and N subscribed users, then drives both with
+wrk (bench/wrk_use.lua rotates the users' tokens):
+
+1. warm-up runs, discarded;
+2. saturation: `repeats` closed-loop runs of each app, alternating, median requests/s and
+   p50/p99; ratio = use / baseline;
+3. half load: wrk has no rate limit (wrk2 is not packaged), so each of C connections
+   waits BENCH_DELAY_MS between its requests (wrk's delay() hook); a short probe run
+   measures the latency share so that C / (delay + latency) ~ half the measured
+   saturating rate. The achieved rate is reported next to p99. Latency is
+   measured per request from send, so it is closed-loop (no coordinated-omission fix),
+   which is fair at half load where the queue is short.
+
+Gunicorn settings come from the environment (WEB_CONCURRENCY, GUNICORN_THREADS,
+GUNICORN_WORKER_CLASS) and apply to both apps. Prints a table and a JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import timedelta
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+LUA = os.path.join(REPO, "bench", "wrk_use.lua")
+FEATURE = "bench_calls"
+PLAN_CODE = "usage_bench"
+
+
+def prepare(users: int) -> list[str]:
+    """Migrate, then create the bench plan, users and live subscriptions; returns their tokens."""
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi:subscription_app", "db", "upgrade", "heads"],
+                   cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from sqlalchemy import select
+
+    from core import clock, tokens
+    from core.extensions import db
+    from core.security import hash_password
+    from subscription_app import create_app
+    from subscription_app.models import Plan, Subscription, User
+
+    app = create_app()
+    with app.test_request_context():
+        plan = db.session.scalar(select(Plan).where(Plan.code == PLAN_CODE))
+        if plan is None:
+            plan = Plan(code=PLAN_CODE, name="Usage bench", price_cents=0, currency="USD",
+                        feature_limits={FEATURE: 10**15}, is_active=False)
+            db.session.add(plan)
+        password = hash_password("bench-password-1", 4)
+        result = []
+        for n in range(users):
+            email = f"usage-bench-{n}@example.com"
+            user = db.session.scalar(select(User).where(User.email == email))
+            if user is None:
+                user = User(email=email, password_hash=password)
+                db.session.add(user)
+                db.session.flush()
+            live = db.session.scalar(select(Subscription).where(
+                Subscription.user_id == user.id, Subscription.status.in_(("active", "trialing", "past_due"))))
+            if live is None:
+                now = clock.utcnow()
+                db.session.add(Subscription(user_id=user.id, plan_id=plan.id, status="active",
+                                            current_period_start=now - timedelta(days=1),
+                                            current_period_end=now + timedelta(days=29)))
+            db.session.commit()
+            result.append(tokens.issue_tokens(user)["access_token"])
+        db.engine.dispose()
+    return result
+
+
+def start(target: str, port: int, env: dict) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}",
+                             target], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    health = "/health" if "baseline" in target else "/v1/health"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{health}", timeout=1) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError(f"{target} did not start on port {port}")
+
+
+def wrk(port: int, duration: float, connections: int, threads: int, tokens_file: str, delay_ms: int = 0) -> dict:
+    env = {**os.environ, "BENCH_TOKENS_FILE": tokens_file, "BENCH_DELAY_MS": str(delay_ms),
+           "BENCH_PATH": f"/v1/usage/features/{FEATURE}/use"}
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "5s",
+                          "-s", LUA, f"http://127.0.0.1:{port}"], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    data = json.loads(re.search(r"^RESULT (.*)$", out, re.M).group(1))
+    data["rps"] = round(data["requests"] / (data["duration_us"] / 1e6), 1)
+    return data
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {"rps": statistics.median(r["rps"] for r in runs),
+            "p50_ms": statistics.median(r["p50_us"] for r in runs) / 1000,
+            "p99_ms": statistics.median(r["p99_us"] for r in runs) / 1000,
+            "errors": sum(r["non2xx"] + r["socket_errors"] for r in runs),
+            "runs_rps": [r["rps"] for r in runs]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of discarded warm-up per app")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections at saturation")
+    parser.add_argument("--half-connections", type=int, default=16, help="wrk connections at half load")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (2 cores: leave 1 to the servers)")
+    parser.add_argument("--users", type=int, default=50)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    use_port = int(os.environ.get("SUBSCRIPTION_PORT", "8201"))
+    base_port = int(os.environ.get("PAYMENT_PORT", "8202"))
+    tokens = prepare(args.users)
+    env = {**os.environ, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "warning")}
+    with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as fh:
+        fh.write("\n".join(tokens) + "\n")
+        tokens_file = fh.name
+    procs = []
+    try:
+        procs.append(start("wsgi:subscription_app", use_port, env))
+        procs.append(start("bench.baseline_app:app", base_port, env))
+        ports = {"use": use_port, "baseline": base_port}
+        for port in ports.values():
+            wrk(port, args.warmup, args.connections, args.threads, tokens_file)
+        runs: dict[str, list] = {"use": [], "baseline": []}
+        for _ in range(args.repeats):
+            for name, port in ports.items():
+                runs[name].append(wrk(port, args.duration, args.connections, args.threads, tokens_file))
+        sat = {name: median_of(r) for name, r in runs.items()}
+        half_target = sat["use"]["rps"] / 2
+        # Each connection waits delay + its own latency per request: calibrate the latency share.
+        first_delay = max(1, round(args.half_connections * 1000 / half_target))
+        probe = wrk(use_port, max(2, args.warmup), args.half_connections, args.threads, tokens_file, first_delay)
+        latency_ms = max(0.0, args.half_connections * 1000 / probe["rps"] - first_delay)
+        delay_ms = max(1, round(args.half_connections * 1000 / half_target - latency_ms))
+        half_runs = [wrk(use_port, args.duration, args.half_connections, args.threads, tokens_file, delay_ms)
+                     for _ in range(args.repeats)]
+        half = median_of(half_runs)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+        os.unlink(tokens_file)
+    ratio = sat["use"]["rps"] / sat["baseline"]["rps"]
+    settings = {k: os.environ.get(k) for k in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS")}
+    print(f"gunicorn env: {settings}; wrk -t{args.threads} -c{args.connections}, {args.duration}s x {args.repeats}")
+    print(f"{'':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  runs")
+    for name in ("baseline", "use"):
+        s = sat[name]
+        print(f"{name:10} {s['rps']:9.1f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} {s['errors']:7d}  {s['runs_rps']}")
+    print(f"ratio use/baseline = {ratio:.2f} (target >= 0.7)")
+    print(f"half load: target {half_target:.0f} req/s ({args.half_connections} connections, {delay_ms} ms apart): "
+          f"achieved {half['rps']:.1f} req/s, p50 {half['p50_ms']:.2f} ms, p99 {half['p99_ms']:.2f} ms "
+          f"(target < 20 ms), errors {half['errors']}")
+    print("JSON " + json.dumps({"saturation": sat, "ratio": round(ratio, 3), "half_load": {
+        **half, "target_rps": round(half_target, 1), "delay_ms": delay_ms}, "gunicorn": settings}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

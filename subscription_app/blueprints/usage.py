@@ -1,0 +1,90 @@
+"""/v1/usage: metered features of the caller's plan, and the admin reset."""
+import functools
+
+from flask import request
+from flask_jwt_extended import jwt_required
+from flask_smorest import Blueprint
+
+from core.errors import ApiError
+from subscription_app import accounts
+from subscription_app.usage import metering
+from subscription_app.usage.schemas import (ResetResultSchema, ResetSchema, StatsSchema, UsageSchema,
+                                            FeatureUsageSchema, UseResultSchema, UseSchema)
+
+blp = Blueprint("usage", __name__, url_prefix="/v1/usage", description="Feature usage metering")
+BEARER = [{"bearerAuth": []}]
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
+        raise ApiError(422, "Invalid Idempotency-Key",
+                       errors={"headers": {IDEMPOTENCY_HEADER: [f"1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters."]}})
+    return key
+
+
+def admin_required(fn):
+    """The role is checked in the database before the body is parsed: non-admins get 403, never 422."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        accounts.require_admin()
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+@blp.route("/features/<string:feature_name>/use", methods=["POST"])
+@jwt_required()
+@blp.doc(security=BEARER, parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
+                                       "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
+                                       "description": "A retry with the same key is not counted twice (24 h)"}])
+@blp.arguments(UseSchema)
+@blp.response(200, UseResultSchema)
+@blp.alt_response(403, description="No entitled (active, trialing or past_due) subscription")
+@blp.alt_response(404, description="Feature not in the plan")
+@blp.alt_response(429, description="Limit reached; body has used, limit and resets_at; nothing counted")
+def use_feature(data, feature_name: str):
+    """Consume `delta` units of a feature, atomically checked against the plan's limit."""
+    return metering.use_feature(accounts.current_user_id(), feature_name, data["delta"], _idempotency_key())
+
+
+@blp.route("")
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.response(200, UsageSchema)
+def current_usage():
+    """Usage of every feature of the caller's plan in the current billing period."""
+    return metering.current_usage(accounts.current_user_id())
+
+
+@blp.route("/stats")
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.response(200, StatsSchema)
+def usage_stats():
+    """Used, limit and percent per feature now, and totals of past periods."""
+    return metering.stats(accounts.current_user_id())
+
+
+@blp.route("/reset", methods=["POST"])
+@jwt_required()
+@admin_required
+@blp.doc(security=BEARER)
+@blp.arguments(ResetSchema)
+@blp.response(200, ResetResultSchema)
+@blp.alt_response(403, description="Admin role required")
+def reset_usage(data):
+    """Admin: zero a user's counters for the current period (one feature or all), in PostgreSQL and Redis."""
+    return metering.reset(accounts.require_admin(), data["user_id"], data["feature"])
+
+
+@blp.route("/<string:feature_name>")
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.response(200, FeatureUsageSchema)
+def feature_usage(feature_name: str):
+    """Usage of one feature in the current billing period."""
+    return metering.feature_usage(accounts.current_user_id(), feature_name)

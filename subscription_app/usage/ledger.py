@@ -1,0 +1,202 @@
+"""PostgreSQL as the ledger: sync of changed counters, rehydration, dirty tracking.
+
+Dirty tracking (works on a single Redis and on Redis Cluster):
+- The use script adds "<feature>:<ps>:<pe>" to the user's own dirty set (same slot as the
+  counter, so in the same atomic call) and says when that set went from empty to not empty.
+- Only then the caller "announces" the user in a global index: a sorted set sharded 16 ways
+  (`usage:dirty:{sN}`, spread over the cluster) scored with the time of the first unsynced
+  change. One extra command per user per sync interval, not per request.
+- The sync walks the index (cost ~ users changed since the last sync), reads the counters,
+  UPSERTs with GREATEST, commits, then acknowledges: a member leaves the dirty set only if
+  its counter did not move meanwhile, and the user leaves the index only if nobody
+  re-announced it (score unchanged).
+- A process dying between the script and the announce leaves a dirty set nobody indexed;
+  `sweep_unindexed` (every few minutes) SCANs every node for dirty sets and indexes them.
+
+A per-user PostgreSQL advisory lock orders the sync against an admin reset, so a sync that
+read a counter before the reset cannot write the old value back after it.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from core.extensions import db
+from subscription_app.usage import keys
+from subscription_app.usage.models import UsageCounter
+from subscription_app.usage.store import get_store
+
+log = logging.getLogger(__name__)
+
+LOCK_NAMESPACE = 0x75736167  # "usag": the first key of pg_advisory_xact_lock(int, int)
+BATCH_USERS = 500
+MAX_USERS_PER_SHARD_RUN = 5000
+
+
+def as_datetime(epoch: int) -> datetime:
+    return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+
+
+def lock_users(user_ids) -> None:
+    """Per-user advisory locks for this transaction, taken in id order (no deadlocks)."""
+    ids = sorted({int(u) for u in user_ids})
+    if ids:
+        db.session.execute(text(
+            "SELECT pg_advisory_xact_lock(:ns, (u % 2147483647)::int) FROM unnest(CAST(:ids AS bigint[])) AS u"
+        ), {"ns": LOCK_NAMESPACE, "ids": ids})
+
+
+def stored_used(user_id: int, features, period_start: int) -> dict[str, int]:
+    rows = db.session.execute(select(UsageCounter.feature, UsageCounter.used).where(
+        UsageCounter.user_id == user_id, UsageCounter.feature.in_(list(features)),
+        UsageCounter.period_start == as_datetime(period_start))).all()
+    return {r.feature: int(r.used) for r in rows}
+
+
+def counter_expire_at(period_end: int) -> int:
+    """Counters live until some days after their period ends, never less (real Redis time)."""
+    from flask import current_app
+
+    grace = current_app.config["SETTINGS"].usage_counter_grace_days * 86400
+    return int(max(period_end, time.time())) + grace
+
+
+def rehydrate(user_id: int, features, period_start: int, period_end: int) -> dict[str, int]:
+    """Recreate missing counters from PostgreSQL (SET NX: a concurrent writer wins)."""
+    values = stored_used(user_id, features, period_start)
+    db.session.rollback()
+    client = get_store().client
+    expire_at = counter_expire_at(period_end)
+    for feature in features:
+        client.set(keys.counter(user_id, feature, period_start), values.get(feature, 0), nx=True, exat=expire_at)
+    return values
+
+
+def write_zero(user_id: int, features, period_start: int, period_end: int) -> None:
+    """Admin reset in the ledger: the one write that moves a counter backwards."""
+    stmt = insert(UsageCounter).values([
+        {"user_id": user_id, "feature": f, "period_start": as_datetime(period_start),
+         "period_end": as_datetime(period_end), "used": 0} for f in features])
+    db.session.execute(stmt.on_conflict_do_update(
+        index_elements=[UsageCounter.user_id, UsageCounter.feature, UsageCounter.period_start],
+        set_={"used": 0, "updated_at": func.now()}))
+
+
+def announce(user_id: int) -> None:
+    get_store().client.zadd(keys.index_shard(user_id), {str(user_id): time.time_ns() // 1000})
+
+
+def _read_dirty(client, user_ids: list[int]) -> dict[int, list[tuple[str, str | None]]]:
+    pipe = client.pipeline(transaction=False)
+    for uid in user_ids:
+        pipe.smembers(keys.dirty(uid))
+    members = {uid: sorted(m) for uid, m in zip(user_ids, pipe.execute())}
+    pipe = client.pipeline(transaction=False)
+    order = []
+    for uid, items in members.items():
+        for member in items:
+            feature, ps, _ = keys.parse_dirty_member(member)
+            pipe.get(keys.counter(uid, feature, ps))
+            order.append((uid, member))
+    values = pipe.execute() if order else []
+    result: dict[int, list[tuple[str, str | None]]] = {uid: [] for uid in user_ids}
+    for (uid, member), value in zip(order, values):
+        result[uid].append((member, value))
+    return result
+
+
+def _upsert(rows: list[dict]) -> None:
+    if not rows:
+        return
+    stmt = insert(UsageCounter).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[UsageCounter.user_id, UsageCounter.feature, UsageCounter.period_start],
+        set_={"used": func.greatest(UsageCounter.used, stmt.excluded.used), "updated_at": func.now()},
+        where=UsageCounter.used < stmt.excluded.used,  # only forward, and no rewrite when equal
+    )
+    db.session.execute(stmt)
+
+
+def _sync_batch(entries: list[tuple[int, float]], shard_key: str) -> tuple[int, int]:
+    store = get_store()
+    user_ids = sorted(uid for uid, _ in entries)
+    lock_users(user_ids)
+    dirty = _read_dirty(store.client, user_ids)
+    rows = []
+    for uid, items in dirty.items():
+        for member, value in items:
+            if value is None:
+                continue  # the counter is gone (flush): nothing newer than the ledger to write
+            feature, ps, pe = keys.parse_dirty_member(member)
+            rows.append({"user_id": uid, "feature": feature, "period_start": as_datetime(ps),
+                         "period_end": as_datetime(pe), "used": int(value)})
+    _upsert(rows)
+    db.session.commit()
+    for uid, score in entries:
+        items = dirty[uid]
+        remaining = 0
+        if items:
+            counter_keys = [keys.counter(uid, *keys.parse_dirty_member(m)[:2]) for m, _ in items]
+            args = [x for m, v in items for x in (m, "" if v is None else v)]
+            remaining = store.ack(keys=[keys.dirty(uid), *counter_keys], args=args)
+        if remaining == 0:
+            store.unindex(keys=[shard_key], args=[uid, int(score)])
+    return len(user_ids), len(rows)
+
+
+def sync_dirty() -> dict:
+    """Write every counter changed since the last sync to PostgreSQL. Safe to run twice."""
+    store = get_store()
+    started = time.time()
+    users = rows = 0
+    for shard_key in keys.all_index_shards():
+        entries = store.client.zrange(shard_key, 0, MAX_USERS_PER_SHARD_RUN - 1, withscores=True)
+        parsed = [(int(member), score) for member, score in entries]
+        for i in range(0, len(parsed), BATCH_USERS):
+            try:
+                u, r = _sync_batch(parsed[i:i + BATCH_USERS], shard_key)
+            except Exception:
+                db.session.rollback()
+                raise
+            users += u
+            rows += r
+    store.client.set(keys.SYNC_LAST_KEY, started)
+    result = {"users": users, "rows": rows, "seconds": round(time.time() - started, 3)}
+    if users:
+        log.info("usage sync: %(users)s users, %(rows)s counters in %(seconds)ss", result)
+    return result
+
+
+def sweep_unindexed() -> int:
+    """Index dirty sets a crashed process never announced (SCAN: cost ~ keyspace, run rarely)."""
+    client = get_store().client
+    found = 0
+    for key in client.scan_iter(match="usage:{*}:dirty", count=1000):
+        user_id = int(key[len("usage:{"):key.index("}")])
+        found += client.zadd(keys.index_shard(user_id), {str(user_id): time.time_ns() // 1000}, nx=True)
+    if found:
+        log.warning("usage sweep indexed %s dirty users nobody announced", found)
+    return found
+
+
+def sync_status() -> dict:
+    """Backlog of the sync for /v1/health/queues: users waiting and age of the oldest change."""
+    client = get_store().client
+    pipe = client.pipeline(transaction=False)
+    for shard_key in keys.all_index_shards():
+        pipe.zcard(shard_key)
+        pipe.zrange(shard_key, 0, 0, withscores=True)
+    pipe.get(keys.SYNC_LAST_KEY)
+    replies = pipe.execute()
+    last = replies.pop()
+    counts, oldest = replies[0::2], [r[0][1] for r in replies[1::2] if r]
+    now = time.time()
+    return {
+        "dirty_users": int(sum(counts)),
+        "oldest_unsynced_change_seconds": round(now - min(oldest) / 1e6, 1) if oldest else 0.0,
+        "last_sync_at": datetime.fromtimestamp(float(last), timezone.utc).isoformat() if last else None,
+    }

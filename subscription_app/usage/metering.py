@@ -1,0 +1,195 @@
+"""Usage service layer: use a feature, read usage, admin reset, statistics.
+
+The hot path (`use_feature`) is one EVALSHA in the steady state: the script reads the
+cached entitlement and the counter and increments atomically. PostgreSQL is read only when
+the script reports the entitlement missing from the cache or the counter missing (new
+period, flushed or evicted Redis), after which the call is retried.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from sqlalchemy import select
+
+from core.errors import ApiError
+from core.extensions import db
+from subscription_app.models import User
+from subscription_app.usage import entitlements, keys, ledger
+from subscription_app.usage.entitlements import UNLIMITED, Entitlement
+from subscription_app.usage.models import UsageCounter
+from subscription_app.usage.store import get_store
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+HINT_CAPACITY = 100_000
+# user id -> (period start, period end) last seen in this process. Only a hint for building
+# the counter key: the script compares it with the cached entitlement and says "stale".
+_period_hint: dict[int, tuple[int, int]] = {}
+HISTORY_PERIODS = 12
+
+
+def _remember(user_id: int, period_start: int, period_end: int) -> None:
+    if len(_period_hint) >= HINT_CAPACITY:
+        _period_hint.clear()
+    _period_hint[user_id] = (period_start, period_end)
+
+
+def _not_entitled(reason: str):
+    return ApiError(403, reason or entitlements.NO_SUBSCRIPTION)
+
+
+def _unknown_feature(feature: str):
+    return ApiError(404, f"Feature '{feature}' is not part of your plan")
+
+
+def _view(feature: str, used: int, limit: int, period_start: int, period_end: int) -> dict:
+    unlimited = limit == UNLIMITED
+    return {"feature": feature, "used": int(used), "limit": None if unlimited else limit,
+            "remaining": None if unlimited else max(limit - int(used), 0),
+            "period_start": ledger.as_datetime(period_start), "period_end": ledger.as_datetime(period_end)}
+
+
+def _fingerprint(feature: str, delta: int) -> str:
+    return f"{feature}:{delta}"
+
+
+def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | None = None) -> dict:
+    store = get_store()
+    settings = current_app.config["SETTINGS"]
+    fingerprint = _fingerprint(feature, delta)
+    idem_key = keys.idempotency(user_id, idempotency_key)
+    for _ in range(MAX_ATTEMPTS):
+        ps, pe = _period_hint.get(user_id, (0, 0))
+        reply = store.use(
+            keys=[keys.entitlement(user_id), keys.counter(user_id, feature, ps), keys.dirty(user_id), idem_key],
+            args=[feature, ps, delta, ledger.counter_expire_at(pe), 1 if idempotency_key else 0, fingerprint,
+                  settings.usage_idempotency_ttl_seconds, keys.dirty_member(feature, ps, pe), pe])
+        outcome = reply[0]
+        if outcome == "ok":
+            used, limit, _, newly_dirty = reply[1:]
+            if newly_dirty:
+                ledger.announce(user_id)
+            return {**_view(feature, used, limit, ps, pe), "replayed": False}
+        if outcome == "noent":
+            entitlements.refresh(user_id)
+        elif outcome == "stale":
+            _remember(user_id, int(reply[1]), int(reply[2]))
+        elif outcome == "missing":
+            ledger.rehydrate(user_id, [feature], ps, pe)
+        elif outcome == "forbidden":
+            raise _not_entitled(reply[1])
+        elif outcome == "nofeature":
+            raise _unknown_feature(feature)
+        elif outcome == "over":
+            used, limit = int(reply[1]), int(reply[2])
+            raise ApiError(429, f"Usage limit reached for '{feature}': {used} of {limit} used this period",
+                           extra={"feature": feature, "used": used, "limit": limit, "requested": delta,
+                                  "resets_at": ledger.as_datetime(int(reply[3])).isoformat()})
+        elif outcome == "replay":
+            return _replay(feature, reply[1], fingerprint, ps, pe)
+    # Only reachable if the entitlement changes on every attempt (a storm of renewals).
+    raise ApiError(503, "Usage state is changing, retry shortly", headers={"Retry-After": "1"})
+
+
+def _replay(feature: str, stored: str, fingerprint: str, ps: int, pe: int) -> dict:
+    stored_fingerprint, used, limit = stored.rsplit("|", 2)
+    if stored_fingerprint != fingerprint:
+        raise ApiError(422, "Idempotency-Key was already used with a different feature or delta")
+    return {**_view(feature, int(used), int(limit), ps, pe), "replayed": True}
+
+
+def _entitled(user_id: int) -> Entitlement:
+    ent = entitlements.cached_entitlement(user_id)
+    if not ent.entitled:
+        raise _not_entitled(ent.reason)
+    return ent
+
+
+def _current_values(ent: Entitlement, features: list[str]) -> dict[str, int]:
+    client = get_store().client
+    counter_keys = [keys.counter(ent.user_id, f, ent.period_start) for f in features]
+    values = dict(zip(features, client.mget(counter_keys))) if features else {}
+    missing = [f for f, v in values.items() if v is None]
+    if missing:
+        restored = ledger.rehydrate(ent.user_id, missing, ent.period_start, ent.period_end)
+        values.update({f: restored.get(f, 0) for f in missing})
+    return {f: int(v) for f, v in values.items()}
+
+
+def current_usage(user_id: int) -> dict:
+    ent = _entitled(user_id)
+    features = sorted(ent.limits)
+    values = _current_values(ent, features)
+    return {"period_start": ledger.as_datetime(ent.period_start), "period_end": ledger.as_datetime(ent.period_end),
+            "features": [_view(f, values[f], ent.limits[f], ent.period_start, ent.period_end) for f in features]}
+
+
+def feature_usage(user_id: int, feature: str) -> dict:
+    ent = _entitled(user_id)
+    if feature not in ent.limits:
+        raise _unknown_feature(feature)
+    used = _current_values(ent, [feature])[feature]
+    return _view(feature, used, ent.limits[feature], ent.period_start, ent.period_end)
+
+
+def reset(admin: User, user_id: int, feature: str | None = None) -> dict:
+    """Zero the current period's counters in PostgreSQL and Redis (never FLUSHDB)."""
+    if db.session.get(User, user_id) is None:
+        raise ApiError(404, "User not found")
+    ent = entitlements.load_entitlement(user_id)
+    if not ent.entitled:
+        raise ApiError(409, "User has no entitled subscription, so no current period to reset")
+    if feature is not None and feature not in ent.limits:
+        raise ApiError(404, f"Feature '{feature}' is not part of the user's plan")
+    features = [feature] if feature else sorted(ent.limits)
+    ledger.lock_users([user_id])  # waits for a running sync of this user, and holds it off
+    client = get_store().client
+    previous_redis = dict(zip(features, client.mget([keys.counter(user_id, f, ent.period_start)
+                                                     for f in features])))
+    previous = ledger.stored_used(user_id, features, ent.period_start)
+    previous.update({f: int(v) for f, v in previous_redis.items() if v is not None})
+    ledger.write_zero(user_id, features, ent.period_start, ent.period_end)
+    expire_at = ledger.counter_expire_at(ent.period_end)
+    pipe = client.pipeline(transaction=False)
+    for f in features:
+        pipe.set(keys.counter(user_id, f, ent.period_start), 0, exat=expire_at)
+    pipe.execute()
+    db.session.commit()
+    log.warning("usage reset by admin %s: user %s features %s period %s (was %s)", admin.id, user_id,
+                features, ent.period_start, previous)
+    return {"user_id": user_id, "period_start": ledger.as_datetime(ent.period_start),
+            "period_end": ledger.as_datetime(ent.period_end),
+            "reset": [{"feature": f, "previous_used": previous.get(f, 0)} for f in features]}
+
+
+def stats(user_id: int) -> dict:
+    ent = entitlements.cached_entitlement(user_id)
+    current = None
+    if ent.entitled:
+        values = _current_values(ent, sorted(ent.limits))
+        current = {"period_start": ledger.as_datetime(ent.period_start),
+                   "period_end": ledger.as_datetime(ent.period_end),
+                   "features": [_stat(f, values[f], ent.limits[f]) for f in sorted(ent.limits)]}
+    query = select(UsageCounter).where(UsageCounter.user_id == user_id)
+    if ent.entitled:
+        query = query.where(UsageCounter.period_start < ledger.as_datetime(ent.period_start))
+    rows = db.session.scalars(query.order_by(UsageCounter.period_start.desc(), UsageCounter.feature)).all()
+    periods: dict = {}
+    totals: dict[str, int] = {}
+    for row in rows:
+        totals[row.feature] = totals.get(row.feature, 0) + row.used
+        period = periods.setdefault(row.period_start, {"period_start": row.period_start,
+                                                       "period_end": row.period_end, "features": {}})
+        period["features"][row.feature] = row.used
+    history = list(periods.values())
+    return {"current_period": current, "past_totals": totals, "past_period_count": len(history),
+            "past_periods": history[:HISTORY_PERIODS]}
+
+
+def _stat(feature: str, used: int, limit: int) -> dict:
+    unlimited = limit == UNLIMITED
+    return {"feature": feature, "used": used, "limit": None if unlimited else limit,
+            "percent": None if unlimited or limit == 0 else round(100.0 * used / limit, 1)}
+

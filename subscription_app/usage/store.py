@@ -1,0 +1,126 @@
+"""The usage Redis (its own URL or a Redis Cluster) and the Lua scripts that run on it.
+
+Scripts are registered with redis-py's register_script: calls go out as EVALSHA and fall
+back to loading the script on NOSCRIPT, so a SCRIPT FLUSH or a restarted Redis is
+survived. Every script only touches keys of one user (one hash slot), all declared in
+KEYS, so it runs unchanged on Redis Cluster.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from flask import Flask, current_app
+from redis.cluster import RedisCluster
+from redis.commands.core import Script
+
+# KEYS: ent, counter, user dirty set, idempotency record
+# ARGV: feature, expected period start, delta, counter EXPIREAT, use idempotency (0/1),
+#       request fingerprint, idempotency ttl, dirty member, expected period end
+# The expected period start comes from a per-process hint; the cached entitlement is the
+# authority, so a stale hint only costs a retry ("stale"), never a wrong key.
+USE_SCRIPT = """
+local ent = redis.call('HMGET', KEYS[1], 'e', 'ps', 'pe', 'f:' .. ARGV[1], 'why')
+if not ent[1] then return {'noent'} end
+if ent[1] ~= '1' then return {'forbidden', ent[5] or ''} end
+if ent[2] ~= ARGV[2] or ent[3] ~= ARGV[9] then return {'stale', ent[2], ent[3]} end
+if not ent[4] then return {'nofeature'} end
+if ARGV[5] == '1' then
+  local prev = redis.call('GET', KEYS[4])
+  if prev then return {'replay', prev} end
+end
+local used = redis.call('GET', KEYS[2])
+if not used then return {'missing'} end
+used = tonumber(used)
+local limit = tonumber(ent[4])
+local delta = tonumber(ARGV[3])
+if limit >= 0 and used + delta > limit then return {'over', used, limit, ent[3]} end
+used = redis.call('INCRBY', KEYS[2], delta)
+redis.call('EXPIREAT', KEYS[2], ARGV[4])
+local newly_dirty = 0
+if redis.call('SADD', KEYS[3], ARGV[8]) == 1 and redis.call('SCARD', KEYS[3]) == 1 then
+  newly_dirty = 1
+end
+if ARGV[5] == '1' then
+  redis.call('SET', KEYS[4], ARGV[6] .. '|' .. used .. '|' .. limit, 'EX', ARGV[7])
+end
+return {'ok', used, limit, ent[3], newly_dirty}
+"""
+
+# KEYS: ent, generation. ARGV: generation seen before reading PostgreSQL, ttl, field, value, ...
+# Refuses to cache when an invalidation happened meanwhile (the read may be stale).
+STORE_ENTITLEMENT_SCRIPT = """
+local gen = redis.call('GET', KEYS[2]) or '0'
+if gen ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+# KEYS: ent, generation. ARGV: generation ttl.
+INVALIDATE_SCRIPT = """
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])
+"""
+
+# KEYS: user dirty set, counter key per member. ARGV: member, value read ('' = key missing), ...
+# Acknowledge what the sync wrote: a member leaves the dirty set only if its counter did not
+# move since it was read. Answers how many members remain.
+ACK_SCRIPT = """
+for i = 2, #KEYS do
+  local member = ARGV[2 * i - 3]
+  local seen = ARGV[2 * i - 2]
+  local now = redis.call('GET', KEYS[i])
+  if (now == false and seen == '') or now == seen then
+    redis.call('SREM', KEYS[1], member)
+  end
+end
+return redis.call('SCARD', KEYS[1])
+"""
+
+# KEYS: index shard. ARGV: user id, score seen. Removes the user only if nobody re-announced it.
+UNINDEX_SCRIPT = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class UsageStore:
+    client: redis.Redis | RedisCluster
+    use: Script
+    store_entitlement: Script
+    invalidate: Script
+    ack: Script
+    unindex: Script
+
+
+def build_client(app: Flask):
+    settings = app.config["SETTINGS"]
+    options = dict(socket_connect_timeout=2, socket_timeout=5, decode_responses=True)
+    if settings.usage_redis_cluster:
+        return RedisCluster.from_url(settings.usage_redis, **options)
+    return redis.Redis.from_url(settings.usage_redis, health_check_interval=30, **options)
+
+
+def init_store(app: Flask) -> UsageStore:
+    client = build_client(app)
+    store = UsageStore(
+        client=client,
+        use=client.register_script(USE_SCRIPT),
+        store_entitlement=client.register_script(STORE_ENTITLEMENT_SCRIPT),
+        invalidate=client.register_script(INVALIDATE_SCRIPT),
+        ack=client.register_script(ACK_SCRIPT),
+        unindex=client.register_script(UNINDEX_SCRIPT),
+    )
+    app.extensions["usage_store"] = store
+    return store
+
+
+def get_store() -> UsageStore:
+    return current_app.extensions["usage_store"]

@@ -1,0 +1,45 @@
+"""Helpers for the usage tests: a small metered plan and subscriptions inserted directly
+(the subscription lifecycle is built elsewhere; these tests only need the rows)."""
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from core import clock
+from core.extensions import db
+from subscription_app.models import Plan, Subscription
+
+LIMITS = {"widgets": 50, "reports": 5, "unmetered": None}
+
+
+def make_plan(limits: dict | None = None, code: str | None = None) -> Plan:
+    plan = Plan(id=uuid.uuid4(), code=code or f"metered_{uuid.uuid4().hex[:8]}", name="Metered test plan",
+                price_cents=1000, currency="USD", billing_interval="month", feature_limits=limits or LIMITS)
+    db.session.add(plan)
+    db.session.commit()
+    return plan
+
+
+def subscribe(user, plan: Plan, status: str = "active", start=None, days: int = 30) -> Subscription:
+    start = start or clock.utcnow() - timedelta(days=1)
+    sub = Subscription(user_id=user.id, plan_id=plan.id, status=status, current_period_start=start,
+                       current_period_end=start + timedelta(days=days))
+    db.session.add(sub)
+    db.session.commit()
+    return sub
+
+
+def use(client, headers, feature="widgets", delta=1, **extra_headers):
+    return client.post(f"/v1/usage/features/{feature}/use", json={"delta": delta},
+                       headers={**headers, **extra_headers})
+
+
+def hammer(app, headers, requests: int, feature="widgets", threads: int = 12) -> list[int]:
+    """Fire `requests` use calls from a thread pool (a test client per call); the status codes."""
+    def one(_):
+        with app.test_client() as c:
+            return use(c, headers, feature).status_code
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(one, range(requests)))
