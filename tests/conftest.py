@@ -21,6 +21,9 @@ from core.settings import Settings, load_settings
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing_test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# The two services reach each other in-process in the fast suite (tests/wsgi_transport.py).
+SUBSCRIPTION_URL = "http://subscription.internal"
+PAYMENT_URL = "http://payment.internal"
 
 
 def _ensure_database(url: str) -> None:
@@ -39,6 +42,7 @@ def make_settings(**overrides) -> Settings:
     base = load_settings().with_overrides(
         app_env="test", database_url=TEST_DATABASE_URL, redis_url=TEST_REDIS_URL, usage_redis_url="",
         bcrypt_rounds=4, gateway_min_delay_ms=0, gateway_max_delay_ms=0, gateway_success_rate=1.0,
+        subscription_service_url=SUBSCRIPTION_URL, payment_service_url=PAYMENT_URL,
     )
     return base.with_overrides(**overrides)
 
@@ -77,6 +81,31 @@ def _apps(settings, _schema):
     register_app(sub)
     register_app(pay)
     return {"subscription": sub, "payment": pay}
+
+
+@pytest.fixture(autouse=True)
+def in_process_services(_apps, monkeypatch):
+    """core.http calls to the other service go to its real app, in this process."""
+    from core import http
+    from tests.wsgi_transport import FlaskAdapter
+
+    adapters = {"subscription": FlaskAdapter(_apps["subscription"]), "payment": FlaskAdapter(_apps["payment"])}
+    real_session = http.session
+
+    def session():
+        s = real_session()
+        if not getattr(s, "_in_process", False):
+            s.mount(SUBSCRIPTION_URL, adapters["subscription"])
+            s.mount(PAYMENT_URL, adapters["payment"])
+            s._in_process = True
+        return s
+
+    monkeypatch.setattr(http, "session", session)
+    yield adapters
+    s = real_session()
+    s.adapters.pop(SUBSCRIPTION_URL, None)
+    s.adapters.pop(PAYMENT_URL, None)
+    s._in_process = False
 
 
 @pytest.fixture
