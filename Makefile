@@ -11,12 +11,13 @@ export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 export FLASK_APP := wsgi:subscription_app
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-slow venv services migrate seed bench clean help
+.PHONY: run test test-slow venv services migrate seed bench clean help browser-deps
 
 help:
 	@echo "make run        install, start PostgreSQL/Redis if needed, migrate, seed, start every Procfile process"
 	@echo "make test       the test suite on real PostgreSQL and Redis"
 	@echo "make test-slow  the slow suites (crashes, outages, fuzzing, browser)"
+	@echo "make browser-deps  Debian's chromium for the browser test (root: apt-get), once"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,7 +43,14 @@ test: venv
 	$(BIN)/python scripts/services.py ensure --database-url $(TEST_DATABASE_URL) --redis-url $(TEST_REDIS_URL)
 	$(BIN)/pytest -m "not slow"
 
-test-slow: venv
+# Idempotent: nothing to do when chromium is there. Without root or apt the browser test skips.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium missing and cannot apt-get install it here: the browser test will skip"; fi; }
+
+test-slow: venv browser-deps
 	$(BIN)/python scripts/services.py ensure --database-url $(TEST_DATABASE_URL) --redis-url $(TEST_REDIS_URL)
 	$(BIN)/pytest -m slow
 

@@ -53,6 +53,7 @@ def _register_project_queues(conn) -> None:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    import rq_dashboard
     from rq_dashboard.web import blueprint, setup_rq_connection
 
     from core.logging import configure_logging, is_configured, security_event
@@ -63,7 +64,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     if not is_configured():
         configure_logging(settings, "dashboard", process="dashboard")
 
-    app = Flask("rq_dashboard_billing")
+    # Its templates ask for url_for("static"): the app's static folder must be rq-dashboard's.
+    app = Flask("rq_dashboard_billing", static_folder=os.path.join(os.path.dirname(rq_dashboard.__file__), "static"))
     app.config["SETTINGS"] = settings
     app.config["SERVICE_NAME"] = "dashboard"
     app.config["RQ_DASHBOARD_REDIS_URL"] = settings.redis_url
@@ -81,6 +83,10 @@ def create_app(settings: Settings | None = None) -> Flask:
             security_event("dashboard_cross_origin", f"cross-origin {request.method} refused on {request.path}",
                            path=request.path, origin=request.headers.get("Origin"))
             return Response("Cross-origin request refused\n", 403, mimetype="text/plain")
+        try:  # every time: a Redis restart (or a test's FLUSHDB) forgets RQ's queue registry
+            _register_project_queues(app.redis_conn)
+        except Exception as exc:  # noqa: BLE001 - the page then shows rq-dashboard's own connection error
+            app.logger.warning("could not register the queues: %s", exc.__class__.__name__)
         return None
 
     @app.after_request
@@ -91,10 +97,6 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(blueprint, url_prefix="")
     setup_rq_connection(app)
-    try:
-        _register_project_queues(app.redis_conn)
-    except Exception as exc:  # noqa: BLE001 - Redis may come up after the dashboard
-        app.logger.warning("could not register the queues yet: %s", exc.__class__.__name__)
     return app
 
 

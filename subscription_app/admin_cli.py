@@ -38,7 +38,7 @@ def password_problem(password: str, email: str) -> str | None:
     if lowered in COMMON_PASSWORDS or len(set(lowered)) < 5:
         return "is too common or too repetitive"
     local = email.split("@", 1)[0].lower()
-    if len(local) >= 3 and local in lowered:
+    if len(local) >= 4 and local in lowered:
         return "must not contain the email address"
     classes = sum(bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
     if classes < 2:
@@ -106,7 +106,7 @@ def show(email: str):
     if user is None:
         raise click.ClickException(f"no user with email {email.strip().lower()}")
     state = "active" if user.is_active else "deactivated"
-    click.echo(f"user {user.id}  {user.email}  role={user.role}  {state}\n")
+    click.echo(f"user {user.id}  {user.email}  role={user.role}  {state}  (times in UTC)\n")
 
     subs = db.session.execute(
         select(Subscription, Plan.code).join(Plan, Plan.id == Subscription.plan_id)

@@ -43,8 +43,16 @@ def test_200_with_credentials_and_the_project_queues_listed(dashboard):
     r = dashboard.get("/", headers=GOOD)
     assert r.status_code == 200 and b"<title>RQ dashboard</title>" in r.data
     assert r.headers["X-Frame-Options"] == "DENY"
+    for asset in ("/static/css/bootstrap.min.css", "/static/js/jquery-3.5.1.min.js"):
+        assert dashboard.get(asset, headers=GOOD).status_code == 200, asset
     data = dashboard.get("/0/data/queues.json", headers=GOOD)
     assert data.status_code == 200
+    assert {q["name"] for q in data.json["queues"]} >= set(QUEUE_NAMES)
+
+
+def test_queues_listed_again_after_redis_forgot_them(dashboard, redis_conn):
+    redis_conn.flushdb()
+    data = dashboard.get("/0/data/queues.json", headers=GOOD)
     assert {q["name"] for q in data.json["queues"]} >= set(QUEUE_NAMES)
 
 

@@ -49,16 +49,16 @@ def test_request_line_has_method_path_status_latency_user_and_request_id(client,
     assert "ts" in line and line["process"] == "web"
 
 
-def test_user_id_from_a_valid_token_on_a_public_route(client, make_user, json_logs):
-    user, headers = make_user()
-    assert client.get("/v1/health", headers=headers).status_code == 200
+def test_no_user_id_on_a_route_that_does_not_verify_the_token(client, make_user, json_logs):
+    _, headers = make_user()
+    assert client.get("/v1/plans", headers=headers).status_code == 200
     [line] = json_logs("billing.request")
-    assert line["user_id"] == str(user.id)
+    assert line["user_id"] is None  # an unverified token's subject is never trusted
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-jwt"}, {"Authorization": "Basic eDp5"}])
 def test_absent_or_invalid_token_logs_no_user_and_never_fails(client, json_logs, headers):
-    assert client.get("/v1/health", headers=headers).status_code == 200
+    assert client.get("/v1/plans", headers=headers).status_code == 200
     [line] = json_logs("billing.request")
     assert line["user_id"] is None and len(line["request_id"]) == 32  # generated
 
@@ -84,6 +84,21 @@ def test_failed_login_is_a_structured_warning(client, make_user, json_logs):
     assert event["level"] == "WARNING" and event["email"] == "someone@example.com"
     assert event["request_id"] == "login-1"
     assert "wrong-password" not in json.dumps(json_logs())
+
+
+@pytest.mark.security
+def test_bad_webhook_signature_is_a_structured_warning(app, json_logs):
+    from core.errors import ApiError
+    from core.security import verify_request_signature
+
+    with app.test_request_context("/v1/webhooks/payment", method="POST", data=b"{}",
+                                  headers={"X-Webhook-Signature": "sha256=00", "X-Webhook-Timestamp": "1"}):
+        with pytest.raises(ApiError) as refused:
+            verify_request_signature()
+    assert refused.value.code == 401
+    [event] = json_logs("billing.security")
+    assert event["event"] == "webhook_signature_invalid" and event["level"] == "WARNING"
+    assert event["path"] == "/v1/webhooks/payment" and "tolerance" in event["reason"]
 
 
 def test_request_id_is_carried_into_the_job_and_its_logs(app, redis_conn, json_logs):
@@ -116,6 +131,31 @@ def test_outside_a_request_or_job_there_is_no_request_id(app):
         job = enqueue(DEFAULT, report_request_id, "cli")
         assert current_request_id() is None
     assert "request_id" not in job.meta
+
+
+def test_probes_and_scrapes_log_at_debug(client, json_logs):
+    client.get("/v1/health")
+    client.get("/metrics")
+    assert json_logs("billing.request") == []  # INFO and up only
+    logging.getLogger().setLevel("DEBUG")
+    try:
+        client.get("/v1/health")
+        [line] = json_logs("billing.request")
+        assert line["level"] == "DEBUG"
+    finally:
+        logging.getLogger().setLevel("INFO")
+
+
+def test_bind_request_id_wins_inside_its_block(app):
+    from core.logging import bind_request_id
+
+    with app.test_request_context("/", headers={"X-Request-ID": "outer"}):
+        app.preprocess_request()
+        with bind_request_id("from-outbox-row"):
+            assert current_request_id() == "from-outbox-row"
+            job = enqueue(DEFAULT, report_request_id, "y")
+        assert current_request_id() == "outer"
+    assert job.meta["request_id"] == "from-outbox-row"
 
 
 def test_caller_meta_is_kept(app):
