@@ -138,3 +138,36 @@ def charge_requests(app) -> list[dict]:
         rows = db.session.scalars(select(SubscriptionOutbox).where(SubscriptionOutbox.event_type == "charge.requested")
                                   .order_by(SubscriptionOutbox.created_at)).all()
         return [dict(r.payload, target=r.target) for r in rows]
+
+
+def advance(app, seconds: float) -> None:
+    """Move the billing clock (core.clock) forward; JWTs and signatures keep real time."""
+    from core import clock
+    with app.app_context():
+        clock.set_offset(clock.get_offset() + seconds)
+
+
+def run_cycle() -> dict:
+    from jobs.billing import run_billing_cycle
+    return run_billing_cycle()
+
+
+def subscribe_and_pay(client, headers, user_id: int, plan_id=PRO_MONTHLY_ID, card: bool = True) -> dict:
+    """An active subscription; with card=True its payment method is saved for renewals."""
+    body = {"plan_id": str(plan_id)}
+    if card:
+        body["card"] = GOOD_CARD
+    sub = client.post("/v1/subscriptions", json=body, headers=headers).json
+    assert pay(client, sub["latest_invoice"], user_id).json["processed"] is True
+    return client.get(f"/v1/subscriptions/{sub['id']}", headers=headers).json
+
+
+def advance_to(app, moment, plus_seconds: float = 1) -> None:
+    """Move the billing clock to just after `moment` (a datetime or an ISO string)."""
+    from datetime import datetime
+
+    from core import clock
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    with app.app_context():
+        clock.set_offset(clock.get_offset() + (moment - clock.utcnow()).total_seconds() + plus_seconds)
