@@ -56,7 +56,12 @@ def _locked(model, row_id):
 
 
 def _invoice_and_sub(data: dict, event_type: str):
-    invoice = _locked(Invoice, data["invoice_id"])
+    # Lock order everywhere: the subscription, then its invoices (renewals and cancels do the same),
+    # so a webhook and a renewal of the same subscription queue up instead of deadlocking.
+    invoice = db.session.get(Invoice, data["invoice_id"])
+    if invoice is not None:
+        sub = _locked(Subscription, invoice.subscription_id)
+        db.session.refresh(invoice, with_for_update=True)
     if invoice is None:
         log.error("%s for unknown invoice %s (transaction %s)", event_type, data["invoice_id"],
                   data["transaction_id"])
@@ -66,7 +71,7 @@ def _invoice_and_sub(data: dict, event_type: str):
                   invoice.id, data["user_id"], invoice.user_id, data["currency"], invoice.currency,
                   data["transaction_id"])
         return None, None
-    return invoice, _locked(Subscription, invoice.subscription_id)
+    return invoice, sub
 
 
 def payment_succeeded(data: dict) -> bool:
