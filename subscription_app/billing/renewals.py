@@ -84,7 +84,6 @@ def _start_paid_period(sub: Subscription, plan: Plan, reason: str, now: datetime
     invoice = invoices.plan_invoice(sub, plan, reason, start, end, now)
     if invoice.status == "paid":
         return
-    db.session.flush()
     if sub.payment_method_id is not None:
         invoices.request_charge(invoice, sub, f"{plan.name} renewal" if reason == "subscription_cycle"
                                 else f"{plan.name} after trial")
