@@ -166,3 +166,24 @@ def test_invoice_count_is_one_per_period(app, client, seeded, make_user, payment
     run_cycle()
     with app.app_context():
         assert db.session.query(Invoice).filter_by(reason="subscription_cycle").count() == 1
+
+
+def test_past_due_set_to_cancel_ends_at_period_end(client, seeded, make_user, payment_stub):
+    user, h = make_user()
+    app = client.application
+    original = app.config["SETTINGS"]
+    app.config["SETTINGS"] = original.with_overrides(dunning_retry_days=(40,))
+    try:
+        sub = subscribe_and_pay(client, h, user.id)
+        advance_to(app, sub["current_period_end"])
+        run_cycle()
+        renewed = _get(client, h, sub)
+        fail(client, renewed["latest_invoice"], user.id)
+        assert _get(client, h, sub)["status"] == "past_due"
+        client.delete(f"/v1/subscriptions/{sub['id']}?at_period_end=true", headers=h)
+        advance_to(app, renewed["current_period_end"])
+        run_cycle()
+        s = _get(client, h, sub)
+        assert s["status"] == "canceled" and s["latest_invoice"]["status"] == "void"
+    finally:
+        app.config["SETTINGS"] = original

@@ -15,7 +15,6 @@ from sqlalchemy import select
 from core import clock, inbox
 from core.errors import ApiError
 from core.extensions import db
-from subscription_app.billing import invoices as invoice_ops
 from subscription_app.billing.plan_change import apply_paid_upgrade
 from subscription_app.billing.renewals import record_failure
 from subscription_app.models import Invoice, Subscription, SubscriptionInbox

@@ -167,13 +167,13 @@ def cancel(user_id: int, subscription_id: uuid.UUID, at_period_end: bool = False
     return with_latest_invoice(sub)
 
 
-def end_now(sub: Subscription, status: str, now, invoice_status: str = "void") -> None:
-    """End a live subscription: no more charges, open invoices voided (or marked uncollectible)."""
+def end_now(sub: Subscription, status: str, now, void_invoices: bool = True) -> None:
+    """End a live subscription: no more charges; its open invoices are voided unless told otherwise."""
     sub.status = status
     sub.ended_at = now
     if status == "canceled" and sub.canceled_at is None:
         sub.canceled_at = now
     sub.next_payment_attempt_at = None
     sub.pending_plan_id = None
-    if invoice_status == "void":
+    if void_invoices:
         invoices.void_open_invoices(sub, now)

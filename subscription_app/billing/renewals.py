@@ -15,7 +15,7 @@ import logging
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from core import clock
 from core.extensions import db
@@ -106,8 +106,12 @@ def _end_trial(sub: Subscription, now: datetime) -> None:
 
 
 def run_renewals() -> int:
+    # A past_due subscription is renewed only once its dunning ends; if it was set to cancel
+    # at the period end, that end still applies.
     return _each_in_batches(
-        lambda now: (Subscription.status.in_(("active", "trialing")), Subscription.current_period_end <= now),
+        lambda now: (or_(Subscription.status.in_(("active", "trialing")),
+                         and_(Subscription.status == "past_due", Subscription.cancel_at_period_end.is_(True))),
+                     Subscription.current_period_end <= now),
         renew_or_end)
 
 
@@ -124,9 +128,8 @@ def record_failure(sub: Subscription, invoice: Invoice, now: datetime) -> None:
     sub.failed_payment_attempts += 1
     days = _retry_days()
     if sub.failed_payment_attempts > len(days):
-        end_now(sub, "canceled", now, invoice_status="keep")
         invoice.status = "uncollectible"
-        invoices.void_open_invoices(sub, now)  # anything else still open
+        end_now(sub, "canceled", now)  # anything else still open is voided
         log.warning("subscription %s canceled after %s failed payments", sub.id, sub.failed_payment_attempts)
         return
     due = invoice.period_start or now
