@@ -64,6 +64,8 @@ class PaymentStub:
             return self.status_override, {"code": self.status_override, "message": "stub failure"}
         if headers.get("X-Service-Token") != self.token:
             return 403, {"code": 403, "message": "Service token required"}
+        if path == "/v1/payments/internal/charges":
+            return 202, {"transaction_id": str(uuid.uuid4()), "status": "pending"}
         if path != "/v1/payments/internal/payment-methods":
             return 404, {"code": 404, "message": "Not found"}
         card = body.get("card") or {}

@@ -227,3 +227,27 @@ def test_internal_invoice_and_user_summary(client, seeded, make_user, service_he
     summary = client.get(f"/v1/subscriptions/internal/user/{user.id}", headers=service_headers).json
     assert summary["subscription"]["id"] == sub["id"] and summary["subscription"]["status"] == "incomplete"
     assert summary["subscription"]["is_active"] is False
+
+
+def test_charge_request_is_delivered_signed_to_the_payment_service(client, seeded, make_user, payment_stub,
+                                                                   redis_conn):
+    """The outbox row reaches POST /v1/payments/internal/charges through a real RQ worker."""
+    import json
+
+    from rq import SimpleWorker
+
+    from core.security import verify_signature
+    from jobs.queues import QUEUE_NAMES, get_queue
+    user, h = make_user()
+    sub = _create(client, h, {"plan_id": str(PRO_MONTHLY_ID), "card": GOOD_CARD}).json
+    with client.application.app_context():
+        SimpleWorker([get_queue(n) for n in QUEUE_NAMES], connection=redis_conn).work(burst=True)
+    [sent] = [r for r in payment_stub.requests if r["path"] == "/v1/payments/internal/charges"]
+    envelope = sent["body"]
+    assert envelope["type"] == "charge.requested" and envelope["data"]["invoice_id"] == sub["latest_invoice"]["id"]
+    headers = sent["headers"]
+    assert headers["X-Service-Token"] == client.application.config["SETTINGS"].service_to_service_secret
+    assert headers["X-Event-ID"] == envelope["event_id"]
+    raw = json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode()
+    verify_signature(client.application.config["SETTINGS"].webhook_signing_secrets, raw,
+                     headers["X-Webhook-Signature"], headers["X-Webhook-Timestamp"], 300)
