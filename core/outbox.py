@@ -93,6 +93,10 @@ def emit(model, event_type: str, target: str, data: dict):
 
 @event.listens_for(FlaskSession, "after_commit")
 def _enqueue_after_commit(session):
+    # SQLAlchemy also fires after_commit when a SAVEPOINT is released: wait for the real commit,
+    # or a worker could look for the row before it is visible.
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(PENDING_KEY, None)
     if not pending:
         return
@@ -105,6 +109,10 @@ def _enqueue_after_commit(session):
 
 @event.listens_for(FlaskSession, "after_rollback")
 def _forget_after_rollback(session):
+    # A SAVEPOINT rolled back leaves the outer transaction's events to commit: keep the list
+    # (an event of the rolled-back savepoint is then enqueued for no row, and skipped).
+    if session.in_nested_transaction():
+        return
     session.info.pop(PENDING_KEY, None)
 
 

@@ -49,6 +49,17 @@ def _list(name: str, default: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in _env(name, default).split(",") if part.strip())
 
 
+def _int_list(name: str, default: str) -> tuple[int, ...]:
+    parts = _list(name, default)
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be comma separated integers, got {_env(name, default)!r}") from exc
+    if any(v <= 0 for v in values) or list(values) != sorted(values):
+        raise SettingsError(f"{name} must be increasing positive integers (days), got {values}")
+    return values
+
+
 @dataclass(frozen=True)
 class Settings:
     app_env: str = "development"
@@ -80,6 +91,12 @@ class Settings:
     gateway_success_rate: float = 0.8
     gateway_min_delay_ms: int = 1000
     gateway_max_delay_ms: int = 3000
+
+    # Billing cycle: how often the periodic job looks for due periods, the dunning retry
+    # schedule (days after the failed renewal), and how long an unpaid subscription waits.
+    billing_cycle_seconds: int = 60
+    dunning_retry_days: tuple[int, ...] = (1, 3, 5)
+    incomplete_expiry_hours: int = 23
 
     bcrypt_rounds: int = 12
     max_content_length: int = 64 * 1024
@@ -174,6 +191,9 @@ def load_settings() -> Settings:
         gateway_success_rate=_float("GATEWAY_SUCCESS_RATE", d.gateway_success_rate),
         gateway_min_delay_ms=_int("GATEWAY_MIN_DELAY_MS", d.gateway_min_delay_ms),
         gateway_max_delay_ms=_int("GATEWAY_MAX_DELAY_MS", d.gateway_max_delay_ms),
+        billing_cycle_seconds=_int("BILLING_CYCLE_SECONDS", d.billing_cycle_seconds),
+        dunning_retry_days=_int_list("DUNNING_RETRY_DAYS", "1,3,5"),
+        incomplete_expiry_hours=_int("INCOMPLETE_EXPIRY_HOURS", d.incomplete_expiry_hours),
         bcrypt_rounds=_int("BCRYPT_ROUNDS", d.bcrypt_rounds),
         max_content_length=_int("MAX_CONTENT_LENGTH", d.max_content_length),
         dashboard_username=_env("RQ_DASHBOARD_USERNAME", d.dashboard_username),

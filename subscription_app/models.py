@@ -90,6 +90,9 @@ class Subscription(TimestampMixin, db.Model):
         Index("uq_subscriptions_one_live_per_user", "user_id", unique=True,
               postgresql_where=text(_in("status", LIVE_STATUSES))),
         Index("ix_subscriptions_due", "status", "current_period_end"),
+        # One trial per user, ever: a trial subscription keeps its trial_start for good.
+        Index("uq_subscriptions_one_trial_per_user", "user_id", unique=True,
+              postgresql_where=text("trial_start IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -126,6 +129,7 @@ class Invoice(TimestampMixin, db.Model):
         CheckConstraint(_in("reason", INVOICE_REASONS), name="reason"),
         CheckConstraint("amount_due_cents >= 0", name="amount_nonnegative"),
         CheckConstraint("amount_paid_cents >= 0", name="paid_nonnegative"),
+        CheckConstraint("amount_refunded_cents >= 0", name="refunded_nonnegative"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
     )
 
@@ -139,6 +143,8 @@ class Invoice(TimestampMixin, db.Model):
     currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
     amount_due_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
     amount_paid_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
+    # Refunded so far (the payment service's running total); a refund never cancels by itself.
+    amount_refunded_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
     period_start: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
     period_end: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
     attempt_count: Mapped[int] = mapped_column(db.Integer, nullable=False, server_default="0")

@@ -1,11 +1,14 @@
 """Service-to-service endpoints, protected by SERVICE_TO_SERVICE_SECRET (never a user token)."""
+import uuid
+
 from flask_smorest import Blueprint
 
 from core.errors import ApiError
 from core.extensions import db
 from core.security import service_auth_required
 from subscription_app import summaries
-from subscription_app.models import User
+from subscription_app.billing import invoices
+from subscription_app.models import Invoice, User
 
 blp = Blueprint("internal", __name__, url_prefix="/v1/subscriptions/internal",
                 description="Internal endpoints for other services (X-Service-Token)")
@@ -21,3 +24,14 @@ def user_summary(user_id: int):
     if user is None:
         raise ApiError(404, "User not found")
     return summaries.user_summary(user)
+
+
+@blp.route("/invoices/<uuid:invoice_id>")
+@service_auth_required
+@blp.doc(security=SERVICE)
+def invoice_summary(invoice_id: uuid.UUID):
+    """What the payment service needs to charge an invoice: owner, status, amounts, currency."""
+    invoice = db.session.get(Invoice, invoice_id)
+    if invoice is None:
+        raise ApiError(404, "Invoice not found")
+    return invoices.internal_view(invoice)

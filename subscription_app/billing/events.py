@@ -1,0 +1,211 @@
+"""Payment events from the payment service (POST /v1/webhooks/payment), applied exactly once.
+
+The event id is claimed in the inbox in the same transaction as the effect: a
+redelivery finds it and changes nothing; a failed effect rolls the claim back so the
+retry applies it. Amount, currency and owner are checked against the invoice: a payment
+that does not match is logged at ERROR and does not mark anything paid.
+"""
+from __future__ import annotations
+
+import logging
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from sqlalchemy import select
+
+from core import clock, inbox
+from core.errors import ApiError
+from core.extensions import db
+from subscription_app.billing.plan_change import apply_paid_upgrade
+from subscription_app.billing.renewals import record_failure
+from subscription_app.models import Invoice, Subscription, SubscriptionInbox
+
+log = logging.getLogger(__name__)
+
+
+class _Data(Schema):
+    class Meta:
+        unknown = EXCLUDE  # senders may add fields; we read what we need
+
+    transaction_id = fields.UUID(required=True)
+    user_id = fields.Integer(required=True)
+    subscription_id = fields.UUID(allow_none=True, load_default=None)
+    payment_method_id = fields.UUID(allow_none=True, load_default=None)
+    failure_reason = fields.String(allow_none=True, load_default=None)
+
+
+class PaymentData(_Data):
+    invoice_id = fields.UUID(required=True)
+    amount_cents = fields.Integer(required=True, strict=True)
+    currency = fields.String(required=True)
+
+
+class MethodData(_Data):
+    subscription_id = fields.UUID(required=True)
+
+
+class RefundData(PaymentData):
+    refund_id = fields.String(required=True)
+    refunded_total_cents = fields.Integer(required=True, strict=True)
+
+
+def _locked(model, row_id):
+    if row_id is None:
+        return None
+    return db.session.scalar(select(model).where(model.id == row_id).with_for_update())
+
+
+def _invoice_and_sub(data: dict, event_type: str):
+    # Lock order everywhere: the subscription, then its invoices (renewals and cancels do the same),
+    # so a webhook and a renewal of the same subscription queue up instead of deadlocking.
+    invoice = db.session.get(Invoice, data["invoice_id"])
+    if invoice is not None:
+        sub = _locked(Subscription, invoice.subscription_id)
+        db.session.refresh(invoice, with_for_update=True)
+    if invoice is None:
+        log.error("%s for unknown invoice %s (transaction %s)", event_type, data["invoice_id"],
+                  data["transaction_id"])
+        return None, None
+    if data["user_id"] != invoice.user_id or data["currency"] != invoice.currency:
+        log.error("%s does not match invoice %s: user %s/%s, currency %s/%s (transaction %s)", event_type,
+                  invoice.id, data["user_id"], invoice.user_id, data["currency"], invoice.currency,
+                  data["transaction_id"])
+        return None, None
+    return invoice, sub
+
+
+def payment_succeeded(data: dict) -> bool:
+    invoice, sub = _invoice_and_sub(data, "payment.succeeded")
+    if invoice is None:
+        return False
+    if invoice.status != "open":
+        if invoice.transaction_id == data["transaction_id"]:
+            return False  # the same payment reported again under another event id
+        log.error("payment %s of %s %s for invoice %s which is %s: needs a manual refund",
+                  data["transaction_id"], data["amount_cents"], data["currency"], invoice.id, invoice.status)
+        return False
+    owed = invoice.amount_due_cents - invoice.amount_paid_cents
+    if data["amount_cents"] != owed:
+        log.error("payment %s of %s %s does not match invoice %s owing %s: not marked paid",
+                  data["transaction_id"], data["amount_cents"], data["currency"], invoice.id, owed)
+        return False
+    now = clock.utcnow()
+    invoice.amount_paid_cents += data["amount_cents"]
+    invoice.status, invoice.paid_at, invoice.transaction_id = "paid", now, data["transaction_id"]
+    if sub is None:
+        return True
+    if sub.payment_method_id is None and data["payment_method_id"] is not None:
+        sub.payment_method_id = data["payment_method_id"]  # the card that paid is the one renewals use
+    if invoice.reason == "subscription_update":
+        apply_paid_upgrade(sub, invoice)
+    elif sub.status in ("incomplete", "trialing", "past_due", "active"):
+        sub.status = "active"
+        sub.failed_payment_attempts, sub.next_payment_attempt_at = 0, None
+    else:
+        log.error("invoice %s paid but subscription %s is %s: needs a manual refund", invoice.id, sub.id, sub.status)
+    return True
+
+
+def payment_failed(data: dict) -> bool:
+    invoice, sub = _invoice_and_sub(data, "payment.failed")
+    if invoice is None or invoice.status != "open":
+        return False
+    now = clock.utcnow()
+    invoice.attempt_count += 1
+    log.info("payment %s failed for invoice %s (%s): %s", data["transaction_id"], invoice.id, invoice.reason,
+             data.get("failure_reason"))
+    if sub is None:
+        return True
+    if invoice.reason == "subscription_update":
+        invoice.status, invoice.voided_at = "void", now  # the upgrade did not happen
+    elif invoice.reason in ("subscription_cycle", "trial_conversion"):
+        record_failure(sub, invoice, now)
+    # subscription_create: stays incomplete and open, until paid or expired (23 h).
+    return True
+
+
+def _method_subscription(data: dict, event_type: str):
+    sub = _locked(Subscription, data["subscription_id"])
+    if sub is None or sub.user_id != data["user_id"]:
+        log.error("%s for unknown subscription %s of user %s", event_type, data["subscription_id"], data["user_id"])
+        return None
+    return sub
+
+
+def method_verified(data: dict) -> bool:
+    sub = _method_subscription(data, "payment_method.verified")
+    if sub is None:
+        return False
+    log.info("payment method %s verified for subscription %s", data["payment_method_id"], sub.id)
+    return True
+
+
+def method_verification_failed(data: dict) -> bool:
+    """Decision: the trial goes on, without the card; at its end it expires (nothing to charge)."""
+    sub = _method_subscription(data, "payment_method.verification_failed")
+    if sub is None:
+        return False
+    if sub.status == "trialing" and sub.payment_method_id == data["payment_method_id"]:
+        sub.payment_method_id = None
+        log.info("trial %s keeps running without its card: %s", sub.id, data.get("failure_reason"))
+        return True
+    return False
+
+
+def refund_succeeded(data: dict) -> bool:
+    """Record the refunded total on the invoice; a refund does not cancel anything by itself."""
+    invoice = _locked(Invoice, data["invoice_id"])
+    if invoice is None or invoice.currency != data["currency"] or invoice.user_id != data["user_id"]:
+        log.error("refund %s does not match invoice %s", data["refund_id"], data["invoice_id"])
+        return False
+    total = data["refunded_total_cents"]
+    if total > invoice.amount_paid_cents:
+        log.error("refund total %s exceeds %s paid on invoice %s", total, invoice.amount_paid_cents, invoice.id)
+        total = invoice.amount_paid_cents
+    if total <= invoice.amount_refunded_cents:
+        return False  # an older event arriving late: totals only grow
+    invoice.amount_refunded_cents = total
+    return True
+
+
+def refund_failed(data: dict) -> bool:
+    log.warning("refund %s of invoice %s failed: %s", data["refund_id"], data["invoice_id"],
+                data.get("failure_reason"))
+    return False
+
+
+HANDLERS = {
+    "payment.succeeded": (PaymentData, payment_succeeded),
+    "payment.failed": (PaymentData, payment_failed),
+    "payment_method.verified": (MethodData, method_verified),
+    "payment_method.verification_failed": (MethodData, method_verification_failed),
+    "refund.succeeded": (RefundData, refund_succeeded),
+    "refund.failed": (RefundData, refund_failed),
+}
+
+
+def receive(envelope) -> dict:
+    """Apply one signed event; the answer says whether it changed anything."""
+    if not isinstance(envelope, dict):
+        raise ApiError(400, "Event body must be a JSON object")
+    event_id = envelope.get("event_id")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 128:
+        raise ApiError(400, "event_id must be a string of 1-128 characters",
+                       errors={"json": {"event_id": ["Required string, at most 128 characters."]}})
+    event_type = envelope.get("type")
+    if event_type is not None and (not isinstance(event_type, str) or not 0 < len(event_type) <= 64):
+        raise ApiError(400, "type must be a string of 1-64 characters")
+    handler = HANDLERS.get(event_type) if event_type else None
+    data = None
+    if handler is not None:
+        try:
+            data = handler[0]().load(envelope.get("data") or {})
+        except ValidationError as exc:
+            raise ApiError(422, "Invalid event data", errors={"json": {"data": exc.messages}}) from None
+    if not inbox.claim(SubscriptionInbox, event_id, event_type or "untyped"):
+        db.session.rollback()
+        return {"received": True, "processed": False, "duplicate": True, "event_id": event_id}
+    processed = handler[1](data) if handler is not None else False
+    db.session.commit()
+    if handler is None:
+        log.info("event %s of type %r recorded without effect", event_id, event_type)
+    return {"received": True, "processed": processed, "event_id": event_id}

@@ -1,0 +1,119 @@
+"""Invoices: built with line items in integer cents, charged through the outbox, read by owners."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from core import outbox
+from core.errors import ApiError
+from core.extensions import db
+from core.schemas import paginate
+from subscription_app.models import Invoice, InvoiceLine, Plan, Subscription, SubscriptionOutbox
+
+CHARGE_TARGET = "payment_charges"
+
+
+def _fmt(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d") if moment else "?"
+
+
+def plan_line(plan: Plan, start: datetime, end: datetime, kind: str = "plan", amount_cents: int | None = None,
+              description: str | None = None) -> InvoiceLine:
+    return InvoiceLine(kind=kind, plan_id=plan.id, currency=plan.currency, period_start=start, period_end=end,
+                       amount_cents=plan.price_cents if amount_cents is None else amount_cents,
+                       description=description or f"{plan.name} ({_fmt(start)} to {_fmt(end)})")
+
+
+def new_invoice(sub: Subscription, reason: str, currency: str, lines: list[InvoiceLine],
+                period_start: datetime, period_end: datetime, now: datetime) -> Invoice:
+    """An open invoice for the lines' total; a zero total is paid at once (nothing to collect)."""
+    total = sum(line.amount_cents for line in lines)
+    if total < 0:
+        raise ValueError("an invoice total is never negative")
+    invoice = Invoice(id=uuid.uuid4(), user_id=sub.user_id, subscription_id=sub.id, reason=reason,
+                      currency=currency, amount_due_cents=total, amount_paid_cents=0, amount_refunded_cents=0,
+                      attempt_count=0, period_start=period_start, period_end=period_end,
+                      status="paid" if total == 0 else "open", paid_at=now if total == 0 else None)
+    invoice.lines = lines
+    db.session.add(invoice)
+    return invoice
+
+
+def plan_invoice(sub: Subscription, plan: Plan, reason: str, start: datetime, end: datetime,
+                 now: datetime) -> Invoice:
+    return new_invoice(sub, reason, plan.currency, [plan_line(plan, start, end)], start, end, now)
+
+
+def request_charge(invoice: Invoice, sub: Subscription, description: str) -> None:
+    """Ask the payment service to charge the saved method, in the caller's transaction.
+
+    The idempotency key names the attempt: a dunning retry is a new attempt, hence a new
+    charge, while a redelivered request for the same attempt is the same charge.
+    """
+    attempt = invoice.attempt_count + 1
+    outbox.emit(SubscriptionOutbox, "charge.requested", CHARGE_TARGET, {
+        "idempotency_key": f"{invoice.id}:{attempt}",
+        "user_id": sub.user_id,
+        "invoice_id": str(invoice.id),
+        "subscription_id": str(sub.id),
+        "payment_method_id": str(sub.payment_method_id),
+        "amount_cents": invoice.amount_due_cents - invoice.amount_paid_cents,
+        "currency": invoice.currency,
+        "kind": "charge",
+        "description": description,
+    })
+
+
+def request_verification(sub: Subscription, currency: str) -> None:
+    """The zero-amount authorisation of a trial card (voided by the payment service)."""
+    outbox.emit(SubscriptionOutbox, "charge.requested", CHARGE_TARGET, {
+        "idempotency_key": f"verify:{sub.id}",
+        "user_id": sub.user_id,
+        "invoice_id": None,
+        "subscription_id": str(sub.id),
+        "payment_method_id": str(sub.payment_method_id),
+        "amount_cents": 0,
+        "currency": currency,
+        "kind": "verify",
+        "description": "Card verification for a trial",
+    })
+
+
+def void_open_invoices(sub: Subscription, now: datetime, reason: str | None = None) -> int:
+    stmt = update(Invoice).where(Invoice.subscription_id == sub.id, Invoice.status == "open")
+    if reason is not None:
+        stmt = stmt.where(Invoice.reason == reason)
+    return db.session.execute(stmt.values(status="void", voided_at=now)).rowcount
+
+
+def open_invoice(sub: Subscription, reason: str) -> Invoice | None:
+    return db.session.scalar(select(Invoice).where(Invoice.subscription_id == sub.id, Invoice.status == "open",
+                                                   Invoice.reason == reason).order_by(Invoice.number.desc()))
+
+
+def latest_invoice(sub: Subscription) -> Invoice | None:
+    return db.session.scalar(select(Invoice).where(Invoice.subscription_id == sub.id)
+                             .order_by(Invoice.number.desc()).limit(1))
+
+
+def owned_invoice(user_id: int, invoice_id: uuid.UUID) -> Invoice:
+    """Another user's invoice is a 404, exactly like a missing one."""
+    invoice = db.session.scalar(select(Invoice).where(Invoice.id == invoice_id, Invoice.user_id == user_id))
+    if invoice is None:
+        raise ApiError(404, "Invoice not found")
+    return invoice
+
+
+def list_invoices(user_id: int, page: int, per_page: int) -> dict:
+    return paginate(select(Invoice).where(Invoice.user_id == user_id).order_by(Invoice.number.desc()),
+                    page, per_page)
+
+
+def internal_view(invoice: Invoice) -> dict:
+    """What the payment service may know about an invoice (docs/service-contract.md)."""
+    return {"id": str(invoice.id), "user_id": invoice.user_id,
+            "subscription_id": str(invoice.subscription_id) if invoice.subscription_id else None,
+            "status": invoice.status, "amount_due_cents": invoice.amount_due_cents,
+            "amount_paid_cents": invoice.amount_paid_cents, "currency": invoice.currency}

@@ -1,0 +1,90 @@
+"""Plan changes: an upgrade is charged now, prorated; a downgrade waits for the period end.
+
+Decision: an upgrade switches the plan when its proration invoice is PAID (the
+payment.succeeded event applies it, billing/events.py), never before, so nobody gets a
+better plan for a charge that then fails. A failed upgrade charge voids that invoice and
+leaves the subscription as it was; the user may ask again. While an upgrade invoice is
+open, other plan changes answer 409. An open upgrade invoice still unpaid when the
+period ends is voided by the renewal (the proration was for that period only).
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+
+from core import clock
+from core.errors import ApiError
+from core.extensions import db
+from subscription_app.billing import invoices
+from subscription_app.billing.lifecycle import is_trial_plan, load_plan, owned_subscription, with_latest_invoice
+from subscription_app.billing.proration import prorate_upgrade, remaining_seconds
+from subscription_app.models import InvoiceLine, Plan, Subscription
+
+log = logging.getLogger(__name__)
+
+
+def change_plan(user_id: int, subscription_id: uuid.UUID, plan_id: uuid.UUID) -> Subscription:
+    sub = owned_subscription(user_id, subscription_id, for_update=True)
+    if not sub.is_live:
+        raise ApiError(409, f"Subscription is {sub.status}; start a new one instead")
+    if sub.status != "active":
+        raise ApiError(409, f"The plan of a {sub.status} subscription cannot be changed; it must be active")
+    new = load_plan(plan_id)
+    if is_trial_plan(new):
+        raise ApiError(422, "Cannot change to a trial plan", errors={"json": {"plan_id": ["Trial plan."]}})
+    if new.id == sub.plan_id:
+        raise ApiError(422, "The subscription is already on this plan",
+                       errors={"json": {"plan_id": ["Same as the current plan."]}})
+    old = db.session.get(Plan, sub.plan_id)
+    if new.currency != old.currency:
+        raise ApiError(422, "The new plan is billed in another currency",
+                       errors={"json": {"plan_id": [f"Plan currency {new.currency} differs from {old.currency}."]}})
+    if invoices.open_invoice(sub, "subscription_update") is not None:
+        raise ApiError(409, "An upgrade is waiting for payment; pay or wait for it first")
+    if new.price_cents > old.price_cents:
+        invoice = _upgrade(sub, old, new)
+    else:
+        # Same price or cheaper: nothing to charge now, it takes effect at the period end.
+        sub.pending_plan_id = new.id
+        invoice = None
+    db.session.commit()
+    return with_latest_invoice(sub, invoice)
+
+
+def _upgrade(sub: Subscription, old: Plan, new: Plan):
+    now = clock.utcnow()
+    remaining, period = remaining_seconds(now, sub.current_period_start, sub.current_period_end)
+    p = prorate_upgrade(old.price_cents, new.price_cents, remaining, period)
+    end = sub.current_period_end
+    lines = [
+        InvoiceLine(kind="proration_credit", plan_id=old.id, currency=old.currency, amount_cents=p.credit_cents,
+                    period_start=now, period_end=end,
+                    description=f"Unused time on {old.name} ({remaining} of {period} s)"),
+        InvoiceLine(kind="proration_charge", plan_id=new.id, currency=new.currency, amount_cents=p.charge_cents,
+                    period_start=now, period_end=end,
+                    description=f"Remaining time on {new.name} ({remaining} of {period} s)"),
+    ]
+    invoice = invoices.new_invoice(sub, "subscription_update", new.currency, lines, now, end, now)
+    sub.pending_plan_id = None  # an upgrade supersedes a scheduled downgrade
+    if invoice.status == "paid":  # nothing left to prorate (0 cents): switch now
+        sub.plan_id = new.id
+    elif sub.payment_method_id is not None:
+        invoices.request_charge(invoice, sub, f"Upgrade to {new.name} (prorated)")
+    # Without a saved method the invoice stays open for POST /v1/payments/process.
+    return invoice
+
+
+def apply_paid_upgrade(sub: Subscription, invoice) -> bool:
+    """Switch to the upgrade's plan once its invoice is paid; False if it no longer applies."""
+    charge = next((line for line in invoice.lines if line.kind == "proration_charge"), None)
+    credit = next((line for line in invoice.lines if line.kind == "proration_credit"), None)
+    if charge is None or credit is None:
+        log.error("upgrade invoice %s has no proration lines", invoice.id)
+        return False
+    if not sub.is_live or sub.plan_id != credit.plan_id:
+        log.error("upgrade invoice %s paid but subscription %s is %s on plan %s; needs a manual refund",
+                  invoice.id, sub.id, sub.status, sub.plan_id)
+        return False
+    sub.plan_id = charge.plan_id
+    sub.pending_plan_id = None
+    return True

@@ -1,0 +1,182 @@
+"""Renewals, trial ends, dunning and expiry of unpaid subscriptions (run by jobs/billing.py).
+
+Every step is chosen by state and moves the state on in the same transaction, so running
+it twice (two schedulers, a retried job) finds nothing left to do. Rows are locked with
+FOR UPDATE SKIP LOCKED so parallel runs share the work instead of doubling it.
+
+Dunning: a failed renewal (or trial conversion) makes the subscription `past_due`. The
+retries are DUNNING_RETRY_DAYS (default 1,3,5) days after the invoice's due date (its
+period start); each retry is a new charge attempt (idempotency key `<invoice>:<n>`).
+When the last retry fails, the subscription is `canceled` and the invoice `uncollectible`.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import and_, or_, select
+
+from core import clock
+from core.extensions import db
+from subscription_app.billing import invoices
+from subscription_app.billing.lifecycle import end_now
+from subscription_app.billing.periods import plan_period_end
+from subscription_app.models import Invoice, Plan, Subscription
+
+log = logging.getLogger(__name__)
+BATCH = 100
+MAX_BATCHES = 50  # a bound per run; the next run continues
+
+
+def _locked_batch(*conditions):
+    return db.session.scalars(select(Subscription).where(*conditions)
+                              .order_by(Subscription.current_period_end).limit(BATCH)
+                              .with_for_update(skip_locked=True)).all()
+
+
+def _each_in_batches(conditions_fn, step) -> int:
+    """Lock a batch of due rows, apply `step` to each (one savepoint each), commit; repeat."""
+    done, skipped = 0, set()
+    for _ in range(MAX_BATCHES):
+        now = clock.utcnow()
+        rows = [s for s in _locked_batch(*conditions_fn(now)) if s.id not in skipped]
+        if not rows:
+            db.session.rollback()
+            break
+        for sub in rows:
+            try:
+                with db.session.begin_nested():
+                    step(sub, now)
+                done += 1
+            except Exception:  # noqa: BLE001 - one broken row must not stop the others
+                log.exception("billing step %s failed for subscription %s", step.__name__, sub.id)
+                skipped.add(sub.id)
+        db.session.commit()
+        if len(rows) < BATCH:
+            break
+    return done
+
+
+# -- renewals and trial ends ---------------------------------------------------------------
+
+def renew_or_end(sub: Subscription, now: datetime) -> None:
+    """A period has ended: cancel, convert the trial, or start the next period and charge it."""
+    if sub.cancel_at_period_end:
+        end_now(sub, "canceled", sub.current_period_end)
+        return
+    if sub.status == "trialing":
+        _end_trial(sub, now)
+        return
+    # An upgrade offer not paid within its period lapses with it.
+    invoices.void_open_invoices(sub, now, reason="subscription_update")
+    if sub.pending_plan_id is not None:  # a downgrade scheduled for this moment
+        sub.plan_id, sub.pending_plan_id = sub.pending_plan_id, None
+    plan = db.session.get(Plan, sub.plan_id)
+    _start_paid_period(sub, plan, "subscription_cycle", now)
+
+
+def _start_paid_period(sub: Subscription, plan: Plan, reason: str, now: datetime) -> None:
+    start = sub.current_period_end
+    end = plan_period_end(plan, start)
+    sub.plan_id = plan.id
+    sub.current_period_start, sub.current_period_end = start, end
+    invoice = invoices.plan_invoice(sub, plan, reason, start, end, now)
+    if invoice.status == "paid":
+        return
+    if sub.payment_method_id is not None:
+        invoices.request_charge(invoice, sub, f"{plan.name} renewal" if reason == "subscription_cycle"
+                                else f"{plan.name} after trial")
+    else:
+        # Nothing saved to charge: the attempt fails at once; the open invoice can still be
+        # paid with POST /v1/payments/process until dunning gives up.
+        invoice.attempt_count += 1
+        record_failure(sub, invoice, now)
+
+
+def _end_trial(sub: Subscription, now: datetime) -> None:
+    trial_plan = db.session.get(Plan, sub.plan_id)
+    paid_plan = db.session.get(Plan, trial_plan.converts_to_plan_id) if trial_plan.converts_to_plan_id else None
+    if paid_plan is None or sub.payment_method_id is None:
+        end_now(sub, "expired", sub.current_period_end)
+        return
+    # Stays `trialing` (still live) until the conversion charge succeeds -> active,
+    # or fails -> past_due. The period already moved on, so this runs once.
+    _start_paid_period(sub, paid_plan, "trial_conversion", now)
+
+
+def run_renewals() -> int:
+    # A past_due subscription is renewed only once its dunning ends; if it was set to cancel
+    # at the period end, that end still applies.
+    return _each_in_batches(
+        lambda now: (or_(Subscription.status.in_(("active", "trialing")),
+                         and_(Subscription.status == "past_due", Subscription.cancel_at_period_end.is_(True))),
+                     Subscription.current_period_end <= now),
+        renew_or_end)
+
+
+# -- dunning -------------------------------------------------------------------------------
+
+def _retry_days() -> tuple[int, ...]:
+    return tuple(current_app.config["SETTINGS"].dunning_retry_days)
+
+
+def record_failure(sub: Subscription, invoice: Invoice, now: datetime) -> None:
+    """A renewal or conversion charge failed: past_due and the next retry, or the end."""
+    if sub.status not in ("active", "trialing", "past_due"):
+        return
+    sub.failed_payment_attempts += 1
+    days = _retry_days()
+    if sub.failed_payment_attempts > len(days):
+        invoice.status = "uncollectible"
+        end_now(sub, "canceled", now)  # anything else still open is voided
+        log.warning("subscription %s canceled after %s failed payments", sub.id, sub.failed_payment_attempts)
+        return
+    due = invoice.period_start or now
+    sub.status = "past_due"
+    sub.next_payment_attempt_at = max(now, due + timedelta(days=days[sub.failed_payment_attempts - 1]))
+
+
+def retry_payment(sub: Subscription, now: datetime) -> None:
+    invoice = db.session.scalar(select(Invoice).where(
+        Invoice.subscription_id == sub.id, Invoice.status == "open",
+        Invoice.reason.in_(("subscription_cycle", "trial_conversion"))).order_by(Invoice.number.desc()))
+    if invoice is None:
+        # Paid some other way in the meantime; the payment event already made it active.
+        log.warning("past_due subscription %s has no open invoice; marking active", sub.id)
+        sub.status, sub.failed_payment_attempts, sub.next_payment_attempt_at = "active", 0, None
+        return
+    sub.next_payment_attempt_at = None  # an attempt is in flight; its outcome schedules the next
+    if sub.payment_method_id is not None:
+        invoices.request_charge(invoice, sub, f"Retry {sub.failed_payment_attempts + 1} of a failed payment")
+    else:
+        invoice.attempt_count += 1
+        record_failure(sub, invoice, now)
+
+
+def run_dunning() -> int:
+    return _each_in_batches(
+        lambda now: (Subscription.status == "past_due", Subscription.next_payment_attempt_at <= now),
+        retry_payment)
+
+
+# -- unpaid new subscriptions --------------------------------------------------------------
+
+def _expiry_hours() -> int:
+    return int(current_app.config["SETTINGS"].incomplete_expiry_hours)
+
+
+def expire_unpaid(sub: Subscription, now: datetime) -> None:
+    end_now(sub, "incomplete_expired", now)
+
+
+def run_expiry() -> int:
+    return _each_in_batches(
+        lambda now: (Subscription.status == "incomplete",
+                     Subscription.current_period_start <= now - timedelta(hours=_expiry_hours())),
+        expire_unpaid)
+
+
+def run_cycle() -> dict:
+    """One pass of everything time-driven; what the periodic job runs."""
+    return {"renewed_or_ended": run_renewals(), "dunning_retries": run_dunning(), "expired": run_expiry()}

@@ -1,0 +1,120 @@
+"""Request and response schemas of subscriptions, invoices, payment webhooks and the admin clock."""
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from core.schemas import PageMetaSchema, StrictSchema
+
+
+class CardSchema(StrictSchema):
+    """Checked in depth (Luhn, expiry, CVC) by the payment service; only its shape is checked here."""
+    number = fields.String(required=True, load_only=True, validate=validate.Regexp(
+        r"^[0-9 ]{12,23}$", error="Card number must be 12-19 digits."))
+    exp_month = fields.Integer(required=True, load_only=True, validate=validate.Range(min=1, max=12))
+    exp_year = fields.Integer(required=True, load_only=True, validate=validate.Range(min=2000, max=2100))
+    cvc = fields.String(required=True, load_only=True, validate=validate.Regexp(r"^[0-9]{3,4}$",
+                                                                                error="CVC must be 3-4 digits."))
+
+
+class CreateSubscriptionSchema(StrictSchema):
+    plan_id = fields.UUID(required=True)
+    card = fields.Nested(CardSchema)
+    payment_method_id = fields.UUID()
+
+    @validates_schema
+    def _one_way_to_pay(self, data, **kwargs):
+        if "card" in data and "payment_method_id" in data:
+            raise ValidationError("Give a card or a payment_method_id, not both.", field_name="card")
+
+
+class TrialSchema(StrictSchema):
+    trial_plan_id = fields.UUID(required=True)
+    card = fields.Nested(CardSchema)
+
+
+class ChangePlanSchema(StrictSchema):
+    plan_id = fields.UUID(required=True)
+
+
+class CancelArgsSchema(StrictSchema):
+    at_period_end = fields.Boolean(load_default=False)
+
+
+class InvoiceLineSchema(StrictSchema):
+    id = fields.Integer(dump_only=True)
+    kind = fields.String(dump_only=True)
+    description = fields.String(dump_only=True)
+    amount_cents = fields.Integer(dump_only=True)
+    currency = fields.String(dump_only=True)
+    plan_id = fields.UUID(dump_only=True, allow_none=True)
+    period_start = fields.DateTime(dump_only=True, allow_none=True)
+    period_end = fields.DateTime(dump_only=True, allow_none=True)
+
+
+class InvoiceSummarySchema(StrictSchema):
+    id = fields.UUID(dump_only=True)
+    number = fields.Integer(dump_only=True)
+    subscription_id = fields.UUID(dump_only=True, allow_none=True)
+    status = fields.String(dump_only=True)
+    reason = fields.String(dump_only=True)
+    currency = fields.String(dump_only=True)
+    amount_due_cents = fields.Integer(dump_only=True)
+    amount_paid_cents = fields.Integer(dump_only=True)
+    amount_refunded_cents = fields.Integer(dump_only=True)
+    attempt_count = fields.Integer(dump_only=True)
+    period_start = fields.DateTime(dump_only=True, allow_none=True)
+    period_end = fields.DateTime(dump_only=True, allow_none=True)
+    transaction_id = fields.UUID(dump_only=True, allow_none=True)
+    paid_at = fields.DateTime(dump_only=True, allow_none=True)
+    voided_at = fields.DateTime(dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class InvoiceSchema(InvoiceSummarySchema):
+    lines = fields.List(fields.Nested(InvoiceLineSchema), dump_only=True)
+
+
+class SubscriptionSchema(StrictSchema):
+    id = fields.UUID(dump_only=True)
+    plan_id = fields.UUID(dump_only=True)
+    status = fields.String(dump_only=True)
+    current_period_start = fields.DateTime(dump_only=True)
+    current_period_end = fields.DateTime(dump_only=True)
+    trial_start = fields.DateTime(dump_only=True, allow_none=True)
+    trial_end = fields.DateTime(dump_only=True, allow_none=True)
+    cancel_at_period_end = fields.Boolean(dump_only=True)
+    canceled_at = fields.DateTime(dump_only=True, allow_none=True)
+    ended_at = fields.DateTime(dump_only=True, allow_none=True)
+    pending_plan_id = fields.UUID(dump_only=True, allow_none=True)
+    payment_method_id = fields.UUID(dump_only=True, allow_none=True)
+    failed_payment_attempts = fields.Integer(dump_only=True)
+    next_payment_attempt_at = fields.DateTime(dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+    latest_invoice = fields.Nested(InvoiceSchema, dump_only=True, allow_none=True)
+
+
+class SubscriptionPageSchema(StrictSchema):
+    items = fields.List(fields.Nested(SubscriptionSchema), dump_only=True)
+    meta = fields.Nested(PageMetaSchema, dump_only=True)
+
+
+class InvoicePageSchema(StrictSchema):
+    items = fields.List(fields.Nested(InvoiceSummarySchema), dump_only=True)
+    meta = fields.Nested(PageMetaSchema, dump_only=True)
+
+
+class WebhookAckSchema(StrictSchema):
+    received = fields.Boolean(dump_only=True)
+    processed = fields.Boolean(dump_only=True)
+    duplicate = fields.Boolean(dump_only=True)
+    event_id = fields.String(dump_only=True)
+
+
+class ClockAdvanceSchema(StrictSchema):
+    advance_seconds = fields.Integer(required=True, strict=True,
+                                     validate=validate.Range(min=-10 * 366 * 86400, max=10 * 366 * 86400))
+
+
+class ClockSchema(StrictSchema):
+    now = fields.DateTime(dump_only=True)
+    offset_seconds = fields.Float(dump_only=True)

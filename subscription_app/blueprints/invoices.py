@@ -1,0 +1,32 @@
+"""/v1/invoices: the user's invoices with their line items. Owner-only."""
+import uuid
+
+from flask_jwt_extended import jwt_required
+from flask_smorest import Blueprint
+
+from core.schemas import PageArgsSchema
+from subscription_app.accounts import current_user_id
+from subscription_app.billing import invoices
+from subscription_app.billing.schemas import InvoicePageSchema, InvoiceSchema
+
+blp = Blueprint("invoices", __name__, url_prefix="/v1/invoices", description="Invoices of the authenticated user")
+BEARER = [{"bearerAuth": []}]
+
+
+@blp.route("")
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, InvoicePageSchema)
+def list_invoices(args):
+    """The user's invoices, newest first (without lines; GET one for its lines)."""
+    return invoices.list_invoices(current_user_id(), args["page"], args["per_page"])
+
+
+@blp.route("/<uuid:invoice_id>")
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.response(200, InvoiceSchema)
+def get_invoice(invoice_id: uuid.UUID):
+    """One invoice with its line items (integer cents, signed: a proration credit is negative)."""
+    return invoices.owned_invoice(current_user_id(), invoice_id)

@@ -1,0 +1,103 @@
+"""/v1/subscriptions: create (paid or trial), read, history, change plan, cancel. Owner-only."""
+import uuid
+
+from flask_jwt_extended import jwt_required
+from flask_smorest import Blueprint
+
+from core.idempotency import idempotent
+from core.schemas import PageArgsSchema
+from subscription_app.accounts import current_user, current_user_id
+from subscription_app.billing import lifecycle, plan_change
+from subscription_app.billing.schemas import (CancelArgsSchema, ChangePlanSchema, CreateSubscriptionSchema,
+                                              SubscriptionPageSchema, SubscriptionSchema, TrialSchema)
+from subscription_app.models import SubscriptionIdempotencyKey
+
+blp = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions",
+                description="Subscriptions of the authenticated user")
+BEARER = [{"bearerAuth": []}]
+IDEMPOTENCY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": False,
+                               "schema": {"type": "string", "maxLength": 255},
+                               "description": "Replays the first answer for the same key and body"}]}
+
+
+@blp.route("", methods=["POST"])
+@jwt_required()
+@blp.doc(security=BEARER, **IDEMPOTENCY)
+@idempotent(SubscriptionIdempotencyKey)
+@blp.arguments(CreateSubscriptionSchema)
+@blp.response(201, SubscriptionSchema)
+@blp.alt_response(409, description="A live subscription exists already")
+@blp.alt_response(503, description="The payment service cannot save the card right now")
+def create(data):
+    """Subscribe to a paid plan: `incomplete` with an open invoice until a payment succeeds.
+
+    With `card`, the card is saved with the payment service and charged at once; without
+    it, pay the invoice with `POST /v1/payments/process {invoice_id, card}`.
+    """
+    user = current_user()
+    return lifecycle.create(user.id, data["plan_id"], card=data.get("card"),
+                            payment_method_id=data.get("payment_method_id"))
+
+
+@blp.route("/trial", methods=["POST"])
+@jwt_required()
+@blp.doc(security=BEARER, **IDEMPOTENCY)
+@idempotent(SubscriptionIdempotencyKey)
+@blp.arguments(TrialSchema)
+@blp.response(201, SubscriptionSchema)
+@blp.alt_response(409, description="A live subscription exists, or the trial was used already")
+def create_trial(data):
+    """Start a trial (`trialing` at once); a card, if given, is verified with a zero-amount check."""
+    user = current_user()
+    return lifecycle.start_trial(user.id, data["trial_plan_id"], card=data.get("card"))
+
+
+@blp.route("")
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, SubscriptionPageSchema)
+def history(args):
+    """Every subscription of the user, newest first."""
+    return lifecycle.list_subscriptions(current_user_id(), args["page"], args["per_page"])
+
+
+@blp.route("/active")
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.response(200, SubscriptionSchema)
+@blp.alt_response(404, description="No active subscription (an unpaid `incomplete` one does not count)")
+def active():
+    """The subscription that is active, trialing or past_due (being retried)."""
+    return lifecycle.active_subscription(current_user_id())
+
+
+@blp.route("/<uuid:subscription_id>")
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.response(200, SubscriptionSchema)
+def get_subscription(subscription_id: uuid.UUID):
+    """One subscription of the user, with its latest invoice."""
+    return lifecycle.with_latest_invoice(lifecycle.owned_subscription(current_user_id(), subscription_id))
+
+
+@blp.route("/<uuid:subscription_id>/plan", methods=["PUT"])
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.arguments(ChangePlanSchema)
+@blp.response(200, SubscriptionSchema)
+@blp.alt_response(409, description="The subscription is not active, or an upgrade awaits payment")
+def change_plan(data, subscription_id: uuid.UUID):
+    """Upgrade now (prorated invoice; the plan switches when it is paid) or downgrade at period end."""
+    return plan_change.change_plan(current_user_id(), subscription_id, data["plan_id"])
+
+
+@blp.route("/<uuid:subscription_id>", methods=["DELETE"])
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.arguments(CancelArgsSchema, location="query")
+@blp.response(200, SubscriptionSchema)
+@blp.alt_response(409, description="Already canceled or ended")
+def cancel(args, subscription_id: uuid.UUID):
+    """Cancel now (open invoices voided), or with `?at_period_end=true` when the period ends."""
+    return lifecycle.cancel(current_user_id(), subscription_id, at_period_end=args["at_period_end"])
