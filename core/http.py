@@ -9,8 +9,9 @@ import json
 import threading
 
 import requests
-from flask import current_app, g, has_request_context
+from flask import current_app
 
+from core.logging import current_request_id
 from core.security import SERVICE_TOKEN_HEADER, signature_headers
 
 DEFAULT_TIMEOUT = (3.05, 10)
@@ -27,17 +28,6 @@ def session() -> requests.Session:
         s.mount("https://", adapter)
         _local.session = s
     return s
-
-
-def current_request_id() -> str | None:
-    if has_request_context():
-        return g.get("request_id")
-    try:
-        from rq import get_current_job
-        job = get_current_job()
-    except Exception:  # noqa: BLE001 - outside a worker
-        job = None
-    return job.meta.get("request_id") if job is not None else None
 
 
 def encode(payload: dict) -> bytes:

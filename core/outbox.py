@@ -27,9 +27,10 @@ from sqlalchemy import Index, event, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from core import clock
+from core import clock, metrics
 from core.extensions import db
-from core.http import current_request_id, encode, signed_post
+from core.http import encode, signed_post
+from core.logging import bind_request_id, current_request_id
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
@@ -128,7 +129,8 @@ def enqueue_delivery(model, event_id, *, delay_seconds: float = 0, request_id: s
 
 
 def backoff_seconds(attempts: int) -> float:
-    base = float(current_app.config.get("OUTBOX_BACKOFF_BASE_SECONDS", 2.0))
+    base = current_app.config.get("OUTBOX_BACKOFF_BASE_SECONDS",
+                                  current_app.config["SETTINGS"].outbox_backoff_base_seconds)
     return min(base * (2 ** max(attempts - 1, 0)), BACKOFF_CAP_SECONDS)
 
 
@@ -147,8 +149,9 @@ def deliver(model, event_id: str) -> str:
         return "skipped"
     error = None
     try:
-        response = signed_post(cfg.targets[row.target](), encode(row.payload),
-                               extra_headers={"X-Event-ID": str(row.id)})
+        with bind_request_id(row.request_id):
+            response = signed_post(cfg.targets[row.target](), encode(row.payload),
+                                   extra_headers={"X-Event-ID": str(row.id)})
         if not 200 <= response.status_code < 300:
             error = f"HTTP {response.status_code}: {response.text[:200]}"
     except requests.RequestException as exc:
@@ -168,6 +171,7 @@ def deliver(model, event_id: str) -> str:
         row.last_error = error
         outcome = "retry"
     db.session.commit()
+    metrics.webhook_delivery(row.event_type, outcome)
     if outcome == "retry":
         log.warning("outbox delivery of %s failed (attempt %s): %s", row.event_type, row.attempts, error)
         enqueue_delivery(model, row.id, delay_seconds=delay, request_id=row.request_id)

@@ -103,6 +103,7 @@ class Settings:
     dashboard_username: str = "admin"
     dashboard_password: str = DEV_DASHBOARD_PASSWORD
     log_level: str = "INFO"
+    outbox_backoff_base_seconds: float = 2.0
     login_rate_limit_per_account: str = "10 per minute;50 per hour"
     login_rate_limit_per_ip: str = "60 per minute"
     log_format: str = ""  # json | text; empty: json in production, text elsewhere
@@ -199,6 +200,7 @@ def load_settings() -> Settings:
         dashboard_username=_env("RQ_DASHBOARD_USERNAME", d.dashboard_username),
         dashboard_password=_env("RQ_DASHBOARD_PASSWORD", d.dashboard_password),
         log_level=_env("LOG_LEVEL", d.log_level),
+        outbox_backoff_base_seconds=_float("OUTBOX_BACKOFF_BASE_SECONDS", d.outbox_backoff_base_seconds),
         login_rate_limit_per_account=_env("LOGIN_RATE_LIMIT_PER_ACCOUNT", d.login_rate_limit_per_account),
         login_rate_limit_per_ip=_env("LOGIN_RATE_LIMIT_PER_IP", d.login_rate_limit_per_ip),
         log_format=_env("LOG_FORMAT", "").lower(),

@@ -110,3 +110,13 @@ def test_inbox_claims_an_event_once(payment_app):
         assert inbox.claim(PaymentInbox, "evt_2", "gateway.charge") is True
         db.session.rollback()  # the effect failed: the id is not kept either
         assert inbox.claim(PaymentInbox, "evt_2", "gateway.charge") is True
+
+
+def test_delivery_carries_the_request_id_of_the_request_that_caused_it(payment_app, sink, redis_conn):
+    from flask import g
+    with payment_app.test_request_context("/x"):
+        g.request_id = "req-outbox-1"
+        outbox.emit(PaymentOutbox, "payment.succeeded", "subscription_webhook", {})
+        db.session.commit()
+    _drain(redis_conn)
+    assert sink.requests[0]["headers"]["X-Request-ID"] == "req-outbox-1"
