@@ -38,6 +38,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
                 description="Re-enqueue undelivered outbox events (after a crash or a Redis outage)"),
     PeriodicJob("idempotency-purge", "jobs.outbox:purge_idempotency_keys", 3600,
                 description="Drop Idempotency-Key records past their TTL"),
+    PeriodicJob("payments-resubmit", "jobs.payments:resubmit_stuck", 30,
+                description="Re-enqueue pending charges/refunds and gateway answers that Redis lost"),
 )
 
 
