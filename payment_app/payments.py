@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+import redis
 import requests
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -165,10 +166,16 @@ def _replayed(user_id: int, key: str) -> Transaction:
 
 
 def enqueue_submission(txn_id) -> None:
+    """Enqueue the charge job. The transaction is already committed: if Redis is down now, answering
+    an error would invite a retry that charges twice, so log it; jobs.payments.resubmit_stuck submits
+    it within a minute."""
     from jobs.payments import submit_charge
     from jobs.queues import PAYMENTS, get_queue
 
-    get_queue(PAYMENTS).enqueue(submit_charge, str(txn_id))
+    try:
+        get_queue(PAYMENTS).enqueue(submit_charge, str(txn_id))
+    except redis.RedisError as exc:
+        log.warning("could not enqueue charge of %s (%s); the sweeper will", txn_id, exc.__class__.__name__)
 
 
 # --- the charge job's work -------------------------------------------------------------------------

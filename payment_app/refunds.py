@@ -7,14 +7,18 @@ so the gateway is never asked for more than it captured.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 
+import redis
 from sqlalchemy import func, select
 
 from core.errors import ApiError
 from core.extensions import db
 from payment_app import gateway
 from payment_app.models import REFUNDABLE_STATUSES, Refund, Transaction
+
+log = logging.getLogger(__name__)
 
 
 def refundable_cents(txn: Transaction) -> int:
@@ -49,10 +53,15 @@ def request_refund(user_id: int, txn_id: uuid.UUID, amount_cents: int | None, re
 
 
 def enqueue_submission(refund_id) -> None:
+    """Enqueue after commit; if Redis is down, jobs.payments.resubmit_stuck submits it later (an error
+    answer would invite a second refund request)."""
     from jobs.payments import submit_refund
     from jobs.queues import PAYMENTS, get_queue
 
-    get_queue(PAYMENTS).enqueue(submit_refund, str(refund_id))
+    try:
+        get_queue(PAYMENTS).enqueue(submit_refund, str(refund_id))
+    except redis.RedisError as exc:
+        log.warning("could not enqueue refund %s (%s); the sweeper will", refund_id, exc.__class__.__name__)
 
 
 def submit_to_gateway(refund_id: str) -> str | None:

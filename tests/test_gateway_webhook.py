@@ -135,3 +135,29 @@ def test_lost_gateway_answer_is_sent_again_by_the_sweeper(pay, make_user, redis_
     pay.drain()
     assert pay.transaction(h, txn_id).json["status"] == "succeeded"
     assert payment_jobs.resubmit_stuck()["gateway_answers"] == 0
+
+
+def test_redis_down_when_enqueuing_still_answers_202_and_the_sweeper_submits(pay, make_user, payment_app):
+    """Redis fails between the commit and the enqueue (the service layer, past auth, which needs Redis too)."""
+    import redis as redis_lib
+
+    from payment_app import cards, payments
+    user, h = make_user()
+    card, _ = cards.validate_card(SUCCESS_CARD["number"], 12, 2099, "123")
+    live = payment_app.extensions["redis"]
+    with payment_app.app_context():
+        payment_app.extensions["redis"] = redis_lib.Redis(host="127.0.0.1", port=9, socket_connect_timeout=0.2)
+        try:
+            txn = payments.process_payment(user.id, {"amount_cents": 700, "currency": "USD", "card": card})
+        finally:
+            payment_app.extensions["redis"] = live
+        txn_id = str(txn.id)
+    assert pay.transaction(h, txn_id).json["status"] == "pending"
+    pay.drain()
+    assert pay.gateway_count() == 0  # the job was never queued
+    with pay.app.app_context():
+        db.session.execute(db.text("UPDATE transactions SET created_at = created_at - interval '1 minute'"))
+        db.session.commit()
+    assert payment_jobs.resubmit_stuck()["charges"] == 1
+    pay.drain()
+    assert pay.transaction(h, txn_id).json["status"] == "succeeded" and pay.gateway_count() == 1
