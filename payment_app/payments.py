@@ -84,7 +84,11 @@ def _invoice_charge(user_id: int, invoice_id: uuid.UUID) -> dict:
     amount = int(invoice["amount_due_cents"]) - int(invoice.get("amount_paid_cents") or 0)
     if amount <= 0:
         raise ApiError(409, "Invoice has nothing left to pay")
-    return {"invoice_id": invoice_id, "subscription_id": invoice.get("subscription_id"), "amount_cents": amount,
+    try:
+        subscription_id = uuid.UUID(str(invoice["subscription_id"])) if invoice.get("subscription_id") else None
+    except ValueError:
+        subscription_id = None
+    return {"invoice_id": invoice_id, "subscription_id": subscription_id, "amount_cents": amount,
             "currency": invoice["currency"], "description": f"Invoice {invoice_id}"}
 
 
