@@ -5,6 +5,10 @@ or `settle_refund`, which change the row and write the outcome event to the outb
 the caller's transaction (committed by the caller, together with the inbox claim).
 A final state never moves back: a second answer for the same row changes nothing.
 Metrics hooks belong here.
+
+Only what concerns the subscription service is announced to it: charges and refunds
+of an invoice, and trial-card verifications. A one-off charge (POST /process with an
+amount) has no invoice; its outcome is read from GET /v1/payments/transactions/{id}.
 """
 from __future__ import annotations
 
@@ -53,12 +57,15 @@ def settle_transaction(txn: Transaction, *, succeeded: bool, failure_reason: str
     if txn.kind == "verify":
         event_type = "payment_method.verified" if succeeded else "payment_method.verification_failed"
         data = verification_data(txn)
+    elif txn.invoice_id is None:
+        event_type = None  # a one-off charge: nothing for the subscription service to apply
     else:
         event_type = "payment.succeeded" if succeeded else "payment.failed"
         data = payment_data(txn)
         if not succeeded:
             data["failure_reason"] = txn.failure_reason
-    outbox.emit(PaymentOutbox, event_type, TARGET, data)
+    if event_type is not None:
+        outbox.emit(PaymentOutbox, event_type, TARGET, data)
     log.info("transaction %s %s (%s)", txn.id, txn.status, txn.kind)
     return True
 
@@ -88,6 +95,7 @@ def settle_refund(refund: Refund, txn: Transaction, *, succeeded: bool, failure_
     else:
         refund.status = "failed"
         refund.failure_reason = failure_reason or "declined"
-    outbox.emit(PaymentOutbox, f"refund.{refund.status}", TARGET, refund_data(refund, txn))
+    if txn.invoice_id is not None:
+        outbox.emit(PaymentOutbox, f"refund.{refund.status}", TARGET, refund_data(refund, txn))
     log.info("refund %s of transaction %s %s", refund.id, txn.id, refund.status)
     return True

@@ -72,6 +72,11 @@ def apply_event(envelope: dict) -> dict:
         txn = _lock_transaction(data.get("transaction_id"))
         if txn is None:
             raise _not_found("transaction", data.get("transaction_id"))
+        if operation in ("charge", "authorise") and data.get("amount_cents") not in (None, txn.amount_cents):
+            db.session.rollback()
+            log.error("gateway %s for transaction %s reports %s cents, expected %s", operation, txn.id,
+                      data.get("amount_cents"), txn.amount_cents)
+            raise ApiError(422, "Amount does not match the transaction")
         if operation == "void":
             changed = events.mark_voided(txn) if succeeded else False
         else:

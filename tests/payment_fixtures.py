@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -121,6 +122,15 @@ class PayEnv:
     def process(self, headers, body, key=None):
         extra = {"Idempotency-Key": key} if key else {}
         return self.client.post("/v1/payments/process", json=body, headers={**headers, **extra})
+
+    def invoice(self, user_id, amount_due_cents=5000, **kwargs) -> str:
+        """An open invoice on the stand-in subscription service; returns its id."""
+        invoice_id = str(uuid.uuid4())
+        self.subs.add_invoice(invoice_id, user_id, amount_due_cents=amount_due_cents, **kwargs)
+        return invoice_id
+
+    def pay_invoice(self, user_id, headers, card, amount_due_cents=5000, key=None):
+        return self.process(headers, {"invoice_id": self.invoice(user_id, amount_due_cents), "card": card}, key)
 
     def transaction(self, headers, txn_id):
         return self.client.get(f"/v1/payments/transactions/{txn_id}", headers=headers)

@@ -16,8 +16,9 @@ from tests.payment_fixtures import SUCCESS_CARD, _pay_servers, pay  # noqa: F401
 pytestmark = [pytest.mark.payment, pytest.mark.security]
 
 
-def _pending(pay, headers, amount=700):
-    return pay.process(headers, {"amount_cents": amount, "currency": "USD", "card": SUCCESS_CARD}).json["id"]
+def _pending(pay, user, headers, amount=700):
+    """A pending invoice payment (its outcome is announced to the subscription service)."""
+    return pay.pay_invoice(user.id, headers, SUCCESS_CARD, amount_due_cents=amount).json["id"]
 
 
 def _event(txn_id, status="succeeded", event_id=None, operation="charge"):
@@ -37,8 +38,8 @@ def _post(pay, envelope, *, secret=None, timestamp=None, headers=None, body=None
 
 
 def test_signed_event_settles_the_transaction_once(pay, make_user):
-    _, h = make_user()
-    txn_id = _pending(pay, h)
+    user, h = make_user()
+    txn_id = _pending(pay, user, h)
     envelope = _event(txn_id)
     first = _post(pay, envelope)
     assert first.status_code == 200 and first.json == {"received": True, "processed": True}
@@ -50,8 +51,8 @@ def test_signed_event_settles_the_transaction_once(pay, make_user):
 
 
 def test_a_final_state_never_moves_back(pay, make_user):
-    _, h = make_user()
-    txn_id = _pending(pay, h)
+    user, h = make_user()
+    txn_id = _pending(pay, user, h)
     assert _post(pay, _event(txn_id, "failed")).json["processed"] is True
     later = _post(pay, _event(txn_id, "succeeded"))
     assert later.status_code == 200 and later.json["processed"] is False
@@ -61,8 +62,8 @@ def test_a_final_state_never_moves_back(pay, make_user):
 
 @pytest.mark.parametrize("case", ["missing", "bad", "wrong_secret", "stale", "future", "malformed", "tampered"])
 def test_bad_signatures_are_401_with_no_effect(pay, make_user, case):
-    _, h = make_user()
-    txn_id = _pending(pay, h)
+    user, h = make_user()
+    txn_id = _pending(pay, user, h)
     envelope = _event(txn_id)
     raw = encode(envelope)
     good = signature_headers(pay.app.config["SETTINGS"].webhook_signing_secret, raw)
@@ -83,13 +84,22 @@ def test_bad_signatures_are_401_with_no_effect(pay, make_user, case):
 
 
 def test_any_configured_secret_verifies_during_rotation(pay, make_user):
-    _, h = make_user()
-    txn_id = _pending(pay, h)
+    user, h = make_user()
+    txn_id = _pending(pay, user, h)
     settings = pay.app.config["SETTINGS"]
     pay.app.config["SETTINGS"] = settings.with_overrides(
         webhook_signing_secrets=("new-secret-of-sufficient-length-0000000", *settings.webhook_signing_secrets))
     r = _post(pay, _event(txn_id), secret=settings.webhook_signing_secrets[0])  # signed with the old one
     assert r.status_code == 200 and pay.transaction(h, txn_id).json["status"] == "succeeded"
+
+
+def test_an_answer_for_another_amount_is_refused(pay, make_user):
+    user, h = make_user()
+    txn_id = _pending(pay, user, h)
+    envelope = _event(txn_id)
+    envelope["data"]["amount_cents"] = 1
+    assert _post(pay, envelope).status_code == 422
+    assert pay.transaction(h, txn_id).json["status"] == "pending"
 
 
 def test_unknown_transaction_is_404_and_not_recorded(pay):
@@ -112,8 +122,8 @@ def test_malformed_json_is_4xx(pay):
 
 
 def test_a_retried_charge_job_never_charges_twice(pay, make_user):
-    _, h = make_user()
-    txn_id = _pending(pay, h)
+    user, h = make_user()
+    txn_id = _pending(pay, user, h)
     for _ in range(3):  # the job ran, and ran again (a worker died before acknowledging, say)
         payment_jobs.submit_charge(txn_id)
     pay.drain()
@@ -123,8 +133,8 @@ def test_a_retried_charge_job_never_charges_twice(pay, make_user):
 
 
 def test_lost_gateway_answer_is_sent_again_by_the_sweeper(pay, make_user, redis_conn):
-    _, h = make_user()
-    txn_id = _pending(pay, h)
+    user, h = make_user()
+    txn_id = _pending(pay, user, h)
     payment_jobs.submit_charge(txn_id)
     redis_conn.flushdb()  # Redis lost every queued job, the gateway's answer with them
     with pay.app.app_context():

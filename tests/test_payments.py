@@ -13,33 +13,42 @@ pytestmark = pytest.mark.payment
 ONE_OFF = {"amount_cents": 1250, "currency": "EUR", "description": "Stickers"}
 
 
-def test_success_card_is_charged_and_announced(pay, make_user):
-    user, h = make_user()
+def test_one_off_charge_succeeds_without_an_event(pay, make_user):
+    _, h = make_user()
     r = pay.process(h, {**ONE_OFF, "card": SUCCESS_CARD})
     assert r.status_code == 202, r.json
     txn = r.json
     assert txn["status"] == "pending" and txn["amount_cents"] == 1250 and txn["currency"] == "EUR"
-    assert txn["card_brand"] == "visa" and txn["card_last4"] == "4242"
+    assert txn["card_brand"] == "visa" and txn["card_last4"] == "4242" and txn["invoice_id"] is None
     assert pay.gateway_count() == 0  # nothing was charged inside the web request
     pay.drain()
     done = pay.transaction(h, txn["id"]).json
     assert done["status"] == "succeeded" and done["failure_reason"] is None
     assert pay.gateway_count() == 1
+    assert pay.events() == []  # no invoice: nothing for the subscription service to apply
+
+
+def test_invoice_payment_succeeds_and_is_announced(pay, make_user):
+    user, h = make_user()
+    txn = pay.pay_invoice(user.id, h, SUCCESS_CARD, amount_due_cents=2900).json
+    pay.drain()
+    assert pay.transaction(h, txn["id"]).json["status"] == "succeeded"
     [event] = pay.events()
     assert event["type"] == "payment.succeeded"
-    assert event["data"] == {"transaction_id": txn["id"], "user_id": user.id, "invoice_id": None,
+    assert event["data"] == {"transaction_id": txn["id"], "user_id": user.id, "invoice_id": txn["invoice_id"],
                              "subscription_id": None, "payment_method_id": txn["payment_method_id"],
-                             "amount_cents": 1250, "currency": "EUR"}
+                             "amount_cents": 2900, "currency": "USD"}
 
 
 def test_other_cards_are_declined(pay, make_user):
-    _, h = make_user()
-    txn = pay.process(h, {**ONE_OFF, "card": DECLINE_CARD}).json
+    user, h = make_user()
+    txn = pay.pay_invoice(user.id, h, DECLINE_CARD).json
     pay.drain()
     done = pay.transaction(h, txn["id"]).json
     assert done["status"] == "failed" and done["failure_reason"] == "card_declined"
     [event] = pay.events()
     assert event["type"] == "payment.failed" and event["data"]["failure_reason"] == "card_declined"
+    assert event["data"]["transaction_id"] == txn["id"] and event["data"]["amount_cents"] == 5000
 
 
 def test_success_card_fails_when_the_random_draw_is_above_the_success_rate(pay, make_user):

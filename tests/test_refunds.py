@@ -11,8 +11,9 @@ from tests.payment_fixtures import DECLINE_CARD, SUCCESS_CARD, _pay_servers, pay
 pytestmark = pytest.mark.payment
 
 
-def _paid(pay, headers, amount=5000):
-    txn = pay.process(headers, {"amount_cents": amount, "currency": "USD", "card": SUCCESS_CARD}).json
+def _paid(pay, headers, amount=5000, *, user_id):
+    """A succeeded invoice payment (refund events are announced for invoice charges)."""
+    txn = pay.pay_invoice(user_id, headers, SUCCESS_CARD, amount_due_cents=amount).json
     pay.drain()
     pay.sink.requests.clear()
     return txn["id"]
@@ -25,7 +26,7 @@ def _refund(pay, headers, txn_id, body=None, key=None):
 
 def test_full_refund_by_default(pay, make_user):
     user, h = make_user()
-    txn_id = _paid(pay, h)
+    txn_id = _paid(pay, h, user_id=user.id)
     r = _refund(pay, h, txn_id, {"reason": "changed my mind"})
     assert r.status_code == 202 and r.json["status"] == "pending" and r.json["amount_cents"] == 5000
     pay.drain()
@@ -35,14 +36,14 @@ def test_full_refund_by_default(pay, make_user):
     [event] = pay.events()
     assert event["type"] == "refund.succeeded"
     assert event["data"] == {"refund_id": r.json["id"], "transaction_id": txn_id, "user_id": user.id,
-                             "invoice_id": None, "amount_cents": 5000, "currency": "USD",
+                             "invoice_id": txn["invoice_id"], "amount_cents": 5000, "currency": "USD",
                              "refunded_total_cents": 5000}
     assert _refund(pay, h, txn_id).status_code == 409  # nothing left
 
 
 def test_partial_refunds_add_up_to_the_charge_and_no_further(pay, make_user):
-    _, h = make_user()
-    txn_id = _paid(pay, h)
+    user, h = make_user()
+    txn_id = _paid(pay, h, user_id=user.id)
     assert _refund(pay, h, txn_id, {"amount_cents": 1500}).status_code == 202
     pay.drain()
     txn = pay.transaction(h, txn_id).json
@@ -63,8 +64,8 @@ def test_partial_refunds_add_up_to_the_charge_and_no_further(pay, make_user):
 @pytest.mark.parametrize("body", [{"amount_cents": 0}, {"amount_cents": -1}, {"amount_cents": 1.5},
                                   {"amount_cents": 10}, {"status": "succeeded"}])
 def test_bad_refund_bodies_are_422(pay, make_user, body):
-    _, h = make_user()
-    txn_id = _paid(pay, h, amount=5)
+    user, h = make_user()
+    txn_id = _paid(pay, h, amount=5, user_id=user.id)
     assert _refund(pay, h, txn_id, body).status_code == 422
     with pay.app.app_context():
         assert db.session.query(Refund).count() == 0
@@ -80,17 +81,17 @@ def test_only_a_succeeded_charge_is_refundable(pay, make_user):
 
 
 def test_refund_of_another_users_transaction_is_404(pay, make_user):
-    _, a = make_user()
+    user, a = make_user()
     _, b = make_user()
-    txn_id = _paid(pay, a)
+    txn_id = _paid(pay, a, user_id=user.id)
     assert _refund(pay, b, txn_id).status_code == 404
     assert _refund(pay, a, uuid.uuid4()).status_code == 404
     assert pay.transaction(a, txn_id).json["refunded_cents"] == 0
 
 
 def test_parallel_refunds_never_exceed_the_charge(pay, make_user):
-    _, h = make_user()
-    txn_id = _paid(pay, h, amount=5000)
+    user, h = make_user()
+    txn_id = _paid(pay, h, amount=5000, user_id=user.id)
     codes = []
 
     def go():
@@ -110,8 +111,8 @@ def test_parallel_refunds_never_exceed_the_charge(pay, make_user):
 
 
 def test_refund_refused_by_the_gateway_is_failed_and_announced(pay, make_user):
-    _, h = make_user()
-    txn_id = _paid(pay, h)
+    user, h = make_user()
+    txn_id = _paid(pay, h, user_id=user.id)
     with pay.app.app_context():  # the gateway has lost track of the charge (a gateway-side refusal)
         db.session.query(MockGatewayRequest).filter_by(operation="charge").update({"approved": False})
         db.session.commit()
