@@ -204,3 +204,24 @@ def test_transactions_are_owner_only_and_paginated_newest_first(pay, make_user):
     assert pay.transaction(b, ids[0]).status_code == 404
     assert pay.transaction(a, uuid.uuid4()).status_code == 404
     assert pay.client.get("/v1/payments/transactions?per_page=500", headers=a).status_code == 422
+
+
+def test_gateway_delay_holds_no_worker(pay, make_user, redis_conn):
+    """With a 1-3 s delay, the answers wait in RQ's ScheduledJobRegistry, not in a sleeping worker."""
+    from datetime import datetime, timedelta, timezone
+
+    from rq.registry import ScheduledJobRegistry
+
+    from jobs.queues import WEBHOOKS, get_queue
+    user, h = make_user()
+    pay.app.config["SETTINGS"] = pay.app.config["SETTINGS"].with_overrides(gateway_min_delay_ms=1000,
+                                                                           gateway_max_delay_ms=3000)
+    pay._monkeypatch.setattr("payment_app.gateway.random_fraction", lambda: 0.5)  # approve; 2 s delay
+    ids = [pay.process(h, {**ONE_OFF, "card": SUCCESS_CARD}).json["id"] for _ in range(30)]
+    before = datetime.now(timezone.utc)
+    pay.drain()  # runs the 30 charge jobs and returns at once: nothing waits for the gateway
+    registry = ScheduledJobRegistry(queue=get_queue(WEBHOOKS, connection=redis_conn))
+    assert registry.count == 30 and pay.gateway_count() == 30
+    due = [registry.get_scheduled_time(job_id) for job_id in registry.get_job_ids()]
+    assert all(before < t <= before + timedelta(seconds=3) for t in due)
+    assert {pay.transaction(h, i).json["status"] for i in ids} == {"pending"}
