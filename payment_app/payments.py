@@ -77,9 +77,7 @@ def _invoice_charge(user_id: int, invoice_id: uuid.UUID) -> dict:
         raise ApiError(404, "Invoice not found")
     if invoice.get("status") != "open":
         raise ApiError(409, f"Invoice is {invoice.get('status')}, not open")
-    paid = db.session.scalar(select(Transaction.id).where(Transaction.invoice_id == invoice_id,
-                                                          Transaction.status.in_(PAID_STATUSES)).limit(1))
-    if paid is not None:  # paid here, and the subscription service has not heard yet
+    if _already_paid(invoice_id):  # paid here, and the subscription service has not heard yet
         raise ApiError(409, "Invoice is already paid")
     amount = int(invoice["amount_due_cents"]) - int(invoice.get("amount_paid_cents") or 0)
     if amount <= 0:
@@ -141,25 +139,36 @@ def request_charge(envelope: dict) -> tuple[Transaction, bool]:
     if method is not None and method.user_id != user_id:
         method = None
     verify = data["kind"] == "verify"
-    txn = Transaction(user_id=user_id, kind=data["kind"], status="pending", idempotency_key=key,
+    refusal = "payment_method_not_found" if method is None else _already_paid(data.get("invoice_id"))
+    txn = Transaction(id=uuid.uuid4(), user_id=user_id, kind=data["kind"], status="pending", idempotency_key=key,
                       amount_cents=0 if verify else data["amount_cents"], currency=data["currency"],
                       invoice_id=data.get("invoice_id"), subscription_id=data.get("subscription_id"),
                       payment_method_id=method.id if method else None,
                       card_brand=method.brand if method else None, card_last4=method.last4 if method else None,
                       description=data.get("description"))
+    if refusal:
+        # Answer with a failure event rather than an error the outbox would retry for hours. An invoice
+        # paid here already (by /process, say) is never charged twice, whatever attempt this is.
+        events.settle_transaction(txn, succeeded=False, failure_reason=refusal)
     db.session.add(txn)
-    if method is None:
-        # Answer with a failure event rather than an error the outbox would retry for hours.
-        db.session.flush()
-        events.settle_transaction(txn, succeeded=False, failure_reason="payment_method_not_found")
     try:
         db.session.commit()
-    except IntegrityError:  # the same idempotency key under another event id, at the same moment
+    except IntegrityError:
+        # The same idempotency key under another event id at the same moment (answered with that
+        # transaction), or a charge of this invoice in flight (409: the outbox retries later).
         db.session.rollback()
         return _replayed(user_id, key), False
     if txn.status == "pending":
         enqueue_submission(txn.id)
     return txn, True
+
+
+def _already_paid(invoice_id) -> str | None:
+    if invoice_id is None:
+        return None
+    paid = db.session.scalar(select(Transaction.id).where(Transaction.invoice_id == invoice_id,
+                                                          Transaction.status.in_(PAID_STATUSES)).limit(1))
+    return "invoice_already_paid" if paid is not None else None
 
 
 def _replayed(user_id: int, key: str) -> Transaction:

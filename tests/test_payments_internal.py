@@ -158,3 +158,20 @@ def test_verify_of_a_declined_card_fails(pay, service_headers):
     assert event["type"] == "payment_method.verification_failed"
     assert event["data"]["failure_reason"] == "card_declined"
     assert pay.gateway_count("void") == 0
+
+
+def test_an_invoice_paid_by_process_is_not_charged_again_by_a_charge_request(pay, service_headers, make_user):
+    user, h = make_user()
+    paid = pay.pay_invoice(user.id, h, SUCCESS_CARD, amount_due_cents=2900).json
+    method_id = paid["payment_method_id"]
+    envelope = _envelope(user.id, method_id, invoice_id=paid["invoice_id"])
+    in_flight = _charge(pay, service_headers, envelope)
+    assert in_flight.status_code == 409  # a charge of this invoice is pending: the outbox retries later
+    pay.drain()
+    pay.sink.requests.clear()
+    r = _charge(pay, service_headers, envelope)  # the retry, after the invoice was paid here
+    assert r.status_code == 202 and r.json["status"] == "failed"
+    pay.drain()
+    [event] = pay.events()
+    assert event["type"] == "payment.failed" and event["data"]["failure_reason"] == "invoice_already_paid"
+    assert pay.gateway_count() == 1
