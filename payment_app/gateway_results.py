@@ -58,7 +58,9 @@ def apply_event(envelope: dict) -> dict:
         log.info("gateway event %s without a known type recorded", event_id)
         return {"received": True, "processed": False}
     succeeded = (data.get("status") or event_type.rpartition(".")[2]) == "succeeded"
-    reason, gateway_id = data.get("failure_reason"), data.get("gateway_id")
+    # Bounded to their columns: a long value is a gateway quirk, not a reason to answer 500.
+    reason = str(data["failure_reason"])[:255] if data.get("failure_reason") else None
+    gateway_id = str(data["gateway_id"])[:64] if data.get("gateway_id") else None
 
     if operation == "refund":
         refund = db.session.get(Refund, _uuid(data.get("refund_id"))) if _uuid(data.get("refund_id")) else None

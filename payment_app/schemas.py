@@ -12,6 +12,7 @@ from core.schemas import PageMetaSchema, StrictSchema
 from payment_app import cards
 
 MAX_AMOUNT_CENTS = 100_000_000  # 1,000,000.00 in a two-decimal currency: above that, talk to sales
+MAX_BIGINT = 2**63 - 1
 # Active ISO 4217 codes (funds and precious metals left out).
 ISO_4217 = frozenset("""
 AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD
@@ -128,7 +129,7 @@ class TransactionPageSchema(ma.Schema):
 # --- internal API --------------------------------------------------------------------------------
 
 class NewPaymentMethodSchema(StrictSchema):
-    user_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    user_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_BIGINT))
     card = fields.Nested(CardSchema, required=True)
 
 
@@ -138,7 +139,7 @@ class ChargeRequestedDataSchema(ma.Schema):
         unknown = ma.EXCLUDE
 
     idempotency_key = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    user_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    user_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_BIGINT))
     invoice_id = fields.UUID(allow_none=True)
     subscription_id = fields.UUID(allow_none=True)
     payment_method_id = fields.UUID(allow_none=True)

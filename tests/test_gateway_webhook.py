@@ -93,6 +93,15 @@ def test_any_configured_secret_verifies_during_rotation(pay, make_user):
     assert r.status_code == 200 and pay.transaction(h, txn_id).json["status"] == "succeeded"
 
 
+def test_oversized_gateway_fields_are_bounded_not_a_500(pay, make_user):
+    user, h = make_user()
+    txn_id = _pending(pay, user, h)
+    envelope = _event(txn_id, "failed")
+    envelope["data"].update(failure_reason="x" * 5000, gateway_id="g" * 500)
+    assert _post(pay, envelope).status_code == 200
+    assert len(pay.transaction(h, txn_id).json["failure_reason"]) == 255
+
+
 def test_an_answer_for_another_amount_is_refused(pay, make_user):
     user, h = make_user()
     txn_id = _pending(pay, user, h)

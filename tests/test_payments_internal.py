@@ -126,7 +126,7 @@ def test_unknown_or_foreign_payment_method_fails_the_charge_with_an_event(pay, s
 
 
 @pytest.mark.parametrize("change", [{"amount_cents": 0}, {"amount_cents": -1}, {"currency": "usd"},
-                                    {"kind": "steal"}, {"user_id": "7"}])
+                                    {"kind": "steal"}, {"user_id": "7"}, {"user_id": 2**64}])
 def test_malformed_charge_request_is_422(pay, service_headers, change):
     envelope = _envelope(7, str(uuid.uuid4()))
     envelope["data"].update(change)
