@@ -9,12 +9,13 @@ from core.settings import Settings
 
 def create_app(settings: Settings | None = None, config: dict | None = None) -> Flask:
     from payment_app import models  # noqa: F401 - tables belong to this service
+    from payment_app.blueprints import internal, payments, webhooks
 
     return build_app(
         __name__,
         service_name="payment-service",
         title="Billing: payment service",
-        blueprints=[],
+        blueprints=[payments.blp, internal.blp, webhooks.blp],
         settings=settings,
         config=config,
     )

@@ -1,0 +1,94 @@
+"""Payment jobs: submit charges and refunds to the gateway, and the gateway's delayed answers.
+
+Each job takes an id, re-reads the row and is safe to run twice: the gateway dedupes
+by the idempotency key we send (derived from our row's id), and a row that is no
+longer pending is left alone.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from rq import Retry
+
+from core.extensions import db
+from core.http import encode, signed_post
+from jobs.context import in_app
+
+log = logging.getLogger(__name__)
+STUCK_AFTER_SECONDS = 30
+# The gateway retries a webhook our service did not acknowledge (like a real gateway would);
+# after the retries (~2 min) the periodic resubmit_stuck sends it again.
+ANSWER_RETRY = Retry(max=5, interval=[1, 5, 15, 30, 60])
+ANSWER_REDELIVER_AFTER_SECONDS = 150
+
+
+@in_app("payment")
+def submit_charge(txn_id: str):
+    from payment_app import payments
+    return payments.submit_to_gateway(txn_id)
+
+
+@in_app("payment")
+def submit_refund(refund_id: str):
+    from payment_app import refunds
+    return refunds.submit_to_gateway(refund_id)
+
+
+@in_app("payment")
+def void_verification(txn_id: str):
+    from payment_app import payments
+    return payments.void_verification(txn_id)
+
+
+@in_app("payment")
+def send_gateway_answer(request_id: str) -> str:
+    """The mock gateway's webhook: POST the signed result of one request to our own service."""
+    from payment_app import gateway
+    from payment_app.models import MockGatewayRequest
+
+    row = db.session.get(MockGatewayRequest, request_id)
+    if row is None or row.answered_at is not None:
+        db.session.rollback()
+        return "skipped"
+    body = encode(gateway.answer_event(row))
+    db.session.rollback()  # hold no row while our own service handles the webhook
+    url = current_app.config["SETTINGS"].payment_service_url + "/v1/webhooks/gateway"
+    response = signed_post(url, body)
+    if response.status_code >= 500 or response.status_code in (401, 409, 429):
+        raise RuntimeError(f"gateway webhook answered HTTP {response.status_code}; retrying")
+    if response.status_code >= 400:
+        log.warning("gateway webhook for %s refused with HTTP %s; not retried", request_id, response.status_code)
+    db.session.execute(MockGatewayRequest.__table__.update().where(MockGatewayRequest.id == request_id)
+                       .values(answered_at=datetime.now(timezone.utc)))
+    db.session.commit()
+    return f"HTTP {response.status_code}"
+
+
+@in_app("payment")
+def resubmit_stuck() -> dict:
+    """Periodic: re-enqueue what Redis may have lost (a pending charge or refund the gateway never saw,
+    a gateway answer never sent). Every job here is idempotent, so a duplicate is harmless."""
+    from sqlalchemy import select
+
+    from payment_app import gateway, payments, refunds
+    from payment_app.models import Refund, Transaction
+
+    now = datetime.now(timezone.utc)
+    cutoff = now - timedelta(seconds=STUCK_AFTER_SECONDS)
+    txns = list(db.session.scalars(select(Transaction.id).where(
+        Transaction.status == "pending", Transaction.gateway_reference.is_(None),
+        Transaction.created_at < cutoff).limit(500)))
+    refs = list(db.session.scalars(select(Refund.id).where(
+        Refund.status == "pending", Refund.gateway_reference.is_(None), Refund.created_at < cutoff).limit(500)))
+    max_delay = current_app.config["SETTINGS"].gateway_max_delay_ms / 1000.0
+    answers = gateway.unanswered_before(now - timedelta(seconds=max_delay + ANSWER_REDELIVER_AFTER_SECONDS))
+    db.session.rollback()
+    for txn_id in txns:
+        payments.enqueue_submission(txn_id)
+    for refund_id in refs:
+        refunds.enqueue_submission(refund_id)
+    for request_id in answers:
+        gateway.schedule_answer(request_id)
+    return {"charges": len(txns), "refunds": len(refs), "gateway_answers": len(answers)}

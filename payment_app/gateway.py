@@ -1,0 +1,159 @@
+"""The mock payment gateway: it stands for the outside world.
+
+Tokenising is synchronous (as with a real gateway's card vault). Charge, authorise,
+void and refund are recorded in the gateway's own ledger (mock_gateway_requests),
+one row per idempotency key we send, and answered LATER: a delayed RQ job
+(jobs.payments.send_gateway_answer) POSTs a signed `POST /v1/webhooks/gateway` after
+GATEWAY_MIN_DELAY_MS..GATEWAY_MAX_DELAY_MS. Nothing waits during the delay, so
+hundreds of payments can be in flight. A retried job sends the same key and gets the
+same request back: a card is never charged twice.
+
+Outcome: the success card (PAYMENT_GATEWAY_SUCCESS_CARD) is approved with probability
+GATEWAY_SUCCESS_RATE, every other card is declined. All randomness goes through
+`random_fraction` (tests replace it).
+
+Each call commits its ledger row on its own, like a remote call would: callers must
+not hold uncommitted work of their own in the session when they call it.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from core.extensions import db
+from payment_app.cards import Card, normalise_number
+from payment_app.models import MockGatewayRequest, MockGatewayToken
+
+log = logging.getLogger(__name__)
+DECLINED = "card_declined"
+INSUFFICIENT = "insufficient_funds"
+
+
+def random_fraction() -> float:
+    """The gateway's only source of randomness, in [0, 1)."""
+    return random.random()
+
+
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+def tokenise(card: Card) -> str:
+    """Vault a card; returns the token. The gateway keeps whether it is the success card, not the number."""
+    token = "tok_" + secrets.token_hex(12)
+    db.session.add(MockGatewayToken(token=token, brand=card.brand, last4=card.last4,
+                                    approvable=card.number == normalise_number(_settings().payment_gateway_success_card)))
+    db.session.commit()
+    return token
+
+
+def charge(*, token: str, amount_cents: int, currency: str, idempotency_key: str, reference: str) -> str:
+    return _submit("charge", token=token, amount_cents=amount_cents, currency=currency,
+                   idempotency_key=idempotency_key, reference=reference)
+
+
+def authorise(*, token: str, amount_cents: int, currency: str, idempotency_key: str, reference: str) -> str:
+    return _submit("authorise", token=token, amount_cents=amount_cents, currency=currency,
+                   idempotency_key=idempotency_key, reference=reference)
+
+
+def void(*, authorisation_id: str, idempotency_key: str, reference: str) -> str:
+    parent = db.session.get(MockGatewayRequest, authorisation_id) if authorisation_id else None
+    return _submit("void", parent=parent, amount_cents=0, currency=parent.currency if parent else "USD",
+                   idempotency_key=idempotency_key, reference=reference)
+
+
+def refund(*, charge_id: str, amount_cents: int, currency: str, idempotency_key: str, reference: str) -> str:
+    parent = db.session.get(MockGatewayRequest, charge_id) if charge_id else None
+    return _submit("refund", parent=parent, amount_cents=amount_cents, currency=currency,
+                   idempotency_key=idempotency_key, reference=reference)
+
+
+def _decide(operation: str, *, token: str | None, parent: MockGatewayRequest | None, amount_cents: int):
+    """(approved, decline_reason) for a new request."""
+    if operation in ("charge", "authorise"):
+        vaulted = db.session.get(MockGatewayToken, token) if token else None
+        if vaulted is None or not vaulted.approvable:
+            return False, DECLINED
+        return (True, None) if random_fraction() < _settings().gateway_success_rate else (False, DECLINED)
+    if parent is None or not parent.approved:
+        return False, "no_such_charge"
+    if operation == "refund":
+        # The gateway keeps its own books: never refund more than it captured.
+        refunded = db.session.scalar(select(func.coalesce(func.sum(MockGatewayRequest.amount_cents), 0))
+                                     .where(MockGatewayRequest.parent_id == parent.id,
+                                            MockGatewayRequest.operation == "refund",
+                                            MockGatewayRequest.approved.is_(True)))
+        if refunded + amount_cents > parent.amount_cents:
+            return False, "refund_exceeds_charge"
+    return True, None
+
+
+def _submit(operation: str, *, amount_cents: int, currency: str, idempotency_key: str, reference: str,
+            token: str | None = None, parent: MockGatewayRequest | None = None) -> str:
+    """Record the request once per idempotency key and schedule its answer; returns the gateway's id."""
+    if parent is not None and operation == "refund":
+        # Serialise refunds of one charge so the gateway's own total check is exact.
+        db.session.execute(select(MockGatewayRequest.id).where(MockGatewayRequest.id == parent.id)
+                           .with_for_update())
+    existing = db.session.scalar(select(MockGatewayRequest.id)
+                                 .where(MockGatewayRequest.idempotency_key == idempotency_key))
+    if existing is not None:
+        db.session.rollback()
+        return existing
+    approved, reason = _decide(operation, token=token, parent=parent, amount_cents=amount_cents)
+    request_id = "gw_" + secrets.token_hex(12)
+    inserted = db.session.scalar(
+        insert(MockGatewayRequest).values(
+            id=request_id, idempotency_key=idempotency_key, operation=operation, reference=reference,
+            token=token, parent_id=parent.id if parent is not None else None, amount_cents=amount_cents,
+            currency=currency, approved=approved, decline_reason=reason)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(MockGatewayRequest.id))
+    db.session.commit()
+    if inserted is None:  # a concurrent retry with the same key won the insert
+        return db.session.scalar(select(MockGatewayRequest.id)
+                                 .where(MockGatewayRequest.idempotency_key == idempotency_key))
+    schedule_answer(request_id)
+    return request_id
+
+
+def answer_delay_seconds() -> float:
+    s = _settings()
+    low, high = s.gateway_min_delay_ms, s.gateway_max_delay_ms
+    return (low + (high - low) * random_fraction()) / 1000.0 if high > low else low / 1000.0
+
+
+def schedule_answer(request_id: str) -> None:
+    """Enqueue the delayed webhook; RQ's scheduler (inside every worker) releases it when due."""
+    from jobs.payments import ANSWER_RETRY, send_gateway_answer
+    from jobs.queues import WEBHOOKS, get_queue
+
+    queue = get_queue(WEBHOOKS)
+    delay = answer_delay_seconds()
+    if delay <= 0:
+        queue.enqueue(send_gateway_answer, request_id, retry=ANSWER_RETRY)
+    else:
+        queue.enqueue_in(timedelta(seconds=delay), send_gateway_answer, request_id, retry=ANSWER_RETRY)
+
+
+def answer_event(row: MockGatewayRequest) -> dict:
+    """The webhook body the gateway sends for one request (its event id is stable across retries)."""
+    status = "succeeded" if row.approved else "failed"
+    data = {"gateway_id": row.id, "operation": row.operation, "status": status,
+            "amount_cents": row.amount_cents, "currency": row.currency, "failure_reason": row.decline_reason}
+    data["refund_id" if row.operation == "refund" else "transaction_id"] = row.reference
+    return {"event_id": "evt_" + row.id, "type": f"{row.operation}.{status}",
+            "created_at": row.created_at.isoformat(), "data": data}
+
+
+def unanswered_before(cutoff, limit: int = 500) -> list[str]:
+    return list(db.session.scalars(select(MockGatewayRequest.id)
+                                   .where(MockGatewayRequest.answered_at.is_(None),
+                                          MockGatewayRequest.created_at < cutoff)
+                                   .order_by(MockGatewayRequest.created_at).limit(limit)))

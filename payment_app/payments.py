@@ -1,0 +1,238 @@
+"""Charges: from a user's request (/process) or the subscription service's charge.requested event.
+
+A transaction is committed `pending` first, then the charge job is enqueued (commit,
+then enqueue); the job asks the gateway, whose answer arrives later by webhook
+(payment_app/gateway_results.py). If Redis loses the job, jobs.payments.resubmit_stuck
+finds the pending transaction again.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+
+import redis
+import requests
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core import inbox
+from core.errors import ApiError
+from core.extensions import db
+from core.http import service_request
+from core.schemas import paginate
+from payment_app import events, gateway
+from payment_app.cards import Card
+from payment_app.models import PaymentInbox, PaymentMethod, Transaction
+
+log = logging.getLogger(__name__)
+PAID_STATUSES = ("succeeded", "partially_refunded", "refunded")
+
+
+def _settings():
+    from flask import current_app
+    return current_app.config["SETTINGS"]
+
+
+# --- payment methods -----------------------------------------------------------------------------
+
+def save_payment_method(user_id: int, card: Card) -> PaymentMethod:
+    """Tokenise at the gateway and keep only brand, last4, expiry and the token."""
+    token = gateway.tokenise(card)
+    method = PaymentMethod(user_id=user_id, brand=card.brand, last4=card.last4, exp_month=card.exp_month,
+                           exp_year=card.exp_year, gateway_token=token)
+    db.session.add(method)
+    db.session.commit()
+    return method
+
+
+def owned_payment_method(user_id: int, method_id) -> PaymentMethod:
+    method = db.session.get(PaymentMethod, method_id)
+    if method is None or method.user_id != user_id:
+        raise ApiError(404, "Payment method not found")
+    return method
+
+
+# --- the subscription service's invoices ------------------------------------------------------------
+
+def fetch_invoice(invoice_id: uuid.UUID) -> dict | None:
+    """The invoice as the subscription service sees it; None if unknown; 503 if that service is down."""
+    url = f"{_settings().subscription_service_url}/v1/subscriptions/internal/invoices/{invoice_id}"
+    try:
+        response = service_request("GET", url)
+    except requests.RequestException as exc:
+        log.warning("subscription service unreachable for invoice lookup: %s", exc.__class__.__name__)
+        raise ApiError(503, "Subscription service unavailable, try again shortly",
+                       headers={"Retry-After": "5"}) from None
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        log.warning("invoice lookup answered HTTP %s", response.status_code)
+        raise ApiError(503, "Subscription service unavailable, try again shortly", headers={"Retry-After": "5"})
+    return response.json()
+
+
+def _invoice_charge(user_id: int, invoice_id: uuid.UUID) -> dict:
+    invoice = fetch_invoice(invoice_id)
+    if invoice is None or int(invoice.get("user_id", -1)) != user_id:
+        raise ApiError(404, "Invoice not found")
+    if invoice.get("status") != "open":
+        raise ApiError(409, f"Invoice is {invoice.get('status')}, not open")
+    if _already_paid(invoice_id):  # paid here, and the subscription service has not heard yet
+        raise ApiError(409, "Invoice is already paid")
+    amount = int(invoice["amount_due_cents"]) - int(invoice.get("amount_paid_cents") or 0)
+    if amount <= 0:
+        raise ApiError(409, "Invoice has nothing left to pay")
+    try:
+        subscription_id = uuid.UUID(str(invoice["subscription_id"])) if invoice.get("subscription_id") else None
+    except ValueError:
+        subscription_id = None
+    return {"invoice_id": invoice_id, "subscription_id": subscription_id, "amount_cents": amount,
+            "currency": invoice["currency"], "description": f"Invoice {invoice_id}"}
+
+
+# --- creating charges ----------------------------------------------------------------------------
+
+def process_payment(user_id: int, data: dict) -> Transaction:
+    """POST /v1/payments/process: an invoice payment or a one-off charge, answered `pending`."""
+    if data.get("invoice_id"):
+        charge = _invoice_charge(user_id, data["invoice_id"])
+    else:
+        charge = {"amount_cents": data["amount_cents"], "currency": data["currency"],
+                  "description": data.get("description")}
+    if data.get("payment_method_id"):
+        method = owned_payment_method(user_id, data["payment_method_id"])
+    else:
+        method = save_payment_method(user_id, data["card"])
+    txn = Transaction(user_id=user_id, kind="charge", status="pending", payment_method_id=method.id,
+                      card_brand=method.brand, card_last4=method.last4, **charge)
+    db.session.add(txn)
+    try:
+        db.session.commit()
+    except IntegrityError:  # uq_transactions_one_pending_per_invoice
+        db.session.rollback()
+        raise ApiError(409, "A payment for this invoice is already in progress") from None
+    enqueue_submission(txn.id)
+    return txn
+
+
+def _existing_by_key(user_id: int, key: str) -> Transaction | None:
+    return db.session.scalar(select(Transaction).where(Transaction.user_id == user_id,
+                                                       Transaction.idempotency_key == key))
+
+
+def request_charge(envelope: dict) -> tuple[Transaction, bool]:
+    """charge.requested from the subscription service; (transaction, created).
+
+    Deduped twice: by event_id in the inbox and by data.idempotency_key (unique per user),
+    both in the transaction that creates the charge.
+    """
+    data = envelope["data"]
+    user_id, key = data["user_id"], data["idempotency_key"]
+    if not inbox.claim(PaymentInbox, envelope["event_id"], envelope["type"]):
+        db.session.rollback()
+        return _replayed(user_id, key), False
+    existing = _existing_by_key(user_id, key)
+    if existing is not None:
+        db.session.commit()  # keep the claim: this event id is answered
+        return existing, False
+    method = db.session.get(PaymentMethod, data["payment_method_id"]) if data.get("payment_method_id") else None
+    if method is not None and method.user_id != user_id:
+        method = None
+    verify = data["kind"] == "verify"
+    refusal = "payment_method_not_found" if method is None else _already_paid(data.get("invoice_id"))
+    txn = Transaction(id=uuid.uuid4(), user_id=user_id, kind=data["kind"], status="pending", idempotency_key=key,
+                      amount_cents=0 if verify else data["amount_cents"], currency=data["currency"],
+                      invoice_id=data.get("invoice_id"), subscription_id=data.get("subscription_id"),
+                      payment_method_id=method.id if method else None,
+                      card_brand=method.brand if method else None, card_last4=method.last4 if method else None,
+                      description=data.get("description"))
+    if refusal:
+        # Answer with a failure event rather than an error the outbox would retry for hours. An invoice
+        # paid here already (by /process, say) is never charged twice, whatever attempt this is.
+        events.settle_transaction(txn, succeeded=False, failure_reason=refusal)
+    db.session.add(txn)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # The same idempotency key under another event id at the same moment (answered with that
+        # transaction), or a charge of this invoice in flight (409: the outbox retries later).
+        db.session.rollback()
+        return _replayed(user_id, key), False
+    if txn.status == "pending":
+        enqueue_submission(txn.id)
+    return txn, True
+
+
+def _already_paid(invoice_id) -> str | None:
+    if invoice_id is None:
+        return None
+    paid = db.session.scalar(select(Transaction.id).where(Transaction.invoice_id == invoice_id,
+                                                          Transaction.status.in_(PAID_STATUSES)).limit(1))
+    return "invoice_already_paid" if paid is not None else None
+
+
+def _replayed(user_id: int, key: str) -> Transaction:
+    txn = _existing_by_key(user_id, key)
+    if txn is None:  # the first delivery is still in flight; the outbox will retry
+        raise ApiError(409, "This charge request is being processed", headers={"Retry-After": "1"})
+    return txn
+
+
+def enqueue_submission(txn_id) -> None:
+    """Enqueue the charge job. The transaction is already committed: if Redis is down now, answering
+    an error would invite a retry that charges twice, so log it; jobs.payments.resubmit_stuck submits
+    it within a minute."""
+    from jobs.payments import submit_charge
+    from jobs.queues import PAYMENTS, get_queue
+
+    try:
+        get_queue(PAYMENTS).enqueue(submit_charge, str(txn_id))
+    except redis.RedisError as exc:
+        log.warning("could not enqueue charge of %s (%s); the sweeper will", txn_id, exc.__class__.__name__)
+
+
+# --- the charge job's work -------------------------------------------------------------------------
+
+def submit_to_gateway(txn_id: str) -> str | None:
+    """Send a pending transaction to the gateway (same idempotency key every time); returns the gateway id."""
+    txn = db.session.get(Transaction, uuid.UUID(txn_id))
+    if txn is None or txn.status != "pending":
+        db.session.rollback()
+        return None
+    method = txn.payment_method
+    ref, key = str(txn.id), f"txn:{txn.id}"
+    op = gateway.authorise if txn.kind == "verify" else gateway.charge
+    token, amount, currency = method.gateway_token, txn.amount_cents, txn.currency
+    db.session.rollback()  # nothing of ours is pending while the gateway commits its ledger
+    gateway_id = op(token=token, amount_cents=amount, currency=currency, idempotency_key=key, reference=ref)
+    db.session.execute(Transaction.__table__.update().where(Transaction.id == uuid.UUID(txn_id),
+                                                            Transaction.gateway_reference.is_(None))
+                       .values(gateway_reference=gateway_id))
+    db.session.commit()
+    return gateway_id
+
+
+def void_verification(txn_id: str) -> str | None:
+    """Release a verification's zero-amount authorisation."""
+    txn = db.session.get(Transaction, uuid.UUID(txn_id))
+    if txn is None or txn.kind != "verify" or txn.status != "succeeded" or not txn.gateway_reference:
+        db.session.rollback()
+        return None
+    auth_id = txn.gateway_reference
+    db.session.rollback()
+    return gateway.void(authorisation_id=auth_id, idempotency_key=f"void:{txn_id}", reference=txn_id)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+def get_transaction(user_id: int, txn_id) -> Transaction:
+    txn = db.session.get(Transaction, txn_id)
+    if txn is None or txn.user_id != user_id:
+        raise ApiError(404, "Transaction not found")
+    return txn
+
+
+def list_transactions(user_id: int, page: int, per_page: int) -> dict:
+    stmt = (select(Transaction).where(Transaction.user_id == user_id)
+            .order_by(Transaction.created_at.desc(), Transaction.id.desc()))
+    return paginate(stmt, page, per_page)

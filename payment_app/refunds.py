@@ -1,0 +1,82 @@
+"""Refunds: full by default, partial allowed, never more than was captured in total.
+
+The transaction row is locked (SELECT ... FOR UPDATE) while the refundable amount is
+computed and the pending refund inserted, so two parallel refunds serialise: the
+second sees the first one's pending amount. Pending refunds count against the total,
+so the gateway is never asked for more than it captured.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+
+import redis
+from sqlalchemy import func, select
+
+from core.errors import ApiError
+from core.extensions import db
+from payment_app import gateway
+from payment_app.models import REFUNDABLE_STATUSES, Refund, Transaction
+
+log = logging.getLogger(__name__)
+
+
+def refundable_cents(txn: Transaction) -> int:
+    pending = db.session.scalar(select(func.coalesce(func.sum(Refund.amount_cents), 0))
+                                .where(Refund.transaction_id == txn.id, Refund.status == "pending"))
+    return txn.amount_cents - txn.refunded_cents - int(pending)
+
+
+def request_refund(user_id: int, txn_id: uuid.UUID, amount_cents: int | None, reason: str | None) -> Refund:
+    txn = db.session.scalar(select(Transaction).where(Transaction.id == txn_id).with_for_update())
+    if txn is None or txn.user_id != user_id:
+        db.session.rollback()
+        raise ApiError(404, "Transaction not found")
+    if txn.kind != "charge" or txn.status not in REFUNDABLE_STATUSES:
+        db.session.rollback()
+        raise ApiError(409, f"Only a succeeded charge can be refunded (this one is {txn.status})")
+    available = refundable_cents(txn)
+    if available <= 0:
+        db.session.rollback()
+        raise ApiError(409, "Nothing left to refund (refunds already cover the whole charge)")
+    amount = available if amount_cents is None else amount_cents
+    if amount > available:
+        db.session.rollback()
+        raise ApiError(422, "Refund exceeds the refundable amount",
+                       errors={"json": {"amount_cents": [f"At most {available} can be refunded."]}})
+    refund = Refund(transaction_id=txn.id, user_id=user_id, amount_cents=amount, currency=txn.currency,
+                    status="pending", reason=reason)
+    db.session.add(refund)
+    db.session.commit()
+    enqueue_submission(refund.id)
+    return refund
+
+
+def enqueue_submission(refund_id) -> None:
+    """Enqueue after commit; if Redis is down, jobs.payments.resubmit_stuck submits it later (an error
+    answer would invite a second refund request)."""
+    from jobs.payments import submit_refund
+    from jobs.queues import PAYMENTS, get_queue
+
+    try:
+        get_queue(PAYMENTS).enqueue(submit_refund, str(refund_id))
+    except redis.RedisError as exc:
+        log.warning("could not enqueue refund %s (%s); the sweeper will", refund_id, exc.__class__.__name__)
+
+
+def submit_to_gateway(refund_id: str) -> str | None:
+    """Ask the gateway to refund (same idempotency key on every retry); returns the gateway id."""
+    refund = db.session.get(Refund, uuid.UUID(refund_id))
+    if refund is None or refund.status != "pending":
+        db.session.rollback()
+        return None
+    charge_id = refund.transaction.gateway_reference
+    amount, currency = refund.amount_cents, refund.currency
+    db.session.rollback()  # the gateway commits its own ledger
+    gateway_id = gateway.refund(charge_id=charge_id, amount_cents=amount, currency=currency,
+                                idempotency_key=f"refund:{refund_id}", reference=refund_id)
+    db.session.execute(Refund.__table__.update().where(Refund.id == uuid.UUID(refund_id),
+                                                       Refund.gateway_reference.is_(None))
+                       .values(gateway_reference=gateway_id))
+    db.session.commit()
+    return gateway_id

@@ -1,0 +1,186 @@
+"""Request and response schemas of the payment service.
+
+Responses never carry a card number or a gateway token: a payment method shows
+brand, last4 and expiry only.
+"""
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+
+from core.schemas import PageMetaSchema, StrictSchema
+from payment_app import cards
+
+MAX_AMOUNT_CENTS = 100_000_000  # 1,000,000.00 in a two-decimal currency: above that, talk to sales
+MAX_BIGINT = 2**63 - 1
+# Active ISO 4217 codes (funds and precious metals left out).
+ISO_4217 = frozenset("""
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD
+CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ
+GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR
+LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN
+PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB
+TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL
+""".split())
+
+
+def currency_field(**kwargs):
+    return fields.String(validate=validate.OneOf(sorted(ISO_4217), error="Must be an ISO 4217 code like USD."),
+                         **kwargs)
+
+
+class CardSchema(StrictSchema):
+    """Loads into a validated cards.Card; field errors land under errors.json.card.<field>."""
+    number = fields.String(required=True, load_only=True, validate=validate.Length(max=64))
+    exp_month = fields.Integer(required=True, load_only=True)
+    exp_year = fields.Integer(required=True, load_only=True)
+    cvc = fields.String(required=True, load_only=True, validate=validate.Length(max=8))
+
+    @validates_schema
+    def _valid_card(self, data, **kwargs):
+        _, errors = cards.validate_card(data["number"], data["exp_month"], data["exp_year"], data["cvc"])
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def _to_card(self, data, **kwargs):
+        card, _ = cards.validate_card(data["number"], data["exp_month"], data["exp_year"], data["cvc"])
+        return card
+
+
+class ProcessPaymentSchema(StrictSchema):
+    """Either {invoice_id} (the invoice sets the amount) or {amount_cents, currency, description?};
+    and either {card} or {payment_method_id}."""
+    invoice_id = fields.UUID()
+    amount_cents = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_AMOUNT_CENTS))
+    currency = currency_field()
+    description = fields.String(validate=validate.Length(max=255))
+    card = fields.Nested(CardSchema)
+    payment_method_id = fields.UUID()
+
+    @validates_schema
+    def _one_of_each(self, data, **kwargs):
+        errors = {}
+        if ("card" in data) == ("payment_method_id" in data):
+            errors["card"] = ["Give either card or payment_method_id (exactly one)."]
+        if "invoice_id" in data:
+            for name in ("amount_cents", "currency", "description"):
+                if name in data:
+                    errors[name] = ["Not allowed with invoice_id: the invoice sets the amount."]
+        elif "amount_cents" not in data:
+            errors["invoice_id"] = ["Give invoice_id, or amount_cents and currency."]
+        elif "currency" not in data:
+            errors["currency"] = ["Missing data for required field."]
+        if errors:
+            raise ValidationError(errors)
+
+
+class RefundRequestSchema(StrictSchema):
+    amount_cents = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_AMOUNT_CENTS))
+    reason = fields.String(validate=validate.Length(max=255))
+
+
+class PaymentMethodSchema(ma.Schema):
+    id = fields.UUID()
+    user_id = fields.Integer()
+    brand = fields.String()
+    last4 = fields.String()
+    exp_month = fields.Integer()
+    exp_year = fields.Integer()
+    created_at = fields.DateTime()
+
+
+class RefundSchema(ma.Schema):
+    id = fields.UUID()
+    transaction_id = fields.UUID()
+    amount_cents = fields.Integer()
+    currency = fields.String()
+    status = fields.String()
+    reason = fields.String(allow_none=True)
+    failure_reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class TransactionSchema(ma.Schema):
+    id = fields.UUID()
+    kind = fields.String()
+    status = fields.String()
+    amount_cents = fields.Integer()
+    currency = fields.String()
+    refunded_cents = fields.Integer()
+    description = fields.String(allow_none=True)
+    invoice_id = fields.UUID(allow_none=True)
+    subscription_id = fields.UUID(allow_none=True)
+    payment_method_id = fields.UUID(allow_none=True)
+    card_brand = fields.String(allow_none=True)
+    card_last4 = fields.String(allow_none=True)
+    failure_reason = fields.String(allow_none=True)
+    refunds = fields.List(fields.Nested(RefundSchema))
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class TransactionPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(TransactionSchema))
+    meta = fields.Nested(PageMetaSchema)
+
+
+# --- internal API --------------------------------------------------------------------------------
+
+class NewPaymentMethodSchema(StrictSchema):
+    user_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_BIGINT))
+    card = fields.Nested(CardSchema, required=True)
+
+
+class ChargeRequestedDataSchema(ma.Schema):
+    """Tolerant of fields it does not know: the other service may add some without breaking delivery."""
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    idempotency_key = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    user_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_BIGINT))
+    invoice_id = fields.UUID(allow_none=True)
+    subscription_id = fields.UUID(allow_none=True)
+    payment_method_id = fields.UUID(allow_none=True)
+    amount_cents = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=MAX_AMOUNT_CENTS))
+    currency = currency_field(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["charge", "verify"]))
+    description = fields.String(allow_none=True, validate=validate.Length(max=255))
+
+    @validates_schema
+    def _positive_charge(self, data, **kwargs):
+        if data["kind"] == "charge" and data["amount_cents"] < 1:
+            raise ValidationError({"amount_cents": ["A charge must be positive."]})
+
+
+class ChargeRequestedSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    event_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    type = fields.String(required=True, validate=validate.Equal("charge.requested"))
+    created_at = fields.String()
+    data = fields.Nested(ChargeRequestedDataSchema, required=True)
+
+
+class ChargeAcceptedSchema(ma.Schema):
+    transaction_id = fields.UUID()
+    status = fields.String()
+
+
+class GatewayEventSchema(ma.Schema):
+    """The gateway's webhook envelope; `data` is read by payment_app.gateway_results."""
+    class Meta:
+        unknown = ma.INCLUDE
+
+    event_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    type = fields.String(allow_none=True, validate=validate.Length(max=64))
+    created_at = fields.String()
+    data = fields.Dict()
+
+
+class WebhookAckSchema(ma.Schema):
+    received = fields.Boolean()
+    processed = fields.Boolean()
+    duplicate = fields.Boolean()
