@@ -102,11 +102,6 @@ def _submit(operation: str, *, amount_cents: int, currency: str, idempotency_key
         # Serialise refunds of one charge so the gateway's own total check is exact.
         db.session.execute(select(MockGatewayRequest.id).where(MockGatewayRequest.id == parent.id)
                            .with_for_update())
-    existing = db.session.scalar(select(MockGatewayRequest.id)
-                                 .where(MockGatewayRequest.idempotency_key == idempotency_key))
-    if existing is not None:
-        db.session.rollback()
-        return existing
     approved, reason = _decide(operation, token=token, parent=parent, amount_cents=amount_cents)
     request_id = "gw_" + secrets.token_hex(12)
     inserted = db.session.scalar(
@@ -116,7 +111,7 @@ def _submit(operation: str, *, amount_cents: int, currency: str, idempotency_key
             currency=currency, approved=approved, decline_reason=reason)
         .on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(MockGatewayRequest.id))
     db.session.commit()
-    if inserted is None:  # a concurrent retry with the same key won the insert
+    if inserted is None:  # a retry (or a concurrent duplicate): the first request stands, answered once
         return db.session.scalar(select(MockGatewayRequest.id)
                                  .where(MockGatewayRequest.idempotency_key == idempotency_key))
     schedule_answer(request_id)

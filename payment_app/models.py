@@ -93,8 +93,7 @@ class Transaction(db.Model):
                                                  onupdate=func.now(), nullable=False)
 
     payment_method = relationship(PaymentMethod)
-    refunds = relationship("Refund", back_populates="transaction", order_by="Refund.created_at",
-                           lazy="selectin")
+    refunds = relationship("Refund", back_populates="transaction", order_by="Refund.created_at")
 
 
 class Refund(db.Model):

@@ -14,6 +14,7 @@ import redis
 import requests
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from core import inbox
 from core.errors import ApiError
@@ -195,15 +196,16 @@ def enqueue_submission(txn_id) -> None:
 
 def submit_to_gateway(txn_id: str) -> str | None:
     """Send a pending transaction to the gateway (same idempotency key every time); returns the gateway id."""
-    txn = db.session.get(Transaction, uuid.UUID(txn_id))
-    if txn is None or txn.status != "pending":
-        db.session.rollback()
+    row = db.session.execute(
+        select(Transaction.status, Transaction.kind, Transaction.amount_cents, Transaction.currency,
+               PaymentMethod.gateway_token)
+        .join(PaymentMethod, PaymentMethod.id == Transaction.payment_method_id)
+        .where(Transaction.id == uuid.UUID(txn_id))).first()
+    db.session.rollback()  # nothing of ours is open while the gateway commits its ledger
+    if row is None or row.status != "pending":
         return None
-    method = txn.payment_method
-    ref, key = str(txn.id), f"txn:{txn.id}"
-    op = gateway.authorise if txn.kind == "verify" else gateway.charge
-    token, amount, currency = method.gateway_token, txn.amount_cents, txn.currency
-    db.session.rollback()  # nothing of ours is pending while the gateway commits its ledger
+    op = gateway.authorise if row.kind == "verify" else gateway.charge
+    ref, key, token, amount, currency = txn_id, f"txn:{txn_id}", row.gateway_token, row.amount_cents, row.currency
     gateway_id = op(token=token, amount_cents=amount, currency=currency, idempotency_key=key, reference=ref)
     db.session.execute(Transaction.__table__.update().where(Transaction.id == uuid.UUID(txn_id),
                                                             Transaction.gateway_reference.is_(None))
@@ -234,5 +236,6 @@ def get_transaction(user_id: int, txn_id) -> Transaction:
 
 def list_transactions(user_id: int, page: int, per_page: int) -> dict:
     stmt = (select(Transaction).where(Transaction.user_id == user_id)
+            .options(selectinload(Transaction.refunds))
             .order_by(Transaction.created_at.desc(), Transaction.id.desc()))
     return paginate(stmt, page, per_page)
