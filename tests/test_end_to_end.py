@@ -1,0 +1,203 @@
+"""Both real services end to end, in-process: the subscription service tokenises through the payment
+service, asks for charges through its outbox, the mock gateway answers by signed webhook, the payment
+service reports back through its outbox. Only the gateway's randomness and the clock are controlled."""
+from datetime import timedelta
+
+import pytest
+
+from core import clock
+from core.extensions import db
+from payment_app import gateway
+from payment_app.models import MockGatewayRequest
+from subscription_app.seed import ENTERPRISE_MONTHLY_ID, PRO_MONTHLY_ID, PRO_TRIAL_ID
+from tests.payment_fixtures import drain
+
+pytestmark = [pytest.mark.subscription, pytest.mark.payment]
+CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
+DECLINED_CARD = {"number": "4000000000000002", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
+
+
+@pytest.fixture
+def world(app, client, payment_client, seeded, redis_conn, monkeypatch):
+    class World:
+        def approve(self, yes=True):
+            monkeypatch.setattr(gateway, "random_fraction", lambda: 0.0 if yes else 1.0)  # 1.0 is never below the success rate
+
+        def user(self, email):
+            r = client.post("/v1/auth/register", json={"email": email, "password": "password123"})
+            assert r.status_code == 201, r.json
+            return {"Authorization": f"Bearer {r.json['access_token']}"}
+
+        def subscribe(self, h, plan=PRO_MONTHLY_ID, card=CARD):
+            body = {"plan_id": str(plan)}
+            if card:
+                body["card"] = card
+            r = client.post("/v1/subscriptions", json=body, headers=h)
+            assert r.status_code == 201, r.json
+            return r.json
+
+        def run(self):
+            drain(redis_conn)
+
+        def sub(self, h, sub_id):
+            return client.get(f"/v1/subscriptions/{sub_id}", headers=h).json
+
+        def invoices(self, h):
+            return client.get("/v1/invoices", headers=h).json["items"]
+
+        def transactions(self, h):
+            return payment_client.get("/v1/payments/transactions", headers=h).json["items"]
+
+        def gateway_requests(self, operation=None):
+            with app.app_context():
+                q = db.session.query(MockGatewayRequest)
+                if operation:
+                    q = q.filter_by(operation=operation)
+                return q.all()
+
+        def billing_cycle(self):
+            from subscription_app.billing.renewals import run_cycle
+            return run_cycle()
+
+    w = World()
+    w.approve(True)
+    yield w
+    clock.set_offset(0)
+
+
+def test_subscribe_with_the_success_card_becomes_active_with_a_paid_invoice(world, client):
+    h = world.user("e2e-ok@example.com")
+    sub = world.subscribe(h)
+    assert sub["status"] == "incomplete"
+    assert client.get("/v1/subscriptions/active", headers=h).status_code == 404
+    world.run()
+    assert world.sub(h, sub["id"])["status"] == "active"
+    assert client.get("/v1/subscriptions/active", headers=h).json["id"] == sub["id"]
+    [invoice] = world.invoices(h)
+    assert (invoice["status"], invoice["amount_due_cents"], invoice["amount_paid_cents"]) == ("paid", 2900, 2900)
+    [txn] = world.transactions(h)
+    assert (txn["status"], txn["amount_cents"], txn["currency"], txn["invoice_id"]) == (
+        "succeeded", 2900, "USD", invoice["id"])
+    assert invoice["transaction_id"] == txn["id"]
+    charges = world.gateway_requests("charge")
+    assert [(c.amount_cents, c.approved) for c in charges] == [(2900, True)]
+
+
+@pytest.mark.parametrize("card,approve", [(DECLINED_CARD, True), (CARD, False)])
+def test_a_declined_payment_leaves_the_subscription_unpaid_and_not_active(world, client, card, approve):
+    world.approve(approve)
+    h = world.user("e2e-declined@example.com")
+    sub = world.subscribe(h, card=card)
+    world.run()
+    assert world.sub(h, sub["id"])["status"] == "incomplete"
+    assert client.get("/v1/subscriptions/active", headers=h).status_code == 404
+    [invoice] = world.invoices(h)
+    assert invoice["status"] == "open" and invoice["amount_paid_cents"] == 0 and invoice["attempt_count"] == 1
+    assert world.transactions(h)[0]["status"] == "failed"
+
+
+def test_an_open_invoice_paid_through_process_activates(world, client, payment_client):
+    h = world.user("e2e-process@example.com")
+    sub = world.subscribe(h, card=None)
+    [invoice] = world.invoices(h)
+    r = payment_client.post("/v1/payments/process", json={"invoice_id": invoice["id"], "card": CARD}, headers=h)
+    assert r.status_code == 202 and r.json["amount_cents"] == 2900 and r.json["status"] == "pending"
+    world.run()
+    assert world.sub(h, sub["id"])["status"] == "active"
+    assert world.invoices(h)[0]["status"] == "paid"
+
+
+def test_another_users_invoice_cannot_be_paid_or_seen(world, client, payment_client):
+    a, b = world.user("e2e-a@example.com"), world.user("e2e-b@example.com")
+    sub = world.subscribe(a)
+    world.run()
+    [invoice] = world.invoices(a)
+    [txn] = world.transactions(a)
+    assert client.get(f"/v1/subscriptions/{sub['id']}", headers=b).status_code == 404
+    assert client.get(f"/v1/invoices/{invoice['id']}", headers=b).status_code == 404
+    assert payment_client.get(f"/v1/payments/transactions/{txn['id']}", headers=b).status_code == 404
+    assert payment_client.post(f"/v1/payments/refund/{txn['id']}", json={}, headers=b).status_code == 404
+    r = payment_client.post("/v1/payments/process", json={"invoice_id": invoice["id"], "card": CARD}, headers=b)
+    assert r.status_code == 404
+    assert world.transactions(b) == []
+
+
+def test_refunds_full_and_partial_reach_the_invoice(world, payment_client):
+    h = world.user("e2e-refund@example.com")
+    world.subscribe(h)
+    world.run()
+    [txn] = world.transactions(h)
+    assert payment_client.post(f"/v1/payments/refund/{txn['id']}", json={"amount_cents": 900},
+                               headers=h).status_code == 202
+    world.run()
+    assert world.invoices(h)[0]["amount_refunded_cents"] == 900
+    over = payment_client.post(f"/v1/payments/refund/{txn['id']}", json={"amount_cents": 2001}, headers=h)
+    assert over.status_code in (409, 422)
+    assert payment_client.post(f"/v1/payments/refund/{txn['id']}", json={}, headers=h).status_code == 202
+    world.run()
+    after = payment_client.get(f"/v1/payments/transactions/{txn['id']}", headers=h).json
+    assert (after["status"], after["refunded_cents"]) == ("refunded", 2900)
+    assert world.invoices(h)[0]["amount_refunded_cents"] == 2900
+    refunds = world.gateway_requests("refund")
+    assert sorted(r.amount_cents for r in refunds) == [900, 2000]
+
+
+def test_upgrade_charges_the_prorated_difference_once_across_both_services(world, client):
+    h = world.user("e2e-upgrade@example.com")
+    sub = world.subscribe(h)
+    world.run()
+    r = client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(ENTERPRISE_MONTHLY_ID)}, headers=h)
+    assert r.status_code == 200, r.json
+    world.run()
+    after = world.sub(h, sub["id"])
+    assert after["plan_id"] == str(ENTERPRISE_MONTHLY_ID)
+    proration = [i for i in world.invoices(h) if i["reason"] == "subscription_update"]
+    assert len(proration) == 1 and proration[0]["status"] == "paid"
+    amount = proration[0]["amount_due_cents"]
+    assert 0 < amount <= 9900 - 2900
+    assert sorted(c.amount_cents for c in world.gateway_requests("charge")) == sorted([2900, amount])
+
+
+def test_trial_with_card_is_verified_then_converted_and_charged(world, client):
+    h = world.user("e2e-trial@example.com")
+    r = client.post("/v1/subscriptions/trial", json={"trial_plan_id": str(PRO_TRIAL_ID), "card": CARD}, headers=h)
+    assert r.status_code == 201 and r.json["status"] == "trialing"
+    world.run()
+    ops = sorted((g.operation, g.amount_cents) for g in world.gateway_requests())
+    assert ops == [("authorise", 0), ("void", 0)]
+    clock.set_offset(timedelta(days=15).total_seconds())
+    world.billing_cycle()
+    world.run()
+    sub = world.sub(h, r.json["id"])
+    assert (sub["status"], sub["plan_id"]) == ("active", str(PRO_MONTHLY_ID))
+    conversion = [i for i in world.invoices(h) if i["reason"] == "trial_conversion"]
+    assert [(i["status"], i["amount_paid_cents"]) for i in conversion] == [("paid", 2900)]
+
+
+def test_renewal_then_dunning_to_cancellation(world, client):
+    h = world.user("e2e-renew@example.com")
+    sub = world.subscribe(h)
+    world.run()
+    clock.set_offset(timedelta(days=32).total_seconds())
+    world.billing_cycle()
+    world.run()
+    renewed = world.sub(h, sub["id"])
+    assert renewed["status"] == "active"
+    assert [i["status"] for i in world.invoices(h) if i["reason"] == "subscription_cycle"] == ["paid"]
+    world.approve(False)
+    days = 32 + 31
+    clock.set_offset(timedelta(days=days).total_seconds())
+    world.billing_cycle()
+    world.run()
+    assert world.sub(h, sub["id"])["status"] == "past_due"
+    for _ in range(6):
+        days += 2
+        clock.set_offset(timedelta(days=days).total_seconds())
+        world.billing_cycle()
+        world.run()
+    final = world.sub(h, sub["id"])
+    assert final["status"] == "canceled"
+    cycle = [i for i in world.invoices(h) if i["reason"] == "subscription_cycle"]
+    assert sorted(i["status"] for i in cycle) == ["paid", "uncollectible"]
+    charges = world.gateway_requests("charge")
+    assert sum(1 for c in charges if c.approved) == 2  # first payment and first renewal, nothing since
