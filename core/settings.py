@@ -104,6 +104,10 @@ class Settings:
     dashboard_password: str = DEV_DASHBOARD_PASSWORD
     log_level: str = "INFO"
     outbox_backoff_base_seconds: float = 2.0
+    # A pending charge/refund the gateway never saw, or a gateway answer never delivered, is sent
+    # again after these many seconds (every resend is idempotent; these only bound the delay).
+    payments_stuck_after_seconds: int = 30
+    gateway_answer_redeliver_after_seconds: int = 150
     login_rate_limit_per_account: str = "10 per minute;50 per hour"
     login_rate_limit_per_ip: str = "60 per minute"
     log_format: str = ""  # json | text; empty: json in production, text elsewhere
@@ -200,6 +204,9 @@ def load_settings() -> Settings:
         dashboard_username=_env("RQ_DASHBOARD_USERNAME", d.dashboard_username),
         dashboard_password=_env("RQ_DASHBOARD_PASSWORD", d.dashboard_password),
         log_level=_env("LOG_LEVEL", d.log_level),
+        payments_stuck_after_seconds=_int("PAYMENTS_STUCK_AFTER_SECONDS", d.payments_stuck_after_seconds),
+        gateway_answer_redeliver_after_seconds=_int("GATEWAY_ANSWER_REDELIVER_AFTER_SECONDS",
+                                                    d.gateway_answer_redeliver_after_seconds),
         outbox_backoff_base_seconds=_float("OUTBOX_BACKOFF_BASE_SECONDS", d.outbox_backoff_base_seconds),
         login_rate_limit_per_account=_env("LOGIN_RATE_LIMIT_PER_ACCOUNT", d.login_rate_limit_per_account),
         login_rate_limit_per_ip=_env("LOGIN_RATE_LIMIT_PER_IP", d.login_rate_limit_per_ip),

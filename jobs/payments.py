@@ -17,11 +17,11 @@ from core.http import encode, signed_post
 from jobs.context import in_app
 
 log = logging.getLogger(__name__)
-STUCK_AFTER_SECONDS = 30
 # The gateway retries a webhook our service did not acknowledge (like a real gateway would);
-# after the retries (~2 min) the periodic resubmit_stuck sends it again.
+# after the retries (~2 min, GATEWAY_ANSWER_REDELIVER_AFTER_SECONDS) the periodic resubmit_stuck
+# sends it again. A pending charge the gateway never saw is resubmitted after
+# PAYMENTS_STUCK_AFTER_SECONDS.
 ANSWER_RETRY = Retry(max=5, interval=[1, 5, 15, 30, 60])
-ANSWER_REDELIVER_AFTER_SECONDS = 150
 
 
 @in_app("payment")
@@ -75,15 +75,17 @@ def resubmit_stuck() -> dict:
     from payment_app import gateway, payments, refunds
     from payment_app.models import Refund, Transaction
 
+    settings = current_app.config["SETTINGS"]
     now = datetime.now(timezone.utc)
-    cutoff = now - timedelta(seconds=STUCK_AFTER_SECONDS)
+    cutoff = now - timedelta(seconds=settings.payments_stuck_after_seconds)
     txns = list(db.session.scalars(select(Transaction.id).where(
         Transaction.status == "pending", Transaction.gateway_reference.is_(None),
         Transaction.created_at < cutoff).limit(500)))
     refs = list(db.session.scalars(select(Refund.id).where(
         Refund.status == "pending", Refund.gateway_reference.is_(None), Refund.created_at < cutoff).limit(500)))
-    max_delay = current_app.config["SETTINGS"].gateway_max_delay_ms / 1000.0
-    answers = gateway.unanswered_before(now - timedelta(seconds=max_delay + ANSWER_REDELIVER_AFTER_SECONDS))
+    max_delay = settings.gateway_max_delay_ms / 1000.0
+    answers = gateway.unanswered_before(now - timedelta(
+        seconds=max_delay + settings.gateway_answer_redeliver_after_seconds))
     db.session.rollback()
     for txn_id in txns:
         payments.enqueue_submission(txn_id)

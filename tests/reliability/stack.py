@@ -134,7 +134,7 @@ class Stack:
         self.redis.start()
         self._flask("db", "upgrade", "heads")
         self._flask("seed")
-        gunicorn = os.path.join(BIN, "gunicorn")
+        gunicorn = self.gunicorn
         self._spawn("subscription", [gunicorn, "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{self.sub_port}",
                                      "wsgi:subscription_app"])
         self._spawn("payment", [gunicorn, "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{self.pay_port}",
@@ -146,6 +146,10 @@ class Stack:
             wait_until(lambda u=url: requests.get(u + "/v1/health/detailed", timeout=2).status_code == 200, 30,
                        f"{url} healthy")
         return self
+
+    @property
+    def gunicorn(self) -> str:
+        return os.path.join(BIN, "gunicorn")
 
     def start_worker(self, name: str = "worker0"):
         return self._spawn(name, [os.path.join(BIN, "flask"), "rq", "worker", "--name", f"{name}-{time.time_ns()}"])
