@@ -154,10 +154,13 @@ def main() -> int:
         sat = {name: median_of(r) for name, r in runs.items()}
         half_target = sat["use"]["rps"] / 2
         # Each connection waits delay + its own latency per request: calibrate the latency share.
-        first_delay = max(1, round(args.half_connections * 1000 / half_target))
-        probe = wrk(use_port, max(2, args.warmup), args.half_connections, args.threads, tokens_file, first_delay)
-        latency_ms = max(0.0, args.half_connections * 1000 / probe["rps"] - first_delay)
-        delay_ms = max(1, round(args.half_connections * 1000 / half_target - latency_ms))
+        delay_ms = max(1, round(args.half_connections * 1000 / half_target))
+        for _ in range(3):  # a few short probes: rate = C / (delay + latency), latency measured
+            probe = wrk(use_port, max(2, args.warmup), args.half_connections, args.threads, tokens_file, delay_ms)
+            if abs(probe["rps"] / half_target - 1) < 0.1:
+                break
+            latency_ms = max(0.0, args.half_connections * 1000 / probe["rps"] - delay_ms)
+            delay_ms = max(1, round(args.half_connections * 1000 / half_target - latency_ms))
         half_runs = [wrk(use_port, args.duration, args.half_connections, args.threads, tokens_file, delay_ms)
                      for _ in range(args.repeats)]
         half = median_of(half_runs)
