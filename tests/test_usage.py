@@ -48,6 +48,16 @@ def test_use_counts_and_reports_remaining(client, subscriber):
     assert {f["feature"]: f["used"] for f in listing["features"]} == {"reports": 0, "unmetered": 0, "widgets": 5}
 
 
+def test_counter_outlives_its_period(app, client, subscriber):
+    import time
+
+    user, headers, sub = subscriber
+    use(client, headers)
+    ttl = app.extensions["usage_store"].client.ttl(keys.counter(user.id, "widgets", int(sub.current_period_start.timestamp())))
+    grace = app.config["SETTINGS"].usage_counter_grace_days * 86400
+    assert ttl >= sub.current_period_end.timestamp() - time.time() + grace - 5
+
+
 def test_unmetered_feature_has_no_cap(client, subscriber):
     _, headers, _ = subscriber
     body = use(client, headers, "unmetered", 10000).json

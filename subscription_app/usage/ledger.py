@@ -18,6 +18,7 @@ read a counter before the reset cannot write the old value back after it.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import datetime, timezone
@@ -37,6 +38,7 @@ BATCH_USERS = 500
 MAX_USERS_PER_SHARD_RUN = 5000
 
 
+@functools.lru_cache(maxsize=4096)  # period bounds repeat on every request of a period
 def as_datetime(epoch: int) -> datetime:
     return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
 

@@ -64,8 +64,8 @@ def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | N
         ps, pe = _period_hint.get(user_id, (0, 0))
         reply = store.use(
             keys=[keys.entitlement(user_id), keys.counter(user_id, feature, ps), keys.dirty(user_id), idem_key],
-            args=[feature, ps, delta, ledger.counter_expire_at(pe), 1 if idempotency_key else 0, fingerprint,
-                  settings.usage_idempotency_ttl_seconds, keys.dirty_member(feature, ps, pe), pe])
+            args=[feature, ps, pe, delta, 1 if idempotency_key else 0, fingerprint,
+                  settings.usage_idempotency_ttl_seconds, keys.dirty_member(feature, ps, pe)])
         outcome = reply[0]
         if outcome == "ok":
             used, limit, _, newly_dirty = reply[1:]
