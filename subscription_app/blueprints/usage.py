@@ -14,6 +14,9 @@ from subscription_app.usage.schemas import (ResetResultSchema, ResetSchema, Stat
 blp = Blueprint("usage", __name__, url_prefix="/v1/usage", description="Feature usage metering")
 BEARER = [{"bearerAuth": []}]
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# An instance, not the class: webargs would build (and deep-copy the fields of) a new schema
+# on every request of the hottest route.
+USE_SCHEMA = UseSchema()
 MAX_IDEMPOTENCY_KEY = 255
 
 
@@ -41,7 +44,7 @@ def admin_required(fn):
 @blp.doc(security=BEARER, parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
                                        "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
                                        "description": "A retry with the same key is not counted twice (24 h)"}])
-@blp.arguments(UseSchema)
+@blp.arguments(USE_SCHEMA)
 @blp.response(200, UseResultSchema)
 @blp.alt_response(403, description="No entitled (active, trialing or past_due) subscription")
 @blp.alt_response(404, description="Feature not in the plan")
