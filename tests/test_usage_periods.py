@@ -158,3 +158,21 @@ def test_sync_now_cli(app, client, make_user, plan):
     result = runner.invoke(args=["usage", "sync-now"])
     assert result.exit_code == 0 and "synced 1 counters of 1 users" in result.output
     assert ledger_used(user.id) == [3]
+
+
+def test_scheduled_sync_job_runs_on_a_worker(app, client, make_user, plan, redis_conn):
+    from rq import SimpleWorker
+    from rq_scheduler import Scheduler
+
+    from jobs import schedule
+    from jobs.queues import QUEUE_NAMES, get_queue
+
+    user, headers = make_user()
+    subscribe(user, plan)
+    use(client, headers, delta=4)
+    schedule.register(Scheduler(connection=redis_conn))
+    Scheduler(connection=redis_conn).enqueue_jobs()
+    SimpleWorker([get_queue(n) for n in QUEUE_NAMES], connection=redis_conn).work(burst=True)
+    assert ledger_used(user.id) == [4]
+    status = client.get("/v1/health/queues").json["periodic_jobs"]["usage-sync"]
+    assert status["last_run"] is not None and status["overdue"] is False and status["dirty_users"] == 0
