@@ -81,6 +81,7 @@ def test_over_limit_is_429_with_details_and_counts_nothing(client, subscriber, a
     body = refused.json
     assert body["used"] == 4 and body["limit"] == 5 and body["feature"] == "reports"
     assert body["resets_at"].startswith(sub.current_period_end.isoformat()[:19])
+    assert 0 < int(refused.headers["Retry-After"]) <= 30 * 86400
     assert counter_value(app, user, sub, "reports") == 4
     assert use(client, headers, "reports", 1).json["remaining"] == 0
 
