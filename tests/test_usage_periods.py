@@ -210,3 +210,23 @@ def test_deleted_user_does_not_block_the_sync(app, client, make_user, plan):
     assert ledger_used(kept.id) == [2] and ledger_used(gone_id) == []
     assert ledger.sync_status()["dirty_users"] == 0
     assert not app.extensions["usage_store"].client.exists(keys.dirty(gone_id))
+
+
+def test_bulk_update_is_caught_by_the_cache_ttl(app, client, make_user, plan):
+    from sqlalchemy import update
+
+    from subscription_app.models import Subscription
+    from subscription_app.usage import entitlements
+
+    user, headers = make_user()
+    subscribe(user, plan)
+    use(client, headers)
+    store = app.extensions["usage_store"].client
+    ttl = store.ttl(keys.entitlement(user.id))
+    assert 0 < ttl <= app.config["SETTINGS"].usage_entitlement_ttl_seconds
+    db.session.execute(update(Subscription).where(Subscription.user_id == user.id).values(status="canceled"))
+    db.session.commit()  # a bulk UPDATE bypasses the unit of work: no hook, the TTL bounds the staleness
+    store.delete(keys.entitlement(user.id))  # what the TTL does at expiry
+    assert use(client, headers).status_code == 403
+    entitlements.invalidate(user.id)  # or the lifecycle code calls this after such a statement
+    assert not store.exists(keys.entitlement(user.id))
