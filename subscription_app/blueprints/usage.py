@@ -58,6 +58,7 @@ def use_feature(data, feature_name: str):
 @jwt_required()
 @blp.doc(security=BEARER)
 @blp.response(200, UsageSchema)
+@blp.alt_response(403, description="No entitled subscription")
 def current_usage():
     """Usage of every feature of the caller's plan in the current billing period."""
     return metering.current_usage(accounts.current_user_id())
@@ -79,15 +80,19 @@ def usage_stats():
 @blp.arguments(ResetSchema)
 @blp.response(200, ResetResultSchema)
 @blp.alt_response(403, description="Admin role required")
+@blp.alt_response(404, description="Unknown user, or feature not in the user's plan")
+@blp.alt_response(409, description="The user has no entitled subscription, so no current period")
 def reset_usage(data):
     """Admin: zero a user's counters for the current period (one feature or all), in PostgreSQL and Redis."""
-    return metering.reset(accounts.require_admin(), data["user_id"], data["feature"])
+    return metering.reset(accounts.current_user(), data["user_id"], data["feature"])
 
 
 @blp.route("/<string:feature_name>")
 @jwt_required()
 @blp.doc(security=BEARER)
 @blp.response(200, FeatureUsageSchema)
+@blp.alt_response(403, description="No entitled subscription")
+@blp.alt_response(404, description="Feature not in the plan")
 def feature_usage(feature_name: str):
     """Usage of one feature in the current billing period."""
     return metering.feature_usage(accounts.current_user_id(), feature_name)
