@@ -21,6 +21,10 @@ wrk (bench/wrk_use.lua rotates the users' tokens):
 
 Gunicorn settings come from the environment (WEB_CONCURRENCY, GUNICORN_THREADS,
 GUNICORN_WORKER_CLASS) and apply to both apps. Prints a table and a JSON line.
+
+On a shared machine requests/s move with other people's load, so the report also gives
+each server's own CPU time per request (utime+stime of the gunicorn master and workers
+from /proc over each run) and the ratio of those: a load-independent cost comparison.
 """
 from __future__ import annotations
 
@@ -101,7 +105,31 @@ def start(target: str, port: int, env: dict) -> subprocess.Popen:
     raise RuntimeError(f"{target} did not start on port {port}")
 
 
-def wrk(port: int, duration: float, connections: int, threads: int, tokens_file: str, delay_ms: int = 0) -> dict:
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(master: subprocess.Popen) -> float:
+    """User + system CPU of a gunicorn master and its workers (from /proc): load-independent cost."""
+    pids = [master.pid]
+    try:
+        with open(f"/proc/{master.pid}/task/{master.pid}/children") as fh:
+            pids += [int(p) for p in fh.read().split()]
+    except OSError:
+        pass
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            pass
+    return total / CLOCK_TICKS
+
+
+def wrk(port: int, duration: float, connections: int, threads: int, tokens_file: str, delay_ms: int = 0,
+        server: subprocess.Popen | None = None) -> dict:
+    cpu_before = server_cpu_seconds(server) if server else 0.0
     env = {**os.environ, "BENCH_TOKENS_FILE": tokens_file, "BENCH_DELAY_MS": str(delay_ms),
            "BENCH_PATH": f"/v1/usage/features/{FEATURE}/use"}
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "5s",
@@ -109,6 +137,8 @@ def wrk(port: int, duration: float, connections: int, threads: int, tokens_file:
                          check=True).stdout
     data = json.loads(re.search(r"^RESULT (.*)$", out, re.M).group(1))
     data["rps"] = round(data["requests"] / (data["duration_us"] / 1e6), 1)
+    if server:
+        data["cpu_ms_per_request"] = (server_cpu_seconds(server) - cpu_before) * 1000 / max(data["requests"], 1)
     return data
 
 
@@ -117,6 +147,7 @@ def median_of(runs: list[dict]) -> dict:
             "p50_ms": statistics.median(r["p50_us"] for r in runs) / 1000,
             "p99_ms": statistics.median(r["p99_us"] for r in runs) / 1000,
             "errors": sum(r["non2xx"] + r["socket_errors"] for r in runs),
+            "cpu_ms_per_request": round(statistics.median(r.get("cpu_ms_per_request", 0) for r in runs), 3),
             "runs_rps": [r["rps"] for r in runs]}
 
 
@@ -136,6 +167,7 @@ def main() -> int:
     use_port = int(os.environ.get("SUBSCRIPTION_PORT", "8201"))
     base_port = int(os.environ.get("PAYMENT_PORT", "8202"))
     tokens = prepare(args.users)
+    load_before = os.getloadavg()
     env = {**os.environ, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "warning")}
     with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as fh:
         fh.write("\n".join(tokens) + "\n")
@@ -145,21 +177,26 @@ def main() -> int:
         procs.append(start("wsgi:subscription_app", use_port, env))
         procs.append(start("bench.baseline_app:app", base_port, env))
         ports = {"use": use_port, "baseline": base_port}
+        servers = {"use": procs[0], "baseline": procs[1]}
         for port in ports.values():
             wrk(port, args.warmup, args.connections, args.threads, tokens_file)
         runs: dict[str, list] = {"use": [], "baseline": []}
         for _ in range(args.repeats):
             for name, port in ports.items():
-                runs[name].append(wrk(port, args.duration, args.connections, args.threads, tokens_file))
+                runs[name].append(wrk(port, args.duration, args.connections, args.threads, tokens_file,
+                                      server=servers[name]))
         sat = {name: median_of(r) for name, r in runs.items()}
         half_target = sat["use"]["rps"] / 2
         # Each connection waits delay + its own latency per request: calibrate the latency share.
-        first_delay = max(1, round(args.half_connections * 1000 / half_target))
-        probe = wrk(use_port, max(2, args.warmup), args.half_connections, args.threads, tokens_file, first_delay)
-        latency_ms = max(0.0, args.half_connections * 1000 / probe["rps"] - first_delay)
-        delay_ms = max(1, round(args.half_connections * 1000 / half_target - latency_ms))
-        half_runs = [wrk(use_port, args.duration, args.half_connections, args.threads, tokens_file, delay_ms)
-                     for _ in range(args.repeats)]
+        delay_ms = max(1, round(args.half_connections * 1000 / half_target))
+        for _ in range(3):  # a few short probes: rate = C / (delay + latency), latency measured
+            probe = wrk(use_port, max(2, args.warmup), args.half_connections, args.threads, tokens_file, delay_ms)
+            if abs(probe["rps"] / half_target - 1) < 0.1:
+                break
+            latency_ms = max(0.0, args.half_connections * 1000 / probe["rps"] - delay_ms)
+            delay_ms = max(1, round(args.half_connections * 1000 / half_target - latency_ms))
+        half_runs = [wrk(use_port, args.duration, args.half_connections, args.threads, tokens_file, delay_ms,
+                         server=procs[0]) for _ in range(args.repeats)]
         half = median_of(half_runs)
     finally:
         for proc in procs:
@@ -170,15 +207,19 @@ def main() -> int:
     ratio = sat["use"]["rps"] / sat["baseline"]["rps"]
     settings = {k: os.environ.get(k) for k in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS")}
     print(f"gunicorn env: {settings}; wrk -t{args.threads} -c{args.connections}, {args.duration}s x {args.repeats}")
-    print(f"{'':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  runs")
+    print(f"load average before/after: {load_before} / {os.getloadavg()}")
+    print(f"{'':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu ms/req':>11}  runs")
     for name in ("baseline", "use"):
         s = sat[name]
-        print(f"{name:10} {s['rps']:9.1f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} {s['errors']:7d}  {s['runs_rps']}")
-    print(f"ratio use/baseline = {ratio:.2f} (target >= 0.7)")
+        print(f"{name:10} {s['rps']:9.1f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} {s['errors']:7d} "
+              f"{s['cpu_ms_per_request']:11.3f}  {s['runs_rps']}")
+    cpu_ratio = sat["baseline"]["cpu_ms_per_request"] / max(sat["use"]["cpu_ms_per_request"], 1e-9)
+    print(f"ratio use/baseline = {ratio:.2f} (target >= 0.7); by server CPU per request = {cpu_ratio:.2f}")
     print(f"half load: target {half_target:.0f} req/s ({args.half_connections} connections, {delay_ms} ms apart): "
           f"achieved {half['rps']:.1f} req/s, p50 {half['p50_ms']:.2f} ms, p99 {half['p99_ms']:.2f} ms "
           f"(target < 20 ms), errors {half['errors']}")
-    print("JSON " + json.dumps({"saturation": sat, "ratio": round(ratio, 3), "half_load": {
+    print("JSON " + json.dumps({"saturation": sat, "ratio": round(ratio, 3), "cpu_ratio": round(cpu_ratio, 3),
+                                "load_average": [load_before, os.getloadavg()], "half_load": {
         **half, "target_rps": round(half_target, 1), "delay_ms": delay_ms}, "gunicorn": settings}))
     return 0
 

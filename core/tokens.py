@@ -73,16 +73,19 @@ def _user_missing(header, payload):
 
 @jwt.token_in_blocklist_loader
 def _is_revoked(header, payload) -> bool:
-    r = get_redis()
-    if r.exists(REVOKED_KEY.format(jti=payload["jti"])):
+    # One round trip for both checks: this runs on every authenticated request.
+    revoked, cached_version = get_redis().mget(REVOKED_KEY.format(jti=payload["jti"]),
+                                               VERSION_KEY.format(user_id=payload["sub"]))
+    if revoked is not None:
         return True
-    current = current_token_version(payload["sub"])
+    current = current_token_version(payload["sub"], cached_version)
     return current is not None and int(payload.get("tv", 0)) < current
 
 
-def current_token_version(user_id: str) -> Optional[int]:
+def current_token_version(user_id: str, cached=None) -> Optional[int]:
     r = get_redis()
-    cached = r.get(VERSION_KEY.format(user_id=user_id))
+    if cached is None:
+        cached = r.get(VERSION_KEY.format(user_id=user_id))
     if cached is not None:
         return int(cached)
     lookup = current_app.extensions.get("token_version_lookup")

@@ -48,6 +48,16 @@ def test_use_counts_and_reports_remaining(client, subscriber):
     assert {f["feature"]: f["used"] for f in listing["features"]} == {"reports": 0, "unmetered": 0, "widgets": 5}
 
 
+def test_counter_outlives_its_period(app, client, subscriber):
+    import time
+
+    user, headers, sub = subscriber
+    use(client, headers)
+    ttl = app.extensions["usage_store"].client.ttl(keys.counter(user.id, "widgets", int(sub.current_period_start.timestamp())))
+    grace = app.config["SETTINGS"].usage_counter_grace_days * 86400
+    assert ttl >= sub.current_period_end.timestamp() - time.time() + grace - 5
+
+
 def test_unmetered_feature_has_no_cap(client, subscriber):
     _, headers, _ = subscriber
     body = use(client, headers, "unmetered", 10000).json
@@ -71,6 +81,7 @@ def test_over_limit_is_429_with_details_and_counts_nothing(client, subscriber, a
     body = refused.json
     assert body["used"] == 4 and body["limit"] == 5 and body["feature"] == "reports"
     assert body["resets_at"].startswith(sub.current_period_end.isoformat()[:19])
+    assert 0 < int(refused.headers["Retry-After"]) <= 30 * 86400
     assert counter_value(app, user, sub, "reports") == 4
     assert use(client, headers, "reports", 1).json["remaining"] == 0
 
@@ -108,7 +119,7 @@ def test_sync_is_proportional_to_changed_users_and_moves_forward_only(app, clien
     assert ledger.sync_status()["dirty_users"] == 3
     assert ledger.sync_dirty()["users"] == 3
     again = ledger.sync_dirty()
-    assert (again["users"], again["rows"]) == (0, 0)
+    assert (again["users"], again["rows"]) == (0, 0)  # nothing changed: nothing read, nothing written
     use(client, users[0][1])
     assert ledger.sync_dirty()["users"] == 1
     # A stale, lower value never overwrites the ledger.

@@ -158,3 +158,75 @@ def test_sync_now_cli(app, client, make_user, plan):
     result = runner.invoke(args=["usage", "sync-now"])
     assert result.exit_code == 0 and "synced 1 counters of 1 users" in result.output
     assert ledger_used(user.id) == [3]
+
+
+def test_scheduled_sync_job_runs_on_a_worker(app, client, make_user, plan, redis_conn):
+    from rq import SimpleWorker
+    from rq_scheduler import Scheduler
+
+    from jobs import schedule
+    from jobs.queues import QUEUE_NAMES, get_queue
+
+    user, headers = make_user()
+    subscribe(user, plan)
+    use(client, headers, delta=4)
+    schedule.register(Scheduler(connection=redis_conn))
+    Scheduler(connection=redis_conn).enqueue_jobs()
+    SimpleWorker([get_queue(n) for n in QUEUE_NAMES], connection=redis_conn).work(burst=True)
+    assert ledger_used(user.id) == [4]
+    status = client.get("/v1/health/queues").json["periodic_jobs"]["usage-sync"]
+    assert status["last_run"] is not None and status["overdue"] is False and status["dirty_users"] == 0
+
+
+def test_extended_period_syncs_as_one_row(client, make_user, plan):
+    user, headers = make_user()
+    sub = subscribe(user, plan)
+    use(client, headers, delta=2)
+    sub.current_period_end = sub.current_period_end + timedelta(days=5)  # same start, later end
+    db.session.commit()
+    assert use(client, headers, delta=1).json["used"] == 3  # same counter: same period start
+    assert ledger.sync_dirty()["rows"] == 1
+    db.session.expire_all()
+    row = db.session.scalars(select(UsageCounter).where(UsageCounter.user_id == user.id)).one()
+    assert row.used == 3 and int(row.period_end.timestamp()) == int(sub.current_period_end.timestamp())
+
+
+def test_deleted_user_does_not_block_the_sync(app, client, make_user, plan):
+    from sqlalchemy import delete
+
+    from subscription_app.models import Subscription, User
+
+    gone, gone_headers = make_user()
+    kept, kept_headers = make_user()
+    for user in (gone, kept):
+        subscribe(user, plan)
+    use(client, gone_headers)
+    use(client, kept_headers, delta=2)
+    gone_id = gone.id
+    db.session.execute(delete(Subscription).where(Subscription.user_id == gone_id))
+    db.session.execute(delete(User).where(User.id == gone_id))
+    db.session.commit()
+    assert ledger.sync_dirty()["users"] == 2
+    assert ledger_used(kept.id) == [2] and ledger_used(gone_id) == []
+    assert ledger.sync_status()["dirty_users"] == 0
+    assert not app.extensions["usage_store"].client.exists(keys.dirty(gone_id))
+
+
+def test_bulk_update_is_caught_by_the_cache_ttl(app, client, make_user, plan):
+    from sqlalchemy import update
+
+    from subscription_app.models import Subscription
+    from subscription_app.usage import entitlements
+
+    user, headers = make_user()
+    subscribe(user, plan)
+    use(client, headers)
+    store = app.extensions["usage_store"].client
+    ttl = store.ttl(keys.entitlement(user.id))
+    assert 0 < ttl <= app.config["SETTINGS"].usage_entitlement_ttl_seconds
+    db.session.execute(update(Subscription).where(Subscription.user_id == user.id).values(status="canceled"))
+    db.session.commit()  # a bulk UPDATE bypasses the unit of work: no hook, the TTL bounds the staleness
+    store.delete(keys.entitlement(user.id))  # what the TTL does at expiry
+    assert use(client, headers).status_code == 403
+    entitlements.invalidate(user.id)  # or the lifecycle code calls this after such a statement
+    assert not store.exists(keys.entitlement(user.id))

@@ -107,6 +107,19 @@ def test_cluster_parallel_requests_never_exceed_the_limit(cluster_app, subscribe
         assert ledger.sync_dirty()["rows"] == 1
     client = cluster_app.test_client()
     assert client.get("/v1/usage/widgets", headers=headers).json["used"] == 50
+    listing = client.get("/v1/usage", headers=headers).json["features"]  # one MGET, one slot
+    assert {f["feature"]: f["used"] for f in listing} == {"reports": 0, "unmetered": 0, "widgets": 50}
+
+
+def test_cluster_admin_reset(cluster_app, subscriber, make_user):
+    user, headers, sub = subscriber
+    _, admin_headers = make_user(role="admin")
+    client = cluster_app.test_client()
+    use(client, headers, delta=5)
+    response = client.post("/v1/usage/reset", json={"user_id": user.id}, headers=admin_headers)
+    assert response.status_code == 200
+    assert {r["feature"]: r["previous_used"] for r in response.json["reset"]}["widgets"] == 5
+    assert use(client, headers).json["used"] == 1
 
 
 def test_cluster_sync_sweep_and_rehydration(cluster_app, subscriber, make_user):

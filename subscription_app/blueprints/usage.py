@@ -14,6 +14,9 @@ from subscription_app.usage.schemas import (ResetResultSchema, ResetSchema, Stat
 blp = Blueprint("usage", __name__, url_prefix="/v1/usage", description="Feature usage metering")
 BEARER = [{"bearerAuth": []}]
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# An instance, not the class: webargs would build (and deep-copy the fields of) a new schema
+# on every request of the hottest route.
+USE_SCHEMA = UseSchema()
 MAX_IDEMPOTENCY_KEY = 255
 
 
@@ -41,7 +44,7 @@ def admin_required(fn):
 @blp.doc(security=BEARER, parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
                                        "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
                                        "description": "A retry with the same key is not counted twice (24 h)"}])
-@blp.arguments(UseSchema)
+@blp.arguments(USE_SCHEMA)
 @blp.response(200, UseResultSchema)
 @blp.alt_response(403, description="No entitled (active, trialing or past_due) subscription")
 @blp.alt_response(404, description="Feature not in the plan")
@@ -55,6 +58,7 @@ def use_feature(data, feature_name: str):
 @jwt_required()
 @blp.doc(security=BEARER)
 @blp.response(200, UsageSchema)
+@blp.alt_response(403, description="No entitled subscription")
 def current_usage():
     """Usage of every feature of the caller's plan in the current billing period."""
     return metering.current_usage(accounts.current_user_id())
@@ -76,15 +80,19 @@ def usage_stats():
 @blp.arguments(ResetSchema)
 @blp.response(200, ResetResultSchema)
 @blp.alt_response(403, description="Admin role required")
+@blp.alt_response(404, description="Unknown user, or feature not in the user's plan")
+@blp.alt_response(409, description="The user has no entitled subscription, so no current period")
 def reset_usage(data):
     """Admin: zero a user's counters for the current period (one feature or all), in PostgreSQL and Redis."""
-    return metering.reset(accounts.require_admin(), data["user_id"], data["feature"])
+    return metering.reset(accounts.current_user(), data["user_id"], data["feature"])
 
 
 @blp.route("/<string:feature_name>")
 @jwt_required()
 @blp.doc(security=BEARER)
 @blp.response(200, FeatureUsageSchema)
+@blp.alt_response(403, description="No entitled subscription")
+@blp.alt_response(404, description="Feature not in the plan")
 def feature_usage(feature_name: str):
     """Usage of one feature in the current billing period."""
     return metering.feature_usage(accounts.current_user_id(), feature_name)

@@ -18,6 +18,7 @@ read a counter before the reset cannot write the old value back after it.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from core.extensions import db
+from subscription_app.models import User
 from subscription_app.usage import keys
 from subscription_app.usage.models import UsageCounter
 from subscription_app.usage.store import get_store
@@ -37,6 +39,7 @@ BATCH_USERS = 500
 MAX_USERS_PER_SHARD_RUN = 5000
 
 
+@functools.lru_cache(maxsize=4096)  # period bounds repeat on every request of a period
 def as_datetime(epoch: int) -> datetime:
     return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
 
@@ -126,15 +129,19 @@ def _sync_batch(entries: list[tuple[int, float]], shard_key: str) -> tuple[int, 
     user_ids = sorted(uid for uid, _ in entries)
     lock_users(user_ids)
     dirty = _read_dirty(store.client, user_ids)
-    rows = []
+    # A deleted user's counters are acknowledged but not written (the foreign key would fail the batch).
+    existing = set(db.session.scalars(select(User.id).where(User.id.in_(user_ids))))
+    rows: dict[tuple[int, str, int], dict] = {}
     for uid, items in dirty.items():
         for member, value in items:
-            if value is None:
+            if value is None or uid not in existing:
                 continue  # the counter is gone (flush): nothing newer than the ledger to write
             feature, ps, pe = keys.parse_dirty_member(member)
-            rows.append({"user_id": uid, "feature": feature, "period_start": as_datetime(ps),
-                         "period_end": as_datetime(pe), "used": int(value)})
-    _upsert(rows)
+            # Two members differ only in period end if the period was extended: one row, latest end.
+            row = rows.setdefault((uid, feature, ps), {"user_id": uid, "feature": feature, "used": int(value),
+                                                      "period_start": as_datetime(ps), "period_end": as_datetime(pe)})
+            row["period_end"] = max(row["period_end"], as_datetime(pe))
+    _upsert(list(rows.values()))
     db.session.commit()
     for uid, score in entries:
         items = dirty[uid]

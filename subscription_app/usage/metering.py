@@ -12,6 +12,7 @@ import logging
 from flask import current_app
 from sqlalchemy import select
 
+from core import clock
 from core.errors import ApiError
 from core.extensions import db
 from subscription_app.models import User
@@ -64,8 +65,8 @@ def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | N
         ps, pe = _period_hint.get(user_id, (0, 0))
         reply = store.use(
             keys=[keys.entitlement(user_id), keys.counter(user_id, feature, ps), keys.dirty(user_id), idem_key],
-            args=[feature, ps, delta, ledger.counter_expire_at(pe), 1 if idempotency_key else 0, fingerprint,
-                  settings.usage_idempotency_ttl_seconds, keys.dirty_member(feature, ps, pe), pe])
+            args=[feature, ps, pe, delta, 1 if idempotency_key else 0, fingerprint,
+                  settings.usage_idempotency_ttl_seconds, keys.dirty_member(feature, ps, pe)])
         outcome = reply[0]
         if outcome == "ok":
             used, limit, _, newly_dirty = reply[1:]
@@ -83,10 +84,12 @@ def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | N
         elif outcome == "nofeature":
             raise _unknown_feature(feature)
         elif outcome == "over":
-            used, limit = int(reply[1]), int(reply[2])
+            used, limit, resets_at = int(reply[1]), int(reply[2]), int(reply[3])
+            retry_after = max(1, resets_at - int(clock.utcnow().timestamp()))
             raise ApiError(429, f"Usage limit reached for '{feature}': {used} of {limit} used this period",
+                           headers={"Retry-After": str(retry_after)},
                            extra={"feature": feature, "used": used, "limit": limit, "requested": delta,
-                                  "resets_at": ledger.as_datetime(int(reply[3])).isoformat()})
+                                  "resets_at": ledger.as_datetime(resets_at).isoformat()})
         elif outcome == "replay":
             return _replay(feature, reply[1], fingerprint, ps, pe)
     # Only reachable if the entitlement changes on every attempt (a storm of renewals).

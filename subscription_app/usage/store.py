@@ -15,15 +15,17 @@ from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
 # KEYS: ent, counter, user dirty set, idempotency record
-# ARGV: feature, expected period start, delta, counter EXPIREAT, use idempotency (0/1),
-#       request fingerprint, idempotency ttl, dirty member, expected period end
-# The expected period start comes from a per-process hint; the cached entitlement is the
+# ARGV: feature, expected period start, expected period end, delta, use idempotency (0/1),
+#       request fingerprint, idempotency ttl, dirty member
+# The expected period comes from a per-process hint; the cached entitlement is the
 # authority, so a stale hint only costs a retry ("stale"), never a wrong key.
+# The counter is only ever created by rehydration or reset, both with its expiry (some
+# days after period end), so the hot path never sets a TTL.
 USE_SCRIPT = """
 local ent = redis.call('HMGET', KEYS[1], 'e', 'ps', 'pe', 'f:' .. ARGV[1], 'why')
 if not ent[1] then return {'noent'} end
 if ent[1] ~= '1' then return {'forbidden', ent[5] or ''} end
-if ent[2] ~= ARGV[2] or ent[3] ~= ARGV[9] then return {'stale', ent[2], ent[3]} end
+if ent[2] ~= ARGV[2] or ent[3] ~= ARGV[3] then return {'stale', ent[2], ent[3]} end
 if not ent[4] then return {'nofeature'} end
 if ARGV[5] == '1' then
   local prev = redis.call('GET', KEYS[4])
@@ -33,10 +35,9 @@ local used = redis.call('GET', KEYS[2])
 if not used then return {'missing'} end
 used = tonumber(used)
 local limit = tonumber(ent[4])
-local delta = tonumber(ARGV[3])
+local delta = tonumber(ARGV[4])
 if limit >= 0 and used + delta > limit then return {'over', used, limit, ent[3]} end
 used = redis.call('INCRBY', KEYS[2], delta)
-redis.call('EXPIREAT', KEYS[2], ARGV[4])
 local newly_dirty = 0
 if redis.call('SADD', KEYS[3], ARGV[8]) == 1 and redis.call('SCARD', KEYS[3]) == 1 then
   newly_dirty = 1
