@@ -88,7 +88,7 @@ async def _drive(host, port, users, plan_id, rate, connections, poll_first, poll
 
 
 def run_payments(host: str, port: int, users: list[dict], plan_id: str, *, rate: float, connections: int = 64,
-                 poll_first: float = 1.0, poll_every: float = 1.0, deadline: float = 60.0,
+                 poll_first: float = 1.0, poll_every: float = 1.0, deadline: float = 30.0,
                  settle: float = 4.0) -> dict:
     """Offer len(users)/rate seconds of load; completed/s is counted in the steady window.
 

@@ -92,3 +92,13 @@ def route_exists(app, method: str, path: str) -> bool:
     except (NotFound, MethodNotAllowed):
         return False
     return True
+
+
+def backend_pids(app) -> list[int]:
+    """PostgreSQL backend processes serving the bench database (the servers' pooled connections)."""
+    with app.app_context():
+        pids = list(db.session.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )).scalars())
+        db.session.remove()
+    return pids

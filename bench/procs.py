@@ -84,3 +84,31 @@ def wait_http(url: str, proc: subprocess.Popen | None = None, seconds: float = 4
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {seconds:.0f}s")
+
+
+def _stat(pid: str):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # after the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+    return int(fields[2]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(groups: list[int], pids: list[int] = ()) -> dict[int, float]:
+    """CPU time so far of every live process in these process groups, plus these pids, by pid."""
+    wanted_groups, wanted_pids = set(groups), {str(p) for p in pids}
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            pgrp, cpu = _stat(pid)
+        except (OSError, IndexError, ValueError):
+            continue
+        if pgrp in wanted_groups or pid in wanted_pids:
+            out[int(pid)] = cpu
+    return out
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two snapshots (processes that started in between count from zero)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())

@@ -18,35 +18,38 @@ def rows(results: dict) -> list[list[str]]:
     table = []
     for entry in results["http"]:
         if entry.get("skipped"):
-            table.append([entry["name"], entry.get("ceiling") or "", "-", "-", "-", "-", entry["skipped"]])
+            table.append([entry["name"], entry.get("ceiling") or "", "-", "-", "-", "-", "-", "-", entry["skipped"]])
             continue
         note = f"{entry['errors']} errors" if entry.get("errors") else ""
         if entry.get("note"):
             note = "; ".join(x for x in (entry["note"], note) if x)
         table.append([entry["name"], entry.get("ceiling") or "(ceiling)", _fmt(entry["rps"]),
                       _fmt(entry["p50_ms"], 2), _fmt(entry["p99_ms"], 2),
-                      _fmt(entry.get("ratio"), 2), note])
+                      _fmt(entry.get("ratio"), 2), _fmt(entry.get("server_cpu_ms_per_request"), 2),
+                      _fmt(entry.get("cpu_ratio"), 2), note])
     pay = results.get("payments_e2e") or {}
     if pay.get("skipped"):
-        table.append(["payments e2e (completed/s)", "target 150", "-", "-", "-", "-", pay["skipped"]])
+        table.append(["payments e2e (completed/s)", "target 150", "-", "-", "-", "-", "-", "-", pay["skipped"]])
     elif pay:
         table.append(["payments e2e (completed/s)", "target 150", _fmt(pay.get("completed_per_s")),
                       _fmt(pay.get("web_p50_ms"), 2), _fmt(pay.get("web_p99_ms"), 2),
                       _fmt(pay.get("ratio_to_target"), 2),
+                      _fmt((pay.get("cpu_ms_per_payment") or {}).get("servers_workers_postgres"), 1), "-",
                       f"offered {pay['offered_per_s']:g}/s, {pay['completed']}/{pay['posted']} active, "
                       f"e2e p50 {_fmt(pay.get('e2e_p50_ms'), 0)} ms; web = POST+polls"])
     for rq in results.get("rq", []):
         name = f"rq {rq['kind']} {rq['worker_class']}"
         if rq.get("error"):
-            table.append([name, "", "-", "-", "-", "-", rq["error"]])
+            table.append([name, "", "-", "-", "-", "-", "-", "-", rq["error"]])
             continue
         table.append([name, rq.get("ceiling", "target 250"), _fmt(rq.get("jobs_per_s")),
                       _fmt(rq.get("job_p50_ms"), 2), _fmt(rq.get("job_p99_ms"), 2), _fmt(rq.get("ratio"), 2),
+                      _fmt(rq.get("cpu_ms_per_job"), 2), "-",
                       f"jobs/s per worker; p50/p99 = job run time; {rq['finished']}/{rq['jobs']} done"])
     return table
 
 
-HEADER = ["scenario", "vs ceiling", "req/s", "p50 ms", "p99 ms", "ratio", "note"]
+HEADER = ["scenario", "vs ceiling", "req/s", "p50 ms", "p99 ms", "ratio", "cpu ms/req", "cpu ratio", "note"]
 
 
 def table_text(results: dict) -> str:

@@ -1,8 +1,8 @@
-"""RQ jobs per second per worker: enqueue N jobs, drain them with one `flask rq worker --burst`.
+"""RQ jobs per second per worker: N jobs drained by one `flask rq worker` (SimpleWorker or --fork).
 
-The rate is N divided by the time from the first job's start to the last job's end
-(RQ's own timestamps), so the worker's start-up (importing and building the app) is not
-counted and nothing is timed from outside. Two jobs:
+The worker is started first and the jobs are enqueued once it listens. The rate is N
+divided by the time from the first job's start to the last job's end (RQ's own
+timestamps), so neither the worker's start-up nor the enqueueing is counted. Two jobs:
 
 - trivial: bench.rq_jobs.noop on the default queue, what the worker itself costs per job;
 - delivery: the real outbox delivery job (jobs.outbox.deliver_payment_event ->
@@ -14,11 +14,12 @@ from __future__ import annotations
 import time
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, Worker
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from sqlalchemy import func, select
 
+from bench.procs import cpu_seconds, cpu_used
 from bench.rq_jobs import noop
 from core import outbox
 from core.extensions import db
@@ -60,27 +61,49 @@ def _delivered(payment_app) -> int:
     return count
 
 
+def _wait_for_worker(conn: Redis, proc, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not Worker.all(connection=conn):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the RQ worker did not start; see {proc.bench_name}.log")
+        time.sleep(0.1)
+
+
+def _wait_for_drain(queue: Queue, n: int, seconds: float) -> bool:
+    finished, failed = FinishedJobRegistry(queue=queue), FailedJobRegistry(queue=queue)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if finished.count + failed.count >= n:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def measure(processes, conn: Redis, payment_app, *, kind: str, fork: bool, n: int, receiver_url: str,
-            timeout: float = 120) -> dict:
+            cpu_groups: list[int] = (), backend_pids=lambda: [], timeout: float = 120) -> dict:
+    """Start one worker, wait until it listens, enqueue n jobs, wait until all are done."""
     conn.flushdb()  # the bench's own Redis database: no stale jobs, workers or registries
-    queue_name = _enqueue_trivial(conn, n) if kind == "trivial" else _enqueue_deliveries(payment_app, n)
     worker_class = "Worker (--fork)" if fork else "SimpleWorker"
-    args = ["--burst"] + (["--fork"] if fork else [])
-    proc = processes.worker(f"rq-{kind}-{'fork' if fork else 'simple'}", args,
+    proc = processes.worker(f"rq-{kind}-{'fork' if fork else 'simple'}", ["--fork"] if fork else [],
                             {"SUBSCRIPTION_SERVICE_URL": receiver_url})
-    began = time.monotonic()
+    result = {"kind": kind, "worker_class": worker_class, "jobs": n, "command": proc.bench_command}
     try:
-        proc.wait(timeout)
-    except Exception:  # noqa: BLE001 - a stuck worker is reported, not fatal to the whole run
+        _wait_for_worker(conn, proc)
+        # CPU of the worker (and its forked children), the receiver and PostgreSQL, from here on:
+        # the worker's start-up (importing, building both apps) is not counted.
+        before = cpu_seconds([proc.pid, *cpu_groups], backend_pids())
+        queue_name = _enqueue_trivial(conn, n) if kind == "trivial" else _enqueue_deliveries(payment_app, n)
+        queue = Queue(queue_name, connection=conn)
+        drained = _wait_for_drain(queue, n, timeout)
+        used = cpu_used(before, cpu_seconds([proc.pid, *cpu_groups], backend_pids()))
+    finally:
         processes.stop(proc)
-        return {"kind": kind, "worker_class": worker_class, "error": f"worker did not drain {n} jobs in {timeout}s"}
-    processes.stop(proc)
-    queue = Queue(queue_name, connection=conn)
+    if not drained:
+        return {**result, "error": f"worker did not drain {n} jobs in {timeout:g}s"}
     ids = FinishedJobRegistry(queue=queue).get_job_ids()
     jobs = [j for j in Job.fetch_many(ids, connection=conn) if j and j.started_at and j.ended_at]
-    failed = FailedJobRegistry(queue=queue).count
-    result = {"kind": kind, "worker_class": worker_class, "jobs": n, "finished": len(jobs), "failed": failed,
-              "wall_seconds_incl_startup": round(time.monotonic() - began, 2), "command": proc.bench_command}
+    result.update(finished=len(jobs), failed=FailedJobRegistry(queue=queue).count,
+                  cpu_ms_per_job=round(used / max(len(jobs), 1) * 1000, 3))
     if kind == "delivery":
         result["delivered_rows"] = _delivered(payment_app)
     if len(jobs) >= 2:

@@ -21,8 +21,6 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GROUPS = ("ceilings", "product", "payments", "rq")
-CEILINGS = (("bare", "GET", "/ping"), ("jwt", "GET", "/jwt"), ("jwt_evalsha", "POST", "/evalsha"),
-            ("jwt_pg", "GET", "/pg"))
 
 
 def parse_args(argv=None):
@@ -40,7 +38,7 @@ def parse_args(argv=None):
     p.add_argument("--payments-seconds", type=float, default=12.0)
     p.add_argument("--payments-workers", type=int, default=int(env("BENCH_RQ_WORKERS", "2")),
                    help="`flask rq worker` processes during the payments run")
-    p.add_argument("--rq-jobs", type=int, default=1500, help="jobs per RQ measurement (SimpleWorker; --fork gets 1/3)")
+    p.add_argument("--rq-jobs", type=int, default=1500, help="trivial jobs for SimpleWorker (--fork: 1/5, delivery: 1/3)")
     p.add_argument("--only", default=",".join(GROUPS))
     p.add_argument("--quick", action="store_true", help="harness check: 1 s warm-up, 1 run of 2 s, fewer jobs")
     p.add_argument("--output", default=os.path.join(ROOT, "bench", "results.json"))
@@ -92,100 +90,6 @@ def child_env(args) -> dict:
     return env
 
 
-def run_ceilings(args, procs) -> list[dict]:
-    from bench import scenarios
-
-    out = []
-    for i, (name, method, path) in enumerate(CEILINGS):
-        port = args.port + i
-        proc = procs.gunicorn(f"ceiling-{name}", f"bench.baseline_apps:{name}", port, ready_path="/ping")
-        body = {} if method == "POST" else None
-        out.append(scenarios.run_http(name, port=port, method=method, path=path, cfg=args,
-                                      requests=scenarios.per_user(args.read_users, body)))
-        procs.stop(proc)
-    return out
-
-
-def run_product(args, procs, settings, sub_app) -> list[dict]:
-    from bench import scenarios
-    from bench.fixtures import BENCH_PASSWORD
-
-    sub = args.port + 10
-    users = args.read_users
-    out = [
-        scenarios.run_http("me", port=sub, method="GET", path="/v1/auth/me", app=sub_app, cfg=args,
-                           ceiling="jwt_pg", requests=scenarios.per_user(users)),
-        scenarios.run_http("subscriptions/active", port=sub, method="GET", path="/v1/subscriptions/active",
-                           app=sub_app, cfg=args, ceiling="jwt_pg", requests=scenarios.per_user(users)),
-        scenarios.run_http("usage use", port=sub, method="POST", path="/v1/usage/features/api_calls/use",
-                           app=sub_app, cfg=args, ceiling="jwt_evalsha",
-                           requests=scenarios.per_user(users, {"delta": 1})),
-    ]
-    ceiling = next((e for e in args.ceiling_results if e["name"] == "jwt_pg" and not e.get("skipped")), None)
-    expected = (ceiling or {}).get("rps") or 4000
-    count = int(expected * (args.warmup + args.repeats * args.duration) * 1.5) + 1000
-    print(f"[bench] signing {count} webhooks", flush=True)
-    out.append(scenarios.run_http("webhook verify", port=sub, method="POST", path="/v1/webhooks/payment",
-                                  app=sub_app, cfg=args, ceiling="jwt_pg",
-                                  requests=scenarios.signed_webhooks(settings, count),
-                                  note="fresh event id per request"))
-    login = scenarios.run_http("login (bcrypt)", port=sub, method="POST", path="/v1/auth/login", app=sub_app,
-                               cfg=args, ceiling="bcrypt", requests=scenarios.logins(users, BENCH_PASSWORD),
-                               connections=4, timeout="20s", note=f"BCRYPT_ROUNDS={settings.bcrypt_rounds}")
-    out.append(login)
-    return out
-
-
-def run_payments(args, procs, sub_app) -> dict:
-    from bench import e2e, fixtures
-    from subscription_app.seed import PRO_MONTHLY_ID
-
-    if not fixtures.route_exists(sub_app, "POST", "/v1/subscriptions"):
-        print("[bench] payments e2e: skipped, POST /v1/subscriptions is not routed on this branch", flush=True)
-        return {"skipped": "skipped: endpoint missing"}
-    count = int(args.payments_rate * args.payments_seconds)
-    users = fixtures.create_users(sub_app, "pay", count)
-    workers = [procs.worker(f"rq-worker-{i}", []) for i in range(args.payments_workers)]
-    time.sleep(2.0)  # let the workers register before the first charge request lands
-    print(f"[bench] payments e2e: {args.payments_rate:g}/s for {args.payments_seconds:g}s, "
-          f"{args.payments_workers} RQ workers", flush=True)
-    result = e2e.run_payments("127.0.0.1", args.port + 10, users, str(PRO_MONTHLY_ID), rate=args.payments_rate)
-    for w in workers:
-        procs.stop(w)
-    result["rq_workers"] = args.payments_workers
-    result["ratio_to_target"] = round(result["completed_per_s"] / 150.0, 2) if result.get("completed_per_s") else None
-    args.payment_users = users[: args.users]
-    print(f"[bench] payments e2e: {result['completed_per_s']} completed/s, web p50 {result['web_p50_ms']} ms, "
-          f"p99 {result['web_p99_ms']} ms, outcomes {result['outcomes']}", flush=True)
-    return result
-
-
-def run_rq(args, procs, conn, pay_app) -> list[dict]:
-    from bench import rq_bench
-
-    receiver_port = args.port + 5
-    receiver = procs.gunicorn("rq-receiver", "bench.baseline_apps:bare", receiver_port, ready_path="/ping")
-    receiver_url = f"http://127.0.0.1:{receiver_port}"
-    out = []
-    for kind in ("trivial", "delivery"):
-        for fork in (False, True):
-            n = args.rq_jobs // (3 if fork else 1) // (2 if kind == "delivery" else 1)
-            print(f"[bench] rq {kind} {'fork' if fork else 'simple'}: {n} jobs", flush=True)
-            result = rq_bench.measure(procs, conn, pay_app, kind=kind, fork=fork, n=n, receiver_url=receiver_url)
-            print(f"[bench]   {result.get('jobs_per_s')} jobs/s", flush=True)
-            out.append(result)
-    procs.stop(receiver)
-    for r in out:  # a delivery is paired with the trivial job of the same worker class
-        trivial = next((t for t in out if t["kind"] == "trivial" and t["worker_class"] == r["worker_class"]), {})
-        if r["kind"] == "delivery" and r.get("jobs_per_s") and trivial.get("jobs_per_s"):
-            r["ceiling"] = f"trivial {r['worker_class']}"
-            r["ratio"] = round(r["jobs_per_s"] / trivial["jobs_per_s"], 2)
-        elif r["kind"] == "trivial" and r.get("jobs_per_s"):
-            r["ceiling"] = "target 250"
-            r["ratio"] = round(r["jobs_per_s"] / 250.0, 2)
-    return out
-
-
 def add_ratios(results: dict) -> None:
     ceilings = {e["name"]: e for e in results["http"] if e.get("ceiling") is None and not e.get("skipped")}
     if results.get("bcrypt_ceiling"):
@@ -194,11 +98,14 @@ def add_ratios(results: dict) -> None:
         base = ceilings.get(e.get("ceiling") or "")
         if base and not e.get("skipped") and base.get("rps"):
             e["ratio"] = round(e["rps"] / base["rps"], 2)
+            if base.get("server_cpu_ms_per_request") and e.get("server_cpu_ms_per_request"):
+                # The same comparison by CPU cost: steadier than req/s when the machine is shared.
+                e["cpu_ratio"] = round(base["server_cpu_ms_per_request"] / e["server_cpu_ms_per_request"], 2)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from bench import fixtures, report, scenarios
+    from bench import fixtures, phases, report, scenarios
     from bench.procs import Processes
 
     fixtures.guard_database(args.database_url)
@@ -218,6 +125,7 @@ def main(argv=None) -> int:
     conn.flushdb()
     args.read_users = fixtures.create_users(sub_app, "read", args.users, subscribed_plan_id=ENTERPRISE_MONTHLY_ID)
     procs = Processes(env, os.path.join(args.work_dir, "logs"))
+    args.backend_pids = lambda: fixtures.backend_pids(sub_app)
     results = {"meta": machine_info(), "http": [], "rq": []}
     results["meta"]["commands"] = {"make": "make bench", "runner": " ".join([sys.executable, "-m", "bench.run",
                                                                              *(argv or sys.argv[1:])])}
@@ -227,29 +135,24 @@ def main(argv=None) -> int:
     results["settings"]["bcrypt_rounds"] = settings.bcrypt_rounds
     results["settings"]["env"] = {k: os.environ[k] for k in ("WEB_CONCURRENCY", "GUNICORN_WORKER_CLASS",
                                                              "GUNICORN_THREADS", "LOG_LEVEL") if k in os.environ}
-    args.ceiling_results = []
+    args.ceiling_results, args.payment_users, args.sub_app, args.pay_app = [], None, sub_app, pay_app
     try:
         if "ceilings" in args.only:
-            args.ceiling_results = run_ceilings(args, procs)
+            args.ceiling_results = phases.ceilings(args, procs)
             results["http"] += args.ceiling_results
         if "product" in args.only or "payments" in args.only:
-            procs.gunicorn("subscription", "wsgi:subscription_app", args.port + 10)
-            procs.gunicorn("payment", "wsgi:payment_app", args.port + 11)
+            args.servers = {"subscription": procs.gunicorn("subscription", "wsgi:subscription_app", args.port + 10),
+                            "payment": procs.gunicorn("payment", "wsgi:payment_app", args.port + 11)}
         if "product" in args.only:
             results["bcrypt_ceiling"] = scenarios.bcrypt_ceiling(settings.bcrypt_rounds)
-            results["http"] += run_product(args, procs, settings, sub_app)
-        args.payment_users = None
+            results["http"] += phases.product(args, settings)
         if "payments" in args.only:
-            results["payments_e2e"] = run_payments(args, procs, sub_app)
+            results["payments_e2e"] = phases.payments(args, procs)
         if "product" in args.only:
-            users = args.payment_users or args.read_users
-            results["http"].append(scenarios.run_http(
-                "payments/transactions", port=args.port + 11, method="GET", path="/v1/payments/transactions",
-                app=pay_app, cfg=args, ceiling="jwt_pg", requests=scenarios.per_user(users),
-                note="users with 1 transaction" if args.payment_users else "users without transactions"))
+            results["http"].append(phases.transactions(args))
         procs.stop_all()
         if "rq" in args.only:
-            results["rq"] = run_rq(args, procs, conn, pay_app)
+            results["rq"] = phases.rq(args, procs, conn)
     finally:
         procs.stop_all()
     add_ratios(results)

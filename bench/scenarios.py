@@ -20,6 +20,7 @@ import uuid
 import bcrypt
 
 from bench import wrk
+from bench.procs import cpu_seconds, cpu_used
 from core.http import encode
 from core.security import SERVICE_TOKEN_HEADER, signature_headers
 
@@ -81,7 +82,7 @@ def probe(base_url: str, method: str, path: str, headers: dict, body: bytes) -> 
 
 def run_http(name: str, *, port: int, method: str, path: str, requests: list[tuple[dict, bytes]], cfg,
              ceiling: str | None = None, app=None, connections: int | None = None, timeout: str = "5s",
-             note: str = "") -> dict:
+             note: str = "", server_pgid: int | None = None) -> dict:
     """Probe once (a missing route or an error answer skips the scenario), then wrk it."""
     from bench.fixtures import route_exists
 
@@ -105,10 +106,19 @@ def run_http(name: str, *, port: int, method: str, path: str, requests: list[tup
     request_file = wrk.write_requests(os.path.join(cfg.work_dir, f"{name.replace('/', '_')}.req"), raws)
     conns = connections or cfg.connections
     print(f"[bench] {name}: wrk -c{conns} {cfg.warmup:g}s warm-up + {cfg.repeats}x{cfg.duration:g}s", flush=True)
-    result = wrk.measure(base + path, request_file, warmup=cfg.warmup, duration=cfg.duration,
+    if cfg.warmup:
+        wrk.run(base + path, request_file, duration=cfg.warmup, connections=conns, timeout=timeout)
+    # CPU of the server's processes and its PostgreSQL backends (not the shared Redis): a figure
+    # that noisy neighbours on the machine disturb far less than requests/s.
+    groups = [server_pgid] if server_pgid else []
+    before = cpu_seconds(groups, cfg.backend_pids())
+    result = wrk.measure(base + path, request_file, warmup=0, duration=cfg.duration,
                          repeats=cfg.repeats, connections=conns, timeout=timeout)
+    used = cpu_used(before, cpu_seconds(groups, cfg.backend_pids()))
     summary = result.summary()
     entry.update(summary, connections=conns, distinct_requests=len(raws))
+    if groups and summary["requests"]:
+        entry["server_cpu_ms_per_request"] = round(used / summary["requests"] * 1000, 3)
     print(f"[bench] {name}: {summary['rps']:.0f} req/s, p50 {summary['p50_ms']:.2f} ms, "
           f"p99 {summary['p99_ms']:.2f} ms, errors {summary['errors']}", flush=True)
     return entry
