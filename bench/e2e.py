@@ -51,6 +51,7 @@ class _Run:
                 self.outcomes[f"post HTTP {r.status}"] += 1
                 return
             body = r.json() or {}
+            body = body.get("subscription") or body  # either the subscription or {"subscription": ...}
             path = f"/v1/subscriptions/{body['id']}" if body.get("id") else "/v1/subscriptions/active"
             status = body.get("status")
             await asyncio.sleep(self.poll_first)
@@ -62,7 +63,8 @@ class _Run:
                     self.outcomes["timed out"] += 1
                     return
                 r = await self._call("poll", "GET", path, headers)
-                status = (r.json() or {}).get("status") if r.status == 200 else None
+                polled = (r.json() or {}) if r.status == 200 else {}
+                status = (polled.get("subscription") or polled).get("status")
                 if status != "active":
                     await asyncio.sleep(self.poll_every)
             self.done.append((posted, time.monotonic()))

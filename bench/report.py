@@ -80,12 +80,13 @@ def write_chart(results: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     measured = [e for e in results["http"] if not e.get("skipped")]
-    paired = [e for e in measured if e.get("ratio") is not None]
-    paired += [dict(name=f"rq {r['kind']} {r['worker_class']}", ratio=r["ratio"])
+    paired = [dict(name=f"{e['name']} / {e['ceiling']}", ratio=e["ratio"])
+              for e in measured if e.get("ratio") is not None]
+    paired += [dict(name=f"rq {r['kind']} {r['worker_class']} / {r['ceiling']}", ratio=r["ratio"])
                for r in results.get("rq", []) if r.get("ratio") is not None]
     pay = results.get("payments_e2e") or {}
     if pay.get("ratio_to_target") is not None:
-        paired.append({"name": "payments e2e (vs 150/s)", "ratio": pay["ratio_to_target"]})
+        paired.append({"name": "payments e2e / target 150/s", "ratio": pay["ratio_to_target"]})
     fig, (left, right) = plt.subplots(1, 2, figsize=(15, max(4.5, 0.42 * max(len(paired), len(measured)) + 1.5)))
     names = [e["name"] for e in paired]
     left.barh(names, [e["ratio"] for e in paired], color="#4c72b0")
@@ -107,11 +108,12 @@ def write_chart(results: dict, path: str) -> None:
     right.invert_yaxis()
     right.set_xlabel("latency, ms (log scale)")
     right.set_title("Latency under load (wrk, median of repeats)")
-    right.legend(loc="lower right", fontsize=8)
+    right.legend(loc="best", fontsize=8)
     meta = results["meta"]
-    fig.suptitle(f"make bench - {meta['date']} - {meta['git_commit'][:10]} - {meta['cpu_count']} CPUs, "
-                 f"{meta['gunicorn']['workers']}x{meta['gunicorn']['worker_class']}"
-                 f"({meta['gunicorn']['threads']} threads)", fontsize=10)
+    g = meta["gunicorn"]
+    fig.suptitle(f"make bench - {meta['date']} - {meta['git_commit'][:10]} - {meta['cpu_count']} CPUs, gunicorn "
+                 f"{g['workers']} x {g['worker_class']} ({g['threads']} threads) - load average at start "
+                 f"{meta['load_average_at_start'][0]:.1f}", fontsize=10)
     fig.tight_layout()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -26,7 +26,8 @@ GROUPS = ("ceilings", "product", "payments", "rq")
 def parse_args(argv=None):
     env = os.environ.get
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--database-url", default=env("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing_bench"))
+    p.add_argument("--database-url",
+                   default=env("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing_bench"))
     p.add_argument("--redis-url", default=env("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     p.add_argument("--port", type=int, default=int(env("BENCH_PORT", "8601")), help="first of 12 loopback ports")
     p.add_argument("--warmup", type=int, default=2, help="whole seconds of discarded warm-up per scenario (0: none)")
@@ -38,7 +39,8 @@ def parse_args(argv=None):
     p.add_argument("--payments-seconds", type=float, default=12.0)
     p.add_argument("--payments-workers", type=int, default=int(env("BENCH_RQ_WORKERS", "2")),
                    help="`flask rq worker` processes during the payments run")
-    p.add_argument("--rq-jobs", type=int, default=1500, help="trivial jobs for SimpleWorker (--fork: 1/5, delivery: 1/3)")
+    p.add_argument("--rq-jobs", type=int, default=1500,
+                   help="trivial jobs for SimpleWorker (--fork: 1/5, delivery: 1/3)")
     p.add_argument("--only", default=",".join(GROUPS))
     p.add_argument("--quick", action="store_true", help="harness check: 1 s warm-up, 1 run of 2 s, fewer jobs")
     p.add_argument("--output", default=os.path.join(ROOT, "bench", "results.json"))
@@ -69,7 +71,8 @@ def machine_info() -> dict:
     gconf = runpy.run_path(os.path.join(ROOT, "gunicorn.conf.py"))
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": _git("rev-parse", "HEAD"), "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "host": platform.node(), "platform": platform.platform(), "python": platform.python_version(),
         "cpu_model": model, "cpu_count": os.cpu_count(), "load_average_at_start": list(os.getloadavg()),
         "wrk": subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip(),

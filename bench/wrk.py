@@ -89,8 +89,8 @@ def raw_request(method: str, host: str, path: str, headers: dict | None = None, 
 
 def run(url: str, requests_file: str, *, duration: float, connections: int, threads: int = 1,
         timeout: str = "5s") -> WrkRun:
-    cmd = ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", f"--timeout={timeout}",
-           "-s", LUA, url, "--", requests_file, str(threads)]
+    cmd = ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
+           f"--timeout={timeout}", "-s", LUA, url, "--", requests_file, str(threads)]
     command = " ".join(cmd)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     if proc.returncode != 0:

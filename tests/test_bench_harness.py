@@ -95,7 +95,8 @@ def test_percentile_is_nearest_rank():
 def test_report_table_and_chart(tmp_path):
     results = {
         "meta": {"date": "2026-11-26", "git_commit": "abc", "cpu_count": 2,
-                 "gunicorn": {"workers": 4, "worker_class": "gthread", "threads": 4}},
+                 "gunicorn": {"workers": 4, "worker_class": "gthread", "threads": 4},
+                 "load_average_at_start": [1.0, 1.0, 1.0]},
         "http": [{"name": "jwt_pg", "ceiling": None, "rps": 2000.0, "p50_ms": 5.0, "p99_ms": 9.0, "errors": 0},
                  {"name": "me", "ceiling": "jwt_pg", "rps": 1500.0, "p50_ms": 7.0, "p99_ms": 12.0, "errors": 0,
                   "ratio": 0.75},
@@ -109,3 +110,35 @@ def test_report_table_and_chart(tmp_path):
     assert report.table_markdown(results).count("\n") == 1 + 5
     report.write_chart(results, str(tmp_path / "c.png"))
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_payments_load_client_counts_completions_against_a_stand_in_server():
+    """The e2e client against a stand-in that activates each subscription 0.1 s after its POST."""
+    import threading
+    import time
+
+    from flask import Flask, request
+    from werkzeug.serving import make_server
+
+    fake = Flask("fake")
+
+    @fake.post("/v1/subscriptions")
+    def create():
+        assert request.headers["Idempotency-Key"] and request.get_json()["card"]["number"] == e2e.CARD["number"]
+        return {"id": f"s-{time.time() + 0.1}", "status": "incomplete"}, 201
+
+    @fake.get("/v1/subscriptions/<sid>")
+    def show(sid):
+        return {"subscription": {"status": "active" if time.time() >= float(sid[2:]) else "incomplete"}}
+
+    server = make_server("127.0.0.1", 0, fake, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = e2e.run_payments("127.0.0.1", server.server_port, [{"token": "t"}] * 10, "plan", rate=50,
+                                  connections=4, poll_first=0.05, poll_every=0.05, settle=0.0)
+    finally:
+        server.shutdown()
+    assert result["completed"] == 10 and result["outcomes"] == {"active": 10}
+    assert result["http_statuses"]["POST 201"] == 10 and result["http_statuses"]["GET 200"] >= 10
+    assert 100 <= result["e2e_p50_ms"] < 1000
+    assert result["web_requests"] == 10 + result["http_statuses"]["GET 200"]
