@@ -8,6 +8,9 @@ export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/billing
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 export TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/billing_test
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# `make bench` owns these: it empties the database (its name must contain "bench") and flushes the Redis db.
+export BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/billing_bench
+export BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 export FLASK_APP := wsgi:subscription_app
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -18,6 +21,7 @@ help:
 	@echo "make test       the test suite on real PostgreSQL and Redis"
 	@echo "make test-slow  the slow suites (crashes, outages, fuzzing, browser)"
 	@echo "make browser-deps  Debian's chromium for the browser test (root: apt-get), once"
+	@echo "make bench      load-test both services against their ceilings (~6 min): bench/results.json, .png"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +57,11 @@ browser-deps:
 test-slow: venv browser-deps
 	$(BIN)/python scripts/services.py ensure --database-url $(TEST_DATABASE_URL) --redis-url $(TEST_REDIS_URL)
 	$(BIN)/pytest -m slow
+
+# BENCH_ARGS=--quick checks the harness in ~2 minutes; see `python -m bench.run --help`.
+bench: venv
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache

@@ -1,0 +1,1 @@
+"""`make bench`: load tests of both services against their own ceilings."""

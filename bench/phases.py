@@ -1,0 +1,127 @@
+"""The phases of a bench run: ceilings, product endpoints, payments end to end, RQ.
+
+Each takes the parsed arguments (`cfg`, which also carries the run's users, servers and
+apps) and the process manager, and returns result entries for bench/results.json.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import time
+
+from bench import e2e, fixtures, rq_bench, scenarios
+from bench.procs import cpu_seconds, cpu_used
+
+CEILINGS = (("bare", "GET", "/ping"), ("jwt", "GET", "/jwt"), ("jwt_evalsha", "POST", "/evalsha"),
+            ("jwt_pg", "GET", "/pg"))
+PAYMENTS_TARGET = 150.0
+RQ_TARGET = 250.0
+
+
+def ceilings(cfg, procs) -> list[dict]:
+    out = []
+    for i, (name, method, path) in enumerate(CEILINGS):
+        port = cfg.port + i
+        proc = procs.gunicorn(f"ceiling-{name}", f"bench.baseline_apps:{name}", port, ready_path="/ping")
+        body = {} if method == "POST" else None
+        out.append(scenarios.run_http(name, port=port, method=method, path=path, cfg=cfg, server_pgid=proc.pid,
+                                      requests=scenarios.per_user(cfg.read_users, body)))
+        procs.stop(proc)
+    return out
+
+
+def product(cfg, settings) -> list[dict]:
+    """The subscription service's endpoints (its server is already up)."""
+    users = cfg.read_users
+    http = functools.partial(scenarios.run_http, port=cfg.port + 10, app=cfg.sub_app, cfg=cfg,
+                             server_pgid=cfg.servers["subscription"].pid)
+    out = [
+        http("me", method="GET", path="/v1/auth/me", ceiling="jwt_pg", requests=scenarios.per_user(users)),
+        http("subscriptions/active", method="GET", path="/v1/subscriptions/active", ceiling="jwt_pg",
+             requests=scenarios.per_user(users)),
+        http("usage use", method="POST", path="/v1/usage/features/api_calls/use", ceiling="jwt_evalsha",
+             requests=scenarios.per_user(users, {"delta": 1})),
+    ]
+    # Enough fresh event ids for the warm-up and every repeat at the ceiling's pace, with margin.
+    ceiling = next((e for e in cfg.ceiling_results if e["name"] == "jwt_pg" and e.get("rps")), {})
+    count = int((ceiling.get("rps") or 4000) * (cfg.warmup + cfg.repeats * cfg.duration) * 1.5) + 1000
+    out.append(http("webhook verify", method="POST", path="/v1/webhooks/payment", ceiling="jwt_pg",
+                    requests=scenarios.signed_webhooks(settings, count), note="fresh event id per request"))
+    out.append(http("login (bcrypt)", method="POST", path="/v1/auth/login", ceiling="bcrypt",
+                    requests=scenarios.logins(users, fixtures.BENCH_PASSWORD), connections=4, timeout="20s",
+                    note=f"BCRYPT_ROUNDS={settings.bcrypt_rounds}"))
+    return out
+
+
+def transactions(cfg) -> dict:
+    """GET /v1/payments/transactions, by the users of the payments run if there was one (1 row each)."""
+    users = cfg.payment_users or cfg.read_users
+    return scenarios.run_http(
+        "payments/transactions", port=cfg.port + 11, server_pgid=cfg.servers["payment"].pid, method="GET",
+        path="/v1/payments/transactions", app=cfg.pay_app, cfg=cfg, ceiling="jwt_pg",
+        requests=scenarios.per_user(users),
+        note="users with 1 transaction" if cfg.payment_users else "users without transactions")
+
+
+def payments(cfg, procs) -> dict:
+    from subscription_app.seed import PRO_MONTHLY_ID
+
+    if not fixtures.route_exists(cfg.sub_app, "POST", "/v1/subscriptions"):
+        print("[bench] payments e2e: skipped, POST /v1/subscriptions is not routed on this branch", flush=True)
+        return {"skipped": "skipped: endpoint missing"}
+    users = fixtures.create_users(cfg.sub_app, "pay", int(cfg.payments_rate * cfg.payments_seconds))
+    workers = [procs.worker(f"rq-worker-{i}", []) for i in range(cfg.payments_workers)]
+    time.sleep(2.0)  # let the workers register before the first charge request lands
+    print(f"[bench] payments e2e: {cfg.payments_rate:g}/s for {cfg.payments_seconds:g}s, "
+          f"{cfg.payments_workers} RQ workers", flush=True)
+    groups = [p.pid for p in procs.children]
+    before = cpu_seconds(groups, cfg.backend_pids())
+    client_before = resource.getrusage(resource.RUSAGE_SELF)
+    result = e2e.run_payments("127.0.0.1", cfg.port + 10, users, str(PRO_MONTHLY_ID), rate=cfg.payments_rate)
+    client_after = resource.getrusage(resource.RUSAGE_SELF)
+    servers = cpu_used(before, cpu_seconds(groups, cfg.backend_pids()))
+    for w in workers:
+        procs.stop(w)
+    client = sum(getattr(client_after, f) - getattr(client_before, f) for f in ("ru_utime", "ru_stime"))
+    if result["completed"]:
+        # What one payment costs in CPU (both services, the workers, their PostgreSQL backends; not
+        # the shared Redis), hence what this box could complete per second if it ran nothing else.
+        per_payment = servers / result["completed"]
+        result["cpu_ms_per_payment"] = {"servers_workers_postgres": round(per_payment * 1000, 1),
+                                        "load_client": round(client / result["completed"] * 1000, 1)}
+        result["cpu_bound_payments_per_s"] = round((os.cpu_count() or 1) / per_payment, 1) if per_payment else None
+    result["rq_workers"] = cfg.payments_workers
+    if result.get("completed_per_s"):
+        result["ratio_to_target"] = round(result["completed_per_s"] / PAYMENTS_TARGET, 2)
+    if result["completed"]:
+        cfg.payment_users = users[: cfg.users]  # they each have a transaction now
+    print(f"[bench] payments e2e: {result['completed_per_s']} completed/s, web p50 {result['web_p50_ms']} ms, "
+          f"p99 {result['web_p99_ms']} ms, outcomes {result['outcomes']}", flush=True)
+    return result
+
+
+def rq(cfg, procs, conn) -> list[dict]:
+    receiver_port = cfg.port + 5
+    receiver = procs.gunicorn("rq-receiver", "bench.baseline_apps:bare", receiver_port, ready_path="/ping")
+    out = []
+    for kind in ("trivial", "delivery"):
+        for fork in (False, True):
+            # Sized for a few seconds each on a quiet 2-core box: a forked job costs ~5x, a delivery ~3x.
+            n = max(20, cfg.rq_jobs // ((5 if fork else 1) * (3 if kind == "delivery" else 1)))
+            print(f"[bench] rq {kind} {'fork' if fork else 'simple'}: {n} jobs", flush=True)
+            result = rq_bench.measure(procs, conn, cfg.pay_app, kind=kind, fork=fork, n=n,
+                                      receiver_url=f"http://127.0.0.1:{receiver_port}",
+                                      cpu_groups=[receiver.pid], backend_pids=cfg.backend_pids)
+            print(f"[bench]   {result.get('jobs_per_s')} jobs/s", flush=True)
+            out.append(result)
+    procs.stop(receiver)
+    for r in out:  # a delivery is paired with the trivial job of the same worker class
+        trivial = next((t for t in out if t["kind"] == "trivial" and t["worker_class"] == r["worker_class"]), {})
+        if r["kind"] == "delivery" and r.get("jobs_per_s") and trivial.get("jobs_per_s"):
+            r["ceiling"] = f"trivial {r['worker_class']}"
+            r["ratio"] = round(r["jobs_per_s"] / trivial["jobs_per_s"], 2)
+        elif r["kind"] == "trivial" and r.get("jobs_per_s"):
+            r["ceiling"] = f"target {RQ_TARGET:g}"
+            r["ratio"] = round(r["jobs_per_s"] / RQ_TARGET, 2)
+    return out

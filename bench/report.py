@@ -1,0 +1,120 @@
+"""Turn a bench run's results into the printed table, bench/results.json and bench/results.png."""
+from __future__ import annotations
+
+import json
+import os
+
+
+def _fmt(value, digits=1):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def rows(results: dict) -> list[list[str]]:
+    """One row per measurement: name, paired ceiling, rate, p50, p99, ratio, note."""
+    table = []
+    for entry in results["http"]:
+        if entry.get("skipped"):
+            table.append([entry["name"], entry.get("ceiling") or "", "-", "-", "-", "-", "-", "-", entry["skipped"]])
+            continue
+        note = f"{entry['errors']} errors" if entry.get("errors") else ""
+        if entry.get("note"):
+            note = "; ".join(x for x in (entry["note"], note) if x)
+        table.append([entry["name"], entry.get("ceiling") or "(ceiling)", _fmt(entry["rps"]),
+                      _fmt(entry["p50_ms"], 2), _fmt(entry["p99_ms"], 2),
+                      _fmt(entry.get("ratio"), 2), _fmt(entry.get("server_cpu_ms_per_request"), 2),
+                      _fmt(entry.get("cpu_ratio"), 2), note])
+    pay = results.get("payments_e2e") or {}
+    if pay.get("skipped"):
+        table.append(["payments e2e (completed/s)", "target 150", "-", "-", "-", "-", "-", "-", pay["skipped"]])
+    elif pay:
+        table.append(["payments e2e (completed/s)", "target 150", _fmt(pay.get("completed_per_s")),
+                      _fmt(pay.get("web_p50_ms"), 2), _fmt(pay.get("web_p99_ms"), 2),
+                      _fmt(pay.get("ratio_to_target"), 2),
+                      _fmt((pay.get("cpu_ms_per_payment") or {}).get("servers_workers_postgres"), 1), "-",
+                      f"offered {pay['offered_per_s']:g}/s, {pay['completed']}/{pay['posted']} active, "
+                      f"e2e p50 {_fmt(pay.get('e2e_p50_ms'), 0)} ms; web = POST+polls"])
+    for rq in results.get("rq", []):
+        name = f"rq {rq['kind']} {rq['worker_class']}"
+        if rq.get("error"):
+            table.append([name, "", "-", "-", "-", "-", "-", "-", rq["error"]])
+            continue
+        table.append([name, rq.get("ceiling", "target 250"), _fmt(rq.get("jobs_per_s")),
+                      _fmt(rq.get("job_p50_ms"), 2), _fmt(rq.get("job_p99_ms"), 2), _fmt(rq.get("ratio"), 2),
+                      _fmt(rq.get("cpu_ms_per_job"), 2), "-",
+                      f"jobs/s per worker; p50/p99 = job run time; {rq['finished']}/{rq['jobs']} done"])
+    return table
+
+
+HEADER = ["scenario", "vs ceiling", "req/s", "p50 ms", "p99 ms", "ratio", "cpu ms/req", "cpu ratio", "note"]
+
+
+def table_text(results: dict) -> str:
+    body = rows(results)
+    widths = [max(len(str(r[i])) for r in body + [HEADER]) for i in range(len(HEADER) - 1)]
+    lines = []
+    for r in [HEADER, ["-" * w for w in widths] + ["----"]] + body:
+        cells = [str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        lines.append("  ".join(cells + [str(r[-1])]).rstrip())
+    return "\n".join(lines)
+
+
+def table_markdown(results: dict) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows(results)]
+    return "\n".join(lines)
+
+
+def write_json(results: dict, path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2, sort_keys=False, default=str)
+        f.write("\n")
+
+
+def write_chart(results: dict, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measured = [e for e in results["http"] if not e.get("skipped")]
+    paired = [dict(name=f"{e['name']} / {e['ceiling']}", ratio=e["ratio"])
+              for e in measured if e.get("ratio") is not None]
+    paired += [dict(name=f"rq {r['kind']} {r['worker_class']} / {r['ceiling']}", ratio=r["ratio"])
+               for r in results.get("rq", []) if r.get("ratio") is not None]
+    pay = results.get("payments_e2e") or {}
+    if pay.get("ratio_to_target") is not None:
+        paired.append({"name": "payments e2e / target 150/s", "ratio": pay["ratio_to_target"]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(15, max(4.5, 0.42 * max(len(paired), len(measured)) + 1.5)))
+    names = [e["name"] for e in paired]
+    left.barh(names, [e["ratio"] for e in paired], color="#4c72b0")
+    left.axvline(0.7, color="#c44e52", linestyle="--", label="0.7 target (use, me)")
+    left.axvline(1.0, color="grey", linewidth=0.8)
+    for i, e in enumerate(paired):
+        left.text(e["ratio"] + 0.01, i, f"{e['ratio']:.2f}", va="center", fontsize=8)
+    left.invert_yaxis()
+    left.set_xlabel("ratio to its ceiling (same run, same gunicorn settings)")
+    left.set_title("Throughput relative to ceiling")
+    left.legend(loc="lower right", fontsize=8)
+
+    lat_names = [e["name"] for e in measured]
+    ys = range(len(measured))
+    right.barh([y - 0.2 for y in ys], [e["p50_ms"] for e in measured], height=0.4, label="p50", color="#55a868")
+    right.barh([y + 0.2 for y in ys], [e["p99_ms"] for e in measured], height=0.4, label="p99", color="#dd8452")
+    right.set_yticks(list(ys), lat_names)
+    right.set_xscale("log")
+    right.invert_yaxis()
+    right.set_xlabel("latency, ms (log scale)")
+    right.set_title("Latency under load (wrk, median of repeats)")
+    right.legend(loc="best", fontsize=8)
+    meta = results["meta"]
+    g = meta["gunicorn"]
+    fig.suptitle(f"make bench - {meta['date']} - {meta['git_commit'][:10]} - {meta['cpu_count']} CPUs, gunicorn "
+                 f"{g['workers']} x {g['worker_class']} ({g['threads']} threads) - load average at start "
+                 f"{meta['load_average_at_start'][0]:.1f}", fontsize=10)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,118 @@
+"""RQ jobs per second per worker: N jobs drained by one `flask rq worker` (SimpleWorker or --fork).
+
+The worker is started first and the jobs are enqueued once it listens. The rate is N
+divided by the time from the first job's start to the last job's end (RQ's own
+timestamps), so neither the worker's start-up nor the enqueueing is counted. Two jobs:
+
+- trivial: bench.rq_jobs.noop on the default queue, what the worker itself costs per job;
+- delivery: the real outbox delivery job (jobs.outbox.deliver_payment_event ->
+  core/outbox.py deliver: lock the row, sign, POST, mark delivered) against a local
+  receiver (the bare baseline app), on the webhooks queue.
+"""
+from __future__ import annotations
+
+import time
+
+from redis import Redis
+from rq import Queue, Worker
+from rq.job import Job
+from rq.registry import FailedJobRegistry, FinishedJobRegistry
+from sqlalchemy import func, select
+
+from bench.procs import cpu_seconds, cpu_used
+from bench.rq_jobs import noop
+from core import outbox
+from core.extensions import db
+
+CHUNK = 500
+
+
+def _enqueue_trivial(conn: Redis, n: int) -> str:
+    queue = Queue("default", connection=conn)
+    for start in range(0, n, CHUNK):
+        with conn.pipeline() as pipe:
+            queue.enqueue_many([Queue.prepare_data(noop) for _ in range(min(CHUNK, n - start))], pipeline=pipe)
+            pipe.execute()
+    return "default"
+
+
+def _enqueue_deliveries(payment_app, n: int) -> str:
+    """Outbox rows written and committed by the product's own emit(); its after-commit hook enqueues them."""
+    from payment_app.models import PaymentOutbox
+
+    with payment_app.app_context():
+        for start in range(0, n, CHUNK):
+            for i in range(start, min(start + CHUNK, n)):
+                outbox.emit(PaymentOutbox, "bench.delivery", "subscription_webhook", {"n": i})
+            db.session.commit()
+        db.session.remove()
+    return "webhooks"
+
+
+def _delivered(payment_app) -> int:
+    from payment_app.models import PaymentOutbox
+
+    with payment_app.app_context():
+        count = db.session.scalar(select(func.count()).select_from(PaymentOutbox)
+                                  .where(PaymentOutbox.delivered_at.is_not(None)))
+        db.session.execute(PaymentOutbox.__table__.delete())
+        db.session.commit()
+        db.session.remove()
+    return count
+
+
+def _wait_for_worker(conn: Redis, proc, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not Worker.all(connection=conn):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the RQ worker did not start; see {proc.bench_name}.log")
+        time.sleep(0.1)
+
+
+def _wait_for_drain(queue: Queue, n: int, seconds: float) -> bool:
+    finished, failed = FinishedJobRegistry(queue=queue), FailedJobRegistry(queue=queue)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if finished.count + failed.count >= n:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def measure(processes, conn: Redis, payment_app, *, kind: str, fork: bool, n: int, receiver_url: str,
+            cpu_groups: list[int] = (), backend_pids=lambda: [], timeout: float = 120) -> dict:
+    """Start one worker, wait until it listens, enqueue n jobs, wait until all are done."""
+    conn.flushdb()  # the bench's own Redis database: no stale jobs, workers or registries
+    worker_class = "Worker (--fork)" if fork else "SimpleWorker"
+    proc = processes.worker(f"rq-{kind}-{'fork' if fork else 'simple'}", ["--fork"] if fork else [],
+                            {"SUBSCRIPTION_SERVICE_URL": receiver_url})
+    result = {"kind": kind, "worker_class": worker_class, "jobs": n, "command": proc.bench_command}
+    try:
+        _wait_for_worker(conn, proc)
+        # CPU of the worker (and its forked children), the receiver and PostgreSQL, from here on:
+        # the worker's start-up (importing, building both apps) is not counted.
+        before = cpu_seconds([proc.pid, *cpu_groups], backend_pids())
+        queue_name = _enqueue_trivial(conn, n) if kind == "trivial" else _enqueue_deliveries(payment_app, n)
+        queue = Queue(queue_name, connection=conn)
+        drained = _wait_for_drain(queue, n, timeout)
+        used = cpu_used(before, cpu_seconds([proc.pid, *cpu_groups], backend_pids()))
+    finally:
+        processes.stop(proc)
+    if not drained:
+        return {**result, "error": f"worker did not drain {n} jobs in {timeout:g}s"}
+    ids = FinishedJobRegistry(queue=queue).get_job_ids()
+    jobs = [j for j in Job.fetch_many(ids, connection=conn) if j and j.started_at and j.ended_at]
+    result.update(finished=len(jobs), failed=FailedJobRegistry(queue=queue).count,
+                  cpu_ms_per_job=round(used / max(len(jobs), 1) * 1000, 3))
+    if kind == "delivery":
+        result["delivered_rows"] = _delivered(payment_app)
+    if len(jobs) >= 2:
+        first = min(j.started_at for j in jobs)
+        last = max(j.ended_at for j in jobs)
+        seconds = (last - first).total_seconds()
+        result["seconds"] = round(seconds, 3)
+        result["jobs_per_s"] = round(len(jobs) / seconds, 1) if seconds > 0 else None
+        per_job = sorted((j.ended_at - j.started_at).total_seconds() * 1000 for j in jobs)
+        result["job_p50_ms"] = round(per_job[len(per_job) // 2], 3)
+        result["job_p99_ms"] = round(per_job[min(len(per_job) - 1, int(len(per_job) * 0.99))], 3)
+    return result

@@ -1,0 +1,174 @@
+"""`make bench`: measure both services against their ceilings, on loopback, in bounded time.
+
+    python -m bench.run [--quick] [--only ceilings,product,payments,rq]
+
+Needs PostgreSQL and Redis (started by scripts/services.py if local and down) and wrk.
+Uses its own database (BENCH_DATABASE_URL, emptied each run, its name must contain
+"bench") and its own Redis database index (BENCH_REDIS_URL, flushed each run), and
+loopback ports BENCH_PORT..BENCH_PORT+11. Writes bench/results.json, bench/results.png
+and prints the table; logs of every process go to bench/out/logs.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import runpy
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GROUPS = ("ceilings", "product", "payments", "rq")
+
+
+def parse_args(argv=None):
+    env = os.environ.get
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--database-url",
+                   default=env("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing_bench"))
+    p.add_argument("--redis-url", default=env("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    p.add_argument("--port", type=int, default=int(env("BENCH_PORT", "8601")), help="first of 12 loopback ports")
+    p.add_argument("--warmup", type=int, default=2, help="whole seconds of discarded warm-up per scenario (0: none)")
+    p.add_argument("--duration", type=int, default=5, help="whole seconds per measured wrk run")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--users", type=int, default=64, help="distinct users (tokens) the read scenarios cycle through")
+    p.add_argument("--payments-rate", type=float, default=150.0, help="subscriptions offered per second")
+    p.add_argument("--payments-seconds", type=float, default=12.0)
+    p.add_argument("--payments-workers", type=int, default=int(env("BENCH_RQ_WORKERS", "2")),
+                   help="`flask rq worker` processes during the payments run")
+    p.add_argument("--rq-jobs", type=int, default=1500,
+                   help="trivial jobs for SimpleWorker (--fork: 1/5, delivery: 1/3)")
+    p.add_argument("--only", default=",".join(GROUPS))
+    p.add_argument("--quick", action="store_true", help="harness check: 1 s warm-up, 1 run of 2 s, fewer jobs")
+    p.add_argument("--output", default=os.path.join(ROOT, "bench", "results.json"))
+    p.add_argument("--chart", default=os.path.join(ROOT, "bench", "results.png"))
+    args = p.parse_args(argv)
+    if args.quick:
+        args.warmup, args.duration, args.repeats = 1, 2, 1
+        args.rq_jobs, args.payments_seconds = 300, 6.0
+    args.only = [g for g in args.only.split(",") if g]
+    args.work_dir = os.path.join(ROOT, "bench", "out")
+    return args
+
+
+def _git(*cmd) -> str:
+    try:
+        return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine_info() -> dict:
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    gconf = runpy.run_path(os.path.join(ROOT, "gunicorn.conf.py"))
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "host": platform.node(), "platform": platform.platform(), "python": platform.python_version(),
+        "cpu_model": model, "cpu_count": os.cpu_count(), "load_average_at_start": list(os.getloadavg()),
+        "wrk": subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip(),
+        "gunicorn": {k: gconf.get(k) for k in ("workers", "worker_class", "threads", "keepalive", "max_requests")},
+    }
+
+
+def child_env(args) -> dict:
+    base = args.port
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url, "USAGE_REDIS_URL": "",
+        "SUBSCRIPTION_SERVICE_URL": f"http://127.0.0.1:{base + 10}",
+        "PAYMENT_SERVICE_URL": f"http://127.0.0.1:{base + 11}",
+        "GATEWAY_SUCCESS_RATE": "1", "APP_ENV": env.get("APP_ENV", "development"),
+        "BCRYPT_ROUNDS": env.get("BCRYPT_ROUNDS", "12"), "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def add_ratios(results: dict) -> None:
+    ceilings = {e["name"]: e for e in results["http"] if e.get("ceiling") is None and not e.get("skipped")}
+    if results.get("bcrypt_ceiling"):
+        ceilings["bcrypt"] = results["bcrypt_ceiling"]
+    for e in results["http"]:
+        base = ceilings.get(e.get("ceiling") or "")
+        if base and not e.get("skipped") and base.get("rps"):
+            e["ratio"] = round(e["rps"] / base["rps"], 2)
+            if base.get("server_cpu_ms_per_request") and e.get("server_cpu_ms_per_request"):
+                # The same comparison by CPU cost: steadier than req/s when the machine is shared.
+                e["cpu_ratio"] = round(base["server_cpu_ms_per_request"] / e["server_cpu_ms_per_request"], 2)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from bench import fixtures, phases, report, scenarios
+    from bench.procs import Processes
+
+    fixtures.guard_database(args.database_url)
+    started = time.monotonic()
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "services.py"), "ensure", "--database-url",
+                    args.database_url, "--redis-url", args.redis_url], check=True)
+    env = child_env(args)
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "USAGE_REDIS_URL", "BCRYPT_ROUNDS",
+                                           "SUBSCRIPTION_SERVICE_URL", "PAYMENT_SERVICE_URL")})
+    from core.settings import load_settings
+    from subscription_app.seed import ENTERPRISE_MONTHLY_ID
+
+    settings = load_settings()
+    sub_app, pay_app = fixtures.build_apps(settings)
+    print(f"[bench] database ready: {fixtures.reset_database(sub_app)}", flush=True)
+    conn = sub_app.extensions["redis"]
+    conn.flushdb()
+    args.read_users = fixtures.create_users(sub_app, "read", args.users, subscribed_plan_id=ENTERPRISE_MONTHLY_ID)
+    procs = Processes(env, os.path.join(args.work_dir, "logs"))
+    args.backend_pids = lambda: fixtures.backend_pids(sub_app)
+    results = {"meta": machine_info(), "http": [], "rq": []}
+    results["meta"]["commands"] = {"make": "make bench", "runner": " ".join([sys.executable, "-m", "bench.run",
+                                                                             *(argv or sys.argv[1:])])}
+    results["settings"] = {k: getattr(args, k) for k in ("warmup", "duration", "repeats", "connections", "users",
+                                                          "payments_rate", "payments_seconds", "payments_workers",
+                                                          "rq_jobs", "port")}
+    results["settings"]["bcrypt_rounds"] = settings.bcrypt_rounds
+    results["settings"]["env"] = {k: os.environ[k] for k in ("WEB_CONCURRENCY", "GUNICORN_WORKER_CLASS",
+                                                             "GUNICORN_THREADS", "LOG_LEVEL") if k in os.environ}
+    args.ceiling_results, args.payment_users, args.sub_app, args.pay_app = [], None, sub_app, pay_app
+    try:
+        if "ceilings" in args.only:
+            args.ceiling_results = phases.ceilings(args, procs)
+            results["http"] += args.ceiling_results
+        if "product" in args.only or "payments" in args.only:
+            args.servers = {"subscription": procs.gunicorn("subscription", "wsgi:subscription_app", args.port + 10),
+                            "payment": procs.gunicorn("payment", "wsgi:payment_app", args.port + 11)}
+        if "product" in args.only:
+            results["bcrypt_ceiling"] = scenarios.bcrypt_ceiling(settings.bcrypt_rounds)
+            results["http"] += phases.product(args, settings)
+        if "payments" in args.only:
+            results["payments_e2e"] = phases.payments(args, procs)
+        if "product" in args.only:
+            results["http"].append(phases.transactions(args))
+        procs.stop_all()
+        if "rq" in args.only:
+            results["rq"] = phases.rq(args, procs, conn)
+    finally:
+        procs.stop_all()
+    add_ratios(results)
+    results["meta"]["load_average_at_end"] = list(os.getloadavg())
+    results["meta"]["elapsed_seconds"] = round(time.monotonic() - started, 1)
+    report.write_json(results, args.output)
+    report.write_chart(results, args.chart)
+    print()
+    print(report.table_text(results))
+    print(f"\n[bench] wrote {os.path.relpath(args.output, ROOT)} and {os.path.relpath(args.chart, ROOT)} "
+          f"in {results['meta']['elapsed_seconds']:.0f}s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

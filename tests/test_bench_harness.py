@@ -1,0 +1,144 @@
+"""The `make bench` harness: wrk parsing, the baseline apps, request building, the report.
+
+No timings are asserted: these check that the harness measures what it says it does.
+"""
+import json
+
+import pytest
+
+from bench import baseline_apps, e2e, report, scenarios, wrk
+from bench.fixtures import guard_database, route_exists
+from core.security import verify_signature
+
+WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:8601/ping
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.01ms    1.20ms  20.00ms   90.00%
+    Req/Sec     8.00k   500.00     9.00k    70.00%
+  Latency Distribution
+     50%  850.00us
+     75%    2.20ms
+     90%    3.00ms
+     99%    1.20s
+  40000 requests in 5.00s, 6.00MB read
+  Socket errors: connect 0, read 2, write 0, timeout 3
+  Non-2xx or 3xx responses: 10
+Requests/sec:   8000.50
+Transfer/sec:      1.20MB
+"""
+
+
+def test_wrk_report_is_parsed_with_units():
+    run = wrk.parse(WRK_OUTPUT)
+    assert run.rps == 8000.5
+    assert run.p50_ms == pytest.approx(0.85)
+    assert run.p99_ms == pytest.approx(1200.0)
+    assert (run.requests, run.non_2xx, run.socket_errors) == (40000, 10, 5)
+
+
+def test_wrk_summary_takes_medians_of_repeats():
+    result = wrk.WrkResult([wrk.WrkRun(r, p, p * 3, 100, 0, 0, "wrk") for r, p in ((10, 1), (30, 5), (20, 2))])
+    summary = result.summary()
+    assert (summary["rps"], summary["p50_ms"], summary["p99_ms"]) == (20, 2, 6)
+    assert len(summary["runs"]) == 3
+
+
+def test_raw_requests_are_valid_http_and_nul_separated(tmp_path):
+    raw = wrk.raw_request("POST", "127.0.0.1:1", "/x", {"A": "b"}, b'{"k":1}')
+    assert raw == b'POST /x HTTP/1.1\r\nHost: 127.0.0.1:1\r\nA: b\r\nContent-Length: 7\r\n\r\n{"k":1}'
+    path = wrk.write_requests(str(tmp_path / "r.req"), [raw, raw])
+    assert open(path, "rb").read().count(b"\0") == 2
+
+
+def test_signed_webhooks_verify_and_carry_fresh_event_ids(settings):
+    requests = scenarios.signed_webhooks(settings, 3)
+    ids = {json.loads(body)["event_id"] for _, body in requests}
+    assert len(ids) == 3
+    for headers, body in requests:
+        verify_signature(settings.webhook_signing_secrets, body, headers["X-Webhook-Signature"],
+                         headers["X-Webhook-Timestamp"], settings.webhook_tolerance_seconds)
+
+
+def test_baseline_apps_answer_like_the_product_configures_them(app, make_user, settings):
+    user, headers = make_user()
+    for name, method, path in (("bare", "GET", "/ping"), ("jwt", "GET", "/jwt"),
+                               ("jwt_evalsha", "POST", "/evalsha"), ("jwt_pg", "GET", "/pg")):
+        client = baseline_apps.BUILDERS[name](settings).test_client()
+        r = client.open(path, method=method, headers=headers, json={} if method == "POST" else None)
+        assert r.status_code == 200, (name, r.json)
+        if name != "bare":
+            assert client.open(path, method=method).status_code == 401  # the JWT check is real
+    pg = baseline_apps.BUILDERS["jwt_pg"](settings).test_client().get("/pg", headers=headers)
+    assert pg.json == {"id": user.id, "email": user.email}
+    evalsha = baseline_apps.BUILDERS["jwt_evalsha"](settings).test_client()
+    assert evalsha.post("/evalsha", headers=headers).json["used"] == 2
+
+
+def test_missing_routes_are_detected(app):
+    assert route_exists(app, "GET", "/v1/auth/me")
+    assert not route_exists(app, "DELETE", "/v1/auth/me")
+    assert not route_exists(app, "GET", "/v1/no-such-thing")
+
+
+def test_bench_refuses_a_database_not_named_bench():
+    with pytest.raises(SystemExit):
+        guard_database("postgresql://postgres@127.0.0.1:5432/billing")
+    guard_database("postgresql://postgres@127.0.0.1:5432/billing_bench")
+
+
+def test_percentile_is_nearest_rank():
+    assert e2e.percentile(list(range(1, 101)), 50) == 50
+    assert e2e.percentile(list(range(1, 101)), 99) == 99
+    assert e2e.percentile([], 50) is None
+
+
+def test_report_table_and_chart(tmp_path):
+    results = {
+        "meta": {"date": "2026-11-26", "git_commit": "abc", "cpu_count": 2,
+                 "gunicorn": {"workers": 4, "worker_class": "gthread", "threads": 4},
+                 "load_average_at_start": [1.0, 1.0, 1.0]},
+        "http": [{"name": "jwt_pg", "ceiling": None, "rps": 2000.0, "p50_ms": 5.0, "p99_ms": 9.0, "errors": 0},
+                 {"name": "me", "ceiling": "jwt_pg", "rps": 1500.0, "p50_ms": 7.0, "p99_ms": 12.0, "errors": 0,
+                  "ratio": 0.75},
+                 {"name": "usage use", "ceiling": "jwt_evalsha", "skipped": "skipped: endpoint missing"}],
+        "payments_e2e": {"skipped": "skipped: endpoint missing"},
+        "rq": [{"kind": "trivial", "worker_class": "SimpleWorker", "jobs": 10, "finished": 10,
+                "jobs_per_s": 300.0, "job_p50_ms": 1.0, "job_p99_ms": 2.0, "ratio": 1.2, "ceiling": "target 250"}],
+    }
+    text = report.table_text(results)
+    assert "me" in text and "0.75" in text and "skipped: endpoint missing" in text and "300.0" in text
+    assert report.table_markdown(results).count("\n") == 1 + 5
+    report.write_chart(results, str(tmp_path / "c.png"))
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_payments_load_client_counts_completions_against_a_stand_in_server():
+    """The e2e client against a stand-in that activates each subscription 0.1 s after its POST."""
+    import threading
+    import time
+
+    from flask import Flask, request
+    from werkzeug.serving import make_server
+
+    fake = Flask("fake")
+
+    @fake.post("/v1/subscriptions")
+    def create():
+        assert request.headers["Idempotency-Key"] and request.get_json()["card"]["number"] == e2e.CARD["number"]
+        return {"id": f"s-{time.time() + 0.1}", "status": "incomplete"}, 201
+
+    @fake.get("/v1/subscriptions/<sid>")
+    def show(sid):
+        return {"subscription": {"status": "active" if time.time() >= float(sid[2:]) else "incomplete"}}
+
+    server = make_server("127.0.0.1", 0, fake, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = e2e.run_payments("127.0.0.1", server.server_port, [{"token": "t"}] * 10, "plan", rate=50,
+                                  connections=4, poll_first=0.05, poll_every=0.05, settle=0.0)
+    finally:
+        server.shutdown()
+    assert result["completed"] == 10 and result["outcomes"] == {"active": 10}
+    assert result["http_statuses"]["POST 201"] == 10 and result["http_statuses"]["GET 200"] >= 10
+    assert 100 <= result["e2e_p50_ms"] < 1000
+    assert result["web_requests"] == 10 + result["http_statuses"]["GET 200"]
