@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app, make_response, request
@@ -56,7 +57,10 @@ class IdempotencyKeyMixin:
 
 
 def _request_hash() -> str:
-    digest = hashlib.sha256()
+    # Keyed (HMAC), not a bare SHA-256: a /process body holds a card number and CVC, and a plain
+    # hash of it stored in the database could be brute-forced from the BIN and last4.
+    key = ("idempotency:" + current_app.config["SETTINGS"].service_to_service_secret).encode()
+    digest = hmac.new(key, digestmod=hashlib.sha256)
     digest.update(request.method.encode() + b" " + request.path.encode() + b"\n")
     digest.update(request.get_data(cache=True))
     return digest.hexdigest()

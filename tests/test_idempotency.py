@@ -117,3 +117,16 @@ def test_purge_keeps_recent_keys(idem_app, make_user):
         db.session.commit()
         assert idempotency.purge_expired(SubscriptionIdempotencyKey) == 1
         assert [k for (k,) in db.session.execute(text("SELECT key FROM sub_idempotency_keys"))] == ["new"]
+
+
+def test_stored_request_hash_is_keyed_not_a_bare_digest(idem_app, make_user):
+    """A stored hash of a body holding card data must not be a plain SHA-256 of it."""
+    import hashlib
+    _, h = make_user()
+    body = b'{"card": {"number": "4242424242424242", "cvc": "123"}}'
+    idem_app.test_client().post("/__test/charge", data=body, content_type="application/json",
+                                headers={**h, "Idempotency-Key": "hash-check"})
+    with idem_app.app_context():
+        stored = db.session.scalar(db.select(SubscriptionIdempotencyKey.request_hash))
+    assert stored != hashlib.sha256(b"POST /__test/charge\n" + body).hexdigest()
+    assert len(stored) == 64
