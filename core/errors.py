@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import marshmallow as ma
 import redis
 import sqlalchemy.exc
 from flask import Flask, g, jsonify
@@ -52,8 +53,24 @@ def _respond(code, message, errors=None, headers=None, extra=None):
     return response
 
 
+class ErrorSchema(ma.Schema):
+    """The one error shape, as documented in both OpenAPI specs (extra keys such as a usage
+    limit's `used`/`limit`/`resets_at` may follow)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    code = ma.fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    status = ma.fields.String(required=True, metadata={"description": "HTTP status name"})
+    message = ma.fields.String(required=True, metadata={"description": "What went wrong"})
+    errors = ma.fields.Dict(metadata={"description": "Field errors, by location then field"})
+    request_id = ma.fields.String(metadata={"description": "Also in the X-Request-ID header"})
+
+
 class BillingApi(Api):
     """flask-smorest Api whose error handler emits the project's one error shape."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
