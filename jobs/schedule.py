@@ -26,12 +26,21 @@ JOB_ID_PREFIX = "periodic-"
 class PeriodicJob:
     job_id: str
     func: str  # "module:function"; the function takes no arguments
-    interval_seconds: int
+    # Seconds, or the name of a Settings attribute holding them (read when used, not at import).
+    interval: int | str
     queue: str = DEFAULT
     timeout_seconds: int = 300
     description: str = ""
     # Optional "module:function" whose dict is merged into this job's health status (own lag figures).
     status: str | None = None
+
+    @property
+    def interval_seconds(self) -> int:
+        if isinstance(self.interval, int):
+            return self.interval
+        from flask import current_app, has_app_context
+        settings = current_app.config["SETTINGS"] if has_app_context() else load_settings()
+        return int(getattr(settings, self.interval))
 
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
@@ -39,11 +48,11 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
                 description="Proves the scheduler and a worker are alive"),
     PeriodicJob("outbox-sweep", "jobs.outbox:sweep_outboxes", 15,
                 description="Re-enqueue undelivered outbox events (after a crash or a Redis outage)"),
-    PeriodicJob("billing-cycle", "jobs.billing:run_billing_cycle", load_settings().billing_cycle_seconds,
+    PeriodicJob("billing-cycle", "jobs.billing:run_billing_cycle", "billing_cycle_seconds",
                 description="Renewals, trial ends, dunning retries, expiry of unpaid subscriptions"),
     PeriodicJob("idempotency-purge", "jobs.outbox:purge_idempotency_keys", 3600,
                 description="Drop Idempotency-Key records past their TTL"),
-    PeriodicJob("usage-sync", "jobs.usage:sync_usage", load_settings().usage_sync_interval_seconds,
+    PeriodicJob("usage-sync", "jobs.usage:sync_usage", "usage_sync_interval_seconds",
                 timeout_seconds=120, status="jobs.usage:usage_status",
                 description="Writes usage counters changed since the last run to PostgreSQL"),
     PeriodicJob("usage-sweep", "jobs.usage:sweep_usage", 600,

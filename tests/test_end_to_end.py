@@ -119,7 +119,11 @@ def test_another_users_invoice_cannot_be_paid_or_seen(world, client, payment_cli
     assert payment_client.post(f"/v1/payments/refund/{txn['id']}", json={}, headers=b).status_code == 404
     r = payment_client.post("/v1/payments/process", json={"invoice_id": invoice["id"], "card": CARD}, headers=b)
     assert r.status_code == 404
+    assert client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(ENTERPRISE_MONTHLY_ID)},
+                      headers=b).status_code == 404
+    assert client.delete(f"/v1/subscriptions/{sub['id']}", headers=b).status_code == 404
     assert world.transactions(b) == []
+    assert world.sub(a, sub["id"])["status"] == "active"
 
 
 def test_refunds_full_and_partial_reach_the_invoice(world, payment_client):

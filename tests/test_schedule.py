@@ -33,3 +33,15 @@ def test_a_scheduled_run_is_recorded_for_health(app, client, redis_conn):
     status = client.get("/v1/health/queues").json["periodic_jobs"]["heartbeat"]
     assert status["last_run"] is not None and status["overdue"] is False
     assert status["lag_seconds"] < 5
+
+
+def test_intervals_named_by_a_setting_follow_that_setting(app, settings):
+    from jobs.schedule import PERIODIC_JOBS
+    sync = next(j for j in PERIODIC_JOBS if j.job_id == "usage-sync")
+    assert sync.interval == "usage_sync_interval_seconds"
+    assert sync.interval_seconds == settings.usage_sync_interval_seconds
+    app.config["SETTINGS"] = settings.with_overrides(usage_sync_interval_seconds=3)
+    try:
+        assert sync.interval_seconds == 3
+    finally:
+        app.config["SETTINGS"] = settings
