@@ -29,7 +29,7 @@ def worker(queues, burst, fork, name):
 
     from jobs.context import SERVICES, get_app, register_app
     from jobs.queues import get_queue
-    from jobs.worker import BillingForkWorker, BillingWorker
+    from jobs.worker import BillingForkWorker, BillingWorker, work_forever
 
     register_app(current_app._get_current_object())
     # Build both services' apps and configure the ORM now, before any fork: a forking worker's
@@ -47,10 +47,13 @@ def worker(queues, burst, fork, name):
     # Maintenance also re-takes RQ's scheduler lock: with RQ's default of 10 minutes, delayed jobs
     # (gateway answers, webhook retries) would wait that long after the worker holding the lock
     # was SIGKILLed. Its lock expires after 61 s; a 30 s interval picks it up soon after.
-    w = cls([get_queue(n) for n in names], connection=conn, name=name,
-            maintenance_interval=WORKER_MAINTENANCE_SECONDS)
+    def make_worker(restarts: int):
+        return cls([get_queue(n) for n in names], connection=conn,
+                   name=f"{name}-{restarts}" if name and restarts else name,
+                   maintenance_interval=WORKER_MAINTENANCE_SECONDS)
+
     configure_logging(current_app.config["SETTINGS"], "worker", process="worker")
-    w.work(burst=burst, with_scheduler=True, logging_level=current_app.config["SETTINGS"].log_level)
+    work_forever(make_worker, burst=burst, logging_level=current_app.config["SETTINGS"].log_level)
 
 
 @rq_cli.command("scheduler")
@@ -58,17 +61,16 @@ def worker(queues, burst, fork, name):
 @click.option("--register-only", is_flag=True, help="Register the periodic jobs and exit.")
 def scheduler(interval, register_only):
     """Register jobs/schedule.py's periodic jobs with rq-scheduler and run it."""
-    from rq_scheduler import Scheduler
-
     from jobs import schedule
+    from jobs.scheduler import BillingScheduler, run_forever
 
     conn = current_app.extensions["redis"]
-    sched = Scheduler(connection=conn, interval=interval)
+    sched = BillingScheduler(connection=conn, interval=interval)
     ids = schedule.register(sched)
     click.echo(f"registered {len(ids)} periodic jobs: {', '.join(ids)}")
     if not register_only:
         configure_logging(current_app.config["SETTINGS"], "scheduler", process="scheduler")
-        sched.run()
+        run_forever(sched)
 
 
 @clock_cli.command("show")

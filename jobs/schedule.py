@@ -19,6 +19,7 @@ from core.settings import load_settings
 from jobs.queues import DEFAULT
 
 LAST_RUN_KEY = "periodic:last_run:{job_id}"
+REGISTERED_KEY = "periodic:registered"  # gone with a Redis loss: the scheduler then registers again
 JOB_ID_PREFIX = "periodic-"
 
 
@@ -94,6 +95,7 @@ def register(scheduler) -> list[str]:
             description=entry.description or entry.job_id,
         )
         ids.append(job.id)
+    scheduler.connection.set(REGISTERED_KEY, time.time())
     return ids
 
 

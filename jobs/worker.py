@@ -50,3 +50,31 @@ class BillingWorker(_FewerRoundTrips, SimpleWorker):
 
 class BillingForkWorker(_FewerRoundTrips, Worker):
     """Forks a child per job (`flask rq worker --fork`): isolation at several times the cost."""
+
+
+def work_forever(make_worker, *, burst: bool = False, logging_level: str = "INFO",
+                 max_restarts: int | None = None, retry_seconds: float = 2.0) -> None:
+    """Run a worker; if Redis goes away, wait and start a fresh one instead of exiting.
+
+    RQ retries a failed dequeue, but other calls (heartbeats, registration) raise out of
+    work(); under honcho one exiting process stops all the others. `make_worker(restarts)`
+    builds a new worker each time (the dead one may still hold its name in Redis).
+    """
+    import logging
+    import time
+
+    import redis
+
+    log = logging.getLogger(__name__)
+    restarts = 0
+    while True:
+        worker = make_worker(restarts)
+        try:
+            worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
+            return
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            restarts += 1
+            if max_restarts is not None and restarts > max_restarts:
+                raise
+            log.warning("worker lost Redis (%s); starting again in %ss", exc.__class__.__name__, retry_seconds)
+            time.sleep(retry_seconds)

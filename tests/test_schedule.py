@@ -45,3 +45,34 @@ def test_intervals_named_by_a_setting_follow_that_setting(app, settings):
         assert sync.interval_seconds == 3
     finally:
         app.config["SETTINGS"] = settings
+
+
+def test_scheduler_registers_again_after_redis_lost_its_jobs(app, redis_conn):
+    from jobs.scheduler import BillingScheduler
+    sched = BillingScheduler(connection=redis_conn)
+    schedule.register(sched)
+    redis_conn.flushdb()  # Redis restarted empty
+    sched.enqueue_jobs()
+    ids = {j.id for j in sched.get_jobs()}
+    assert ids == {schedule.JOB_ID_PREFIX + j.job_id for j in schedule.PERIODIC_JOBS}
+
+
+def test_scheduler_keeps_retrying_while_redis_is_unreachable(monkeypatch):
+    import redis
+
+    from jobs import scheduler as scheduler_module
+    monkeypatch.setattr(scheduler_module, "RETRY_SECONDS", 0)
+    dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    sched = scheduler_module.BillingScheduler(connection=dead)
+    attempts = []
+    real_run = sched.run
+
+    def counting_run(*args, **kwargs):
+        attempts.append(1)
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(sched, "run", counting_run)
+    import pytest
+    with pytest.raises(redis.exceptions.ConnectionError):
+        scheduler_module.run_forever(sched, max_restarts=2)
+    assert len(attempts) == 3
