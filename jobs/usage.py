@@ -7,9 +7,13 @@ from jobs.context import in_app
 @in_app("subscription")
 def sync_usage() -> dict:
     """Write counters changed since the last run to PostgreSQL; safe to run twice."""
+    from core import metrics
     from subscription_app.usage import ledger
 
-    return ledger.sync_dirty()
+    lag = ledger.sync_status()["oldest_unsynced_change_seconds"]
+    result = ledger.sync_dirty()
+    metrics.usage_sync(lag, result["rows"])
+    return result
 
 
 @in_app("subscription")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from core import outbox
+from core import metrics, outbox
 from payment_app.models import PaymentOutbox, Refund, Transaction
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ def settle_transaction(txn: Transaction, *, succeeded: bool, failure_reason: str
             data["failure_reason"] = txn.failure_reason
     if event_type is not None:
         outbox.emit(PaymentOutbox, event_type, TARGET, data)
+    metrics.payment_outcome(txn.status if txn.kind == "charge" else f"{txn.kind}_{txn.status}")
     log.info("transaction %s %s (%s)", txn.id, txn.status, txn.kind)
     return True
 
@@ -97,5 +98,6 @@ def settle_refund(refund: Refund, txn: Transaction, *, succeeded: bool, failure_
         refund.failure_reason = failure_reason or "declined"
     if txn.invoice_id is not None:
         outbox.emit(PaymentOutbox, f"refund.{refund.status}", TARGET, refund_data(refund, txn))
+    metrics.payment_outcome(f"refund_{refund.status}")
     log.info("refund %s of transaction %s %s", refund.id, txn.id, refund.status)
     return True

@@ -205,3 +205,12 @@ def test_renewal_then_dunning_to_cancellation(world, client):
     assert sorted(i["status"] for i in cycle) == ["paid", "uncollectible"]
     charges = world.gateway_requests("charge")
     assert sum(1 for c in charges if c.approved) == 2  # first payment and first renewal, nothing since
+
+
+def test_payment_outcomes_and_deliveries_reach_the_metrics(world, client):
+    h = world.user("e2e-metrics@example.com")
+    world.subscribe(h)
+    world.run()
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'billing_payments_total{outcome="succeeded"} 1.0' in text
+    assert 'billing_webhook_deliveries_total{event_type="payment.succeeded",outcome="delivered"} 1.0' in text
