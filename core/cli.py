@@ -14,6 +14,7 @@ from jobs.queues import QUEUE_NAMES
 WORKER_MAINTENANCE_SECONDS = 30
 
 rq_cli = AppGroup("rq", help="RQ worker and scheduler for the billing queues.")
+webhooks_cli = AppGroup("webhooks", help="Outgoing events (the outboxes of both services).")
 clock_cli = AppGroup("clock", help="Move the billing clock in development and tests (never in production).")
 
 
@@ -97,6 +98,20 @@ def clock_reset():
     click.echo(f"now={clock.utcnow().isoformat()}")
 
 
+@webhooks_cli.command("replay")
+@click.argument("event_id")
+def webhooks_replay(event_id):
+    """Deliver outbox event EVENT_ID again (dead, or delivered: receivers ignore a duplicate)."""
+    from jobs.outbox import replay_event
+
+    try:
+        service, event_type = replay_event(event_id)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"re-enqueued {event_type} {event_id} from the {service} service's outbox")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(rq_cli)
     app.cli.add_command(clock_cli)
+    app.cli.add_command(webhooks_cli)

@@ -61,3 +61,27 @@ def _purge_payment_keys() -> int:
 def purge_idempotency_keys() -> dict:
     """Periodic: drop Idempotency-Key records older than their TTL (24 h by default)."""
     return {"subscription": _purge_subscription_keys(), "payment": _purge_payment_keys()}
+
+
+def replay_event(event_id: str) -> tuple[str, str]:
+    """Operator action: deliver one outbox event again, whichever service sent it.
+
+    Returns (service, event_type); raises LookupError if neither outbox has it. Receivers dedupe
+    by event id, so a replay of an event that was already applied changes nothing."""
+    import uuid
+
+    from core.extensions import db
+    from jobs.context import get_app
+
+    try:
+        uuid.UUID(str(event_id))
+    except ValueError:
+        raise LookupError(f"{event_id!r} is not an outbox event id (a UUID)") from None
+    for service, model in (("subscription", SubscriptionOutbox), ("payment", PaymentOutbox)):
+        with get_app(service).app_context():
+            row = db.session.get(model, uuid.UUID(str(event_id)))
+            if row is not None:
+                event_type = row.event_type
+                outbox.replay(model, row.id)
+                return service, event_type
+    raise LookupError(f"no outbox event {event_id}")

@@ -120,3 +120,24 @@ def test_delivery_carries_the_request_id_of_the_request_that_caused_it(payment_a
         db.session.commit()
     _drain(redis_conn)
     assert sink.requests[0]["headers"]["X-Request-ID"] == "req-outbox-1"
+
+
+def test_flask_webhooks_replay_delivers_a_dead_event_again(app, payment_app, sink, redis_conn, monkeypatch):
+    monkeypatch.setattr(outbox, "MAX_ATTEMPTS", 1)
+    sink.status = 500
+    with payment_app.app_context():
+        row = outbox.emit(PaymentOutbox, "payment.succeeded", "subscription_webhook", {})
+        db.session.commit()
+        event_id = str(row.id)
+        assert outbox.deliver(PaymentOutbox, event_id) == "dead"
+    runner = app.test_cli_runner()
+    assert "EVENT_ID" in runner.invoke(args=["webhooks", "replay", "--help"]).output
+    result = runner.invoke(args=["webhooks", "replay", event_id])
+    assert result.exit_code == 0 and "payment.succeeded" in result.output and "payment service" in result.output
+    sink.status = 200
+    _drain(redis_conn)
+    with payment_app.app_context():
+        assert db.session.get(PaymentOutbox, row.id).delivered_at is not None
+    missing = runner.invoke(args=["webhooks", "replay", "00000000-0000-0000-0000-000000000000"])
+    assert missing.exit_code != 0 and "no outbox event" in missing.output
+    assert runner.invoke(args=["webhooks", "replay", "not-a-uuid"]).exit_code != 0
