@@ -4,7 +4,8 @@
     python bench/usage_bench.py [--duration 10] [--repeats 3] [--connections 16] [--users 50]
 
 Starts, on loopback, the subscription app (gunicorn -c gunicorn.conf.py, port
-SUBSCRIPTION_PORT or 8201) and bench/baseline_app.py under the same gunicorn settings
+SUBSCRIPTION_PORT or 8201) and the `jwt_evalsha` ceiling of bench/baseline_apps.py (the
+one `make bench` uses) under the same gunicorn settings
 (port PAYMENT_PORT or 8202), both against DATABASE_URL / REDIS_URL (export your own).
 Prepares a plan with a cap no run can reach and N subscribed users, then drives both with
 wrk (bench/wrk_use.lua rotates the users' tokens):
@@ -45,6 +46,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 LUA = os.path.join(REPO, "bench", "wrk_use.lua")
 FEATURE = "bench_calls"
+USE_PATH = f"/v1/usage/features/{FEATURE}/use"
+BASELINE_PATH = "/evalsha"  # bench/baseline_apps.py: JWT check + one EVALSHA, no revocation lookup
 PLAN_CODE = "usage_bench"
 
 
@@ -93,7 +96,7 @@ def start(target: str, port: int, env: dict) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}",
                              target], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
-    health = "/health" if "baseline" in target else "/v1/health"
+    health = "/ping" if "baseline" in target else "/v1/health"
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{health}", timeout=1) as r:
@@ -128,10 +131,10 @@ def server_cpu_seconds(master: subprocess.Popen) -> float:
 
 
 def wrk(port: int, duration: float, connections: int, threads: int, tokens_file: str, delay_ms: int = 0,
-        server: subprocess.Popen | None = None) -> dict:
+        server: subprocess.Popen | None = None, path: str = USE_PATH) -> dict:
     cpu_before = server_cpu_seconds(server) if server else 0.0
     env = {**os.environ, "BENCH_TOKENS_FILE": tokens_file, "BENCH_DELAY_MS": str(delay_ms),
-           "BENCH_PATH": f"/v1/usage/features/{FEATURE}/use"}
+           "BENCH_PATH": path}
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "5s",
                           "-s", LUA, f"http://127.0.0.1:{port}"], env=env, capture_output=True, text=True,
                          check=True).stdout
@@ -175,16 +178,17 @@ def main() -> int:
     procs = []
     try:
         procs.append(start("wsgi:subscription_app", use_port, env))
-        procs.append(start("bench.baseline_app:app", base_port, env))
+        procs.append(start("bench.baseline_apps:jwt_evalsha", base_port, env))
         ports = {"use": use_port, "baseline": base_port}
+        paths = {"use": USE_PATH, "baseline": BASELINE_PATH}
         servers = {"use": procs[0], "baseline": procs[1]}
-        for port in ports.values():
-            wrk(port, args.warmup, args.connections, args.threads, tokens_file)
+        for name, port in ports.items():
+            wrk(port, args.warmup, args.connections, args.threads, tokens_file, path=paths[name])
         runs: dict[str, list] = {"use": [], "baseline": []}
         for _ in range(args.repeats):
             for name, port in ports.items():
                 runs[name].append(wrk(port, args.duration, args.connections, args.threads, tokens_file,
-                                      server=servers[name]))
+                                      server=servers[name], path=paths[name]))
         sat = {name: median_of(r) for name, r in runs.items()}
         half_target = sat["use"]["rps"] / 2
         # Each connection waits delay + its own latency per request: calibrate the latency share.

@@ -1,8 +1,6 @@
 """Health endpoints on both services, including a dependency outage and recovery."""
 import pytest
 
-from core.settings import Settings
-
 
 @pytest.mark.parametrize("which,name", [("client", "subscription-service"),
                                         ("payment_client", "payment-service")])
