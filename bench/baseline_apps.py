@@ -6,7 +6,7 @@
     gunicorn -c gunicorn.conf.py bench.baseline_apps:jwt_pg       # + one PostgreSQL primary-key read
 
 Each adds one thing to the one before, configured exactly as the product configures it
-(flask-jwt-extended with the audience and algorithm of core/tokens.py, the Redis client
+(flask-jwt-extended with the audience, algorithm and PyJWT segment check of core/tokens.py, the Redis client
 options of core/extensions.py, the engine options of core/app.py), so "product / ceiling"
 says how much the product's own code costs on top of the stack it cannot avoid.
 Every app answers GET /ping; `bare` also answers any POST with 200 (the local webhook
@@ -19,6 +19,7 @@ from flask_jwt_extended import JWTManager, get_jwt_identity, jwt_required
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from core import jwt_segments
 from core.app import _sqlalchemy_config
 from core.extensions import RedisExtension
 from core.settings import load_settings
@@ -79,6 +80,7 @@ def _with_jwt(settings=None) -> Flask:
         JWT_DECODE_AUDIENCE=settings.jwt_audience,
         JWT_TOKEN_LOCATION=["headers"],
     )
+    jwt_segments.install()  # as configure_jwt does: the ceiling decodes tokens as cheaply as the product
     JWTManager(app)
 
     @app.get("/jwt")
