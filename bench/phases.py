@@ -76,11 +76,17 @@ def payments(cfg, procs) -> dict:
     print(f"[bench] payments e2e: {cfg.payments_rate:g}/s for {cfg.payments_seconds:g}s, "
           f"{cfg.payments_workers} RQ workers", flush=True)
     groups = [p.pid for p in procs.children]
-    before = cpu_seconds(groups, cfg.backend_pids())
+    backends = cfg.backend_pids()
+    redis_pid = redis_server_pid(cfg.sub_app)
+    before = cpu_seconds(groups, backends)
+    redis_before = cpu_seconds([], [redis_pid] if redis_pid else [])
     client_before = resource.getrusage(resource.RUSAGE_SELF)
     result = e2e.run_payments("127.0.0.1", cfg.port + 10, users, str(PRO_MONTHLY_ID), rate=cfg.payments_rate)
     client_after = resource.getrusage(resource.RUSAGE_SELF)
-    servers = cpu_used(before, cpu_seconds(groups, cfg.backend_pids()))
+    after = cpu_seconds(groups, cfg.backend_pids())
+    servers = cpu_used(before, after)
+    redis_cpu = cpu_used(redis_before, cpu_seconds([], [redis_pid] if redis_pid else []))
+    parts = cpu_by_component(procs, before, after)
     for w in workers:
         procs.stop(w)
     client = sum(getattr(client_after, f) - getattr(client_before, f) for f in ("ru_utime", "ru_stime"))
@@ -90,6 +96,9 @@ def payments(cfg, procs) -> dict:
         per_payment = servers / result["completed"]
         result["cpu_ms_per_payment"] = {"servers_workers_postgres": round(per_payment * 1000, 1),
                                         "load_client": round(client / result["completed"] * 1000, 1)}
+        result["cpu_ms_per_payment"]["by_component"] = {
+            name: round(seconds / result["completed"] * 1000, 1) for name, seconds in sorted(parts.items())}
+        result["cpu_ms_per_payment"]["redis_server"] = round(redis_cpu / result["completed"] * 1000, 1)
         result["cpu_bound_payments_per_s"] = round((os.cpu_count() or 1) / per_payment, 1) if per_payment else None
     result["rq_workers"] = cfg.payments_workers
     if result.get("completed_per_s"):
@@ -99,6 +108,31 @@ def payments(cfg, procs) -> dict:
     print(f"[bench] payments e2e: {result['completed_per_s']} completed/s, web p50 {result['web_p50_ms']} ms, "
           f"p99 {result['web_p99_ms']} ms, outcomes {result['outcomes']}", flush=True)
     return result
+
+
+def redis_server_pid(app) -> int | None:
+    """The local Redis server's pid, when it runs on this box (its CPU is part of what a payment costs)."""
+    try:
+        return int(app.extensions["redis"].info("server")["process_id"])
+    except Exception:  # noqa: BLE001 - a remote or restricted Redis: not counted
+        return None
+
+
+def cpu_by_component(procs, before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
+    """CPU seconds between two snapshots, by bench process name (workers summed), PostgreSQL the rest."""
+    owner = {}
+    for proc in procs.children:
+        for pid in after:
+            try:
+                if os.getpgid(pid) == proc.pid:
+                    owner[pid] = proc.bench_name.rstrip("0123456789-") or proc.bench_name
+            except OSError:
+                continue
+    out: dict[str, float] = {}
+    for pid, cpu in after.items():
+        name = owner.get(pid, "postgresql")
+        out[name] = out.get(name, 0.0) + cpu - before.get(pid, 0.0)
+    return out
 
 
 def rq(cfg, procs, conn) -> list[dict]:
