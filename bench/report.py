@@ -37,6 +37,12 @@ def rows(results: dict) -> list[list[str]]:
                       _fmt((pay.get("cpu_ms_per_payment") or {}).get("servers_workers_postgres"), 1), "-",
                       f"offered {pay['offered_per_s']:g}/s, {pay['completed']}/{pay['posted']} active, "
                       f"e2e p50 {_fmt(pay.get('e2e_p50_ms'), 0)} ms; web = POST+polls"])
+    floor = pay.get("floor") if pay else None
+    if floor:
+        table.append(["payments floor (ceilings)", "target 150", _fmt(floor["max_payments_per_s_on_this_box"]),
+                      "-", "-", "-", _fmt(floor["cpu_ms_per_payment"], 1), "-",
+                      f"every step at its ceiling, no polls: 150/s needs {_fmt(floor['cores_needed_for_target_at_floor'])} "
+                      f"cores at best, {_fmt(floor['cores_needed_for_target_as_measured'])} as measured"])
     for rq in results.get("rq", []):
         name = f"rq {rq['kind']} {rq['worker_class']}"
         if rq.get("error"):

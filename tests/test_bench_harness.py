@@ -112,6 +112,30 @@ def test_report_table_and_chart(tmp_path):
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_payments_floor_prices_every_step_at_its_ceiling():
+    from bench import run
+
+    results = {
+        "meta": {"cpu_count": 2},
+        "http": [{"name": "bare", "ceiling": None, "server_cpu_ms_per_request": 0.5},
+                 {"name": "jwt_pg", "ceiling": None, "server_cpu_ms_per_request": 1.5},
+                 {"name": "me", "ceiling": "jwt_pg", "server_cpu_ms_per_request": 9.0}],
+        "payments_e2e": {"cpu_ms_per_payment": {"servers_workers_postgres": 80.0}},
+        "rq": [{"kind": "trivial", "worker_class": "SimpleWorker", "cpu_ms_per_job": 2.0},
+               {"kind": "delivery", "worker_class": "SimpleWorker", "cpu_ms_per_job": 6.0}],
+    }
+    floor = run.payments_floor(results)
+    # 1.5 (user POST) + 0.5 (tokenise) + 3 x 6.0 (deliveries) + 2.0 (submit job) = 22 ms
+    assert floor["cpu_ms_per_payment"] == 22.0
+    assert floor["max_payments_per_s_on_this_box"] == round(2 * 1000 / 22, 1)
+    assert floor["cores_needed_for_target_at_floor"] == 3.3  # 150/s x 22 ms
+    assert floor["cores_needed_for_target_as_measured"] == 12.0  # 150/s x 80 ms
+    assert [s["count"] for s in floor["steps"]] == [1, 1, 3, 1]
+    results["rq"] = results["rq"][:1]  # a skipped phase: no floor rather than a wrong one
+    assert run.payments_floor(results) is None
+    assert run.payments_floor({**results, "payments_e2e": {"skipped": "x"}}) is None
+
+
 def test_payments_load_client_counts_completions_against_a_stand_in_server():
     """The e2e client against a stand-in that activates each subscription 0.1 s after its POST."""
     import threading
