@@ -15,20 +15,35 @@ from bench.procs import cpu_seconds, cpu_used
 
 CEILINGS = (("bare", "GET", "/ping"), ("jwt", "GET", "/jwt"), ("jwt_evalsha", "POST", "/evalsha"),
             ("jwt_pg", "GET", "/pg"))
+# The ceilings the product's HTTP scenarios are compared with, run alternately with them.
+PAIRED_CEILINGS = ("jwt_evalsha", "jwt_pg")
 PAYMENTS_TARGET = 150.0
 RQ_TARGET = 250.0
 
 
 def ceilings(cfg, procs) -> list[dict]:
+    """Each ceiling alone, in turn; the ones the product is paired with stay up for the product phase."""
     out = []
+    cfg.ceiling_servers = {}
     for i, (name, method, path) in enumerate(CEILINGS):
         port = cfg.port + i
         proc = procs.gunicorn(f"ceiling-{name}", f"bench.baseline_apps:{name}", port, ready_path="/ping")
         body = {} if method == "POST" else None
-        out.append(scenarios.run_http(name, port=port, method=method, path=path, cfg=cfg, server_pgid=proc.pid,
-                                      requests=scenarios.per_user(cfg.read_users, body)))
-        procs.stop(proc)
+        entry = scenarios.run_http(name, port=port, method=method, path=path, cfg=cfg, server_pgid=proc.pid,
+                                   requests=scenarios.per_user(cfg.read_users, body))
+        out.append(entry)
+        if name in PAIRED_CEILINGS and not entry.get("skipped"):
+            cfg.ceiling_servers[name] = {
+                "url": f"http://127.0.0.1:{port}{path}", "server_pgid": proc.pid,
+                "request_file": os.path.join(cfg.work_dir, f"{name}.req")}
+        else:
+            procs.stop(proc)
     return out
+
+
+def paired(cfg, ceiling: str) -> dict | None:
+    """The running ceiling a product scenario is measured alongside (None: it was not measured)."""
+    return (getattr(cfg, "ceiling_servers", None) or {}).get(ceiling)
 
 
 def product(cfg, settings) -> list[dict]:
@@ -37,17 +52,19 @@ def product(cfg, settings) -> list[dict]:
     http = functools.partial(scenarios.run_http, port=cfg.port + 10, app=cfg.sub_app, cfg=cfg,
                              server_pgid=cfg.servers["subscription"].pid)
     out = [
-        http("me", method="GET", path="/v1/auth/me", ceiling="jwt_pg", requests=scenarios.per_user(users)),
+        http("me", method="GET", path="/v1/auth/me", ceiling="jwt_pg", requests=scenarios.per_user(users),
+             paired=paired(cfg, "jwt_pg")),
         http("subscriptions/active", method="GET", path="/v1/subscriptions/active", ceiling="jwt_pg",
-             requests=scenarios.per_user(users)),
+             requests=scenarios.per_user(users), paired=paired(cfg, "jwt_pg")),
         http("usage use", method="POST", path="/v1/usage/features/api_calls/use", ceiling="jwt_evalsha",
-             requests=scenarios.per_user(users, {"delta": 1})),
+             requests=scenarios.per_user(users, {"delta": 1}), paired=paired(cfg, "jwt_evalsha")),
     ]
     # Enough fresh event ids for the warm-up and every repeat at the ceiling's pace, with margin.
     ceiling = next((e for e in cfg.ceiling_results if e["name"] == "jwt_pg" and e.get("rps")), {})
     count = int((ceiling.get("rps") or 4000) * (cfg.warmup + cfg.repeats * cfg.duration) * 1.5) + 1000
     out.append(http("webhook verify", method="POST", path="/v1/webhooks/payment", ceiling="jwt_pg",
-                    requests=scenarios.signed_webhooks(settings, count), note="fresh event id per request"))
+                    requests=scenarios.signed_webhooks(settings, count), note="fresh event id per request",
+                    paired=paired(cfg, "jwt_pg")))
     out.append(http("login (bcrypt)", method="POST", path="/v1/auth/login", ceiling="bcrypt",
                     requests=scenarios.logins(users, fixtures.BENCH_PASSWORD), connections=4, timeout="20s",
                     note=f"BCRYPT_ROUNDS={settings.bcrypt_rounds}"))
@@ -60,7 +77,7 @@ def transactions(cfg) -> dict:
     return scenarios.run_http(
         "payments/transactions", port=cfg.port + 11, server_pgid=cfg.servers["payment"].pid, method="GET",
         path="/v1/payments/transactions", app=cfg.pay_app, cfg=cfg, ceiling="jwt_pg",
-        requests=scenarios.per_user(users),
+        requests=scenarios.per_user(users), paired=paired(cfg, "jwt_pg"),
         note="users with 1 transaction" if cfg.payment_users else "users without transactions")
 
 

@@ -21,6 +21,9 @@ def rows(results: dict) -> list[list[str]]:
             table.append([entry["name"], entry.get("ceiling") or "", "-", "-", "-", "-", "-", "-", entry["skipped"]])
             continue
         note = f"{entry['errors']} errors" if entry.get("errors") else ""
+        if entry.get("paired_ceiling"):
+            note = "; ".join(x for x in (f"{entry['ceiling']} {_fmt(entry['paired_ceiling']['rps'])} req/s in "
+                                         f"alternate runs", note) if x)
         if entry.get("note"):
             note = "; ".join(x for x in (entry["note"], note) if x)
         table.append([entry["name"], entry.get("ceiling") or "(ceiling)", _fmt(entry["rps"]),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import time
 import urllib.error
 import urllib.request
@@ -82,8 +83,14 @@ def probe(base_url: str, method: str, path: str, headers: dict, body: bytes) -> 
 
 def run_http(name: str, *, port: int, method: str, path: str, requests: list[tuple[dict, bytes]], cfg,
              ceiling: str | None = None, app=None, connections: int | None = None, timeout: str = "5s",
-             note: str = "", server_pgid: int | None = None) -> dict:
-    """Probe once (a missing route or an error answer skips the scenario), then wrk it."""
+             note: str = "", server_pgid: int | None = None, paired: dict | None = None) -> dict:
+    """Probe once (a missing route or an error answer skips the scenario), then wrk it.
+
+    With `paired` (a ceiling still running: its url, request_file and server_pgid), each measured run
+    of the product directly follows a run of its ceiling, and the ratio is the median of the per-run
+    ratios: on a shared machine whose speed drifts over minutes, both sides of a ratio see the same
+    conditions.
+    """
     from bench.fixtures import route_exists
 
     entry = {"name": name, "method": method, "path": path, "ceiling": ceiling, "port": port}
@@ -111,6 +118,8 @@ def run_http(name: str, *, port: int, method: str, path: str, requests: list[tup
     # CPU of the server's processes and its PostgreSQL backends (not the shared Redis): a figure
     # that noisy neighbours on the machine disturb far less than requests/s.
     groups = [server_pgid] if server_pgid else []
+    if paired:
+        return _run_paired(entry, base + path, request_file, paired, cfg, conns, timeout, groups, len(raws))
     before = cpu_seconds(groups, cfg.backend_pids())
     result = wrk.measure(base + path, request_file, warmup=0, duration=cfg.duration,
                          repeats=cfg.repeats, connections=conns, timeout=timeout)
@@ -121,4 +130,43 @@ def run_http(name: str, *, port: int, method: str, path: str, requests: list[tup
         entry["server_cpu_ms_per_request"] = round(used / summary["requests"] * 1000, 3)
     print(f"[bench] {name}: {summary['rps']:.0f} req/s, p50 {summary['p50_ms']:.2f} ms, "
           f"p99 {summary['p99_ms']:.2f} ms, errors {summary['errors']}", flush=True)
+    return entry
+
+
+def _timed_run(cfg, url: str, request_file: str, groups: list[int], conns: int, timeout: str):
+    """One wrk run and the CPU its server (and the PostgreSQL backends) spent on it."""
+    before = cpu_seconds(groups, cfg.backend_pids())
+    run = wrk.run(url, request_file, duration=cfg.duration, connections=conns, timeout=timeout)
+    return run, cpu_used(before, cpu_seconds(groups, cfg.backend_pids()))
+
+
+def _run_paired(entry: dict, url: str, request_file: str, paired: dict, cfg, conns: int, timeout: str,
+                groups: list[int], distinct: int) -> dict:
+    ceiling_groups = [paired["server_pgid"]]
+    if cfg.warmup:
+        wrk.run(paired["url"], paired["request_file"], duration=cfg.warmup, connections=conns, timeout=timeout)
+    product, ceiling = wrk.WrkResult(), wrk.WrkResult()
+    product_cpu = ceiling_cpu = 0.0
+    for _ in range(cfg.repeats):
+        run, used = _timed_run(cfg, paired["url"], paired["request_file"], ceiling_groups, conns, timeout)
+        ceiling.runs.append(run)
+        ceiling_cpu += used
+        run, used = _timed_run(cfg, url, request_file, groups, conns, timeout)
+        product.runs.append(run)
+        product_cpu += used
+    summary, base = product.summary(), ceiling.summary()
+    ratios = [p.rps / c.rps for p, c in zip(product.runs, ceiling.runs) if c.rps]
+    entry.update(summary, connections=conns, distinct_requests=distinct)
+    entry["paired_ceiling"] = {k: base[k] for k in ("rps", "p50_ms", "p99_ms", "errors", "requests", "runs")}
+    if ratios:
+        entry["ratio"] = round(statistics.median(ratios), 2)
+        entry["ratio_runs"] = [round(r, 3) for r in ratios]
+    if groups and summary["requests"] and base["requests"]:
+        entry["server_cpu_ms_per_request"] = round(product_cpu / summary["requests"] * 1000, 3)
+        entry["paired_ceiling"]["server_cpu_ms_per_request"] = round(ceiling_cpu / base["requests"] * 1000, 3)
+        entry["cpu_ratio"] = round(entry["paired_ceiling"]["server_cpu_ms_per_request"]
+                                   / entry["server_cpu_ms_per_request"], 2)
+    print(f"[bench] {entry['name']}: {summary['rps']:.0f} req/s (its ceiling {base['rps']:.0f} in the same "
+          f"runs), ratio {entry.get('ratio')}, p50 {summary['p50_ms']:.2f} ms, p99 {summary['p99_ms']:.2f} ms, "
+          f"errors {summary['errors']}", flush=True)
     return entry

@@ -112,6 +112,30 @@ def test_report_table_and_chart(tmp_path):
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_paired_runs_alternate_with_the_ceiling_and_take_the_median_of_per_run_ratios(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    # wrk is the outside tool here: each call answers the next figure of its url's script.
+    rps = {"http://c/ceiling": iter([1000.0, 500.0, 1000.0]), "http://p/product": iter([800.0, 450.0, 300.0])}
+    calls = []
+
+    def fake_run(url, request_file, *, duration, connections, threads=1, timeout="5s"):
+        calls.append(url)
+        rate = next(rps[url])
+        return wrk.WrkRun(rps=rate, p50_ms=1.0, p99_ms=2.0, requests=int(rate), non_2xx=0, socket_errors=0,
+                          command="wrk")
+
+    monkeypatch.setattr(wrk, "run", fake_run)
+    cfg = SimpleNamespace(duration=1, repeats=3, warmup=0, backend_pids=lambda: [], work_dir=str(tmp_path))
+    entry = scenarios._run_paired({"name": "me", "ceiling": "jwt_pg"}, "http://p/product", "p.req",
+                                  {"url": "http://c/ceiling", "request_file": "c.req", "server_pgid": 0},
+                                  cfg, 16, "5s", [], 1)
+    assert calls == ["http://c/ceiling", "http://p/product"] * 3
+    assert entry["ratio_runs"] == [0.8, 0.9, 0.3]
+    assert entry["ratio"] == 0.8  # the median of the per-run ratios, not 450 / 1000
+    assert entry["rps"] == 450.0 and entry["paired_ceiling"]["rps"] == 1000.0
+
+
 def test_payments_floor_prices_every_step_at_its_ceiling():
     from bench import run
 
