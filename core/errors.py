@@ -101,8 +101,13 @@ def register_error_handlers(app: Flask) -> None:
         log.error("database unavailable: %s", exc.__class__.__name__)
         return _respond(503, "Database unavailable, try again shortly", headers={"Retry-After": "5"})
 
+    # Cluster answers that mean "not now" (a failover, a resharding, a replica cut off from its
+    # master) are an outage like a refused connection; MasterDownError is a ClusterDownError.
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)
+    @app.errorhandler(redis.exceptions.ClusterDownError)
+    @app.errorhandler(redis.exceptions.TryAgainError)
+    @app.errorhandler(redis.exceptions.SlotNotCoveredError)
     def _redis_down(exc):
         log.error("redis unavailable: %s", exc.__class__.__name__)
         return _respond(503, "Redis unavailable, try again shortly", headers={"Retry-After": "5"})

@@ -4,7 +4,8 @@ Every final state a transaction or refund reaches goes through `settle_transacti
 or `settle_refund`, which change the row and write the outcome event to the outbox in
 the caller's transaction (committed by the caller, together with the inbox claim).
 A final state never moves back: a second answer for the same row changes nothing.
-Metrics hooks belong here.
+Metrics hooks belong here, counted when the caller commits (metrics.on_commit): an
+answer whose commit fails is answered again by the gateway, and must count once.
 
 Only what concerns the subscription service is announced to it: charges and refunds
 of an invoice, and trial-card verifications. A one-off charge (POST /process with an
@@ -45,6 +46,10 @@ def refund_data(refund: Refund, txn: Transaction) -> dict:
             "refunded_total_cents": txn.refunded_cents}
 
 
+def _count_on_commit(outcome: str) -> None:
+    metrics.on_commit(lambda: metrics.payment_outcome(outcome))
+
+
 def settle_transaction(txn: Transaction, *, succeeded: bool, failure_reason: str | None = None,
                        gateway_reference: str | None = None) -> bool:
     """pending -> succeeded | failed, plus the outcome event. False (and no change) if already settled."""
@@ -66,7 +71,7 @@ def settle_transaction(txn: Transaction, *, succeeded: bool, failure_reason: str
             data["failure_reason"] = txn.failure_reason
     if event_type is not None:
         outbox.emit(PaymentOutbox, event_type, TARGET, data)
-    metrics.payment_outcome(txn.status if txn.kind == "charge" else f"{txn.kind}_{txn.status}")
+    _count_on_commit(txn.status if txn.kind == "charge" else f"{txn.kind}_{txn.status}")
     log.info("transaction %s %s (%s)", txn.id, txn.status, txn.kind)
     return True
 
@@ -98,6 +103,6 @@ def settle_refund(refund: Refund, txn: Transaction, *, succeeded: bool, failure_
         refund.failure_reason = failure_reason or "declined"
     if txn.invoice_id is not None:
         outbox.emit(PaymentOutbox, f"refund.{refund.status}", TARGET, refund_data(refund, txn))
-    metrics.payment_outcome(f"refund_{refund.status}")
+    _count_on_commit(f"refund_{refund.status}")
     log.info("refund %s of transaction %s %s", refund.id, txn.id, refund.status)
     return True

@@ -55,3 +55,43 @@ def test_unhandled_exception_is_500_without_trace(settings):
     r = app.test_client().get("/__boom_for_test")
     _assert_shape(r, 500)
     assert "secret internals" not in r.get_data(as_text=True)
+
+
+def _app_with_route(settings, view):
+    from subscription_app import create_app
+    app = create_app(settings)
+    app.add_url_rule("/__redis_for_test", view_func=view)
+    return app
+
+
+@pytest.mark.parametrize("reply,expected", [
+    ("CLUSTERDOWN The cluster is down", "ClusterDownError"),
+    ("TRYAGAIN Multiple keys request during rehashing of slot", "TryAgainError"),
+    ("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", "MasterDownError"),
+])
+def test_redis_cluster_unavailable_is_503_with_retry_after(settings, reply, expected):
+    from core.extensions import get_redis
+    raised = []
+
+    def view():
+        try:  # the real Redis answers with this error reply; redis-py raises its exception for it
+            get_redis().eval("return redis.error_reply(ARGV[1])", 0, reply)
+        except Exception as exc:
+            raised.append(type(exc).__name__)
+            raise
+
+    r = _app_with_route(settings, view).test_client().get("/__redis_for_test", headers={"X-Request-ID": "rid-1"})
+    assert raised == [expected]
+    _assert_shape(r, 503)
+    assert r.json["request_id"] == "rid-1" and int(r.headers["Retry-After"]) > 0
+
+
+def test_redis_cluster_slot_not_covered_is_503(settings):
+    import redis
+
+    def view():  # what RedisCluster raises while a failover leaves a slot without a master
+        raise redis.exceptions.SlotNotCoveredError('Slot "42" is not covered by the cluster.')
+
+    r = _app_with_route(settings, view).test_client().get("/__redis_for_test")
+    _assert_shape(r, 503)
+    assert int(r.headers["Retry-After"]) > 0 and r.json["request_id"]

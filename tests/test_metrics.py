@@ -116,6 +116,44 @@ def test_label_values_per_metric_are_capped(app, redis_conn):
     assert int(redis_conn.hget(metrics.PAYMENTS_KEY, "other")) == 5
 
 
+class CommandLog(redis_lib.Redis):
+    """A real client that also remembers the command of every round trip it makes."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sent = []
+
+    def execute_command(self, *args, **options):
+        self.sent.append(args[0])
+        return super().execute_command(*args, **options)
+
+
+def test_business_counter_is_one_round_trip_adding_exactly_one(app, redis_conn, settings, monkeypatch):
+    logged = CommandLog.from_url(settings.redis_url)
+    monkeypatch.setitem(app.extensions, "redis", logged)
+    metrics.payment_outcome("succeeded")  # the first call may also load the script into this server
+    logged.sent.clear()
+    for n in range(2, 5):
+        metrics.payment_outcome("succeeded")
+        metrics.webhook_delivery("payment.succeeded", "delivered")
+        assert int(redis_conn.hget(metrics.PAYMENTS_KEY, "succeeded")) == n
+        assert int(redis_conn.hget(metrics.WEBHOOKS_KEY, "payment.succeeded|delivered")) == n - 1
+    assert logged.sent == ["EVALSHA"] * 6
+    logged.close()
+
+
+def test_label_cap_boundary_and_known_labels_of_a_full_hash(app, redis_conn):
+    redis_conn.hset(metrics.PAYMENTS_KEY, mapping={f"outcome_{i}": 1 for i in range(metrics.MAX_FIELDS - 1)})
+    metrics.payment_outcome("last_place")  # field MAX_FIELDS: still its own
+    metrics.payment_outcome("one_too_many")
+    metrics.payment_outcome("one_too_many")
+    metrics.payment_outcome("outcome_7")  # already there: counted under its own name
+    counts = {k.decode(): int(v) for k, v in redis_conn.hgetall(metrics.PAYMENTS_KEY).items()}
+    assert len(counts) == metrics.MAX_FIELDS + 1
+    assert counts["last_place"] == 1 and counts["other"] == 2 and counts["outcome_7"] == 2
+    assert "one_too_many" not in counts
+
+
 def _redis_down():
     return redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
 
