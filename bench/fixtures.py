@@ -75,7 +75,8 @@ def create_users(app, prefix: str, count: int, *, subscribed_plan_id: uuid.UUID 
             try:
                 db.session.execute(insert(Subscription), [
                     {"id": uuid.uuid4(), "user_id": uid, "plan_id": subscribed_plan_id, "status": "active",
-                     "current_period_start": now, "current_period_end": now + timedelta(days=30)} for uid in ids])
+                     "current_period_start": now, "current_period_end": now + timedelta(days=30),
+                     "billing_cycle_anchor": now} for uid in ids])
                 db.session.commit()
             except SQLAlchemyError as exc:  # a later migration may need more columns: report, don't crash
                 db.session.rollback()

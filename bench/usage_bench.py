@@ -85,7 +85,8 @@ def prepare(users: int) -> list[str]:
                 now = clock.utcnow()
                 db.session.add(Subscription(user_id=user.id, plan_id=plan.id, status="active",
                                             current_period_start=now - timedelta(days=1),
-                                            current_period_end=now + timedelta(days=29)))
+                                            current_period_end=now + timedelta(days=29),
+                                            billing_cycle_anchor=now - timedelta(days=1)))
             db.session.commit()
             result.append(tokens.issue_tokens(user)["access_token"])
         db.engine.dispose()

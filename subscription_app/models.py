@@ -101,6 +101,9 @@ class Subscription(TimestampMixin, db.Model):
     status: Mapped[str] = mapped_column(db.String(24), nullable=False)
     current_period_start: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), nullable=False)
     current_period_end: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), nullable=False)
+    # Where the paid cycle started: period ends are this + k intervals (billing/periods.py), so a
+    # Jan 31 subscription renews on Feb 28, then Mar 31 again.
+    billing_cycle_anchor: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), nullable=False)
     trial_start: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
     trial_end: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
     cancel_at_period_end: Mapped[bool] = mapped_column(db.Boolean, nullable=False, server_default=text("false"))

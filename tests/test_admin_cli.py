@@ -92,9 +92,11 @@ def test_subscriptions_show(cli, seeded, make_user):
     user, _ = make_user(email="buyer@example.com")
     now = clock.utcnow()
     old = Subscription(user_id=user.id, plan_id=BASIC_MONTHLY_ID, status="canceled",
-                       current_period_start=now - timedelta(days=60), current_period_end=now - timedelta(days=30))
+                       current_period_start=now - timedelta(days=60), current_period_end=now - timedelta(days=30),
+                       billing_cycle_anchor=now - timedelta(days=60))
     live = Subscription(user_id=user.id, plan_id=PRO_MONTHLY_ID, status="past_due", current_period_start=now,
-                        current_period_end=now + timedelta(days=30), failed_payment_attempts=2)
+                        current_period_end=now + timedelta(days=30), billing_cycle_anchor=now,
+                        failed_payment_attempts=2)
     db.session.add_all([old, live])
     db.session.flush()
     db.session.add_all([

@@ -24,6 +24,7 @@ def _due_subscriptions(app, n: int) -> None:
         db.session.add_all([Subscription(id=uuid.uuid4(), user_id=u.id, plan_id=PRO_MONTHLY_ID, status="active",
                                          current_period_start=now - timedelta(days=30),
                                          current_period_end=now - timedelta(seconds=1),
+                                         billing_cycle_anchor=now - timedelta(days=30),
                                          payment_method_id=uuid.uuid4()) for u in users])
         db.session.commit()
 

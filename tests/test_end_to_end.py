@@ -1,7 +1,7 @@
 """Both real services end to end, in-process: the subscription service tokenises through the payment
 service, asks for charges through its outbox, the mock gateway answers by signed webhook, the payment
 service reports back through its outbox. Only the gateway's randomness and the clock are controlled."""
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -205,6 +205,33 @@ def test_renewal_then_dunning_to_cancellation(world, client):
     assert sorted(i["status"] for i in cycle) == ["paid", "uncollectible"]
     charges = world.gateway_requests("charge")
     assert sum(1 for c in charges if c.approved) == 2  # first payment and first renewal, nothing since
+
+
+def test_a_subscription_started_on_jan_31_renews_on_each_months_last_day(world, client):
+    """Three renewals charged through the gateway: Feb 28, then back to the 31st (Mar 31), Apr 30, May 31."""
+    def clock_to(moment):
+        clock.set_offset(clock.get_offset() + (moment - clock.utcnow()).total_seconds())
+
+    clock_to(datetime(2027, 1, 31, 12, tzinfo=timezone.utc))
+    h = world.user("e2e-anchor@example.com")
+    sub = world.subscribe(h)
+    world.run()
+    anchor = datetime.fromisoformat(world.sub(h, sub["id"])["billing_cycle_anchor"])
+    assert anchor == datetime.fromisoformat(sub["current_period_start"])
+    ends = [datetime.fromisoformat(sub["current_period_end"])]
+    for _ in range(3):
+        clock_to(ends[-1] + timedelta(seconds=1))
+        assert world.billing_cycle()["renewed_or_ended"] == 1
+        world.run()
+        renewed = world.sub(h, sub["id"])
+        assert renewed["status"] == "active" and renewed["latest_invoice"]["status"] == "paid"
+        assert datetime.fromisoformat(renewed["billing_cycle_anchor"]) == anchor
+        ends.append(datetime.fromisoformat(renewed["current_period_end"]))
+    assert ends == [anchor.replace(month=2, day=28), anchor.replace(month=3), anchor.replace(month=4, day=30),
+                    anchor.replace(month=5)]
+    cycle = [i for i in world.invoices(h) if i["reason"] == "subscription_cycle"]
+    assert sorted((i["period_end"], i["amount_paid_cents"]) for i in cycle) == [(e.isoformat(), 2900) for e in ends[1:]]
+    assert [c.amount_cents for c in world.gateway_requests("charge") if c.approved] == [2900] * 4
 
 
 def test_payment_outcomes_and_deliveries_reach_the_metrics(world, client):

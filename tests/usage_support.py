@@ -24,7 +24,7 @@ def make_plan(limits: dict | None = None, code: str | None = None) -> Plan:
 def subscribe(user, plan: Plan, status: str = "active", start=None, days: int = 30) -> Subscription:
     start = start or clock.utcnow() - timedelta(days=1)
     sub = Subscription(user_id=user.id, plan_id=plan.id, status=status, current_period_start=start,
-                       current_period_end=start + timedelta(days=days))
+                       current_period_end=start + timedelta(days=days), billing_cycle_anchor=start)
     db.session.add(sub)
     db.session.commit()
     return sub

@@ -112,8 +112,8 @@ def create(user_id: int, plan_id: uuid.UUID, card: dict | None = None,
     now = clock.utcnow()
     end = plan_period_end(plan, now)
     sub = Subscription(id=uuid.uuid4(), user_id=user_id, plan_id=plan.id, status="incomplete",
-                       current_period_start=now, current_period_end=end, payment_method_id=method_id,
-                       cancel_at_period_end=False, failed_payment_attempts=0)
+                       current_period_start=now, current_period_end=end, billing_cycle_anchor=now,
+                       payment_method_id=method_id, cancel_at_period_end=False, failed_payment_attempts=0)
     _insert(sub)
     invoice = invoices.plan_invoice(sub, plan, "subscription_create", now, end, now)
     if invoice.status == "paid":  # a free plan: nothing to collect
@@ -137,10 +137,11 @@ def start_trial(user_id: int, trial_plan_id: uuid.UUID, card: dict | None = None
     method_id = _payment_method(user_id, card, None)
     now = clock.utcnow()
     trial_end = now + timedelta(days=plan.trial_days)
+    # Anchored at the trial start for now; the paid cycle is re-anchored at conversion (renewals._end_trial).
     sub = Subscription(id=uuid.uuid4(), user_id=user_id, plan_id=plan.id, status="trialing",
-                       current_period_start=now, current_period_end=trial_end, trial_start=now,
-                       trial_end=trial_end, payment_method_id=method_id, cancel_at_period_end=False,
-                       failed_payment_attempts=0)
+                       current_period_start=now, current_period_end=trial_end, billing_cycle_anchor=now,
+                       trial_start=now, trial_end=trial_end, payment_method_id=method_id,
+                       cancel_at_period_end=False, failed_payment_attempts=0)
     _insert(sub)
     if method_id is not None:
         invoices.request_verification(sub, paid_plan.currency)

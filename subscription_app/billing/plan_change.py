@@ -17,6 +17,7 @@ from core.errors import ApiError
 from core.extensions import db
 from subscription_app.billing import invoices
 from subscription_app.billing.lifecycle import is_trial_plan, load_plan, owned_subscription, with_latest_invoice
+from subscription_app.billing.periods import same_cycle
 from subscription_app.billing.proration import prorate_upgrade, remaining_seconds
 from subscription_app.models import InvoiceLine, Plan, Subscription
 
@@ -85,6 +86,9 @@ def apply_paid_upgrade(sub: Subscription, invoice) -> bool:
         log.error("upgrade invoice %s paid but subscription %s is %s on plan %s; needs a manual refund",
                   invoice.id, sub.id, sub.status, sub.plan_id)
         return False
+    if not same_cycle(db.session.get(Plan, sub.plan_id), db.session.get(Plan, charge.plan_id)):
+        # The paid period keeps its end; the new plan's cycle (e.g. yearly) starts there.
+        sub.billing_cycle_anchor = sub.current_period_end
     sub.plan_id = charge.plan_id
     sub.pending_plan_id = None
     return True

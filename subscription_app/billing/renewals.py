@@ -21,7 +21,7 @@ from core import clock
 from core.extensions import db
 from subscription_app.billing import invoices
 from subscription_app.billing.lifecycle import end_now
-from subscription_app.billing.periods import plan_period_end
+from subscription_app.billing.periods import next_period_end, same_cycle
 from subscription_app.models import Invoice, Plan, Subscription
 
 log = logging.getLogger(__name__)
@@ -70,15 +70,18 @@ def renew_or_end(sub: Subscription, now: datetime) -> None:
         return
     # An upgrade offer not paid within its period lapses with it.
     invoices.void_open_invoices(sub, now, reason="subscription_update")
-    if sub.pending_plan_id is not None:  # a downgrade scheduled for this moment
-        sub.plan_id, sub.pending_plan_id = sub.pending_plan_id, None
     plan = db.session.get(Plan, sub.plan_id)
+    if sub.pending_plan_id is not None:  # a downgrade scheduled for this moment
+        pending = db.session.get(Plan, sub.pending_plan_id)
+        if not same_cycle(plan, pending):  # e.g. month -> year: the new cycle starts here
+            sub.billing_cycle_anchor = sub.current_period_end
+        plan, sub.pending_plan_id = pending, None
     _start_paid_period(sub, plan, "subscription_cycle", now)
 
 
 def _start_paid_period(sub: Subscription, plan: Plan, reason: str, now: datetime) -> None:
     start = sub.current_period_end
-    end = plan_period_end(plan, start)
+    end = next_period_end(sub.billing_cycle_anchor, start, plan.billing_interval, plan.interval_count)
     sub.plan_id = plan.id
     sub.current_period_start, sub.current_period_end = start, end
     invoice = invoices.plan_invoice(sub, plan, reason, start, end, now)
@@ -102,6 +105,7 @@ def _end_trial(sub: Subscription, now: datetime) -> None:
         return
     # Stays `trialing` (still live) until the conversion charge succeeds -> active,
     # or fails -> past_due. The period already moved on, so this runs once.
+    sub.billing_cycle_anchor = sub.current_period_end  # the paid cycle starts at conversion
     _start_paid_period(sub, paid_plan, "trial_conversion", now)
 
 

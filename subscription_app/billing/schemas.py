@@ -80,6 +80,9 @@ class SubscriptionSchema(StrictSchema):
     status = fields.String(dump_only=True)
     current_period_start = fields.DateTime(dump_only=True)
     current_period_end = fields.DateTime(dump_only=True)
+    billing_cycle_anchor = fields.DateTime(dump_only=True, metadata={
+        "description": "Where the paid billing cycle started: periods end at this moment plus whole intervals, "
+                       "clamped to a shorter month's last day (Jan 31 -> Feb 28 -> Mar 31)"})
     trial_start = fields.DateTime(dump_only=True, allow_none=True)
     trial_end = fields.DateTime(dump_only=True, allow_none=True)
     cancel_at_period_end = fields.Boolean(dump_only=True)
