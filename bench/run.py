@@ -42,9 +42,10 @@ def parse_args(argv=None):
     p.add_argument("--payments-rate", type=float, default=float(env("BENCH_PAYMENTS_RATE", "20")),
                    help="subscriptions offered per second")
     p.add_argument("--payments-seconds", type=float, default=12.0)
-    # 2 workers keep up with 20/s (the 1-3 s gateway delay holds no worker) and contend less with the web
-    # processes for the 2 cores than 4: web p99 118 ms median against 212 ms (3 runs each, same completions).
-    p.add_argument("--payments-workers", type=int, default=int(env("BENCH_RQ_WORKERS", "2")),
+    # Alone, 2 workers kept up with 20/s at a lower web p99 than 4 (118 against 212 ms, median of 3
+    # payments-only runs), but inside the whole run (after the product phase's writes) they fell behind
+    # twice (6.9 and 8.3 completed/s) where 4 kept up (19.7/s): 4 it is.
+    p.add_argument("--payments-workers", type=int, default=int(env("BENCH_RQ_WORKERS", "4")),
                    help="`flask rq worker` processes during the payments run")
     p.add_argument("--rq-jobs", type=int, default=1500,
                    help="trivial jobs for SimpleWorker (--fork: 1/5, delivery: 1/3)")
