@@ -25,7 +25,8 @@ def _settings():
 
 outbox.register(outbox.OutboxConfig(
     service="subscription", model=SubscriptionOutbox, deliver_job=deliver_subscription_event,
-    targets={"payment_charges": lambda: _settings().payment_service_url + "/v1/payments/internal/charges"},
+    targets={"payment_charges": lambda: _settings().payment_service_url + "/v1/payments/internal/charges",
+             "payment_refunds": lambda: _settings().payment_service_url + "/v1/payments/internal/refunds"},
 ))
 outbox.register(outbox.OutboxConfig(
     service="payment", model=PaymentOutbox, deliver_job=deliver_payment_event,

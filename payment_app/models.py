@@ -99,6 +99,8 @@ class Transaction(db.Model):
 class Refund(db.Model):
     __tablename__ = "refunds"
     __table_args__ = (
+        # A service's requested refund (POST /internal/refunds) happens once however often it is delivered.
+        UniqueConstraint("transaction_id", "request_id", name="uq_refunds_transaction_request_id"),
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint(f"status IN {REFUND_STATUSES}", name="status_known"),
     )
@@ -111,6 +113,7 @@ class Refund(db.Model):
     currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
     status: Mapped[str] = mapped_column(db.String(16), nullable=False, default="pending")
     reason: Mapped[str | None] = mapped_column(db.String(255))
+    request_id: Mapped[str | None] = mapped_column(db.String(255))
     gateway_reference: Mapped[str | None] = mapped_column(db.String(64))
     failure_reason: Mapped[str | None] = mapped_column(db.String(255))
     created_at: Mapped[datetime] = _now_column()

@@ -3,7 +3,8 @@
 The transaction row is locked (SELECT ... FOR UPDATE) while the refundable amount is
 computed and the pending refund inserted, so two parallel refunds serialise: the
 second sees the first one's pending amount. Pending refunds count against the total,
-so the gateway is never asked for more than it captured.
+so the gateway is never asked for more than it captured. A refund another service asks
+for carries its request_id, unique per transaction: asked again, it is the same refund.
 """
 from __future__ import annotations
 
@@ -28,10 +29,39 @@ def refundable_cents(txn: Transaction) -> int:
 
 
 def request_refund(user_id: int, txn_id: uuid.UUID, amount_cents: int | None, reason: str | None) -> Refund:
-    txn = db.session.scalar(select(Transaction).where(Transaction.id == txn_id).with_for_update())
+    txn = _locked_transaction(txn_id)
     if txn is None or txn.user_id != user_id:
         db.session.rollback()
         raise ApiError(404, "Transaction not found")
+    return _create(txn, amount_cents, reason, None)
+
+
+def request_service_refund(txn_id: uuid.UUID, amount_cents: int | None, reason: str,
+                           request_id: str) -> tuple[Refund, bool]:
+    """A refund another service asks for (POST /internal/refunds); (refund, created).
+
+    The refund is the transaction owner's, whoever asks. The same request_id for the same
+    transaction answers the refund it created, whatever became of it: read under the row
+    lock, so a redelivery racing the first delivery waits for it and then finds its refund.
+    """
+    txn = _locked_transaction(txn_id)
+    if txn is None:
+        db.session.rollback()
+        raise ApiError(404, "Transaction not found")
+    existing = db.session.scalar(select(Refund).where(Refund.transaction_id == txn.id,
+                                                      Refund.request_id == request_id))
+    if existing is not None:
+        db.session.rollback()
+        return existing, False
+    return _create(txn, amount_cents, reason, request_id), True
+
+
+def _locked_transaction(txn_id: uuid.UUID) -> Transaction | None:
+    return db.session.scalar(select(Transaction).where(Transaction.id == txn_id).with_for_update())
+
+
+def _create(txn: Transaction, amount_cents: int | None, reason: str | None, request_id: str | None) -> Refund:
+    """Insert a pending refund of the locked transaction and submit it after the commit."""
     if txn.kind != "charge" or txn.status not in REFUNDABLE_STATUSES:
         db.session.rollback()
         raise ApiError(409, f"Only a succeeded charge can be refunded (this one is {txn.status})")
@@ -44,8 +74,8 @@ def request_refund(user_id: int, txn_id: uuid.UUID, amount_cents: int | None, re
         db.session.rollback()
         raise ApiError(422, "Refund exceeds the refundable amount",
                        errors={"json": {"amount_cents": [f"At most {available} can be refunded."]}})
-    refund = Refund(transaction_id=txn.id, user_id=user_id, amount_cents=amount, currency=txn.currency,
-                    status="pending", reason=reason)
+    refund = Refund(transaction_id=txn.id, user_id=txn.user_id, amount_cents=amount, currency=txn.currency,
+                    status="pending", reason=reason, request_id=request_id)
     db.session.add(refund)
     db.session.commit()
     enqueue_submission(refund.id)

@@ -169,6 +169,34 @@ class ChargeAcceptedSchema(ma.Schema):
     status = fields.String()
 
 
+class RefundRequestedDataSchema(ma.Schema):
+    """Tolerant of fields it does not know, like charge.requested. No user_id: the refund goes to the
+    transaction's own owner, whoever asks."""
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    request_id = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    transaction_id = fields.UUID(required=True)
+    amount_cents = fields.Integer(strict=True, allow_none=True, load_default=None,
+                                  validate=validate.Range(min=1, max=MAX_AMOUNT_CENTS))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=255))
+
+
+class RefundRequestedSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    event_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    type = fields.String(required=True, validate=validate.Equal("refund.requested"))
+    created_at = fields.String()
+    data = fields.Nested(RefundRequestedDataSchema, required=True)
+
+
+class InternalRefundSchema(RefundSchema):
+    user_id = fields.Integer()
+    request_id = fields.String(allow_none=True)
+
+
 class GatewayEventSchema(ma.Schema):
     """The gateway's webhook envelope; `data` is read by payment_app.gateway_results."""
     class Meta:

@@ -142,6 +142,14 @@ def charge_requests(app) -> list[dict]:
         return [dict(r.payload, target=r.target) for r in rows]
 
 
+def refund_requests(app) -> list[dict]:
+    """The refund.requested envelopes in the outbox, oldest first."""
+    with app.app_context():
+        rows = db.session.scalars(select(SubscriptionOutbox).where(SubscriptionOutbox.event_type == "refund.requested")
+                                  .order_by(SubscriptionOutbox.created_at)).all()
+        return [dict(r.payload, target=r.target) for r in rows]
+
+
 def advance(app, seconds: float) -> None:
     """Move the billing clock (core.clock) forward; JWTs and signatures keep real time."""
     from core import clock

@@ -146,6 +146,38 @@ def test_refunds_full_and_partial_reach_the_invoice(world, payment_client):
     assert sorted(r.amount_cents for r in refunds) == [900, 2000]
 
 
+def test_a_payment_that_lands_after_an_immediate_cancel_is_refunded_once(world, client, app):
+    """The charge is in flight when the user cancels the incomplete subscription (its invoice is voided):
+    the gateway still takes the money, and it goes back by itself, exactly once."""
+    from jobs.outbox import replay_event
+    from payment_app.models import PaymentOutbox, Refund
+    from subscription_app.models import SubscriptionOutbox
+
+    h = world.user("e2e-unwanted@example.com")
+    sub = world.subscribe(h)
+    assert client.delete(f"/v1/subscriptions/{sub['id']}", headers=h).status_code == 200
+    world.run()
+    [txn] = world.transactions(h)
+    assert (txn["status"], txn["amount_cents"], txn["refunded_cents"]) == ("refunded", 2900, 2900)
+    assert [(g.amount_cents, g.approved) for g in world.gateway_requests("charge")] == [(2900, True)]
+    assert [(g.amount_cents, g.approved) for g in world.gateway_requests("refund")] == [(2900, True)]
+    assert world.sub(h, sub["id"])["status"] == "canceled"
+    [invoice] = world.invoices(h)
+    assert (invoice["status"], invoice["amount_paid_cents"], invoice["amount_refunded_cents"]) == ("void", 0, 0)
+    # Every event of both services delivered again (the outbox's at-least-once), then drained again.
+    with app.app_context():
+        event_ids = [row.id for model in (SubscriptionOutbox, PaymentOutbox) for row in db.session.query(model)]
+    assert len(event_ids) == 4  # charge.requested, payment.succeeded, refund.requested, refund.succeeded
+    for event_id in event_ids:
+        replay_event(str(event_id))
+    world.run()
+    with app.app_context():
+        assert [(r.amount_cents, r.status) for r in db.session.query(Refund)] == [(2900, "succeeded")]
+    assert len(world.gateway_requests("charge")) == 1 and len(world.gateway_requests("refund")) == 1
+    assert world.transactions(h)[0]["status"] == "refunded"
+    assert world.sub(h, sub["id"])["status"] == "canceled"
+
+
 def test_upgrade_charges_the_prorated_difference_once_across_both_services(world, client):
     h = world.user("e2e-upgrade@example.com")
     sub = world.subscribe(h)

@@ -9,7 +9,7 @@ from core.extensions import db
 from core.http import encode
 from core.security import signature_headers
 from subscription_app.models import Invoice, Subscription, SubscriptionInbox
-from tests.billing_support import PRO_MONTHLY_ID, fail, pay, payment_data, send_event
+from tests.billing_support import PRO_MONTHLY_ID, fail, pay, payment_data, refund_requests, send_event
 
 pytestmark = pytest.mark.subscription
 
@@ -178,13 +178,62 @@ def test_failed_first_payment_keeps_it_incomplete_and_not_active(client, incompl
     assert _status(client, h, sub) == "active"
 
 
-def test_payment_on_a_voided_invoice_is_not_applied(client, incomplete, caplog):
+def test_payment_on_a_voided_invoice_is_not_applied_and_is_refunded(client, incomplete):
     user, h, sub, inv = incomplete
     client.delete(f"/v1/subscriptions/{sub['id']}", headers=h)
-    with caplog.at_level(logging.ERROR):
-        r = pay(client, inv, user.id)
-    assert r.json["processed"] is False and "manual refund" in caplog.text
+    data = payment_data(inv, user_id=user.id)
+    assert send_event(client, "payment.succeeded", data).json["processed"] is True
     assert _status(client, h, sub) == "canceled"
+    invoice = _invoice(client.application, inv["id"])
+    assert (invoice.status, invoice.amount_paid_cents, invoice.transaction_id) == ("void", 0, None)
+    [request] = refund_requests(client.application)
+    assert request["target"] == "payment_refunds"
+    assert request["data"] == {"request_id": f"unwanted-payment:{data['transaction_id']}",
+                               "transaction_id": data["transaction_id"], "reason": "invoice_void"}
+    # The same payment reported again under another event id asks again, with the same request id.
+    send_event(client, "payment.succeeded", data)
+    assert {r["data"]["request_id"] for r in refund_requests(client.application)} == {request["data"]["request_id"]}
+
+
+def test_a_second_payment_of_a_paid_invoice_is_refunded_and_the_first_kept(client, incomplete):
+    user, h, sub, inv = incomplete
+    first, second = payment_data(inv, user_id=user.id), payment_data(inv, user_id=user.id)
+    assert send_event(client, "payment.succeeded", first).json["processed"] is True
+    send_event(client, "payment.succeeded", first)  # the payment that paid it, reported again: not unwanted
+    assert refund_requests(client.application) == []
+    assert send_event(client, "payment.succeeded", second).json["processed"] is True
+    [request] = refund_requests(client.application)
+    assert (request["data"]["transaction_id"], request["data"]["reason"]) == (second["transaction_id"], "invoice_paid")
+    invoice = _invoice(client.application, inv["id"])
+    assert (str(invoice.transaction_id), invoice.amount_paid_cents) == (first["transaction_id"], 2900)
+    assert _status(client, h, sub) == "active"
+
+
+def test_an_invoice_paid_after_its_subscription_ended_is_refunded(client, incomplete):
+    """Cancel voids open invoices, so this state is set directly: the guard must still give the money back."""
+    user, h, sub, inv = incomplete
+    with client.application.app_context():
+        db.session.get(Subscription, uuid.UUID(sub["id"])).status = "canceled"
+        db.session.commit()
+    data = payment_data(inv, user_id=user.id)
+    assert send_event(client, "payment.succeeded", data).json["processed"] is True
+    assert _status(client, h, sub) == "canceled"
+    assert _invoice(client.application, inv["id"]).status == "paid"  # the money did arrive, and goes back
+    [request] = refund_requests(client.application)
+    assert request["data"] == {"request_id": f"unwanted-payment:{data['transaction_id']}",
+                               "transaction_id": data["transaction_id"], "reason": "subscription_canceled"}
+
+
+def test_the_refund_of_an_unwanted_payment_leaves_the_invoice_alone(client, incomplete):
+    user, h, sub, inv = incomplete
+    paid = payment_data(inv, user_id=user.id)
+    send_event(client, "payment.succeeded", paid)
+    r = _refund(client, inv, user.id, 2900)  # a refund of another transaction than the one that paid
+    assert r.status_code == 200 and r.json["processed"] is False
+    invoice = _invoice(client.application, inv["id"])
+    assert (invoice.status, invoice.amount_paid_cents, invoice.amount_refunded_cents) == ("paid", 2900, 0)
+    assert _refund(client, inv, user.id, 2900, transaction_id=paid["transaction_id"]).json["processed"] is True
+    assert _invoice(client.application, inv["id"]).amount_refunded_cents == 2900
 
 
 def test_paying_method_is_saved_for_renewals(client, incomplete):
@@ -203,11 +252,12 @@ def _refund(client, inv, user_id, total, **extra):
 
 def test_refunds_are_recorded_and_do_not_cancel(client, incomplete):
     user, h, sub, inv = incomplete
-    pay(client, inv, user.id)
-    assert _refund(client, inv, user.id, 1000).json["processed"] is True
+    txn = payment_data(inv, user_id=user.id)["transaction_id"]
+    pay(client, inv, user.id, transaction_id=txn)
+    assert _refund(client, inv, user.id, 1000, transaction_id=txn).json["processed"] is True
     assert _invoice(client.application, inv["id"]).amount_refunded_cents == 1000
-    assert _refund(client, inv, user.id, 2900).json["processed"] is True
-    assert _refund(client, inv, user.id, 1000).json["processed"] is False  # late, older total
+    assert _refund(client, inv, user.id, 2900, transaction_id=txn).json["processed"] is True
+    assert _refund(client, inv, user.id, 1000, transaction_id=txn).json["processed"] is False  # late, older total
     invoice = _invoice(client.application, inv["id"])
     assert invoice.amount_refunded_cents == 2900 and invoice.status == "paid"
     assert _status(client, h, sub) == "active"

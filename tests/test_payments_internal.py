@@ -1,12 +1,13 @@
-"""The internal API the subscription service calls: tokenise a card, and charge.requested
-(invoice charges and trial-card verification), deduped by event id and by idempotency key."""
+"""The internal API the subscription service calls: tokenise a card, charge.requested
+(invoice charges and trial-card verification), deduped by event id and by idempotency key, and
+refund.requested (an unwanted payment given back), deduped by request id."""
 import threading
 import uuid
 
 import pytest
 
 from core.extensions import db
-from payment_app.models import MockGatewayRequest, Transaction
+from payment_app.models import MockGatewayRequest, Refund, Transaction
 from tests.payment_fixtures import DECLINE_CARD, SUCCESS_CARD, _pay_servers, pay  # noqa: F401
 
 pytestmark = pytest.mark.payment
@@ -175,3 +176,101 @@ def test_an_invoice_paid_by_process_is_not_charged_again_by_a_charge_request(pay
     [event] = pay.events()
     assert event["type"] == "payment.failed" and event["data"]["failure_reason"] == "invoice_already_paid"
     assert pay.gateway_count() == 1
+
+
+def _settled_charge(pay, service_headers, user_id=7, card=SUCCESS_CARD):
+    method = _method(pay, service_headers, user_id, card)
+    r = _charge(pay, service_headers, _envelope(user_id, method["id"]))
+    pay.drain()
+    pay.sink.requests.clear()
+    return r.json["transaction_id"]
+
+
+def _refund_envelope(txn_id, request_id=None, event_id=None, **data):
+    return {"event_id": event_id or str(uuid.uuid4()), "type": "refund.requested",
+            "created_at": "2026-11-26T04:00:00+00:00",
+            "data": {"request_id": request_id or f"unwanted-payment:{txn_id}", "transaction_id": txn_id,
+                     "reason": "invoice_void", **data}}
+
+
+def _ask_refund(pay, headers, envelope):
+    return pay.client.post("/v1/payments/internal/refunds", json=envelope, headers=headers)
+
+
+def test_requested_refund_is_made_once_per_request_id(pay, service_headers):
+    txn_id = _settled_charge(pay, service_headers)
+    envelope = _refund_envelope(txn_id)
+    first = _ask_refund(pay, service_headers, envelope)
+    again = _ask_refund(pay, service_headers, envelope)                                      # redelivery
+    renamed = _ask_refund(pay, service_headers, {**envelope, "event_id": str(uuid.uuid4())})  # asked again
+    assert first.status_code == 202 and again.status_code == renamed.status_code == 200
+    assert first.json == again.json == renamed.json
+    assert (first.json["amount_cents"], first.json["status"], first.json["reason"]) == (2900, "pending", "invoice_void")
+    assert first.json["user_id"] == 7 and first.json["request_id"] == f"unwanted-payment:{txn_id}"
+    pay.drain()
+    assert _ask_refund(pay, service_headers, envelope).json["id"] == first.json["id"]  # settled: still the same
+    with pay.app.app_context():
+        assert db.session.query(Refund).count() == 1
+        txn = db.session.get(Transaction, uuid.UUID(txn_id))
+        assert (txn.status, txn.refunded_cents) == ("refunded", 2900)
+    assert pay.gateway_count("refund") == 1
+    [event] = pay.events()
+    assert event["type"] == "refund.succeeded" and event["data"]["transaction_id"] == txn_id
+
+
+def test_parallel_refund_requests_make_one_refund(pay, service_headers):
+    txn_id = _settled_charge(pay, service_headers)
+    codes = []
+
+    def go(i):
+        envelope = _refund_envelope(txn_id, amount_cents=100)
+        codes.append(pay.app.test_client().post("/v1/payments/internal/refunds", json=envelope,
+                                                headers=service_headers).status_code)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [200] * 7 + [202]
+    with pay.app.app_context():
+        assert [r.amount_cents for r in db.session.query(Refund)] == [100]
+
+
+def test_requested_refund_goes_to_the_transactions_owner_and_a_given_amount(pay, service_headers):
+    txn_id = _settled_charge(pay, service_headers, user_id=7)
+    envelope = _refund_envelope(txn_id, amount_cents=900)
+    envelope["data"]["user_id"] = 8  # not ours to say: ignored
+    r = _ask_refund(pay, service_headers, envelope)
+    assert r.status_code == 202 and (r.json["user_id"], r.json["amount_cents"]) == (7, 900)
+    # another request id is another refund, within what is left
+    over = _ask_refund(pay, service_headers, _refund_envelope(txn_id, request_id="other", amount_cents=2001))
+    assert over.status_code == 422 and "amount_cents" in over.json["errors"]["json"]
+
+
+def test_requested_refund_of_anything_but_a_settled_charge_is_refused(pay, service_headers):
+    failed = _settled_charge(pay, service_headers, card=DECLINE_CARD)
+    r = _ask_refund(pay, service_headers, _refund_envelope(failed))
+    assert r.status_code == 409 and r.json["code"] == 409 and "failed" in r.json["message"]
+    assert _ask_refund(pay, service_headers, _refund_envelope(str(uuid.uuid4()))).status_code == 404
+    with pay.app.app_context():
+        assert db.session.query(Refund).count() == 0
+    pay.drain()
+    assert pay.gateway_count("refund") == 0
+
+
+@pytest.mark.parametrize("change", [{"transaction_id": "nope"}, {"amount_cents": 0}, {"amount_cents": "5"},
+                                    {"request_id": ""}, {"reason": None}])
+def test_malformed_refund_request_is_422(pay, service_headers, change):
+    envelope = _refund_envelope(str(uuid.uuid4()))
+    envelope["data"].update(change)
+    assert _ask_refund(pay, service_headers, envelope).status_code == 422
+
+
+def test_refund_requests_need_the_service_token(pay, service_headers, make_user):
+    txn_id = _settled_charge(pay, service_headers)
+    _, user_headers = make_user()
+    for headers in ({}, user_headers, {"X-Service-Token": "wrong"}):
+        assert _ask_refund(pay, headers, _refund_envelope(txn_id)).status_code == 403
+    with pay.app.app_context():
+        assert db.session.query(Refund).count() == 0

@@ -9,7 +9,8 @@ from core.extensions import db
 from subscription_app.billing.proration import prorate_upgrade, remaining_seconds
 from subscription_app.models import Plan, Subscription
 from tests.billing_support import (BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, PRO_MONTHLY_ID, PRO_TRIAL_ID,  # noqa: F401
-                                   advance, charge_requests, fail, pay, payment_stub, run_cycle, subscribe_and_pay)
+                                   advance, charge_requests, fail, pay, payment_data, payment_stub, refund_requests,
+                                   run_cycle, send_event, subscribe_and_pay)
 
 pytestmark = pytest.mark.subscription
 DAY = 86400
@@ -91,6 +92,24 @@ def test_failed_upgrade_payment_voids_it_and_keeps_the_plan(client, seeded, make
     after = client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
     assert after["plan_id"] == str(PRO_MONTHLY_ID) and after["status"] == "active"
     assert _put(client, h, sub, ENTERPRISE_MONTHLY_ID).status_code == 200  # may try again
+
+
+def test_an_upgrade_paid_when_it_no_longer_applies_is_refunded_not_applied(client, seeded, make_user, payment_stub):
+    """The plan changes under the open upgrade invoice (set directly: the API refuses it with 409)."""
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id)
+    inv = _put(client, h, sub, ENTERPRISE_MONTHLY_ID).json["latest_invoice"]
+    with client.application.app_context():
+        db.session.get(Subscription, uuid.UUID(sub["id"])).plan_id = BASIC_MONTHLY_ID
+        db.session.commit()
+    data = payment_data(inv, user_id=user.id)
+    assert send_event(client, "payment.succeeded", data).json["processed"] is True
+    after = client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
+    assert after["plan_id"] == str(BASIC_MONTHLY_ID) and after["status"] == "active"
+    [request] = refund_requests(client.application)
+    assert request["target"] == "payment_refunds"
+    assert request["data"] == {"request_id": f"unwanted-payment:{data['transaction_id']}",
+                               "transaction_id": data["transaction_id"], "reason": "upgrade_no_longer_applies"}
 
 
 def test_upgrade_without_saved_method_waits_for_payments_process(client, seeded, make_user):

@@ -2,9 +2,9 @@
 from flask_smorest import Blueprint
 
 from core.security import service_auth_required
-from payment_app import payments
-from payment_app.schemas import (ChargeAcceptedSchema, ChargeRequestedSchema, NewPaymentMethodSchema,
-                                 PaymentMethodSchema)
+from payment_app import payments, refunds
+from payment_app.schemas import (ChargeAcceptedSchema, ChargeRequestedSchema, InternalRefundSchema,
+                                 NewPaymentMethodSchema, PaymentMethodSchema, RefundRequestedSchema)
 
 blp = Blueprint("payments_internal", __name__, url_prefix="/v1/payments/internal",
                 description="Internal endpoints for the subscription service (X-Service-Token)")
@@ -31,3 +31,23 @@ def request_charge(envelope):
     """Receive a charge.requested event (the subscription service's outbox target payment_charges)."""
     txn, created = payments.request_charge(envelope)
     return {"transaction_id": txn.id, "status": txn.status}, 202 if created else 200
+
+
+@blp.route("/refunds", methods=["POST"])
+@service_auth_required
+@blp.doc(security=SERVICE)
+@blp.arguments(RefundRequestedSchema)
+@blp.response(202, InternalRefundSchema)
+@blp.alt_response(200, schema=InternalRefundSchema, description="Already requested (same request_id)")
+@blp.alt_response(404, description="Unknown transaction")
+@blp.alt_response(409, description="Not a succeeded charge, or nothing left to refund")
+def request_refund(envelope):
+    """Receive a refund.requested event (the subscription service's outbox target payment_refunds).
+
+    Deduped by data.request_id per transaction rather than by event id: a redelivery and the same
+    request under a new event id both answer 200 with the refund the first one created.
+    """
+    data = envelope["data"]
+    refund, created = refunds.request_service_refund(data["transaction_id"], data["amount_cents"], data["reason"],
+                                                     data["request_id"])
+    return refund, 202 if created else 200

@@ -3,7 +3,10 @@
 The event id is claimed in the inbox in the same transaction as the effect: a
 redelivery finds it and changes nothing; a failed effect rolls the claim back so the
 retry applies it. Amount, currency and owner are checked against the invoice: a payment
-that does not match is logged at ERROR and does not mark anything paid.
+that does not match is logged at ERROR and does not mark anything paid. A payment we will
+not honour (its invoice no longer open, its subscription ended, its upgrade no longer
+applicable) is given back: a refund.requested for it is written to the outbox in the same
+transaction as that decision (invoices.request_refund).
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from sqlalchemy import select
 from core import clock, inbox
 from core.errors import ApiError
 from core.extensions import db
+from subscription_app.billing import invoices
 from subscription_app.billing.plan_change import apply_paid_upgrade
 from subscription_app.billing.renewals import record_failure
 from subscription_app.models import Invoice, Subscription, SubscriptionInbox
@@ -80,9 +84,11 @@ def payment_succeeded(data: dict) -> bool:
     if invoice.status != "open":
         if invoice.transaction_id == data["transaction_id"]:
             return False  # the same payment reported again under another event id
-        log.error("payment %s of %s %s for invoice %s which is %s: needs a manual refund",
-                  data["transaction_id"], data["amount_cents"], data["currency"], invoice.id, invoice.status)
-        return False
+        # Voided while the charge was in flight (canceled, expired), or paid by another payment.
+        invoices.request_refund(data["transaction_id"], f"invoice_{invoice.status}")
+        log.warning("payment %s of %s %s for invoice %s which is %s: refund requested",
+                    data["transaction_id"], data["amount_cents"], data["currency"], invoice.id, invoice.status)
+        return True
     owed = invoice.amount_due_cents - invoice.amount_paid_cents
     if data["amount_cents"] != owed:
         log.error("payment %s of %s %s does not match invoice %s owing %s: not marked paid",
@@ -101,7 +107,9 @@ def payment_succeeded(data: dict) -> bool:
         sub.status = "active"
         sub.failed_payment_attempts, sub.next_payment_attempt_at = 0, None
     else:
-        log.error("invoice %s paid but subscription %s is %s: needs a manual refund", invoice.id, sub.id, sub.status)
+        invoices.request_refund(data["transaction_id"], f"subscription_{sub.status}")
+        log.warning("invoice %s paid but subscription %s is %s: refund of payment %s requested", invoice.id,
+                    sub.id, sub.status, data["transaction_id"])
     return True
 
 
@@ -152,10 +160,19 @@ def method_verification_failed(data: dict) -> bool:
 
 
 def refund_succeeded(data: dict) -> bool:
-    """Record the refunded total on the invoice; a refund does not cancel anything by itself."""
+    """Record the refunded total on the invoice; a refund does not cancel anything by itself.
+
+    Only a refund of the payment that paid the invoice counts: refunded_total_cents is that
+    transaction's total, and the refund of an unwanted payment (of a voided invoice, or one
+    another payment paid) leaves the invoice as it is.
+    """
     invoice = _locked(Invoice, data["invoice_id"])
     if invoice is None or invoice.currency != data["currency"] or invoice.user_id != data["user_id"]:
         log.error("refund %s does not match invoice %s", data["refund_id"], data["invoice_id"])
+        return False
+    if invoice.transaction_id != data["transaction_id"]:
+        log.info("refund %s of payment %s, which did not pay invoice %s (%s): the invoice is unchanged",
+                 data["refund_id"], data["transaction_id"], invoice.id, invoice.status)
         return False
     total = data["refunded_total_cents"]
     if total > invoice.amount_paid_cents:

@@ -13,6 +13,7 @@ from core.schemas import paginate
 from subscription_app.models import Invoice, InvoiceLine, Plan, Subscription, SubscriptionOutbox
 
 CHARGE_TARGET = "payment_charges"
+REFUND_TARGET = "payment_refunds"
 
 
 def _fmt(moment: datetime | None) -> str:
@@ -78,6 +79,19 @@ def request_verification(sub: Subscription, currency: str) -> None:
         "currency": currency,
         "kind": "verify",
         "description": "Card verification for a trial",
+    })
+
+
+def request_refund(transaction_id, reason: str) -> None:
+    """Give back a payment we will not honour, in the caller's transaction (with the decision).
+
+    The request id names the payment, so however often it is reported, and whichever of
+    the reasons sees it, the payment service makes one refund: of everything still refundable.
+    """
+    outbox.emit(SubscriptionOutbox, "refund.requested", REFUND_TARGET, {
+        "request_id": f"unwanted-payment:{transaction_id}",
+        "transaction_id": str(transaction_id),
+        "reason": reason,
     })
 
 

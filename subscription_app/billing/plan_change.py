@@ -5,7 +5,8 @@ payment.succeeded event applies it, billing/events.py), never before, so nobody 
 better plan for a charge that then fails. A failed upgrade charge voids that invoice and
 leaves the subscription as it was; the user may ask again. While an upgrade invoice is
 open, other plan changes answer 409. An open upgrade invoice still unpaid when the
-period ends is voided by the renewal (the proration was for that period only).
+period ends is voided by the renewal (the proration was for that period only). An upgrade
+paid when the subscription can no longer take it is refunded, not applied.
 """
 from __future__ import annotations
 
@@ -83,8 +84,10 @@ def apply_paid_upgrade(sub: Subscription, invoice) -> bool:
         log.error("upgrade invoice %s has no proration lines", invoice.id)
         return False
     if not sub.is_live or sub.plan_id != credit.plan_id:
-        log.error("upgrade invoice %s paid but subscription %s is %s on plan %s; needs a manual refund",
-                  invoice.id, sub.id, sub.status, sub.plan_id)
+        # The proration was for a plan and period the subscription no longer has: give the money back.
+        invoices.request_refund(invoice.transaction_id, "upgrade_no_longer_applies")
+        log.warning("upgrade invoice %s paid but subscription %s is %s on plan %s: refund of payment %s requested",
+                    invoice.id, sub.id, sub.status, sub.plan_id, invoice.transaction_id)
         return False
     if not same_cycle(db.session.get(Plan, sub.plan_id), db.session.get(Plan, charge.plan_id)):
         # The paid period keeps its end; the new plan's cycle (e.g. yearly) starts there.
