@@ -154,13 +154,17 @@ class ChargeRequestedDataSchema(ma.Schema):
             raise ValidationError({"amount_cents": ["A charge must be positive."]})
 
 
-class ChargeRequestedSchema(ma.Schema):
+class _EventEnvelope(ma.Schema):
+    """An outbox event from the subscription service: {event_id, type, created_at, data}."""
     class Meta:
         unknown = ma.EXCLUDE
 
     event_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    type = fields.String(required=True, validate=validate.Equal("charge.requested"))
     created_at = fields.String()
+
+
+class ChargeRequestedSchema(_EventEnvelope):
+    type = fields.String(required=True, validate=validate.Equal("charge.requested"))
     data = fields.Nested(ChargeRequestedDataSchema, required=True)
 
 
@@ -182,13 +186,8 @@ class RefundRequestedDataSchema(ma.Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=255))
 
 
-class RefundRequestedSchema(ma.Schema):
-    class Meta:
-        unknown = ma.EXCLUDE
-
-    event_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+class RefundRequestedSchema(_EventEnvelope):
     type = fields.String(required=True, validate=validate.Equal("refund.requested"))
-    created_at = fields.String()
     data = fields.Nested(RefundRequestedDataSchema, required=True)
 
 
