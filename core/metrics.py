@@ -13,8 +13,9 @@ Two kinds of metric, kept where they can be counted correctly:
   and /metrics reads them, with the queue depths, at scrape time. They are therefore
   cluster-wide: every target reports the same values, so query them with max() (or
   scrape one target for them). A metrics call never raises into the caller.
-* A business fact decided inside a database transaction is counted by on_commit(), once
-  that transaction commits: a rolled-back attempt that is retried counts once, not twice.
+* A business fact decided inside a database transaction is counted by on_commit()
+  (core/on_commit.py), once that transaction commits: a rolled-back attempt that is retried
+  counts once, not twice.
 
 METRICS_TOKEN, when set, makes /metrics require `Authorization: Bearer <token>`.
 """
@@ -28,14 +29,10 @@ import re
 import time
 
 from flask import Flask, Response, current_app, g, has_app_context, request
-from flask_sqlalchemy.session import Session as FlaskSession
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram,
                                generate_latest)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from redis.commands.core import Script
-from sqlalchemy import event
-
-from core.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -124,58 +121,6 @@ def usage_sync(lag_seconds: float, keys: int) -> None:
         pipe.hincrby(USAGE_SYNC_KEY, "runs", 1)
         pipe.execute()
     _record(_write)
-
-
-# --- Counting what a transaction decides, once it commits -------------------------------
-
-ON_COMMIT_KEY = "metrics_on_commit"
-
-
-def on_commit(fn) -> None:
-    """Call fn() after the current transaction of db.session commits, never if it does not.
-
-    fn is kept with the transaction (or SAVEPOINT) it was registered in: a released SAVEPOINT
-    waits for the real commit, a rolled-back one drops what was registered inside it.
-    """
-    session = db.session()
-    owner = session.get_nested_transaction() or session.get_transaction() or session.begin()
-    session.info.setdefault(ON_COMMIT_KEY, []).append((owner, fn))
-
-
-@event.listens_for(FlaskSession, "after_commit")
-def _run_after_commit(session):
-    # Also fired when a SAVEPOINT is released: only the outermost commit makes anything true.
-    if session.in_nested_transaction():
-        return
-    for _, fn in session.info.pop(ON_COMMIT_KEY, ()):
-        try:
-            fn()
-        except Exception:  # noqa: BLE001 - the commit happened; a callback must not make it look failed
-            log.warning("on_commit callback failed", exc_info=True)
-
-
-@event.listens_for(FlaskSession, "after_soft_rollback")
-def _drop_rolled_back_savepoint(session, previous):
-    if not previous.nested or ON_COMMIT_KEY not in session.info:
-        return
-    session.info[ON_COMMIT_KEY] = [(owner, fn) for owner, fn in session.info[ON_COMMIT_KEY]
-                                   if not _within(owner, previous)]
-
-
-@event.listens_for(FlaskSession, "after_transaction_end")
-def _drop_uncommitted(session, transaction):
-    # The outermost transaction ended: committed ones already ran; a rollback, or a close()
-    # that fires no rollback event, leaves nothing for the session's next transaction.
-    if transaction.parent is None:
-        session.info.pop(ON_COMMIT_KEY, None)
-
-
-def _within(owner, transaction) -> bool:
-    while owner is not None:
-        if owner is transaction:
-            return True
-        owner = owner.parent
-    return False
 
 
 # --- Scrape-time collection ------------------------------------------------------------

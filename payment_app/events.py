@@ -4,7 +4,7 @@ Every final state a transaction or refund reaches goes through `settle_transacti
 or `settle_refund`, which change the row and write the outcome event to the outbox in
 the caller's transaction (committed by the caller, together with the inbox claim).
 A final state never moves back: a second answer for the same row changes nothing.
-Metrics hooks belong here, counted when the caller commits (metrics.on_commit): an
+Metrics hooks belong here, counted when the caller commits (core.on_commit): an
 answer whose commit fails is answered again by the gateway, and must count once.
 
 Only what concerns the subscription service is announced to it: charges and refunds
@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from core import metrics, outbox
+from core.on_commit import on_commit
 from payment_app.models import PaymentOutbox, Refund, Transaction
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def refund_data(refund: Refund, txn: Transaction) -> dict:
 
 
 def _count_on_commit(outcome: str) -> None:
-    metrics.on_commit(lambda: metrics.payment_outcome(outcome))
+    on_commit(lambda: metrics.payment_outcome(outcome))
 
 
 def settle_transaction(txn: Transaction, *, succeeded: bool, failure_reason: str | None = None,

@@ -6,6 +6,7 @@ from sqlalchemy import event, text
 
 from core import metrics
 from core.extensions import db
+from core.on_commit import on_commit
 from payment_app import events
 from payment_app.models import Refund, Transaction
 from tests.payment_fixtures import SUCCESS_CARD, _pay_servers, pay  # noqa: F401
@@ -72,7 +73,7 @@ def test_settled_outcome_that_never_commits_is_not_counted(pay_ctx, redis_conn, 
 @pytest.mark.parametrize("end,expected", [("commit", 1), ("rollback", 0)])
 def test_registered_before_any_statement_belongs_to_the_next_transaction(pay_ctx, redis_conn, end, expected):
     assert db.session().get_transaction() is None  # nothing begun yet: a rollback now would fire no event
-    metrics.on_commit(lambda: metrics.payment_outcome("succeeded"))
+    on_commit(lambda: metrics.payment_outcome("succeeded"))
     getattr(db.session, end)()
     db.session.commit()
     assert _count(redis_conn, "succeeded") == expected
