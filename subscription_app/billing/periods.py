@@ -11,6 +11,9 @@ from datetime import datetime, timedelta, timezone
 
 _STEPS = {"day": timedelta(days=1), "week": timedelta(weeks=1)}
 _MONTHS = {"month": 1, "year": 12}
+# A plan's period is 1 to three years' worth of its interval (Stripe's limit: 3 years, 36 months,
+# 156 weeks). The plans table has the same rule as a CHECK constraint (migration 0010).
+MAX_INTERVAL_COUNT = {"day": 1095, "week": 156, "month": 36, "year": 3}
 
 
 def _add_months(moment: datetime, months: int) -> datetime:
@@ -27,12 +30,15 @@ def next_period_end(anchor: datetime, current_end: datetime, interval: str, coun
     Jan 31 monthly: Feb 28 (29), Mar 31, Apr 30. Days and months are UTC ones, whatever
     offset the database session gave the anchor, so the day never depends on a time zone.
     """
+    if interval not in MAX_INTERVAL_COUNT:
+        raise ValueError(f"unknown billing interval {interval!r}")
+    if not 1 <= count <= MAX_INTERVAL_COUNT[interval]:
+        # 0 would divide by zero below and a negative count would never get past current_end.
+        raise ValueError(f"interval_count {count} is outside 1..{MAX_INTERVAL_COUNT[interval]} for {interval!r}")
     anchor, current_end = anchor.astimezone(timezone.utc), current_end.astimezone(timezone.utc)
     if interval in _STEPS:
         step = _STEPS[interval] * count
         return anchor + max(1, (current_end - anchor) // step + 1) * step
-    if interval not in _MONTHS:
-        raise ValueError(f"unknown billing interval {interval!r}")
     months = _MONTHS[interval] * count
     # k from the whole calendar months between the two is the answer or one short of it.
     k = max(1, ((current_end.year - anchor.year) * 12 + current_end.month - anchor.month) // months)
