@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from core.extensions import db
 from subscription_app.billing.periods import MAX_INTERVAL_COUNT, add_interval, next_period_end
 from subscription_app.models import Plan
+from subscription_app import seed as seed_module
 from subscription_app.seed import PLANS, seed
 
 pytestmark = pytest.mark.subscription
@@ -47,6 +48,17 @@ def test_seeded_plans_satisfy_the_rule(app):
         assert len(plans) == len(PLANS)
         for plan in plans:
             assert 1 <= plan.interval_count <= MAX_INTERVAL_COUNT[plan.billing_interval], plan.code
+
+
+@pytest.mark.parametrize("count", [0, -1, 37, 1.5, True])
+def test_a_bad_seed_plan_is_refused_by_name_before_anything_is_written(app, monkeypatch, count):
+    bad = dict(PLANS[0], code="broken_monthly", id=uuid.uuid4(), interval_count=count)
+    monkeypatch.setattr(seed_module, "PLANS", [*PLANS, bad])
+    with app.app_context():
+        with pytest.raises(RuntimeError, match=f"seed plan broken_monthly: interval_count {count!r} is outside 1..36"):
+            seed()
+        db.session.rollback()
+        assert db.session.scalars(select(Plan)).all() == []
 
 
 @pytest.mark.parametrize("interval,count", [("month", 0), ("month", -1), ("day", 0), ("week", -2),

@@ -24,17 +24,24 @@ def _add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
+def interval_problem(interval: str, count: int) -> str | None:
+    """Why `count` `interval`s is not a plan's period, or None."""
+    if interval not in MAX_INTERVAL_COUNT:
+        return f"unknown billing interval {interval!r}"
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_INTERVAL_COUNT[interval]:
+        return f"interval_count {count!r} is outside 1..{MAX_INTERVAL_COUNT[interval]} for {interval!r}"
+    return None
+
+
 def next_period_end(anchor: datetime, current_end: datetime, interval: str, count: int = 1) -> datetime:
     """The first anchor + k × (`count` `interval`s), k >= 1, strictly after `current_end`.
 
     Jan 31 monthly: Feb 28 (29), Mar 31, Apr 30. Days and months are UTC ones, whatever
     offset the database session gave the anchor, so the day never depends on a time zone.
     """
-    if interval not in MAX_INTERVAL_COUNT:
-        raise ValueError(f"unknown billing interval {interval!r}")
-    if not 1 <= count <= MAX_INTERVAL_COUNT[interval]:
-        # 0 would divide by zero below and a negative count would never get past current_end.
-        raise ValueError(f"interval_count {count} is outside 1..{MAX_INTERVAL_COUNT[interval]} for {interval!r}")
+    problem = interval_problem(interval, count)
+    if problem:  # 0 would divide by zero below and a negative count would never get past current_end
+        raise ValueError(problem)
     anchor, current_end = anchor.astimezone(timezone.utc), current_end.astimezone(timezone.utc)
     if interval in _STEPS:
         step = _STEPS[interval] * count
