@@ -74,3 +74,8 @@ def test_period_arithmetic_refuses_a_count_out_of_range(interval, count):
 def test_the_longest_periods_are_computed():
     assert add_interval(ANCHOR, "year", 3) == ANCHOR.replace(year=2030)
     assert add_interval(ANCHOR, "month", 36) == ANCHOR.replace(year=2030)
+
+
+def test_the_rule_is_in_the_plan_catalogue_docs(client):
+    field = client.get("/openapi.json").json["components"]["schemas"]["Plan"]["properties"]["interval_count"]
+    assert field["readOnly"] is True and "36 months" in field["description"]
