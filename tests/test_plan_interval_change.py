@@ -50,8 +50,9 @@ def test_interval_change_refuses_nonsense():
 def _plan(app, price_cents: int, interval: str = "year", count: int = 1) -> uuid.UUID:
     plan_id = uuid.uuid4()
     with app.app_context():
-        db.session.add(Plan(id=plan_id, code=f"test_{interval}{count}_{plan_id.hex[:8]}", name=f"Test {count} {interval}",
-                            price_cents=price_cents, currency="USD", billing_interval=interval, interval_count=count))
+        db.session.add(Plan(id=plan_id, code=f"test_{interval}{count}_{plan_id.hex[:8]}",
+                            name=f"Test {count} {interval}", price_cents=price_cents, currency="USD",
+                            billing_interval=interval, interval_count=count))
         db.session.commit()
     return plan_id
 
