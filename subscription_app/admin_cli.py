@@ -113,11 +113,13 @@ def show(email: str):
         .where(Subscription.user_id == user.id).order_by(Subscription.created_at.desc())).all()
     click.echo(f"Subscriptions ({len(subs)})")
     if subs:
+        # anchor: where the paid cycle started; periods end on it plus whole intervals (billing/periods.py).
         rows = [[str(s.id), code, s.status, f"{_when(s.current_period_start)} -> {_when(s.current_period_end)}",
-                 _when(s.trial_end), "yes" if s.cancel_at_period_end else "no", str(s.failed_payment_attempts)]
+                 _when(s.billing_cycle_anchor), _when(s.trial_end), "yes" if s.cancel_at_period_end else "no",
+                 str(s.failed_payment_attempts)]
                 for s, code in subs]
-        click.echo(render_table(["id", "plan", "status", "period", "trial_end", "cancel_at_end", "failed_attempts"],
-                                rows))
+        click.echo(render_table(["id", "plan", "status", "period", "anchor", "trial_end", "cancel_at_end",
+                                 "failed_attempts"], rows))
 
     invoices = db.session.scalars(
         select(Invoice).where(Invoice.user_id == user.id, Invoice.status == "open").order_by(Invoice.number)).all()

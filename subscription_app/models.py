@@ -12,8 +12,12 @@ from core.extensions import db
 from core.idempotency import IdempotencyKeyMixin
 from core.inbox import InboxMixin
 from core.outbox import OutboxMixin
+from subscription_app.billing.periods import MAX_INTERVAL_COUNT
 
 ROLES = ("user", "admin")
+INTERVAL_COUNT_CHECK = ("interval_count >= 1 AND interval_count <= CASE billing_interval "
+                        + " ".join(f"WHEN '{interval}' THEN {limit}" for interval, limit in MAX_INTERVAL_COUNT.items())
+                        + " END")
 
 
 class TimestampMixin:
@@ -52,6 +56,8 @@ class Plan(TimestampMixin, db.Model):
         CheckConstraint("trial_days >= 0", name="trial_days_nonnegative"),
         CheckConstraint("billing_interval IN ('day', 'week', 'month', 'year')", name="billing_interval"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
+        # 1 to three years' worth of the interval (billing/periods.py MAX_INTERVAL_COUNT, migration 0010).
+        CheckConstraint(INTERVAL_COUNT_CHECK, name="interval_count"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)

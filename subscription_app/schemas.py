@@ -73,7 +73,9 @@ class PlanSchema(StrictSchema):
     price_cents = fields.Integer(dump_only=True)
     currency = fields.String(dump_only=True)
     billing_interval = fields.String(dump_only=True)
-    interval_count = fields.Integer(dump_only=True)
+    interval_count = fields.Integer(dump_only=True, metadata={
+        "description": "Intervals per billing period: 1 to three years' worth (1095 days, 156 weeks, 36 months, "
+                       "3 years)"})
     trial_days = fields.Integer(dump_only=True)
     converts_to_plan_id = fields.UUID(dump_only=True, allow_none=True)
     feature_limits = fields.Dict(keys=fields.String(), values=fields.Integer(), dump_only=True)

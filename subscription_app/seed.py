@@ -9,6 +9,7 @@ from sqlalchemy import select
 from core.extensions import db
 from core.security import hash_password
 from subscription_app.accounts import find_by_email
+from subscription_app.billing.periods import interval_problem
 from subscription_app.models import Plan, User
 
 SEED_PASSWORD = "password123"
@@ -41,9 +42,15 @@ def seed() -> dict:
     `flask users create-admin`.
     """
     counts = {"plans_created": 0, "users_created": 0}
-    for spec in sorted(PLANS, key=lambda p: p.get("converts_to_plan_id") is not None):
-        values = {"currency": "USD", "billing_interval": "month", "interval_count": 1, "trial_days": 0,
-                  "converts_to_plan_id": None, **spec}
+    specs = [{"currency": "USD", "billing_interval": "month", "interval_count": 1, "trial_days": 0,
+              "converts_to_plan_id": None, **spec}
+             for spec in sorted(PLANS, key=lambda p: p.get("converts_to_plan_id") is not None)]
+    # Checked before anything is written (the plans table refuses them too, with a less readable error).
+    for values in specs:
+        problem = interval_problem(values["billing_interval"], values["interval_count"])
+        if problem:
+            raise RuntimeError(f"seed plan {values['code']}: {problem}; refusing to seed")
+    for values in specs:
         plan = db.session.get(Plan, values["id"])
         if plan is None:
             existing = db.session.scalar(select(Plan).where(Plan.code == values["code"]))

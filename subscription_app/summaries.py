@@ -26,6 +26,7 @@ def subscription_summary(user_id: int) -> dict | None:
         "is_active": sub.status in ("active", "trialing", "past_due"),
         "current_period_start": _iso(sub.current_period_start),
         "current_period_end": _iso(sub.current_period_end),
+        "billing_cycle_anchor": _iso(sub.billing_cycle_anchor),
         "trial_end": _iso(sub.trial_end),
         "cancel_at_period_end": sub.cancel_at_period_end,
         "payment_method_id": str(sub.payment_method_id) if sub.payment_method_id else None,

@@ -95,7 +95,7 @@ def test_subscriptions_show(cli, seeded, make_user):
                        current_period_start=now - timedelta(days=60), current_period_end=now - timedelta(days=30),
                        billing_cycle_anchor=now - timedelta(days=60))
     live = Subscription(user_id=user.id, plan_id=PRO_MONTHLY_ID, status="past_due", current_period_start=now,
-                        current_period_end=now + timedelta(days=30), billing_cycle_anchor=now,
+                        current_period_end=now + timedelta(days=30), billing_cycle_anchor=now - timedelta(days=45),
                         failed_payment_attempts=2)
     db.session.add_all([old, live])
     db.session.flush()
@@ -116,7 +116,9 @@ def test_subscriptions_show(cli, seeded, make_user):
     assert "29.00 USD" in out and "subscription_cycle" in out
     assert "subscription_create" not in out  # the paid invoice is not open
     header = next(line for line in out.splitlines() if line.startswith("id "))
-    assert "status" in header and "period" in header
+    assert "status" in header and "period" in header and "anchor" in header
+    live_row = next(line for line in out.splitlines() if line.startswith(str(live.id)))
+    assert (now - timedelta(days=45)).strftime("%Y-%m-%d %H:%M") in live_row  # the billing cycle anchor
 
 
 def test_subscriptions_show_user_without_any(cli, make_user):

@@ -193,18 +193,20 @@ def test_a_scheduled_change_to_another_interval_starts_a_new_cycle_at_the_period
     assert _when(sub["current_period_end"]) == feb28.replace(year=2028)  # a whole year, not Jan 31 2028
 
 
-def test_a_paid_upgrade_to_another_interval_anchors_the_new_cycle_at_the_period_end(client, seeded, make_user,
-                                                                                    payment_stub):
+def test_a_paid_change_to_another_interval_anchors_the_new_cycle_when_it_is_paid(client, seeded, make_user,
+                                                                                 payment_stub):
+    """Stripe's rule: an interval change resets the anchor; the year runs from the payment (Jan 31 2027 -> 2028)."""
     yearly = _plan(client.application, "year", 29000)
     user, h, sub, start = _subscribed_at(client, make_user, _at(2027, 1, 31), plan_id=BASIC_MONTHLY_ID)
     r = client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(yearly)}, headers=h)
     assert pay(client, r.json["latest_invoice"], user.id).json["processed"] is True
     upgraded = _get(client, h, sub)
-    feb28 = start.replace(month=2, day=28)
-    assert upgraded["plan_id"] == str(yearly) and upgraded["current_period_end"] == sub["current_period_end"]
-    assert _when(upgraded["billing_cycle_anchor"]) == feb28
+    paid_at = _when(upgraded["current_period_start"])
+    assert upgraded["plan_id"] == str(yearly) and _when(upgraded["billing_cycle_anchor"]) == paid_at
+    assert timedelta(0) < paid_at - start < timedelta(seconds=5)  # paid right after the change
+    assert _when(upgraded["current_period_end"]) == paid_at.replace(year=2028)
     renewed = _renew_and_pay(client, h, user.id, upgraded)
-    assert _when(renewed["current_period_end"]) == feb28.replace(year=2028)
+    assert _when(renewed["current_period_end"]) == paid_at.replace(year=2029)
     assert renewed["latest_invoice"]["amount_due_cents"] == 29000
 
 

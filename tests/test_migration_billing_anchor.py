@@ -14,6 +14,8 @@ from core.extensions import db
 
 pytestmark = pytest.mark.subscription
 BEFORE = "0007_billing"
+# Downgrading to 0007 also takes off what was built on 0008: its head is the newest of them.
+ANCHOR_HEAD = "0010_plan_interval_count"
 PERIODS = [(datetime(2027, 1, 31, 12, tzinfo=timezone.utc), datetime(2027, 2, 28, 12, tzinfo=timezone.utc)),
            (datetime(2026, 11, 26, 8, tzinfo=timezone.utc), datetime(2026, 12, 10, 8, tzinfo=timezone.utc))]
 
@@ -36,11 +38,11 @@ def _migrate(step, revision):
 def test_upgrade_backfills_existing_rows_and_downgrade_drops_the_column(app):
     with app.app_context():
         heads = _heads()
-        assert "0008_billing_anchor" in heads
+        assert ANCHOR_HEAD in heads
         try:
             _migrate(downgrade, BEFORE)
             assert _anchor_column() is None
-            assert _heads() == heads - {"0008_billing_anchor"} | {BEFORE}  # the sibling heads stay
+            assert _heads() == heads - {ANCHOR_HEAD} | {BEFORE}  # the sibling heads stay
             user_id = db.session.scalar(text("INSERT INTO users (email, password_hash) "
                                              "VALUES ('old@example.com', 'x') RETURNING id"))
             plan_id = uuid.uuid4()

@@ -1,6 +1,7 @@
 """Creating, reading, listing and canceling subscriptions; ownership; one live per user."""
 import threading
 import uuid
+from datetime import datetime
 
 import pytest
 
@@ -227,6 +228,10 @@ def test_internal_invoice_and_user_summary(client, seeded, make_user, service_he
     summary = client.get(f"/v1/subscriptions/internal/user/{user.id}", headers=service_headers).json
     assert summary["subscription"]["id"] == sub["id"] and summary["subscription"]["status"] == "incomplete"
     assert summary["subscription"]["is_active"] is False
+    # The billing cycle anchor, where the paid cycle started (the day renewals fall on), as in the public response.
+    assert summary["subscription"]["billing_cycle_anchor"] is not None
+    assert datetime.fromisoformat(summary["subscription"]["billing_cycle_anchor"]) == \
+        datetime.fromisoformat(sub["billing_cycle_anchor"])
 
 
 def test_charge_request_is_delivered_signed_to_the_payment_service(client, seeded, make_user, payment_stub,

@@ -1,5 +1,15 @@
 """Plan changes: an upgrade is charged now, prorated; a downgrade waits for the period end.
 
+A change to another billing interval (month -> year, month x1 -> month x3) starts a new
+cycle, as Stripe does when the interval changes: the unused time of the old plan is
+credited and the new plan's full price charged (billing/proration.py); once that invoice is
+paid, the new plan's period and billing cycle anchor start at that moment. If the credit
+is worth the new price or more, nothing is charged now and the change waits for the period
+end like a downgrade (the renewal starts the new cycle there). The credit is priced when the
+change is asked for, so an interval change not paid within INCOMPLETE_EXPIRY_HOURS (23 h,
+like Stripe's pending updates) lapses (renewals.run_lapsed_changes): paid days later, it
+would give the time in between for free.
+
 Decision: an upgrade switches the plan when its proration invoice is PAID (the
 payment.succeeded event applies it, billing/events.py), never before, so nobody gets a
 better plan for a charge that then fails. A failed upgrade charge voids that invoice and
@@ -18,8 +28,8 @@ from core.errors import ApiError
 from core.extensions import db
 from subscription_app.billing import invoices
 from subscription_app.billing.lifecycle import is_trial_plan, load_plan, owned_subscription, with_latest_invoice
-from subscription_app.billing.periods import same_cycle
-from subscription_app.billing.proration import prorate_upgrade, remaining_seconds
+from subscription_app.billing.periods import plan_period_end, same_cycle
+from subscription_app.billing.proration import prorate_interval_change, prorate_upgrade, remaining_seconds
 from subscription_app.models import InvoiceLine, Plan, Subscription
 
 log = logging.getLogger(__name__)
@@ -43,7 +53,9 @@ def change_plan(user_id: int, subscription_id: uuid.UUID, plan_id: uuid.UUID) ->
                        errors={"json": {"plan_id": [f"Plan currency {new.currency} differs from {old.currency}."]}})
     if invoices.open_invoice(sub, "subscription_update") is not None:
         raise ApiError(409, "An upgrade is waiting for payment; pay or wait for it first")
-    if new.price_cents > old.price_cents:
+    if not same_cycle(old, new):
+        invoice = _change_interval(sub, old, new)
+    elif new.price_cents > old.price_cents:
         invoice = _upgrade(sub, old, new)
     else:
         # Same price or cheaper: nothing to charge now, it takes effect at the period end.
@@ -70,15 +82,47 @@ def _upgrade(sub: Subscription, old: Plan, new: Plan):
     sub.pending_plan_id = None  # an upgrade supersedes a scheduled downgrade
     if invoice.status == "paid":  # nothing left to prorate (0 cents): switch now
         sub.plan_id = new.id
-    elif sub.payment_method_id is not None:
-        invoices.request_charge(invoice, sub, f"Upgrade to {new.name} (prorated)")
-    # Without a saved method the invoice stays open for POST /v1/payments/process.
+    else:
+        _collect(sub, invoice, f"Upgrade to {new.name} (prorated)")
     return invoice
 
 
+def _change_interval(sub: Subscription, old: Plan, new: Plan):
+    """Credit the unused old time, charge a whole new period; None when it waits for the period end."""
+    now = clock.utcnow()
+    remaining, period = remaining_seconds(now, sub.current_period_start, sub.current_period_end)
+    p = prorate_interval_change(old.price_cents, new.price_cents, remaining, period)
+    if p.amount_cents <= 0:
+        # No customer balance to hold a credit: the old plan runs out its paid period instead.
+        sub.pending_plan_id = new.id
+        return None
+    # As quoted now; the period really starts when the invoice is paid (apply_paid_upgrade).
+    new_end = plan_period_end(new, now)
+    lines = [
+        InvoiceLine(kind="proration_credit", plan_id=old.id, currency=old.currency, amount_cents=p.credit_cents,
+                    period_start=now, period_end=sub.current_period_end,
+                    description=f"Unused time on {old.name} ({remaining} of {period} s)"),
+        invoices.plan_line(new, now, new_end),
+    ]
+    invoice = invoices.new_invoice(sub, "subscription_update", new.currency, lines, now, new_end, now)
+    sub.pending_plan_id = None  # supersedes a scheduled downgrade
+    _collect(sub, invoice, f"Change to {new.name} (new billing cycle)")
+    return invoice
+
+
+def _collect(sub: Subscription, invoice, description: str) -> None:
+    if sub.payment_method_id is not None:
+        invoices.request_charge(invoice, sub, description)
+    # Without a saved method the invoice stays open for POST /v1/payments/process.
+
+
 def apply_paid_upgrade(sub: Subscription, invoice) -> bool:
-    """Switch to the upgrade's plan once its invoice is paid; False if it no longer applies."""
-    charge = next((line for line in invoice.lines if line.kind == "proration_charge"), None)
+    """Switch to the upgrade's plan once its invoice is paid; False if it no longer applies.
+
+    An interval change (its new plan on a `plan` line) starts the new period and anchor at
+    the payment; a same-interval upgrade (`proration_charge`) keeps the period.
+    """
+    charge = next((line for line in invoice.lines if line.kind in ("proration_charge", "plan")), None)
     credit = next((line for line in invoice.lines if line.kind == "proration_credit"), None)
     if charge is None or credit is None:
         log.error("upgrade invoice %s has no proration lines", invoice.id)
@@ -89,8 +133,14 @@ def apply_paid_upgrade(sub: Subscription, invoice) -> bool:
         log.warning("upgrade invoice %s paid but subscription %s is %s on plan %s: refund of payment %s requested",
                     invoice.id, sub.id, sub.status, sub.plan_id, invoice.transaction_id)
         return False
-    if not same_cycle(db.session.get(Plan, sub.plan_id), db.session.get(Plan, charge.plan_id)):
-        # The paid period keeps its end; the new plan's cycle (e.g. yearly) starts there.
+    new = db.session.get(Plan, charge.plan_id)
+    if charge.kind == "plan":
+        start = invoice.paid_at
+        sub.billing_cycle_anchor, sub.current_period_start = start, start
+        sub.current_period_end = plan_period_end(new, start)
+    elif not same_cycle(db.session.get(Plan, sub.plan_id), new):
+        # Priced by the old rule (an invoice opened before interval changes started a new cycle): the paid
+        # period keeps its end and the new plan's cycle starts there.
         sub.billing_cycle_anchor = sub.current_period_end
     sub.plan_id = charge.plan_id
     sub.pending_plan_id = None

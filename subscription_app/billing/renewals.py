@@ -1,4 +1,4 @@
-"""Renewals, trial ends, dunning and expiry of unpaid subscriptions (run by jobs/billing.py).
+"""Renewals, trial ends, dunning, expiry of unpaid subscriptions and interval changes (run by jobs/billing.py).
 
 Every step is chosen by state and moves the state on in the same transaction, so running
 it twice (two schedulers, a retried job) finds nothing left to do. Rows are locked with
@@ -22,7 +22,7 @@ from core.extensions import db
 from subscription_app.billing import invoices
 from subscription_app.billing.lifecycle import end_now
 from subscription_app.billing.periods import next_period_end, same_cycle
-from subscription_app.models import Invoice, Plan, Subscription
+from subscription_app.models import Invoice, InvoiceLine, Plan, Subscription
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -181,6 +181,27 @@ def run_expiry() -> int:
         expire_unpaid)
 
 
+# -- unpaid interval changes -----------------------------------------------------------------
+
+def lapse_interval_change(sub: Subscription, now: datetime) -> None:
+    invoices.void_open_invoices(sub, now, reason="subscription_update")
+
+
+def run_lapsed_changes() -> int:
+    """Void interval changes (billing/plan_change.py) still unpaid INCOMPLETE_EXPIRY_HOURS after they were priced.
+
+    Their credit counts the old plan's unused time from the moment of the change; a same-interval
+    upgrade keeps its period and lapses with it instead (renew_or_end).
+    """
+    def conditions(now):
+        stale = (select(Invoice.subscription_id).join(InvoiceLine, InvoiceLine.invoice_id == Invoice.id)
+                 .where(Invoice.status == "open", Invoice.reason == "subscription_update", InvoiceLine.kind == "plan",
+                        Invoice.period_start <= now - timedelta(hours=_expiry_hours())))
+        return (Subscription.id.in_(stale),)
+    return _each_in_batches(conditions, lapse_interval_change)
+
+
 def run_cycle() -> dict:
     """One pass of everything time-driven; what the periodic job runs."""
-    return {"renewed_or_ended": run_renewals(), "dunning_retries": run_dunning(), "expired": run_expiry()}
+    return {"renewed_or_ended": run_renewals(), "dunning_retries": run_dunning(), "expired": run_expiry(),
+            "lapsed_plan_changes": run_lapsed_changes()}

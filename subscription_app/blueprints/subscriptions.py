@@ -88,7 +88,12 @@ def get_subscription(subscription_id: uuid.UUID):
 @blp.response(200, SubscriptionSchema)
 @blp.alt_response(409, description="The subscription is not active, or an upgrade awaits payment")
 def change_plan(data, subscription_id: uuid.UUID):
-    """Upgrade now (prorated invoice; the plan switches when it is paid) or downgrade at period end."""
+    """Upgrade now (prorated invoice; the plan switches when it is paid) or downgrade at period end.
+
+    To a plan with another billing interval: the unused time is credited and the new plan's full
+    price charged; once paid, a new period and billing cycle anchor start. A credit worth the new
+    price or more waits for the period end instead.
+    """
     return plan_change.change_plan(current_user_id(), subscription_id, data["plan_id"])
 
 

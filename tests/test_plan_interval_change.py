@@ -1,0 +1,239 @@
+"""Plan changes between billing intervals (month -> year, month x1 -> month x3): a new cycle, as Stripe does.
+
+The unused time of the old plan is credited (rounded up: the customer's favour), the new plan's full
+price is charged, and once that invoice is paid a new period and billing cycle anchor start at that
+moment. A credit worth at least the new price is not paid out: the change waits for the period end.
+"""
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import time_machine
+
+from core.extensions import db
+from subscription_app.billing.periods import add_interval
+from subscription_app.billing.proration import prorate_interval_change
+from subscription_app.models import Plan, Subscription
+from tests.billing_support import (BASIC_MONTHLY_ID, PRO_MONTHLY_ID, advance, advance_to,  # noqa: F401
+                                   charge_requests, fail, pay, payment_stub, refund_requests, run_cycle,
+                                   subscribe_and_pay)
+
+pytestmark = pytest.mark.subscription
+DAY = 86400
+
+
+@pytest.mark.parametrize("old,new,remaining,period,amount,credit", [
+    (900, 29000, 20 * DAY, 30 * DAY, 28400, -600),             # 600 exactly
+    (2900, 7500, 1_000_000, 2_592_000, 6381, -1119),           # credit 1118.83 -> 1119
+    (900, 29000, 30 * DAY, 30 * DAY, 28100, -900),             # the whole period unused: the whole old price
+    (900, 29000, 0, 30 * DAY, 29000, 0),                       # nothing left: the full new price
+    (2900, 2900, 30 * DAY, 30 * DAY, 0, -2900),                # worth exactly the new price: nothing to charge
+    (29000, 2900, 300 * DAY, 365 * DAY, -20936, -23836),       # 23835.6 -> 23836: more than the charge
+    (0, 29000, 10, 30 * DAY, 29000, 0),                        # from a free plan
+])
+def test_interval_change_exact_cents(old, new, remaining, period, amount, credit):
+    p = prorate_interval_change(old, new, remaining, period)
+    assert (p.amount_cents, p.credit_cents, p.charge_cents) == (amount, credit, new)
+    assert p.credit_cents + p.charge_cents == p.amount_cents  # the lines add up to the total exactly
+    assert p.amount_cents == new - (-(-old * remaining // period))  # floor of the total: the customer's favour
+
+
+def test_interval_change_refuses_nonsense():
+    with pytest.raises(ValueError):
+        prorate_interval_change(900, 29000, 10, 0)
+    with pytest.raises(ValueError):
+        prorate_interval_change(900, 29000, 101, 100)
+    with pytest.raises(ValueError):
+        prorate_interval_change(900, -1, 10, 100)
+
+
+def _plan(app, price_cents: int, interval: str = "year", count: int = 1) -> uuid.UUID:
+    plan_id = uuid.uuid4()
+    with app.app_context():
+        db.session.add(Plan(id=plan_id, code=f"test_{interval}{count}_{plan_id.hex[:8]}",
+                            name=f"Test {count} {interval}", price_cents=price_cents, currency="USD",
+                            billing_interval=interval, interval_count=count))
+        db.session.commit()
+    return plan_id
+
+
+def _set_period(app, sub_id, start, end):
+    with app.app_context():
+        sub = db.session.get(Subscription, uuid.UUID(sub_id))
+        sub.current_period_start, sub.current_period_end = start, end
+        db.session.commit()
+
+
+def _put(client, h, sub, plan_id):
+    return client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(plan_id)}, headers=h)
+
+
+def _get(client, h, sub):
+    return client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _change_at(client, h, sub, plan_id, elapsed_days: int, period_days: int = 30):
+    """PUT the change with `elapsed_days` of a `period_days` period gone, at a frozen instant."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    _set_period(client.application, sub["id"], now - timedelta(days=elapsed_days),
+                now + timedelta(days=period_days - elapsed_days))
+    with time_machine.travel(now, tick=False):
+        return _put(client, h, sub, plan_id)
+
+
+def test_monthly_to_yearly_credits_unused_time_charges_a_year_and_starts_a_new_cycle_when_paid(
+        client, seeded, make_user, payment_stub):
+    yearly = _plan(client.application, 29000)
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID)
+    r = _change_at(client, h, sub, yearly, elapsed_days=10)
+    assert r.status_code == 200, r.json
+    assert r.json["plan_id"] == str(BASIC_MONTHLY_ID) and r.json["pending_plan_id"] is None  # not before paid
+    assert r.json["billing_cycle_anchor"] == sub["billing_cycle_anchor"]
+    inv = r.json["latest_invoice"]
+    assert inv["reason"] == "subscription_update" and inv["status"] == "open" and inv["currency"] == "USD"
+    assert inv["amount_due_cents"] == 28400  # 29000 - ceil(900 * 20/30)
+    assert [(line["kind"], line["amount_cents"], line["plan_id"]) for line in inv["lines"]] == [
+        ("proration_credit", -600, str(BASIC_MONTHLY_ID)), ("plan", 29000, str(yearly))]
+    charge = charge_requests(client.application)[-1]["data"]
+    assert (charge["amount_cents"], charge["currency"]) == (28400, "USD")
+    assert _put(client, h, sub, PRO_MONTHLY_ID).status_code == 409  # one change at a time
+
+    advance(client.application, 3600)  # the payment lands an hour later: that is when the change takes effect
+    assert pay(client, inv, user.id).json["processed"] is True
+    after = _get(client, h, sub)
+    paid_at = _when(client.get(f"/v1/invoices/{inv['id']}", headers=h).json["paid_at"])
+    assert after["plan_id"] == str(yearly) and after["status"] == "active"
+    assert _when(after["billing_cycle_anchor"]) == _when(after["current_period_start"]) == paid_at
+    assert _when(after["current_period_end"]) == add_interval(paid_at, "year")
+
+    advance_to(client.application, after["current_period_end"])
+    assert run_cycle()["renewed_or_ended"] == 1
+    renewed = _get(client, h, sub)
+    assert renewed["latest_invoice"]["amount_due_cents"] == 29000
+    assert _when(renewed["current_period_end"]) == add_interval(paid_at, "year", 2)
+    assert _when(renewed["billing_cycle_anchor"]) == paid_at
+
+
+def test_month_to_quarter_is_an_interval_change_too(client, seeded, make_user, payment_stub):
+    quarterly = _plan(client.application, 7500, interval="month", count=3)
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id, plan_id=PRO_MONTHLY_ID)
+    r = _change_at(client, h, sub, quarterly, elapsed_days=15)
+    inv = r.json["latest_invoice"]
+    assert inv["amount_due_cents"] == 7500 - 1450  # half of Pro's 2900 unused
+    pay(client, inv, user.id)
+    after = _get(client, h, sub)
+    anchor = _when(after["billing_cycle_anchor"])
+    assert after["plan_id"] == str(quarterly) and anchor > _when(sub["billing_cycle_anchor"])
+    assert _when(after["current_period_end"]) == add_interval(anchor, "month", 3)
+
+
+def test_a_credit_worth_the_new_price_or_more_waits_for_the_period_end(client, seeded, make_user, payment_stub):
+    """Yearly -> monthly early in the year: never a negative charge; the change is scheduled like a downgrade."""
+    yearly = _plan(client.application, 29000)
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id, plan_id=yearly)
+    charges_before = len(charge_requests(client.application))
+    r = _change_at(client, h, sub, PRO_MONTHLY_ID, elapsed_days=65, period_days=365)
+    assert r.status_code == 200, r.json
+    assert r.json["plan_id"] == str(yearly) and r.json["pending_plan_id"] == str(PRO_MONTHLY_ID)
+    assert r.json["latest_invoice"]["reason"] == "subscription_create"  # no new invoice
+    assert len(client.get("/v1/invoices", headers=h).json["items"]) == 1
+    assert len(charge_requests(client.application)) == charges_before
+    end = _get(client, h, sub)["current_period_end"]
+    advance_to(client.application, end)
+    run_cycle()
+    after = _get(client, h, sub)
+    assert after["plan_id"] == str(PRO_MONTHLY_ID) and after["pending_plan_id"] is None
+    assert after["latest_invoice"]["amount_due_cents"] == 2900
+    assert after["billing_cycle_anchor"] == after["current_period_start"] == end  # the monthly cycle starts there
+    assert _when(after["current_period_end"]) == add_interval(_when(end), "month")
+
+
+def test_a_credit_exactly_equal_to_the_new_price_charges_nothing_and_waits(client, seeded, make_user, payment_stub):
+    same_price_quarterly = _plan(client.application, 2900, interval="month", count=3)
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id, plan_id=PRO_MONTHLY_ID)
+    r = _change_at(client, h, sub, same_price_quarterly, elapsed_days=0)  # the whole 2900 unused
+    assert r.json["pending_plan_id"] == str(same_price_quarterly) and r.json["plan_id"] == str(PRO_MONTHLY_ID)
+    assert len(client.get("/v1/invoices", headers=h).json["items"]) == 1
+
+
+def test_a_failed_payment_leaves_plan_period_and_anchor_as_they_were(client, seeded, make_user, payment_stub):
+    yearly = _plan(client.application, 29000)
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID)
+    before = _get(client, h, sub)
+    inv = _put(client, h, sub, yearly).json["latest_invoice"]
+    assert fail(client, inv, user.id).json["processed"] is True
+    after = _get(client, h, sub)
+    assert client.get(f"/v1/invoices/{inv['id']}", headers=h).json["status"] == "void"
+    for key in ("plan_id", "status", "current_period_start", "current_period_end", "billing_cycle_anchor",
+                "pending_plan_id"):
+        assert after[key] == before[key], key
+    assert _put(client, h, sub, yearly).status_code == 200  # may try again
+
+
+def test_an_unpaid_interval_change_lapses_after_23_hours_and_a_late_payment_is_refunded(
+        client, seeded, make_user, payment_stub):
+    """The credit was priced at the change; paying days later would get the time in between for free."""
+    yearly = _plan(client.application, 29000)
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID, card=False)
+    inv = _put(client, h, sub, yearly).json["latest_invoice"]
+    advance(client.application, 22 * 3600)
+    assert run_cycle()["lapsed_plan_changes"] == 0
+    advance(client.application, 3600 + 1)
+    assert run_cycle()["lapsed_plan_changes"] == 1
+    assert run_cycle()["lapsed_plan_changes"] == 0  # once
+    assert client.get(f"/v1/invoices/{inv['id']}", headers=h).json["status"] == "void"
+    assert pay(client, inv, user.id).json["processed"] is True  # e.g. a payment already in flight
+    assert _get(client, h, sub)["plan_id"] == str(BASIC_MONTHLY_ID)
+    [refund] = refund_requests(client.application)
+    assert refund["data"]["reason"] == "invoice_void"
+    assert _put(client, h, sub, yearly).status_code == 200  # a new change, priced now
+
+
+def test_a_same_interval_upgrade_invoice_does_not_lapse_after_23_hours(client, seeded, make_user, payment_stub):
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID, card=False)
+    inv = _put(client, h, sub, PRO_MONTHLY_ID).json["latest_invoice"]
+    advance(client.application, 2 * DAY)
+    assert run_cycle()["lapsed_plan_changes"] == 0
+    assert client.get(f"/v1/invoices/{inv['id']}", headers=h).json["status"] == "open"
+    pay(client, inv, user.id)
+    after = _get(client, h, sub)
+    assert after["plan_id"] == str(PRO_MONTHLY_ID) and after["current_period_end"] == sub["current_period_end"]
+
+
+def test_an_interval_change_priced_by_the_old_rule_keeps_its_old_meaning_when_paid(client, seeded, make_user,
+                                                                                   payment_stub):
+    """An invoice opened before this release (two proration lines over the old period) still pays for that period
+    only: the plan switches and its cycle starts at the period end, never a whole new year for a month's difference."""
+    from subscription_app.billing import invoices
+    from subscription_app.models import InvoiceLine
+
+    yearly = _plan(client.application, 29000)
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID)
+    with client.application.app_context():
+        row = db.session.get(Subscription, uuid.UUID(sub["id"]))
+        start, end = row.current_period_start, row.current_period_end
+        lines = [InvoiceLine(kind="proration_credit", plan_id=BASIC_MONTHLY_ID, currency="USD", amount_cents=-900,
+                             period_start=start, period_end=end, description="Unused time on Basic"),
+                 InvoiceLine(kind="proration_charge", plan_id=yearly, currency="USD", amount_cents=29000,
+                             period_start=start, period_end=end, description="Remaining time on yearly")]
+        legacy = invoices.new_invoice(row, "subscription_update", "USD", lines, start, end, start)
+        db.session.commit()
+        inv = {"id": str(legacy.id), "subscription_id": sub["id"], "amount_due_cents": 28100,
+               "amount_paid_cents": 0, "currency": "USD"}
+    assert pay(client, inv, user.id).json["processed"] is True
+    after = _get(client, h, sub)
+    assert after["plan_id"] == str(yearly)
+    assert after["current_period_start"] == sub["current_period_start"]
+    assert after["current_period_end"] == after["billing_cycle_anchor"] == sub["current_period_end"]
