@@ -78,11 +78,13 @@ def config_for(model) -> OutboxConfig:
     return _configs[model]
 
 
-def emit(model, event_type: str, target: str, data: dict):
-    """Add an event to the current transaction; it is delivered only if the transaction commits."""
+def emit(model, event_type: str, target: str, data: dict, event_id: uuid.UUID | None = None):
+    """Add an event to the current transaction; it is delivered only if the transaction commits.
+
+    `event_id` is for a caller that records the id elsewhere in the same transaction; a new one by default."""
     if target not in config_for(model).targets:
         raise ValueError(f"unknown outbox target {target!r}")
-    event_id = uuid.uuid4()
+    event_id = event_id or uuid.uuid4()
     envelope = {"event_id": str(event_id), "type": event_type, "created_at": clock.utcnow().isoformat(),
                 "data": data}
     row = model(id=event_id, event_type=event_type, target=target, payload=envelope,

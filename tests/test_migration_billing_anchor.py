@@ -36,11 +36,11 @@ def _migrate(step, revision):
 def test_upgrade_backfills_existing_rows_and_downgrade_drops_the_column(app):
     with app.app_context():
         heads = _heads()
-        assert "0008_billing_anchor" in heads
+        assert _anchor_column() is not None  # 0008_billing_anchor is applied (a head, or below one)
         try:
             _migrate(downgrade, BEFORE)
             assert _anchor_column() is None
-            assert _heads() == heads - {"0008_billing_anchor"} | {BEFORE}  # the sibling heads stay
+            assert BEFORE in _heads() and _heads() - {BEFORE} < heads  # the sibling heads stay
             user_id = db.session.scalar(text("INSERT INTO users (email, password_hash) "
                                              "VALUES ('old@example.com', 'x') RETURNING id"))
             plan_id = uuid.uuid4()
