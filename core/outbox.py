@@ -195,6 +195,14 @@ def sweep(model, grace_seconds: float = 10, limit: int = 500) -> int:
     return len(rows)
 
 
+def dead(model, event_type: str | None = None, limit: int = 50) -> list:
+    """The events delivery gave up on, newest first (operators list them with `flask webhooks dead`)."""
+    query = select(model).where(model.dead_at.is_not(None))
+    if event_type:
+        query = query.where(model.event_type == event_type)
+    return db.session.scalars(query.order_by(model.dead_at.desc()).limit(limit)).all()
+
+
 def replay(model, event_id) -> None:
     """Operator action: deliver a dead or delivered event once more (receivers dedupe by id)."""
     row = db.session.get(model, uuid.UUID(str(event_id)))
