@@ -362,3 +362,24 @@ def test_concurrent_redeliveries_apply_once(app, incomplete):
     with app.app_context():
         assert db.session.get(Invoice, uuid.UUID(inv["id"])).amount_paid_cents == 2900
         assert db.session.get(Subscription, uuid.UUID(sub["id"])).status == "active"
+
+
+def test_refund_outcomes_of_an_unwanted_payment_of_an_unknown_invoice(client, app, caplog):
+    """Its refund.succeeded is expected (INFO, not an ERROR about a mismatch); its refund.failed means
+    the money is still held: an ERROR naming the payment."""
+    data = {"transaction_id": str(uuid.uuid4()), "user_id": 1, "invoice_id": str(uuid.uuid4()),
+            "amount_cents": 100, "currency": "USD"}
+    send_event(client, "payment.succeeded", data)
+    outcome = {**data, "refund_id": str(uuid.uuid4()), "refunded_total_cents": 100}
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="subscription_app.billing.events"):
+        assert send_event(client, "refund.succeeded", outcome).json["processed"] is False
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "unwanted payment" in caplog.text and "invoice_unknown" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="subscription_app.billing.events"):
+        failed = send_event(client, "refund.failed", {**outcome, "refund_id": str(uuid.uuid4()),
+                                                      "refunded_total_cents": 0, "failure_reason": "declined"})
+    assert failed.status_code == 200 and failed.json["processed"] is False
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert data["transaction_id"] in error.getMessage() and "not given back" in error.getMessage()

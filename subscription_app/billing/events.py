@@ -22,7 +22,7 @@ from core.extensions import db
 from subscription_app.billing import invoices
 from subscription_app.billing.plan_change import apply_paid_upgrade
 from subscription_app.billing.renewals import record_failure
-from subscription_app.models import Invoice, Subscription, SubscriptionInbox
+from subscription_app.models import Invoice, Subscription, SubscriptionInbox, UnwantedPayment
 
 log = logging.getLogger(__name__)
 MAX_BIGINT = 2**63 - 1
@@ -178,7 +178,12 @@ def refund_succeeded(data: dict) -> bool:
     """
     invoice = _locked(Invoice, data["invoice_id"])
     if invoice is None or invoice.currency != data["currency"] or invoice.user_id != data["user_id"]:
-        log.error("refund %s does not match invoice %s", data["refund_id"], data["invoice_id"])
+        unwanted = db.session.get(UnwantedPayment, data["transaction_id"])
+        if unwanted is not None:  # asked for: its invoice unknown, or not the payer's
+            log.info("refund %s of unwanted payment %s (%s) succeeded", data["refund_id"], data["transaction_id"],
+                     unwanted.reason)
+        else:
+            log.error("refund %s does not match invoice %s", data["refund_id"], data["invoice_id"])
         return False
     if invoice.transaction_id != data["transaction_id"]:
         log.info("refund %s of payment %s, which did not pay invoice %s (%s): the invoice is unchanged",
@@ -195,8 +200,14 @@ def refund_succeeded(data: dict) -> bool:
 
 
 def refund_failed(data: dict) -> bool:
-    log.warning("refund %s of invoice %s failed: %s", data["refund_id"], data["invoice_id"],
-                data.get("failure_reason"))
+    unwanted = db.session.get(UnwantedPayment, data["transaction_id"])
+    if unwanted is not None:
+        log.error("refund %s of unwanted payment %s (%s, %s %s) failed, the money is not given back: %s",
+                  data["refund_id"], data["transaction_id"], unwanted.reason, unwanted.amount_cents,
+                  unwanted.currency, data.get("failure_reason"))
+    else:
+        log.warning("refund %s of invoice %s failed: %s", data["refund_id"], data["invoice_id"],
+                    data.get("failure_reason"))
     return False
 
 
