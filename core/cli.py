@@ -111,6 +111,28 @@ def webhooks_replay(event_id):
     click.echo(f"re-enqueued {event_type} {event_id} from the {service} service's outbox")
 
 
+@webhooks_cli.command("dead")
+@click.option("--type", "event_type", default=None, help="Only this event type, e.g. refund.requested.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+def webhooks_dead(event_type, limit):
+    """List the outbox events delivery gave up on (both services), newest first.
+
+    A dead refund.requested is money taken that nobody has given back yet: fix what the last error
+    says, then `flask webhooks replay <event_id>`.
+    """
+    from jobs.outbox import dead_events
+
+    events = dead_events(event_type, limit)
+    click.echo(f"{len(events)} dead outbox event(s){f' of type {event_type}' if event_type else ''}")
+    for e in events:
+        subject = " ".join(f"{k}={v}" for k, v in e["subject"].items())
+        click.echo(f"{e['id']}  {e['service']}  {e['event_type']} -> {e['target']}  attempts={e['attempts']}  "
+                   f"dead_at={e['dead_at'].isoformat(timespec='seconds')}  {subject}".rstrip())
+        click.echo(f"    last error: {' '.join(str(e['last_error']).split())}")  # one line per event
+    if events:
+        click.echo("deliver one again once its cause is fixed: flask webhooks replay <event_id>")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(rq_cli)
     app.cli.add_command(clock_cli)

@@ -78,11 +78,13 @@ def config_for(model) -> OutboxConfig:
     return _configs[model]
 
 
-def emit(model, event_type: str, target: str, data: dict):
-    """Add an event to the current transaction; it is delivered only if the transaction commits."""
+def emit(model, event_type: str, target: str, data: dict, event_id: uuid.UUID | None = None):
+    """Add an event to the current transaction; it is delivered only if the transaction commits.
+
+    `event_id` is for a caller that records the id elsewhere in the same transaction; a new one by default."""
     if target not in config_for(model).targets:
         raise ValueError(f"unknown outbox target {target!r}")
-    event_id = uuid.uuid4()
+    event_id = event_id or uuid.uuid4()
     envelope = {"event_id": str(event_id), "type": event_type, "created_at": clock.utcnow().isoformat(),
                 "data": data}
     row = model(id=event_id, event_type=event_type, target=target, payload=envelope,
@@ -191,6 +193,14 @@ def sweep(model, grace_seconds: float = 10, limit: int = 500) -> int:
     for event_id, request_id in rows:
         enqueue_delivery(model, event_id, request_id=request_id)
     return len(rows)
+
+
+def dead(model, event_type: str | None = None, limit: int = 50) -> list:
+    """The events delivery gave up on, newest first (operators list them with `flask webhooks dead`)."""
+    query = select(model).where(model.dead_at.is_not(None))
+    if event_type:
+        query = query.where(model.event_type == event_type)
+    return db.session.scalars(query.order_by(model.dead_at.desc()).limit(limit)).all()
 
 
 def replay(model, event_id) -> None:

@@ -64,6 +64,28 @@ def purge_idempotency_keys() -> dict:
     return {"subscription": _purge_subscription_keys(), "payment": _purge_payment_keys()}
 
 
+# What names an event's subject for an operator (a refund.requested: its transaction and reason).
+SUBJECT_FIELDS = ("transaction_id", "invoice_id", "refund_id", "subscription_id", "reason")
+
+
+def dead_events(event_type: str | None = None, limit: int = 50) -> list[dict]:
+    """Operator view: the dead events of both services' outboxes, newest first, with what they were about."""
+    from core.extensions import db
+    from jobs.context import get_app
+
+    found = []
+    for service, model in (("subscription", SubscriptionOutbox), ("payment", PaymentOutbox)):
+        with get_app(service).app_context():
+            for row in outbox.dead(model, event_type, limit):
+                data = (row.payload or {}).get("data") or {}
+                found.append({"service": service, "id": str(row.id), "event_type": row.event_type,
+                              "target": row.target, "attempts": row.attempts, "dead_at": row.dead_at,
+                              "last_error": row.last_error,
+                              "subject": {k: data[k] for k in SUBJECT_FIELDS if data.get(k) is not None}})
+            db.session.rollback()
+    return sorted(found, key=lambda e: e["dead_at"], reverse=True)[:limit]
+
+
 def replay_event(event_id: str) -> tuple[str, str]:
     """Operator action: deliver one outbox event again, whichever service sent it.
 

@@ -5,6 +5,9 @@ computed and the pending refund inserted, so two parallel refunds serialise: the
 second sees the first one's pending amount. Pending refunds count against the total,
 so the gateway is never asked for more than it captured. A refund another service asks
 for carries its request_id, unique per transaction: asked again, it is the same refund.
+Its goal is the money back, not a refund of ours: a transaction already refunded in full
+(by hand, through POST /refund) answers so and records nothing, and "the rest" waits for
+a pending refund to settle, since what is left depends on how that one ends.
 """
 from __future__ import annotations
 
@@ -22,10 +25,13 @@ from payment_app.models import REFUNDABLE_STATUSES, Refund, Transaction
 log = logging.getLogger(__name__)
 
 
+def _pending_cents(txn: Transaction) -> int:
+    return int(db.session.scalar(select(func.coalesce(func.sum(Refund.amount_cents), 0))
+                                 .where(Refund.transaction_id == txn.id, Refund.status == "pending")))
+
+
 def refundable_cents(txn: Transaction) -> int:
-    pending = db.session.scalar(select(func.coalesce(func.sum(Refund.amount_cents), 0))
-                                .where(Refund.transaction_id == txn.id, Refund.status == "pending"))
-    return txn.amount_cents - txn.refunded_cents - int(pending)
+    return txn.amount_cents - txn.refunded_cents - _pending_cents(txn)
 
 
 def request_refund(user_id: int, txn_id: uuid.UUID, amount_cents: int | None, reason: str | None) -> Refund:
@@ -37,12 +43,13 @@ def request_refund(user_id: int, txn_id: uuid.UUID, amount_cents: int | None, re
 
 
 def request_service_refund(txn_id: uuid.UUID, amount_cents: int | None, reason: str,
-                           request_id: str) -> tuple[Refund, bool]:
-    """A refund another service asks for (POST /internal/refunds); (refund, created).
+                           request_id: str) -> tuple[str, Refund | None, Transaction]:
+    """A refund another service asks for (POST /internal/refunds); (outcome, refund, transaction).
 
-    The refund is the transaction owner's, whoever asks. The same request_id for the same
-    transaction answers the refund it created, whatever became of it: read under the row
-    lock, so a redelivery racing the first delivery waits for it and then finds its refund.
+    The outcome is "refund_requested" (a new pending refund), "already_requested" (the refund this
+    request_id made, whatever became of it) or "already_refunded" (refunded in full before it was
+    asked: nothing is recorded, no refund). The refund is the transaction owner's, whoever asks.
+    Everything is decided under the row lock, so a redelivery racing the first delivery waits for it.
     """
     txn = _locked_transaction(txn_id)
     if txn is None:
@@ -52,8 +59,17 @@ def request_service_refund(txn_id: uuid.UUID, amount_cents: int | None, reason: 
                                                       Refund.request_id == request_id))
     if existing is not None:
         db.session.rollback()
-        return existing, False
-    return _create(txn, amount_cents, reason, request_id), True
+        return "already_requested", existing, txn
+    if txn.kind == "charge" and txn.status == "refunded":
+        db.session.rollback()
+        log.info("refund %s of transaction %s asked for (%s): already refunded in full, nothing to do",
+                 request_id, txn.id, reason)
+        return "already_refunded", None, txn
+    if amount_cents is None and txn.status in REFUNDABLE_STATUSES and _pending_cents(txn) > 0:
+        db.session.rollback()
+        raise ApiError(409, "A refund of this transaction is pending: what is left to refund is known once it "
+                            "settles, ask again later")
+    return "refund_requested", _create(txn, amount_cents, reason, request_id), txn
 
 
 def _locked_transaction(txn_id: uuid.UUID) -> Transaction | None:

@@ -196,6 +196,21 @@ class InternalRefundSchema(RefundSchema):
     request_id = fields.String(allow_none=True)
 
 
+class RefundedTransactionSchema(ma.Schema):
+    id = fields.UUID()
+    status = fields.String()
+    amount_cents = fields.Integer()
+    refunded_cents = fields.Integer()
+    currency = fields.String()
+
+
+class ServiceRefundSchema(ma.Schema):
+    """The answer to refund.requested: what became of the request, and the transaction as it is now."""
+    outcome = fields.String(metadata={"enum": ["refund_requested", "already_requested", "already_refunded"]})
+    refund = fields.Nested(InternalRefundSchema, allow_none=True)
+    transaction = fields.Nested(RefundedTransactionSchema)
+
+
 class GatewayEventSchema(ma.Schema):
     """The gateway's webhook envelope; `data` is read by payment_app.gateway_results."""
     class Meta:

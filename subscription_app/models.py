@@ -185,6 +185,27 @@ class InvoiceLine(db.Model):
     invoice = db.relationship("Invoice", back_populates="lines")
 
 
+class UnwantedPayment(db.Model):
+    """A payment the payment service reported that we will not honour, and asked it to give back.
+
+    One row per transaction, written with the refund.requested it announces (invoices.request_refund):
+    however often the payment is reported, under however many event ids, one refund is requested.
+    No foreign keys: an unknown invoice, or another user than the invoice's, is one of the reasons.
+    """
+    __tablename__ = "unwanted_payments"
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+
+    transaction_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False, index=True)
+    user_id: Mapped[int] = mapped_column(db.BigInteger, nullable=False)  # the payer, as reported
+    amount_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
+    reason: Mapped[str] = mapped_column(db.String(64), nullable=False)
+    refund_event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)  # its outbox row
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), server_default=func.now(),
+                                                 nullable=False)
+
+
 class SubscriptionOutbox(OutboxMixin, db.Model):
     """Events this service sends (charge requests to the payment service)."""
     __tablename__ = "sub_outbox_events"

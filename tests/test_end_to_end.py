@@ -178,6 +178,34 @@ def test_a_payment_that_lands_after_an_immediate_cancel_is_refunded_once(world, 
     assert world.sub(h, sub["id"])["status"] == "canceled"
 
 
+def test_a_refund_request_for_a_payment_already_refunded_by_hand_is_delivered_once(world, app, payment_client):
+    """The operator was faster: the money is back, so the request has reached its goal. The outbox
+    marks it delivered on the first attempt instead of retrying it until it is dead."""
+    from core import outbox
+    from payment_app.models import Refund
+    from subscription_app.models import SubscriptionOutbox
+
+    h = world.user("e2e-by-hand@example.com")
+    world.subscribe(h)
+    world.run()
+    [txn] = world.transactions(h)
+    assert payment_client.post(f"/v1/payments/refund/{txn['id']}", json={}, headers=h).status_code == 202
+    world.run()
+    with app.app_context():
+        row = outbox.emit(SubscriptionOutbox, "refund.requested", "payment_refunds",
+                          {"request_id": f"unwanted-payment:{txn['id']}", "transaction_id": txn["id"],
+                           "reason": "subscription_canceled"})
+        db.session.commit()
+        event_id = row.id
+    world.run()
+    with app.app_context():
+        row = db.session.get(SubscriptionOutbox, event_id)
+        assert (row.attempts, row.last_error, row.dead_at) == (1, None, None) and row.delivered_at is not None
+        assert [(r.amount_cents, r.request_id) for r in db.session.query(Refund)] == [(2900, None)]
+    assert len(world.gateway_requests("refund")) == 1
+    assert (world.transactions(h)[0]["status"], world.transactions(h)[0]["refunded_cents"]) == ("refunded", 2900)
+
+
 def test_upgrade_charges_the_prorated_difference_once_across_both_services(world, client):
     h = world.user("e2e-upgrade@example.com")
     sub = world.subscribe(h)

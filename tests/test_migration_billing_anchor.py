@@ -15,7 +15,7 @@ from core.extensions import db
 pytestmark = pytest.mark.subscription
 BEFORE = "0007_billing"
 # Downgrading to 0007 also takes off what was built on 0008: its head is the newest of them.
-ANCHOR_HEAD = "0010_plan_interval_count"
+ANCHOR_HEAD = "0011_unwanted_payments"
 PERIODS = [(datetime(2027, 1, 31, 12, tzinfo=timezone.utc), datetime(2027, 2, 28, 12, tzinfo=timezone.utc)),
            (datetime(2026, 11, 26, 8, tzinfo=timezone.utc), datetime(2026, 12, 10, 8, tzinfo=timezone.utc))]
 

@@ -141,3 +141,36 @@ def test_flask_webhooks_replay_delivers_a_dead_event_again(app, payment_app, sin
     missing = runner.invoke(args=["webhooks", "replay", "00000000-0000-0000-0000-000000000000"])
     assert missing.exit_code != 0 and "no outbox event" in missing.output
     assert runner.invoke(args=["webhooks", "replay", "not-a-uuid"]).exit_code != 0
+
+
+def test_a_refund_request_that_goes_dead_is_counted_and_listed_for_operators(app, monkeypatch):
+    """The payment service refuses it (it does not know the transaction) until the outbox gives up: the
+    dead request shows in /metrics and in `flask webhooks dead`, with the payment it was to give back."""
+    import uuid
+
+    from subscription_app.billing import invoices
+    from subscription_app.models import SubscriptionOutbox
+    from tests.test_metrics import scrape, value
+
+    monkeypatch.setattr(outbox, "MAX_ATTEMPTS", 1)
+    txn_id = str(uuid.uuid4())
+    with app.app_context():
+        assert invoices.request_refund({"transaction_id": txn_id, "user_id": 1, "invoice_id": str(uuid.uuid4()),
+                                        "amount_cents": 2900, "currency": "USD"}, "invoice_unknown") is True
+        event_id = str(db.session.query(SubscriptionOutbox.id).filter_by(event_type="refund.requested").scalar())
+        db.session.commit()
+        assert outbox.deliver(SubscriptionOutbox, event_id) == "dead"
+    samples = scrape(app.test_client())
+    assert value(samples, "billing_webhook_deliveries_total", event_type="refund.requested", outcome="dead") == 1
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["webhooks", "dead", "--type", "refund.requested"])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert lines[0] == "1 dead outbox event(s) of type refund.requested"
+    assert lines[1].startswith(f"{event_id}  subscription  refund.requested -> payment_refunds  attempts=1")
+    assert f"transaction_id={txn_id} reason=invoice_unknown" in lines[1]
+    assert "HTTP 404" in lines[2] and "Transaction not found" in lines[2]
+    assert "flask webhooks replay" in lines[3]
+    other = runner.invoke(args=["webhooks", "dead", "--type", "charge.requested"])
+    assert other.exit_code == 0 and other.output.splitlines() == ["0 dead outbox event(s) of type charge.requested"]
+    assert runner.invoke(args=["webhooks", "dead", "--limit", "0"]).exit_code != 0

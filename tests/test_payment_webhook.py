@@ -1,4 +1,4 @@
-"""POST /v1/webhooks/payment: signatures, exactly-once effects, amount checks, refunds."""
+"""POST /v1/webhooks/payment: signatures, exactly-once effects, amount checks, refunds of unwanted payments."""
 import logging
 import time
 import uuid
@@ -8,7 +8,7 @@ import pytest
 from core.extensions import db
 from core.http import encode
 from core.security import signature_headers
-from subscription_app.models import Invoice, Subscription, SubscriptionInbox
+from subscription_app.models import Invoice, Subscription, SubscriptionInbox, UnwantedPayment
 from tests.billing_support import PRO_MONTHLY_ID, fail, pay, payment_data, refund_requests, send_event
 
 pytestmark = pytest.mark.subscription
@@ -30,6 +30,13 @@ def _invoice(app, invoice_id):
 
 def _status(client, h, sub):
     return client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json["status"]
+
+
+def _unwanted(app):
+    with app.app_context():
+        rows = db.session.query(UnwantedPayment).order_by(UnwantedPayment.created_at).all()
+        db.session.expunge_all()
+        return rows
 
 
 def _inbox_count(app):
@@ -143,27 +150,89 @@ def test_invalid_event_data_is_422_and_not_claimed(client, incomplete):
     assert send_event(client, "payment.succeeded", good, event_id=event_id).json["processed"] is True
 
 
-@pytest.mark.parametrize("override", [{"amount_cents": 2899}, {"amount_cents": 29000}, {"currency": "EUR"},
-                                      {"user_id": 999999}])
-def test_mismatching_payment_does_not_mark_paid(client, incomplete, caplog, override):
+@pytest.mark.parametrize("override, reason", [
+    ({"amount_cents": 2899}, "amount_mismatch"), ({"amount_cents": 29000}, "amount_mismatch"),
+    ({"currency": "EUR"}, "currency_mismatch"), ({"user_id": 999999}, "user_mismatch")])
+def test_mismatching_payment_does_not_mark_paid_and_is_refunded_once(client, incomplete, caplog, override, reason):
     user, h, sub, inv = incomplete
     data = payment_data(inv, user_id=user.id)
     data.update(override)
     with caplog.at_level(logging.ERROR, logger="subscription_app.billing.events"):
         r = send_event(client, "payment.succeeded", data)
-    assert r.status_code == 200 and r.json["processed"] is False
+    assert r.status_code == 200 and r.json["processed"] is True
     assert any(rec.levelno == logging.ERROR for rec in caplog.records)
     assert _invoice(client.application, inv["id"]).status == "open"
     assert _status(client, h, sub) == "incomplete"
+    again = send_event(client, "payment.succeeded", data)  # the same payment reported under another event id
+    assert again.status_code == 200 and again.json["processed"] is False
+    [request] = refund_requests(client.application)
+    assert request["target"] == "payment_refunds"
+    assert request["data"] == {"request_id": f"unwanted-payment:{data['transaction_id']}",
+                               "transaction_id": data["transaction_id"], "reason": reason}
+    [unwanted] = _unwanted(client.application)
+    assert (str(unwanted.transaction_id), str(unwanted.invoice_id), unwanted.user_id, unwanted.amount_cents,
+            unwanted.currency, unwanted.reason) == (data["transaction_id"], inv["id"], data["user_id"],
+                                                    data["amount_cents"], data["currency"], reason)
+    assert str(unwanted.refund_event_id) == request["event_id"]
+    # The right payment still pays the invoice.
+    assert pay(client, inv, user.id).json["processed"] is True and _status(client, h, sub) == "active"
 
 
-def test_payment_for_unknown_invoice_is_acknowledged_and_logged(client, app, caplog):
+def test_mismatching_failed_payment_asks_for_nothing(client, incomplete):
+    user, h, sub, inv = incomplete
+    assert fail(client, inv, user.id, currency="EUR").json["processed"] is False
+    assert refund_requests(client.application) == [] and _unwanted(client.application) == []
+
+
+def test_payment_for_unknown_invoice_is_refunded_once(client, app, caplog):
     data = {"transaction_id": str(uuid.uuid4()), "user_id": 1, "invoice_id": str(uuid.uuid4()),
             "amount_cents": 100, "currency": "USD"}
     with caplog.at_level(logging.ERROR):
         r = send_event(client, "payment.succeeded", data)
-    assert r.status_code == 200 and r.json["processed"] is False
+    assert r.status_code == 200 and r.json["processed"] is True
     assert "unknown invoice" in caplog.text
+    assert send_event(client, "payment.succeeded", data).json["processed"] is False
+    [request] = refund_requests(app)
+    assert request["data"] == {"request_id": f"unwanted-payment:{data['transaction_id']}",
+                               "transaction_id": data["transaction_id"], "reason": "invoice_unknown"}
+    [unwanted] = _unwanted(app)
+    assert (str(unwanted.invoice_id), unwanted.user_id, unwanted.amount_cents) == (data["invoice_id"], 1, 100)
+
+
+def test_parallel_reports_of_one_unwanted_payment_request_one_refund(app):
+    """Two event ids for the same payment, delivered at once (no invoice row to queue them up)."""
+    import threading
+    data = {"transaction_id": str(uuid.uuid4()), "user_id": 1, "invoice_id": str(uuid.uuid4()),
+            "amount_cents": 100, "currency": "USD"}
+    results, barrier = [], threading.Barrier(4)
+
+    def go():
+        c = app.test_client()
+        barrier.wait()
+        r = send_event(c, "payment.succeeded", data)
+        results.append((r.status_code, r.json["processed"]))
+
+    threads = [threading.Thread(target=go) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [(200, False)] * 3 + [(200, True)]
+    assert len(refund_requests(app)) == 1 and len(_unwanted(app)) == 1
+    assert _inbox_count(app) == 4
+
+
+@pytest.mark.parametrize("override", [{"currency": "usd"}, {"currency": "EURO"}, {"amount_cents": -1},
+                                      {"user_id": "me"}])
+def test_payment_event_with_bad_money_fields_is_422_and_changes_nothing(client, incomplete, override):
+    user, h, sub, inv = incomplete
+    data = payment_data(inv, user_id=user.id)
+    data.update(override)
+    r = send_event(client, "payment.succeeded", data)
+    assert r.status_code == 422 and r.json["code"] == 422 and "data" in r.json["errors"]["json"]
+    assert _inbox_count(client.application) == 0
+    assert refund_requests(client.application) == [] and _unwanted(client.application) == []
+    assert _invoice(client.application, inv["id"]).status == "open"
 
 
 def test_failed_first_payment_keeps_it_incomplete_and_not_active(client, incomplete):
@@ -190,9 +259,11 @@ def test_payment_on_a_voided_invoice_is_not_applied_and_is_refunded(client, inco
     assert request["target"] == "payment_refunds"
     assert request["data"] == {"request_id": f"unwanted-payment:{data['transaction_id']}",
                                "transaction_id": data["transaction_id"], "reason": "invoice_void"}
-    # The same payment reported again under another event id asks again, with the same request id.
-    send_event(client, "payment.succeeded", data)
-    assert {r["data"]["request_id"] for r in refund_requests(client.application)} == {request["data"]["request_id"]}
+    # The same payment reported again under another event id asks for nothing more.
+    assert send_event(client, "payment.succeeded", data).json["processed"] is False
+    assert len(refund_requests(client.application)) == 1
+    [unwanted] = _unwanted(client.application)
+    assert (unwanted.reason, unwanted.amount_cents, unwanted.currency) == ("invoice_void", 2900, "USD")
 
 
 def test_a_second_payment_of_a_paid_invoice_is_refunded_and_the_first_kept(client, incomplete):
@@ -204,6 +275,8 @@ def test_a_second_payment_of_a_paid_invoice_is_refunded_and_the_first_kept(clien
     assert send_event(client, "payment.succeeded", second).json["processed"] is True
     [request] = refund_requests(client.application)
     assert (request["data"]["transaction_id"], request["data"]["reason"]) == (second["transaction_id"], "invoice_paid")
+    assert send_event(client, "payment.succeeded", second).json["processed"] is False  # reported again
+    assert len(refund_requests(client.application)) == 1
     invoice = _invoice(client.application, inv["id"])
     assert (str(invoice.transaction_id), invoice.amount_paid_cents) == (first["transaction_id"], 2900)
     assert _status(client, h, sub) == "active"
@@ -222,6 +295,8 @@ def test_an_invoice_paid_after_its_subscription_ended_is_refunded(client, incomp
     [request] = refund_requests(client.application)
     assert request["data"] == {"request_id": f"unwanted-payment:{data['transaction_id']}",
                                "transaction_id": data["transaction_id"], "reason": "subscription_canceled"}
+    send_event(client, "payment.succeeded", data)  # the payment that paid it, reported again
+    assert len(refund_requests(client.application)) == 1 and len(_unwanted(client.application)) == 1
 
 
 def test_the_refund_of_an_unwanted_payment_leaves_the_invoice_alone(client, incomplete):
@@ -287,3 +362,24 @@ def test_concurrent_redeliveries_apply_once(app, incomplete):
     with app.app_context():
         assert db.session.get(Invoice, uuid.UUID(inv["id"])).amount_paid_cents == 2900
         assert db.session.get(Subscription, uuid.UUID(sub["id"])).status == "active"
+
+
+def test_refund_outcomes_of_an_unwanted_payment_of_an_unknown_invoice(client, app, caplog):
+    """Its refund.succeeded is expected (INFO, not an ERROR about a mismatch); its refund.failed means
+    the money is still held: an ERROR naming the payment."""
+    data = {"transaction_id": str(uuid.uuid4()), "user_id": 1, "invoice_id": str(uuid.uuid4()),
+            "amount_cents": 100, "currency": "USD"}
+    send_event(client, "payment.succeeded", data)
+    outcome = {**data, "refund_id": str(uuid.uuid4()), "refunded_total_cents": 100}
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="subscription_app.billing.events"):
+        assert send_event(client, "refund.succeeded", outcome).json["processed"] is False
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "unwanted payment" in caplog.text and "invoice_unknown" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="subscription_app.billing.events"):
+        failed = send_event(client, "refund.failed", {**outcome, "refund_id": str(uuid.uuid4()),
+                                                      "refunded_total_cents": 0, "failure_reason": "declined"})
+    assert failed.status_code == 200 and failed.json["processed"] is False
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert data["transaction_id"] in error.getMessage() and "not given back" in error.getMessage()

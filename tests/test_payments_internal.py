@@ -204,11 +204,18 @@ def test_requested_refund_is_made_once_per_request_id(pay, service_headers):
     again = _ask_refund(pay, service_headers, envelope)                                      # redelivery
     renamed = _ask_refund(pay, service_headers, {**envelope, "event_id": str(uuid.uuid4())})  # asked again
     assert first.status_code == 202 and again.status_code == renamed.status_code == 200
-    assert first.json == again.json == renamed.json
-    assert (first.json["amount_cents"], first.json["status"], first.json["reason"]) == (2900, "pending", "invoice_void")
-    assert first.json["user_id"] == 7 and first.json["request_id"] == f"unwanted-payment:{txn_id}"
+    assert first.json["outcome"] == "refund_requested"
+    assert again.json["outcome"] == renamed.json["outcome"] == "already_requested"
+    assert first.json["refund"] == again.json["refund"] == renamed.json["refund"]
+    refund = first.json["refund"]
+    assert (refund["amount_cents"], refund["status"], refund["reason"]) == (2900, "pending", "invoice_void")
+    assert refund["user_id"] == 7 and refund["request_id"] == f"unwanted-payment:{txn_id}"
+    assert first.json["transaction"] == {"id": txn_id, "status": "succeeded", "amount_cents": 2900,
+                                         "refunded_cents": 0, "currency": "USD"}
     pay.drain()
-    assert _ask_refund(pay, service_headers, envelope).json["id"] == first.json["id"]  # settled: still the same
+    settled = _ask_refund(pay, service_headers, envelope).json  # settled: still the same refund
+    assert settled["refund"]["id"] == refund["id"] and settled["refund"]["status"] == "succeeded"
+    assert settled["transaction"]["status"] == "refunded"
     with pay.app.app_context():
         assert db.session.query(Refund).count() == 1
         txn = db.session.get(Transaction, uuid.UUID(txn_id))
@@ -242,7 +249,7 @@ def test_requested_refund_goes_to_the_transactions_owner_and_a_given_amount(pay,
     envelope = _refund_envelope(txn_id, amount_cents=900)
     envelope["data"]["user_id"] = 8  # not ours to say: ignored
     r = _ask_refund(pay, service_headers, envelope)
-    assert r.status_code == 202 and (r.json["user_id"], r.json["amount_cents"]) == (7, 900)
+    assert r.status_code == 202 and (r.json["refund"]["user_id"], r.json["refund"]["amount_cents"]) == (7, 900)
     # another request id is another refund, within what is left
     over = _ask_refund(pay, service_headers, _refund_envelope(txn_id, request_id="other", amount_cents=2001))
     assert over.status_code == 422 and "amount_cents" in over.json["errors"]["json"]
@@ -274,3 +281,85 @@ def test_refund_requests_need_the_service_token(pay, service_headers, make_user)
         assert _ask_refund(pay, headers, _refund_envelope(txn_id)).status_code == 403
     with pay.app.app_context():
         assert db.session.query(Refund).count() == 0
+
+
+def _refund_by_hand(pay, headers, txn_id, amount_cents=None):
+    """An operator (or the customer) refunds through the public endpoint, before the automatic request."""
+    body = {} if amount_cents is None else {"amount_cents": amount_cents}
+    r = pay.client.post(f"/v1/payments/refund/{txn_id}", json=body, headers=headers)
+    assert r.status_code == 202, r.json
+    return r.json
+
+
+def test_requested_refund_of_a_transaction_refunded_by_hand_reports_it_and_records_nothing(
+        pay, service_headers, make_user):
+    user, h = make_user()
+    txn_id = _settled_charge(pay, service_headers, user_id=user.id)
+    by_hand = _refund_by_hand(pay, h, txn_id)
+    pay.drain()
+    pay.sink.requests.clear()
+    envelope = _refund_envelope(txn_id)
+    first = _ask_refund(pay, service_headers, envelope)
+    renamed = _ask_refund(pay, service_headers, {**envelope, "event_id": str(uuid.uuid4())})
+    assert first.status_code == renamed.status_code == 200
+    assert first.json == renamed.json
+    assert first.json["outcome"] == "already_refunded" and first.json["refund"] is None
+    assert first.json["transaction"] == {"id": txn_id, "status": "refunded", "amount_cents": 2900,
+                                         "refunded_cents": 2900, "currency": "USD"}
+    pay.drain()
+    with pay.app.app_context():
+        assert [(str(r.id), r.request_id) for r in db.session.query(Refund)] == [(by_hand["id"], None)]
+    assert pay.gateway_count("refund") == 1 and pay.events() == []
+
+
+def test_requested_refund_after_a_partial_refund_by_hand_gives_back_only_the_rest(pay, service_headers, make_user):
+    user, h = make_user()
+    txn_id = _settled_charge(pay, service_headers, user_id=user.id)
+    _refund_by_hand(pay, h, txn_id, 1000)
+    pay.drain()
+    r = _ask_refund(pay, service_headers, _refund_envelope(txn_id))
+    assert r.status_code == 202 and r.json["outcome"] == "refund_requested"
+    assert (r.json["refund"]["amount_cents"], r.json["refund"]["status"]) == (1900, "pending")
+    assert (r.json["transaction"]["status"], r.json["transaction"]["refunded_cents"]) == ("partially_refunded", 1000)
+    pay.drain()
+    again = _ask_refund(pay, service_headers, _refund_envelope(txn_id))
+    assert again.status_code == 200 and again.json["outcome"] == "already_requested"
+    assert again.json["refund"]["id"] == r.json["refund"]["id"] and again.json["refund"]["status"] == "succeeded"
+    assert (again.json["transaction"]["status"], again.json["transaction"]["refunded_cents"]) == ("refunded", 2900)
+    with pay.app.app_context():
+        assert sorted(x.amount_cents for x in db.session.query(MockGatewayRequest).filter_by(operation="refund")) == [
+            1000, 1900]
+
+
+@pytest.mark.parametrize("by_hand", [1000, None])
+def test_requested_refund_waits_while_a_refund_by_hand_is_pending(pay, service_headers, make_user, by_hand):
+    """What is left to give back is known once the pending refund settles: 409 (the outbox asks again)."""
+    user, h = make_user()
+    txn_id = _settled_charge(pay, service_headers, user_id=user.id)
+    _refund_by_hand(pay, h, txn_id, by_hand)
+    envelope = _refund_envelope(txn_id)
+    early = _ask_refund(pay, service_headers, envelope)
+    assert early.status_code == 409 and early.json["code"] == 409 and "pending" in early.json["message"]
+    with pay.app.app_context():
+        assert db.session.query(Refund).count() == 1
+    pay.drain()
+    later = _ask_refund(pay, service_headers, envelope)
+    if by_hand is None:
+        assert later.status_code == 200 and later.json["outcome"] == "already_refunded"
+    else:
+        assert later.status_code == 202 and later.json["refund"]["amount_cents"] == 1900
+    pay.drain()
+    with pay.app.app_context():
+        assert db.session.get(Transaction, uuid.UUID(txn_id)).refunded_cents == 2900
+        assert sum(r.amount_cents for r in db.session.query(Refund).filter_by(status="succeeded")) == 2900
+
+
+def test_requested_refund_with_an_amount_of_a_refunded_transaction_is_already_refunded(pay, service_headers, make_user):
+    user, h = make_user()
+    txn_id = _settled_charge(pay, service_headers, user_id=user.id)
+    _refund_by_hand(pay, h, txn_id)
+    pay.drain()
+    r = _ask_refund(pay, service_headers, _refund_envelope(txn_id, amount_cents=100))
+    assert r.status_code == 200 and r.json["outcome"] == "already_refunded"
+    with pay.app.app_context():
+        assert db.session.query(Refund).count() == 1

@@ -110,6 +110,8 @@ def test_an_upgrade_paid_when_it_no_longer_applies_is_refunded_not_applied(clien
     assert request["target"] == "payment_refunds"
     assert request["data"] == {"request_id": f"unwanted-payment:{data['transaction_id']}",
                                "transaction_id": data["transaction_id"], "reason": "upgrade_no_longer_applies"}
+    assert send_event(client, "payment.succeeded", data).json["processed"] is False  # reported again
+    assert len(refund_requests(client.application)) == 1
 
 
 def test_upgrade_without_saved_method_waits_for_payments_process(client, seeded, make_user):

@@ -3,8 +3,8 @@ from flask_smorest import Blueprint
 
 from core.security import service_auth_required
 from payment_app import payments, refunds
-from payment_app.schemas import (ChargeAcceptedSchema, ChargeRequestedSchema, InternalRefundSchema,
-                                 NewPaymentMethodSchema, PaymentMethodSchema, RefundRequestedSchema)
+from payment_app.schemas import (ChargeAcceptedSchema, ChargeRequestedSchema, NewPaymentMethodSchema,
+                                 PaymentMethodSchema, RefundRequestedSchema, ServiceRefundSchema)
 
 blp = Blueprint("payments_internal", __name__, url_prefix="/v1/payments/internal",
                 description="Internal endpoints for the subscription service (X-Service-Token)")
@@ -37,17 +37,21 @@ def request_charge(envelope):
 @service_auth_required
 @blp.doc(security=SERVICE)
 @blp.arguments(RefundRequestedSchema)
-@blp.response(202, InternalRefundSchema)
-@blp.alt_response(200, schema=InternalRefundSchema, description="Already requested (same request_id)")
+@blp.response(202, ServiceRefundSchema)
+@blp.alt_response(200, schema=ServiceRefundSchema,
+                  description="Nothing new to do: already requested (same request_id), or already refunded in full")
 @blp.alt_response(404, description="Unknown transaction")
-@blp.alt_response(409, description="Not a succeeded charge, or nothing left to refund")
+@blp.alt_response(409, description="Not a succeeded charge, nothing left to refund, or a refund of it is pending")
+@blp.alt_response(422, description="More than is left to refund")
 def request_refund(envelope):
     """Receive a refund.requested event (the subscription service's outbox target payment_refunds).
 
     Deduped by data.request_id per transaction rather than by event id: a redelivery and the same
-    request under a new event id both answer 200 with the refund the first one created.
+    request under a new event id both answer 200 with the refund the first one created. A transaction
+    already refunded in full (say by hand) answers 200 `already_refunded` with no refund: the money is back.
     """
     data = envelope["data"]
-    refund, created = refunds.request_service_refund(data["transaction_id"], data["amount_cents"], data["reason"],
-                                                     data["request_id"])
-    return refund, 202 if created else 200
+    outcome, refund, txn = refunds.request_service_refund(data["transaction_id"], data["amount_cents"],
+                                                          data["reason"], data["request_id"])
+    body = {"outcome": outcome, "refund": refund, "transaction": txn}
+    return body, 202 if outcome == "refund_requested" else 200

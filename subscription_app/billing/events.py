@@ -4,15 +4,16 @@ The event id is claimed in the inbox in the same transaction as the effect: a
 redelivery finds it and changes nothing; a failed effect rolls the claim back so the
 retry applies it. Amount, currency and owner are checked against the invoice: a payment
 that does not match is logged at ERROR and does not mark anything paid. A payment we will
-not honour (its invoice no longer open, its subscription ended, its upgrade no longer
-applicable) is given back: a refund.requested for it is written to the outbox in the same
-transaction as that decision (invoices.request_refund).
+not honour (for an unknown invoice, not matching it, its invoice no longer open, its
+subscription ended, its upgrade no longer applicable) is given back: a refund.requested for
+it is written to the outbox in the same transaction as that decision, once per payment
+(invoices.request_refund). Only money is given back: a failed payment asks for nothing.
 """
 from __future__ import annotations
 
 import logging
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
 from core import clock, inbox
@@ -21,9 +22,10 @@ from core.extensions import db
 from subscription_app.billing import invoices
 from subscription_app.billing.plan_change import apply_paid_upgrade
 from subscription_app.billing.renewals import record_failure
-from subscription_app.models import Invoice, Subscription, SubscriptionInbox
+from subscription_app.models import Invoice, Subscription, SubscriptionInbox, UnwantedPayment
 
 log = logging.getLogger(__name__)
+MAX_BIGINT = 2**63 - 1
 
 
 class _Data(Schema):
@@ -39,8 +41,8 @@ class _Data(Schema):
 
 class PaymentData(_Data):
     invoice_id = fields.UUID(required=True)
-    amount_cents = fields.Integer(required=True, strict=True)
-    currency = fields.String(required=True)
+    amount_cents = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_BIGINT))
+    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code."))
 
 
 class MethodData(_Data):
@@ -59,41 +61,42 @@ def _locked(model, row_id):
 
 
 def _invoice_and_sub(data: dict, event_type: str):
+    """(invoice, subscription, mismatch): mismatch says why the payment cannot be this invoice's, or is None."""
     # Lock order everywhere: the subscription, then its invoices (renewals and cancels do the same),
     # so a webhook and a renewal of the same subscription queue up instead of deadlocking.
     invoice = db.session.get(Invoice, data["invoice_id"])
-    if invoice is not None:
-        sub = _locked(Subscription, invoice.subscription_id)
-        db.session.refresh(invoice, with_for_update=True)
     if invoice is None:
         log.error("%s for unknown invoice %s (transaction %s)", event_type, data["invoice_id"],
                   data["transaction_id"])
-        return None, None
-    if data["user_id"] != invoice.user_id or data["currency"] != invoice.currency:
-        log.error("%s does not match invoice %s: user %s/%s, currency %s/%s (transaction %s)", event_type,
-                  invoice.id, data["user_id"], invoice.user_id, data["currency"], invoice.currency,
-                  data["transaction_id"])
-        return None, None
-    return invoice, sub
+        return None, None, "invoice_unknown"
+    sub = _locked(Subscription, invoice.subscription_id)
+    db.session.refresh(invoice, with_for_update=True)
+    if data["user_id"] != invoice.user_id:
+        mismatch = "user_mismatch"
+    elif data["currency"] != invoice.currency:
+        mismatch = "currency_mismatch"
+    else:
+        return invoice, sub, None
+    log.error("%s does not match invoice %s: user %s/%s, currency %s/%s (transaction %s)", event_type,
+              invoice.id, data["user_id"], invoice.user_id, data["currency"], invoice.currency,
+              data["transaction_id"])
+    return invoice, sub, mismatch
 
 
 def payment_succeeded(data: dict) -> bool:
-    invoice, sub = _invoice_and_sub(data, "payment.succeeded")
-    if invoice is None:
-        return False
+    invoice, sub, mismatch = _invoice_and_sub(data, "payment.succeeded")
+    if mismatch is not None:
+        return _give_back(data, mismatch)
     if invoice.status != "open":
         if invoice.transaction_id == data["transaction_id"]:
             return False  # the same payment reported again under another event id
         # Voided while the charge was in flight (canceled, expired), or paid by another payment.
-        invoices.request_refund(data["transaction_id"], f"invoice_{invoice.status}")
-        log.warning("payment %s of %s %s for invoice %s which is %s: refund requested",
-                    data["transaction_id"], data["amount_cents"], data["currency"], invoice.id, invoice.status)
-        return True
+        return _give_back(data, f"invoice_{invoice.status}")
     owed = invoice.amount_due_cents - invoice.amount_paid_cents
     if data["amount_cents"] != owed:
         log.error("payment %s of %s %s does not match invoice %s owing %s: not marked paid",
                   data["transaction_id"], data["amount_cents"], data["currency"], invoice.id, owed)
-        return False
+        return _give_back(data, "amount_mismatch")
     now = clock.utcnow()
     invoice.amount_paid_cents += data["amount_cents"]
     invoice.status, invoice.paid_at, invoice.transaction_id = "paid", now, data["transaction_id"]
@@ -102,20 +105,27 @@ def payment_succeeded(data: dict) -> bool:
     if sub.payment_method_id is None and data["payment_method_id"] is not None:
         sub.payment_method_id = data["payment_method_id"]  # the card that paid is the one renewals use
     if invoice.reason == "subscription_update":
-        apply_paid_upgrade(sub, invoice)
+        apply_paid_upgrade(sub, invoice, data)
     elif sub.status in ("incomplete", "trialing", "past_due", "active"):
         sub.status = "active"
         sub.failed_payment_attempts, sub.next_payment_attempt_at = 0, None
     else:
-        invoices.request_refund(data["transaction_id"], f"subscription_{sub.status}")
-        log.warning("invoice %s paid but subscription %s is %s: refund of payment %s requested", invoice.id,
-                    sub.id, sub.status, data["transaction_id"])
+        _give_back(data, f"subscription_{sub.status}")
     return True
 
 
+def _give_back(data: dict, reason: str) -> bool:
+    """Ask for the refund of an unwanted payment; False if it was asked for already (nothing changed)."""
+    requested = invoices.request_refund(data, reason)
+    log.warning("payment %s of %s %s for invoice %s not honoured (%s): %s", data["transaction_id"],
+                data["amount_cents"], data["currency"], data["invoice_id"], reason,
+                "refund requested" if requested else "refund already requested")
+    return requested
+
+
 def payment_failed(data: dict) -> bool:
-    invoice, sub = _invoice_and_sub(data, "payment.failed")
-    if invoice is None or invoice.status != "open":
+    invoice, sub, mismatch = _invoice_and_sub(data, "payment.failed")
+    if mismatch is not None or invoice.status != "open":
         return False
     now = clock.utcnow()
     invoice.attempt_count += 1
@@ -168,7 +178,12 @@ def refund_succeeded(data: dict) -> bool:
     """
     invoice = _locked(Invoice, data["invoice_id"])
     if invoice is None or invoice.currency != data["currency"] or invoice.user_id != data["user_id"]:
-        log.error("refund %s does not match invoice %s", data["refund_id"], data["invoice_id"])
+        unwanted = db.session.get(UnwantedPayment, data["transaction_id"])
+        if unwanted is not None:  # asked for: its invoice unknown, or not the payer's
+            log.info("refund %s of unwanted payment %s (%s) succeeded", data["refund_id"], data["transaction_id"],
+                     unwanted.reason)
+        else:
+            log.error("refund %s does not match invoice %s", data["refund_id"], data["invoice_id"])
         return False
     if invoice.transaction_id != data["transaction_id"]:
         log.info("refund %s of payment %s, which did not pay invoice %s (%s): the invoice is unchanged",
@@ -185,8 +200,14 @@ def refund_succeeded(data: dict) -> bool:
 
 
 def refund_failed(data: dict) -> bool:
-    log.warning("refund %s of invoice %s failed: %s", data["refund_id"], data["invoice_id"],
-                data.get("failure_reason"))
+    unwanted = db.session.get(UnwantedPayment, data["transaction_id"])
+    if unwanted is not None:
+        log.error("refund %s of unwanted payment %s (%s, %s %s) failed, the money is not given back: %s",
+                  data["refund_id"], data["transaction_id"], unwanted.reason, unwanted.amount_cents,
+                  unwanted.currency, data.get("failure_reason"))
+    else:
+        log.warning("refund %s of invoice %s failed: %s", data["refund_id"], data["invoice_id"],
+                    data.get("failure_reason"))
     return False
 
 

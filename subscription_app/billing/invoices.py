@@ -5,12 +5,14 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core import outbox
 from core.errors import ApiError
 from core.extensions import db
 from core.schemas import paginate
-from subscription_app.models import Invoice, InvoiceLine, Plan, Subscription, SubscriptionOutbox
+from subscription_app.models import (Invoice, InvoiceLine, Plan, Subscription, SubscriptionOutbox,
+                                     UnwantedPayment)
 
 CHARGE_TARGET = "payment_charges"
 REFUND_TARGET = "payment_refunds"
@@ -82,17 +84,32 @@ def request_verification(sub: Subscription, currency: str) -> None:
     })
 
 
-def request_refund(transaction_id, reason: str) -> None:
+def request_refund(payment: dict, reason: str) -> bool:
     """Give back a payment we will not honour, in the caller's transaction (with the decision).
 
-    The request id names the payment, so however often it is reported, and whichever of
-    the reasons sees it, the payment service makes one refund: of everything still refundable.
+    `payment` is the reported payment: transaction_id, user_id, invoice_id, amount_cents, currency.
+    The first decision about a transaction records it in unwanted_payments with its refund.requested;
+    a later one (the payment reported again under another event id, or judged again for another
+    reason) finds the row and asks for nothing: False. The insert waits for a concurrent insert of the
+    same transaction, so two reports at once ask once too. The request id names the payment, so the
+    payment service also makes one refund however often the request is delivered: of all that is left.
     """
+    event_id = uuid.uuid4()
+    recorded = db.session.execute(
+        pg_insert(UnwantedPayment).values(
+            transaction_id=payment["transaction_id"], invoice_id=payment["invoice_id"], user_id=payment["user_id"],
+            amount_cents=payment["amount_cents"], currency=payment["currency"], reason=reason,
+            refund_event_id=event_id)
+        .on_conflict_do_nothing(index_elements=[UnwantedPayment.transaction_id])
+        .returning(UnwantedPayment.transaction_id)).scalar_one_or_none()
+    if recorded is None:
+        return False
     outbox.emit(SubscriptionOutbox, "refund.requested", REFUND_TARGET, {
-        "request_id": f"unwanted-payment:{transaction_id}",
-        "transaction_id": str(transaction_id),
+        "request_id": f"unwanted-payment:{payment['transaction_id']}",
+        "transaction_id": str(payment["transaction_id"]),
         "reason": reason,
-    })
+    }, event_id=event_id)
+    return True
 
 
 def void_open_invoices(sub: Subscription, now: datetime, reason: str | None = None) -> int:

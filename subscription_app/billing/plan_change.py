@@ -116,8 +116,8 @@ def _collect(sub: Subscription, invoice, description: str) -> None:
     # Without a saved method the invoice stays open for POST /v1/payments/process.
 
 
-def apply_paid_upgrade(sub: Subscription, invoice) -> bool:
-    """Switch to the upgrade's plan once its invoice is paid; False if it no longer applies.
+def apply_paid_upgrade(sub: Subscription, invoice, payment: dict) -> bool:
+    """Switch to the upgrade's plan once its invoice is paid (by `payment`); False if it no longer applies.
 
     An interval change (its new plan on a `plan` line) starts the new period and anchor at
     the payment; a same-interval upgrade (`proration_charge`) keeps the period.
@@ -129,7 +129,7 @@ def apply_paid_upgrade(sub: Subscription, invoice) -> bool:
         return False
     if not sub.is_live or sub.plan_id != credit.plan_id:
         # The proration was for a plan and period the subscription no longer has: give the money back.
-        invoices.request_refund(invoice.transaction_id, "upgrade_no_longer_applies")
+        invoices.request_refund(payment, "upgrade_no_longer_applies")
         log.warning("upgrade invoice %s paid but subscription %s is %s on plan %s: refund of payment %s requested",
                     invoice.id, sub.id, sub.status, sub.plan_id, invoice.transaction_id)
         return False
