@@ -12,7 +12,9 @@ these figures with `make bench`'s cpu ms/req.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import subprocess
 import sys
 import time
 
@@ -51,10 +53,15 @@ def main(argv=None) -> int:
 
     settings = load_settings()
     fixtures.guard_database(settings.database_url)
+    # As `make bench` does: start local PostgreSQL/Redis if down and create the bench database if missing.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, os.path.join(root, "scripts", "services.py"), "ensure", "--database-url",
+                    settings.database_url, "--redis-url", settings.redis_url], check=True)
     sub, _ = fixtures.build_apps(settings)
     fixtures.reset_database(sub)
     sub.extensions["redis"].flushdb()
-    configure_logging(settings, "subscription-service", stream=open(os.devnull, "w"))  # the line is built, not shown
+    handler = configure_logging(settings, "subscription-service", stream=open(os.devnull, "w"))  # built, not shown
+    logging.getLogger().handlers[:] = [handler]  # drop the console handler alembic's fileConfig installed
     token = fixtures.create_users(sub, "inprocess", 1, subscribed_plan_id=ENTERPRISE_MONTHLY_ID)[0]["token"]
     auth = {"Authorization": f"Bearer {token}"}
     routes = {
@@ -94,10 +101,12 @@ def main(argv=None) -> int:
               "request metrics": without_hook("_observe"), "rate-limit headers": without_hook("inject_headers"),
               "X-Request-ID header": without_hook("_return_request_id"),
               "revocation check": (no_revocation, restore_revocation)}
-    best = _blocks(pieces, lambda _: call("use"), args.rounds, args.block)
-    print("`use` without each piece (the difference is what it costs):")
-    for name, ms in best.items():
-        print(f"  {name:24s} {ms:.3f}" + ("" if name == "use" else f"   {best['use'] - ms:+.3f}"))
+    for route in ("use", "me"):
+        best = _blocks({route if name == "use" else name: piece for name, piece in pieces.items()},
+                       lambda _: call(route), args.rounds, args.block)
+        print(f"`{route}` without each piece (the difference is what it costs):")
+        for name, ms in best.items():
+            print(f"  {name:24s} {ms:.3f}" + ("" if name == route else f"   {best[route] - ms:+.3f}"))
     return 0
 
 

@@ -15,6 +15,7 @@ import datetime
 import os
 import platform
 import runpy
+import shutil
 import subprocess
 import sys
 import time
@@ -166,6 +167,9 @@ def main(argv=None) -> int:
     from bench.procs import Processes
 
     fixtures.guard_database(args.database_url)
+    if shutil.which("wrk") is None:
+        print("[bench] wrk not found: `make bench` installs it (apt-get install wrk)", file=sys.stderr)
+        return 2
     started = time.monotonic()
     subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "services.py"), "ensure", "--database-url",
                     args.database_url, "--redis-url", args.redis_url], check=True)
