@@ -144,22 +144,41 @@ def security_event(event: str, message: str, **fields) -> None:
     logging.getLogger(SECURITY_LOGGER).warning(message, extra={"event": event, **fields})
 
 
+_request_log = logging.getLogger(REQUEST_LOGGER)
+
+
 def _log_request(response):
-    started = g.get("request_started")
-    latency_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+    # Every request pays for this line. The level is checked before anything is built; the request
+    # and g are looked up once (each proxy lookup costs a context-variable read); the record is made
+    # directly (no caller lookup: it would always name this function) with the fields ContextFilter
+    # would otherwise look up again.
+    req = request._get_current_object()
     status = response.status_code
-    user_id = _user_id()
-    fields = {"method": request.method, "path": request.path, "status": status, "latency_ms": latency_ms,
-              "user_id": user_id, "endpoint": request.url_rule.rule if request.url_rule else None,
-              "remote_addr": request.remote_addr}
-    message = f"{request.method} {request.path} {status} {latency_ms}ms"
+    endpoint = req.url_rule.rule if req.url_rule else None
     if status in (401, 403):
-        security_event("forbidden" if status == 403 else "unauthorized", message, **fields)
+        level = None
+    elif status >= 500:
+        level = logging.ERROR
+    elif endpoint in QUIET_ENDPOINTS and status < 400:
+        level = logging.DEBUG  # scrapes and load-balancer probes every few seconds
     else:
-        level = logging.ERROR if status >= 500 else logging.INFO
-        if fields["endpoint"] in QUIET_ENDPOINTS and status < 400:
-            level = logging.DEBUG  # scrapes and load-balancer probes every few seconds
-        logging.getLogger(REQUEST_LOGGER).log(level, message, extra=fields)
+        level = logging.INFO
+    if level is not None and not _request_log.isEnabledFor(level):
+        return response
+    ctx_g = g._get_current_object()
+    started = getattr(ctx_g, "request_started", None)
+    latency_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+    method, path = req.method, req.path
+    fields = {"method": method, "path": path, "status": status, "latency_ms": latency_ms, "user_id": _user_id(),
+              "endpoint": endpoint, "remote_addr": req.remote_addr}
+    message = f"{method} {path} {status} {latency_ms}ms"
+    if level is None:
+        security_event("forbidden" if status == 403 else "unauthorized", message, **fields)
+        return response
+    fields.update(request_id=_bound_request_id.get() or getattr(ctx_g, "request_id", None),
+                  service=current_app.config["SERVICE_NAME"], job_id=None)
+    _request_log.handle(_request_log.makeRecord(REQUEST_LOGGER, level, __file__, 0, message, None, None,
+                                                func="_log_request", extra=fields))
     return response
 
 

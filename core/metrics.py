@@ -204,13 +204,22 @@ def exposition(conn) -> bytes:
 
 # --- Flask wiring ----------------------------------------------------------------------
 
+# (service, method, endpoint, status) -> the two labelled children: labels() validates and locks on every
+# call, this is one dict read. As bounded as the label sets themselves (endpoints are URL rules).
+_children: dict[tuple, tuple] = {}
+
+
 def _observe(response):
+    req = request._get_current_object()
+    key = (current_app.config["SERVICE_NAME"], req.method, req.url_rule.rule if req.url_rule else UNMATCHED,
+           str(response.status_code))
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (REQUESTS.labels(*key), LATENCY.labels(*key))
+    children[0].inc()
     started = g.get("request_started")
-    endpoint = request.url_rule.rule if request.url_rule else UNMATCHED
-    labels = (current_app.config["SERVICE_NAME"], request.method, endpoint, str(response.status_code))
-    REQUESTS.labels(*labels).inc()
     if started is not None:
-        LATENCY.labels(*labels).observe(time.perf_counter() - started)
+        children[1].observe(time.perf_counter() - started)
     return response
 
 
