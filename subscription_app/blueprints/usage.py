@@ -5,6 +5,7 @@ from flask import request
 from flask_jwt_extended import jwt_required
 from flask_smorest import Blueprint
 
+from core import tokens
 from core.errors import ApiError
 from subscription_app import accounts
 from subscription_app.usage import metering
@@ -41,6 +42,7 @@ def admin_required(fn):
 
 @blp.route("/features/<string:feature_name>/use", methods=["POST"])
 @jwt_required()
+@tokens.revocation_checked_in_view  # above the body parsing: a revoked token gets 401, never a 422
 @blp.doc(security=BEARER, parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
                                        "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
                                        "description": "A retry with the same key is not counted twice (24 h)"}])
