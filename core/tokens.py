@@ -77,10 +77,12 @@ def _user_missing(header, payload):
 
 @jwt.token_in_blocklist_loader
 def _is_revoked(header, payload) -> bool:
-    if current_app.extensions.get(REVOCATION_IN_VIEW) and getattr(
-            current_app.view_functions.get(request.endpoint), "checks_revocation_itself", False):
-        request.environ[_DEFERRED] = payload  # the view settles it (revocation_checked_in_view)
-        return False
+    app = current_app._get_current_object()  # one context lookup each: every authenticated request runs this
+    if app.extensions.get(REVOCATION_IN_VIEW):
+        req = request._get_current_object()
+        if getattr(app.view_functions.get(req.endpoint), "checks_revocation_itself", False):
+            req.environ[_DEFERRED] = payload  # the view settles it (revocation_checked_in_view)
+            return False
     return _check_revoked(payload)
 
 
@@ -125,8 +127,9 @@ def revocation_checked_in_view(view):
 
 def deferred_revocation() -> tuple[list[str], str] | None:
     """([revoked key, version key], the token's version) for the view's script to check, or None."""
-    payload = request.environ.get(_DEFERRED) if has_request_context() else None
-    if payload is None or request.environ.get(_SETTLED):
+    environ = request.environ if has_request_context() else {}
+    payload = environ.get(_DEFERRED)
+    if payload is None or environ.get(_SETTLED):
         return None
     return ([REVOKED_KEY.format(jti=payload["jti"]), VERSION_KEY.format(user_id=payload["sub"])],
             str(int(payload.get("tv", 0))))
@@ -143,10 +146,11 @@ def revocation_verdict(outcome: str) -> None:
 
 
 def _settle_deferred_revocation() -> None:
-    payload = request.environ.get(_DEFERRED)
-    if payload is None or request.environ.get(_SETTLED):
+    environ = request.environ
+    payload = environ.get(_DEFERRED)
+    if payload is None or environ.get(_SETTLED):
         return
-    request.environ[_SETTLED] = True
+    environ[_SETTLED] = True
     if _check_revoked(payload):
         raise _revoked_error()
 
