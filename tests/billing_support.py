@@ -181,3 +181,18 @@ def advance_to(app, moment, plus_seconds: float = 1) -> None:
         moment = datetime.fromisoformat(moment)
     with app.app_context():
         clock.set_offset(clock.get_offset() + (moment - clock.utcnow()).total_seconds() + plus_seconds)
+
+
+def set_period(app, sub_id, start, end):
+    """Move a subscription's current period (what proration and renewals read)."""
+    from subscription_app.models import Subscription
+
+    with app.app_context():
+        sub = db.session.get(Subscription, uuid.UUID(sub_id))
+        sub.current_period_start, sub.current_period_end = start, end
+        db.session.commit()
+
+
+def put_plan(client, h, sub, plan_id):
+    """PUT /v1/subscriptions/<id>/plan."""
+    return client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(plan_id)}, headers=h)

@@ -10,7 +10,7 @@ from subscription_app.billing.proration import prorate_upgrade, remaining_second
 from subscription_app.models import Plan, Subscription
 from tests.billing_support import (BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, PRO_MONTHLY_ID, PRO_TRIAL_ID,  # noqa: F401
                                    advance, charge_requests, fail, pay, payment_data, payment_stub, refund_requests,
-                                   run_cycle, send_event, subscribe_and_pay)
+                                   put_plan, run_cycle, send_event, set_period, subscribe_and_pay)
 
 pytestmark = pytest.mark.subscription
 DAY = 86400
@@ -47,24 +47,14 @@ def test_remaining_seconds_is_whole_and_clamped():
     assert remaining_seconds(start - timedelta(days=1), start, end) == (30 * DAY, 30 * DAY)
 
 
-def _set_period(app, sub_id, start, end):
-    with app.app_context():
-        sub = db.session.get(Subscription, uuid.UUID(sub_id))
-        sub.current_period_start, sub.current_period_end = start, end
-        db.session.commit()
-
-
-def _put(client, h, sub, plan_id):
-    return client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(plan_id)}, headers=h)
-
 
 def test_upgrade_charges_exact_prorated_cents_and_switches_when_paid(client, seeded, make_user, payment_stub):
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id)
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    _set_period(client.application, sub["id"], now - timedelta(days=10), now + timedelta(days=20))
+    set_period(client.application, sub["id"], now - timedelta(days=10), now + timedelta(days=20))
     with time_machine.travel(now, tick=False):
-        r = _put(client, h, sub, ENTERPRISE_MONTHLY_ID)
+        r = put_plan(client, h, sub, ENTERPRISE_MONTHLY_ID)
     assert r.status_code == 200, r.json
     assert r.json["plan_id"] == str(PRO_MONTHLY_ID)  # not yet: the switch waits for the payment
     inv = r.json["latest_invoice"]
@@ -76,7 +66,7 @@ def test_upgrade_charges_exact_prorated_cents_and_switches_when_paid(client, see
     charge = charge_requests(client.application)[-1]["data"]
     assert charge["amount_cents"] == 4666 and charge["idempotency_key"] == f"{inv['id']}:1"
     assert charge["payment_method_id"] == sub["payment_method_id"]
-    assert _put(client, h, sub, BASIC_MONTHLY_ID).status_code == 409  # one change at a time
+    assert put_plan(client, h, sub, BASIC_MONTHLY_ID).status_code == 409  # one change at a time
     pay(client, inv, user.id)
     after = client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
     assert after["plan_id"] == str(ENTERPRISE_MONTHLY_ID) and after["status"] == "active"
@@ -86,19 +76,19 @@ def test_upgrade_charges_exact_prorated_cents_and_switches_when_paid(client, see
 def test_failed_upgrade_payment_voids_it_and_keeps_the_plan(client, seeded, make_user, payment_stub):
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id)
-    inv = _put(client, h, sub, ENTERPRISE_MONTHLY_ID).json["latest_invoice"]
+    inv = put_plan(client, h, sub, ENTERPRISE_MONTHLY_ID).json["latest_invoice"]
     assert fail(client, inv, user.id).json["processed"] is True
     assert client.get(f"/v1/invoices/{inv['id']}", headers=h).json["status"] == "void"
     after = client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
     assert after["plan_id"] == str(PRO_MONTHLY_ID) and after["status"] == "active"
-    assert _put(client, h, sub, ENTERPRISE_MONTHLY_ID).status_code == 200  # may try again
+    assert put_plan(client, h, sub, ENTERPRISE_MONTHLY_ID).status_code == 200  # may try again
 
 
 def test_an_upgrade_paid_when_it_no_longer_applies_is_refunded_not_applied(client, seeded, make_user, payment_stub):
     """The plan changes under the open upgrade invoice (set directly: the API refuses it with 409)."""
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id)
-    inv = _put(client, h, sub, ENTERPRISE_MONTHLY_ID).json["latest_invoice"]
+    inv = put_plan(client, h, sub, ENTERPRISE_MONTHLY_ID).json["latest_invoice"]
     with client.application.app_context():
         db.session.get(Subscription, uuid.UUID(sub["id"])).plan_id = BASIC_MONTHLY_ID
         db.session.commit()
@@ -117,7 +107,7 @@ def test_an_upgrade_paid_when_it_no_longer_applies_is_refunded_not_applied(clien
 def test_upgrade_without_saved_method_waits_for_payments_process(client, seeded, make_user):
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id, card=False)
-    r = _put(client, h, sub, ENTERPRISE_MONTHLY_ID)
+    r = put_plan(client, h, sub, ENTERPRISE_MONTHLY_ID)
     assert r.status_code == 200 and r.json["latest_invoice"]["status"] == "open"
     assert charge_requests(client.application) == []
 
@@ -125,7 +115,7 @@ def test_upgrade_without_saved_method_waits_for_payments_process(client, seeded,
 def test_downgrade_is_scheduled_for_period_end(client, seeded, make_user, payment_stub):
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id)
-    r = _put(client, h, sub, BASIC_MONTHLY_ID)
+    r = put_plan(client, h, sub, BASIC_MONTHLY_ID)
     assert r.status_code == 200 and r.json["plan_id"] == str(PRO_MONTHLY_ID)
     assert r.json["pending_plan_id"] == str(BASIC_MONTHLY_ID)
     assert len(client.get("/v1/invoices", headers=h).json["items"]) == 1  # nothing charged now
@@ -141,8 +131,8 @@ def test_downgrade_is_scheduled_for_period_end(client, seeded, make_user, paymen
 def test_upgrade_cancels_a_scheduled_downgrade(client, seeded, make_user, payment_stub):
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id)
-    _put(client, h, sub, BASIC_MONTHLY_ID)
-    r = _put(client, h, sub, ENTERPRISE_MONTHLY_ID)
+    put_plan(client, h, sub, BASIC_MONTHLY_ID)
+    r = put_plan(client, h, sub, ENTERPRISE_MONTHLY_ID)
     assert r.json["pending_plan_id"] is None
     pay(client, r.json["latest_invoice"], user.id)
     assert client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json["plan_id"] == str(ENTERPRISE_MONTHLY_ID)
@@ -155,15 +145,15 @@ def test_refused_plan_changes(client, seeded, make_user, payment_stub):
         db.session.commit()
         eur = db.session.query(Plan).filter_by(code="pro_eur").one().id
     incomplete = client.post("/v1/subscriptions", json={"plan_id": str(PRO_MONTHLY_ID)}, headers=h).json
-    assert _put(client, h, incomplete, ENTERPRISE_MONTHLY_ID).status_code == 409  # not paid yet
+    assert put_plan(client, h, incomplete, ENTERPRISE_MONTHLY_ID).status_code == 409  # not paid yet
     pay(client, incomplete["latest_invoice"], user.id)
     sub = incomplete
-    assert _put(client, h, sub, PRO_MONTHLY_ID).status_code == 422  # same plan
-    assert _put(client, h, sub, eur).status_code == 422  # another currency
-    assert _put(client, h, sub, PRO_TRIAL_ID).status_code == 422  # a trial plan
-    assert _put(client, h, sub, uuid.uuid4()).status_code == 404
+    assert put_plan(client, h, sub, PRO_MONTHLY_ID).status_code == 422  # same plan
+    assert put_plan(client, h, sub, eur).status_code == 422  # another currency
+    assert put_plan(client, h, sub, PRO_TRIAL_ID).status_code == 422  # a trial plan
+    assert put_plan(client, h, sub, uuid.uuid4()).status_code == 404
     r = client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(BASIC_MONTHLY_ID),
                                                                  "amount_cents": 1}, headers=h)
     assert r.status_code == 422  # no mass assignment
     client.delete(f"/v1/subscriptions/{sub['id']}", headers=h)
-    assert _put(client, h, sub, BASIC_MONTHLY_ID).status_code == 409  # not live
+    assert put_plan(client, h, sub, BASIC_MONTHLY_ID).status_code == 409  # not live

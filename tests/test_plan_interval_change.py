@@ -16,7 +16,7 @@ from subscription_app.billing.proration import prorate_interval_change
 from subscription_app.models import Plan, Subscription
 from tests.billing_support import (BASIC_MONTHLY_ID, PRO_MONTHLY_ID, advance, advance_to,  # noqa: F401
                                    charge_requests, fail, pay, payment_stub, refund_requests, run_cycle,
-                                   subscribe_and_pay)
+                                   put_plan, set_period, subscribe_and_pay)
 
 pytestmark = pytest.mark.subscription
 DAY = 86400
@@ -57,16 +57,6 @@ def _plan(app, price_cents: int, interval: str = "year", count: int = 1) -> uuid
     return plan_id
 
 
-def _set_period(app, sub_id, start, end):
-    with app.app_context():
-        sub = db.session.get(Subscription, uuid.UUID(sub_id))
-        sub.current_period_start, sub.current_period_end = start, end
-        db.session.commit()
-
-
-def _put(client, h, sub, plan_id):
-    return client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(plan_id)}, headers=h)
-
 
 def _get(client, h, sub):
     return client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
@@ -79,10 +69,10 @@ def _when(value: str) -> datetime:
 def _change_at(client, h, sub, plan_id, elapsed_days: int, period_days: int = 30):
     """PUT the change with `elapsed_days` of a `period_days` period gone, at a frozen instant."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    _set_period(client.application, sub["id"], now - timedelta(days=elapsed_days),
+    set_period(client.application, sub["id"], now - timedelta(days=elapsed_days),
                 now + timedelta(days=period_days - elapsed_days))
     with time_machine.travel(now, tick=False):
-        return _put(client, h, sub, plan_id)
+        return put_plan(client, h, sub, plan_id)
 
 
 def test_monthly_to_yearly_credits_unused_time_charges_a_year_and_starts_a_new_cycle_when_paid(
@@ -101,7 +91,7 @@ def test_monthly_to_yearly_credits_unused_time_charges_a_year_and_starts_a_new_c
         ("proration_credit", -600, str(BASIC_MONTHLY_ID)), ("plan", 29000, str(yearly))]
     charge = charge_requests(client.application)[-1]["data"]
     assert (charge["amount_cents"], charge["currency"]) == (28400, "USD")
-    assert _put(client, h, sub, PRO_MONTHLY_ID).status_code == 409  # one change at a time
+    assert put_plan(client, h, sub, PRO_MONTHLY_ID).status_code == 409  # one change at a time
 
     advance(client.application, 3600)  # the payment lands an hour later: that is when the change takes effect
     assert pay(client, inv, user.id).json["processed"] is True
@@ -169,14 +159,14 @@ def test_a_failed_payment_leaves_plan_period_and_anchor_as_they_were(client, see
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID)
     before = _get(client, h, sub)
-    inv = _put(client, h, sub, yearly).json["latest_invoice"]
+    inv = put_plan(client, h, sub, yearly).json["latest_invoice"]
     assert fail(client, inv, user.id).json["processed"] is True
     after = _get(client, h, sub)
     assert client.get(f"/v1/invoices/{inv['id']}", headers=h).json["status"] == "void"
     for key in ("plan_id", "status", "current_period_start", "current_period_end", "billing_cycle_anchor",
                 "pending_plan_id"):
         assert after[key] == before[key], key
-    assert _put(client, h, sub, yearly).status_code == 200  # may try again
+    assert put_plan(client, h, sub, yearly).status_code == 200  # may try again
 
 
 def test_an_unpaid_interval_change_lapses_after_23_hours_and_a_late_payment_is_refunded(
@@ -185,7 +175,7 @@ def test_an_unpaid_interval_change_lapses_after_23_hours_and_a_late_payment_is_r
     yearly = _plan(client.application, 29000)
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID, card=False)
-    inv = _put(client, h, sub, yearly).json["latest_invoice"]
+    inv = put_plan(client, h, sub, yearly).json["latest_invoice"]
     advance(client.application, 22 * 3600)
     assert run_cycle()["lapsed_plan_changes"] == 0
     advance(client.application, 3600 + 1)
@@ -196,13 +186,13 @@ def test_an_unpaid_interval_change_lapses_after_23_hours_and_a_late_payment_is_r
     assert _get(client, h, sub)["plan_id"] == str(BASIC_MONTHLY_ID)
     [refund] = refund_requests(client.application)
     assert refund["data"]["reason"] == "invoice_void"
-    assert _put(client, h, sub, yearly).status_code == 200  # a new change, priced now
+    assert put_plan(client, h, sub, yearly).status_code == 200  # a new change, priced now
 
 
 def test_a_same_interval_upgrade_invoice_does_not_lapse_after_23_hours(client, seeded, make_user, payment_stub):
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID, card=False)
-    inv = _put(client, h, sub, PRO_MONTHLY_ID).json["latest_invoice"]
+    inv = put_plan(client, h, sub, PRO_MONTHLY_ID).json["latest_invoice"]
     advance(client.application, 2 * DAY)
     assert run_cycle()["lapsed_plan_changes"] == 0
     assert client.get(f"/v1/invoices/{inv['id']}", headers=h).json["status"] == "open"

@@ -12,7 +12,7 @@ from subscription_app import create_app
 from subscription_app.usage import keys, ledger
 from tests.conftest import make_settings
 from tests.redis_servers import cluster, needs_redis_server, standalone
-from tests.usage_support import hammer, make_plan, subscribe, use
+from tests.usage_support import hammer, make_plan, new_subscriber, subscribe, use
 
 pytestmark = [pytest.mark.subscription, pytest.mark.reliability, needs_redis_server]
 
@@ -43,9 +43,7 @@ def own_redis_app(own_redis_url, app):
 
 @pytest.fixture
 def subscriber(app, make_user):
-    user, headers = make_user()
-    sub = subscribe(user, make_plan())
-    return user, headers, sub
+    return new_subscriber(make_user)
 
 
 def test_counters_live_on_the_usage_redis(own_redis_app, redis_conn, subscriber):

@@ -30,6 +30,12 @@ def subscribe(user, plan: Plan, status: str = "active", start=None, days: int = 
     return sub
 
 
+def new_subscriber(make_user):
+    """A new user on a new metered plan: (user, auth headers, subscription)."""
+    user, headers = make_user()
+    return user, headers, subscribe(user, make_plan())
+
+
 def use(client, headers, feature="widgets", delta=1, **extra_headers):
     return client.post(f"/v1/usage/features/{feature}/use", json={"delta": delta},
                        headers={**headers, **extra_headers})

@@ -12,16 +12,14 @@ from core import tokens
 from subscription_app import accounts
 from subscription_app.usage import keys
 from tests.conftest import make_settings
-from tests.usage_support import make_plan, subscribe, use
+from tests.usage_support import new_subscriber, use
 
 pytestmark = pytest.mark.subscription
 
 
 @pytest.fixture
 def subscriber(app, make_user):
-    user, headers = make_user()
-    sub = subscribe(user, make_plan())
-    return user, headers, sub
+    return new_subscriber(make_user)
 
 
 def _counter(app, user, sub):
