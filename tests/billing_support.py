@@ -196,3 +196,27 @@ def set_period(app, sub_id, start, end):
 def put_plan(client, h, sub, plan_id):
     """PUT /v1/subscriptions/<id>/plan."""
     return client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(plan_id)}, headers=h)
+
+
+def add_plan(app, price_cents: int, interval: str = "year", count: int = 1) -> uuid.UUID:
+    """A USD plan billed every `count` `interval`s, inserted directly (no API creates plans)."""
+    from subscription_app.models import Plan
+
+    plan_id = uuid.uuid4()
+    with app.app_context():
+        db.session.add(Plan(id=plan_id, code=f"test_{interval}{count}_{plan_id.hex[:8]}",
+                            name=f"Test {count} {interval}", price_cents=price_cents, currency="USD",
+                            billing_interval=interval, interval_count=count))
+        db.session.commit()
+    return plan_id
+
+
+def get_subscription(client, h, sub) -> dict:
+    return client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
+
+
+def when(value: str):
+    """An ISO timestamp from a response, as a datetime."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(value)

@@ -1,14 +1,12 @@
 """The billing cycle anchor: period ends are anchor + k intervals, so a short month does not move the day for good."""
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core.extensions import db
 from subscription_app.billing.periods import add_interval, next_period_end
-from subscription_app.models import Plan
 from tests.billing_support import (BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID,  # noqa: F401
-                                   PRO_TRIAL_ID, advance_to, pay, payment_stub, run_cycle, subscribe_and_pay)
+                                   PRO_TRIAL_ID, add_plan, advance_to, get_subscription, pay, payment_stub,
+                                   run_cycle, subscribe_and_pay, when)
 
 pytestmark = pytest.mark.subscription
 UTC = timezone.utc
@@ -79,36 +77,18 @@ def test_add_interval_is_one_period_from_its_start():
 
 # -- through the billing cycle -------------------------------------------------------------------
 
-def _plan(app, interval: str, price_cents: int, count: int = 1) -> uuid.UUID:
-    plan_id = uuid.uuid4()
-    with app.app_context():
-        db.session.add(Plan(id=plan_id, code=f"test_{interval}_{plan_id.hex[:8]}", name=f"Test {interval}",
-                            price_cents=price_cents, currency="USD", billing_interval=interval,
-                            interval_count=count))
-        db.session.commit()
-    return plan_id
-
-
-def _get(client, h, sub):
-    return client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
-
-
-def _when(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
 def _renew_and_pay(client, h, user_id, sub) -> dict:
     """Run the cycle at the period end, pay the renewal invoice; the subscription afterwards."""
-    before = _get(client, h, sub)
+    before = get_subscription(client, h, sub)
     advance_to(client.application, before["current_period_end"])
     assert run_cycle()["renewed_or_ended"] == 1
-    renewed = _get(client, h, sub)
+    renewed = get_subscription(client, h, sub)
     inv = renewed["latest_invoice"]
     assert inv["reason"] in ("subscription_cycle", "trial_conversion") and inv["status"] == "open"
     assert (inv["period_start"], inv["period_end"]) == (before["current_period_end"], renewed["current_period_end"])
     assert renewed["current_period_start"] == before["current_period_end"]
     assert pay(client, inv, user_id).json["processed"] is True
-    paid = _get(client, h, sub)
+    paid = get_subscription(client, h, sub)
     assert paid["status"] == "active" and paid["latest_invoice"]["status"] == "paid"
     return paid
 
@@ -117,40 +97,40 @@ def _subscribed_at(client, make_user, moment: datetime, plan_id=PRO_MONTHLY_ID):
     user, h = make_user()
     advance_to(client.application, moment, plus_seconds=0)
     sub = subscribe_and_pay(client, h, user.id, plan_id=plan_id)
-    start = _when(sub["current_period_start"])
+    start = when(sub["current_period_start"])
     assert start - moment < timedelta(seconds=5)  # the clock keeps running from `moment`
-    assert _when(sub["billing_cycle_anchor"]) == start
+    assert when(sub["billing_cycle_anchor"]) == start
     return user, h, sub, start
 
 
 @pytest.mark.parametrize("year,february", [(2027, 28), (2028, 29)])
 def test_monthly_from_jan_31_renews_on_each_months_last_day(client, seeded, make_user, payment_stub, year, february):
     user, h, sub, start = _subscribed_at(client, make_user, _at(year, 1, 31))
-    assert _when(sub["current_period_end"]) == start.replace(month=2, day=february)
+    assert when(sub["current_period_end"]) == start.replace(month=2, day=february)
     for month, day in ((3, 31), (4, 30), (5, 31)):
         sub = _renew_and_pay(client, h, user.id, sub)
-        assert _when(sub["current_period_end"]) == start.replace(month=month, day=day)
-        assert _when(sub["billing_cycle_anchor"]) == start  # a renewal keeps the anchor
+        assert when(sub["current_period_end"]) == start.replace(month=month, day=day)
+        assert when(sub["billing_cycle_anchor"]) == start  # a renewal keeps the anchor
 
 
 def test_yearly_from_feb_29_renews_on_feb_28_then_feb_29(client, seeded, make_user, payment_stub):
-    yearly = _plan(client.application, "year", 29000)
+    yearly = add_plan(client.application, 29000, "year")
     user, h, sub, start = _subscribed_at(client, make_user, _at(2028, 2, 29), plan_id=yearly)
     assert sub["latest_invoice"]["amount_due_cents"] == 29000
-    assert _when(sub["current_period_end"]) == start.replace(year=2029, day=28)
+    assert when(sub["current_period_end"]) == start.replace(year=2029, day=28)
     for year, day in ((2030, 28), (2031, 28), (2032, 29)):
         sub = _renew_and_pay(client, h, user.id, sub)
-        assert _when(sub["current_period_end"]) == start.replace(year=year, day=day)
-        assert _when(sub["billing_cycle_anchor"]) == start
+        assert when(sub["current_period_end"]) == start.replace(year=year, day=day)
+        assert when(sub["billing_cycle_anchor"]) == start
 
 
 def test_weekly_periods_are_seven_days(client, seeded, make_user, payment_stub):
-    weekly = _plan(client.application, "week", 700)
+    weekly = add_plan(client.application, 700, "week")
     user, h, sub, start = _subscribed_at(client, make_user, _at(2027, 1, 31), plan_id=weekly)
-    assert _when(sub["current_period_end"]) == start + timedelta(weeks=1)
+    assert when(sub["current_period_end"]) == start + timedelta(weeks=1)
     for k in (2, 3, 4):
         sub = _renew_and_pay(client, h, user.id, sub)
-        assert _when(sub["current_period_end"]) == start + timedelta(weeks=k)
+        assert when(sub["current_period_end"]) == start + timedelta(weeks=k)
 
 
 def test_a_trial_converted_on_the_31st_anchors_there(client, seeded, make_user, payment_stub):
@@ -159,15 +139,15 @@ def test_a_trial_converted_on_the_31st_anchors_there(client, seeded, make_user, 
     sub = client.post("/v1/subscriptions/trial", json={"trial_plan_id": str(PRO_TRIAL_ID), "card": GOOD_CARD},
                       headers=h).json
     assert sub["status"] == "trialing" and sub["billing_cycle_anchor"] == sub["trial_start"]
-    trial_end = _when(sub["trial_end"])
+    trial_end = when(sub["trial_end"])
     assert trial_end.day == 31
     converted = _renew_and_pay(client, h, user.id, sub)
     assert converted["plan_id"] == str(PRO_MONTHLY_ID) and converted["latest_invoice"]["reason"] == "trial_conversion"
-    assert _when(converted["billing_cycle_anchor"]) == trial_end  # the paid cycle starts at conversion
-    assert _when(converted["current_period_end"]) == trial_end.replace(month=2, day=28)
+    assert when(converted["billing_cycle_anchor"]) == trial_end  # the paid cycle starts at conversion
+    assert when(converted["current_period_end"]) == trial_end.replace(month=2, day=28)
     renewed = _renew_and_pay(client, h, user.id, converted)
-    assert _when(renewed["current_period_end"]) == trial_end.replace(month=3)
-    assert _when(renewed["billing_cycle_anchor"]) == trial_end
+    assert when(renewed["current_period_end"]) == trial_end.replace(month=3)
+    assert when(renewed["billing_cycle_anchor"]) == trial_end
 
 
 def test_a_downgrade_on_the_same_interval_keeps_the_anchor(client, seeded, make_user, payment_stub):
@@ -176,37 +156,37 @@ def test_a_downgrade_on_the_same_interval_keeps_the_anchor(client, seeded, make_
     assert r.json["pending_plan_id"] == str(BASIC_MONTHLY_ID)
     sub = _renew_and_pay(client, h, user.id, sub)
     assert sub["plan_id"] == str(BASIC_MONTHLY_ID) and sub["latest_invoice"]["amount_due_cents"] == 900
-    assert _when(sub["billing_cycle_anchor"]) == start
+    assert when(sub["billing_cycle_anchor"]) == start
     sub = _renew_and_pay(client, h, user.id, sub)
-    assert _when(sub["current_period_end"]) == start.replace(month=4, day=30)
+    assert when(sub["current_period_end"]) == start.replace(month=4, day=30)
 
 
 def test_a_scheduled_change_to_another_interval_starts_a_new_cycle_at_the_period_end(client, seeded, make_user,
                                                                                       payment_stub):
-    cheaper_yearly = _plan(client.application, "year", 9000)  # cheaper than Enterprise: applied at the period end
+    cheaper_yearly = add_plan(client.application, 9000, "year")  # cheaper than Enterprise: applied at the period end
     user, h, sub, start = _subscribed_at(client, make_user, _at(2027, 1, 31), plan_id=ENTERPRISE_MONTHLY_ID)
     client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(cheaper_yearly)}, headers=h)
     sub = _renew_and_pay(client, h, user.id, sub)
     feb28 = start.replace(month=2, day=28)
     assert sub["plan_id"] == str(cheaper_yearly) and sub["latest_invoice"]["amount_due_cents"] == 9000
-    assert _when(sub["billing_cycle_anchor"]) == feb28
-    assert _when(sub["current_period_end"]) == feb28.replace(year=2028)  # a whole year, not Jan 31 2028
+    assert when(sub["billing_cycle_anchor"]) == feb28
+    assert when(sub["current_period_end"]) == feb28.replace(year=2028)  # a whole year, not Jan 31 2028
 
 
 def test_a_paid_change_to_another_interval_anchors_the_new_cycle_when_it_is_paid(client, seeded, make_user,
                                                                                  payment_stub):
     """Stripe's rule: an interval change resets the anchor; the year runs from the payment (Jan 31 2027 -> 2028)."""
-    yearly = _plan(client.application, "year", 29000)
+    yearly = add_plan(client.application, 29000, "year")
     user, h, sub, start = _subscribed_at(client, make_user, _at(2027, 1, 31), plan_id=BASIC_MONTHLY_ID)
     r = client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(yearly)}, headers=h)
     assert pay(client, r.json["latest_invoice"], user.id).json["processed"] is True
-    upgraded = _get(client, h, sub)
-    paid_at = _when(upgraded["current_period_start"])
-    assert upgraded["plan_id"] == str(yearly) and _when(upgraded["billing_cycle_anchor"]) == paid_at
+    upgraded = get_subscription(client, h, sub)
+    paid_at = when(upgraded["current_period_start"])
+    assert upgraded["plan_id"] == str(yearly) and when(upgraded["billing_cycle_anchor"]) == paid_at
     assert timedelta(0) < paid_at - start < timedelta(seconds=5)  # paid right after the change
-    assert _when(upgraded["current_period_end"]) == paid_at.replace(year=2028)
+    assert when(upgraded["current_period_end"]) == paid_at.replace(year=2028)
     renewed = _renew_and_pay(client, h, user.id, upgraded)
-    assert _when(renewed["current_period_end"]) == paid_at.replace(year=2029)
+    assert when(renewed["current_period_end"]) == paid_at.replace(year=2029)
     assert renewed["latest_invoice"]["amount_due_cents"] == 29000
 
 
@@ -214,10 +194,10 @@ def test_a_paid_upgrade_on_the_same_interval_keeps_the_anchor(client, seeded, ma
     user, h, sub, start = _subscribed_at(client, make_user, _at(2027, 1, 31), plan_id=BASIC_MONTHLY_ID)
     r = client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(PRO_MONTHLY_ID)}, headers=h)
     pay(client, r.json["latest_invoice"], user.id)
-    upgraded = _get(client, h, sub)
-    assert upgraded["plan_id"] == str(PRO_MONTHLY_ID) and _when(upgraded["billing_cycle_anchor"]) == start
+    upgraded = get_subscription(client, h, sub)
+    assert upgraded["plan_id"] == str(PRO_MONTHLY_ID) and when(upgraded["billing_cycle_anchor"]) == start
     renewed = _renew_and_pay(client, h, user.id, upgraded)
-    assert _when(renewed["current_period_end"]) == start.replace(month=3, day=31)
+    assert when(renewed["current_period_end"]) == start.replace(month=3, day=31)
 
 
 def test_the_anchor_is_read_only_and_documented(client, seeded, make_user):

@@ -47,7 +47,6 @@ def test_remaining_seconds_is_whole_and_clamped():
     assert remaining_seconds(start - timedelta(days=1), start, end) == (30 * DAY, 30 * DAY)
 
 
-
 def test_upgrade_charges_exact_prorated_cents_and_switches_when_paid(client, seeded, make_user, payment_stub):
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id)

@@ -13,10 +13,10 @@ import time_machine
 from core.extensions import db
 from subscription_app.billing.periods import add_interval
 from subscription_app.billing.proration import prorate_interval_change
-from subscription_app.models import Plan, Subscription
+from subscription_app.models import Subscription
 from tests.billing_support import (BASIC_MONTHLY_ID, PRO_MONTHLY_ID, advance, advance_to,  # noqa: F401
                                    charge_requests, fail, pay, payment_stub, refund_requests, run_cycle,
-                                   put_plan, set_period, subscribe_and_pay)
+                                   add_plan, get_subscription, put_plan, set_period, subscribe_and_pay, when)
 
 pytestmark = pytest.mark.subscription
 DAY = 86400
@@ -47,25 +47,6 @@ def test_interval_change_refuses_nonsense():
         prorate_interval_change(900, -1, 10, 100)
 
 
-def _plan(app, price_cents: int, interval: str = "year", count: int = 1) -> uuid.UUID:
-    plan_id = uuid.uuid4()
-    with app.app_context():
-        db.session.add(Plan(id=plan_id, code=f"test_{interval}{count}_{plan_id.hex[:8]}",
-                            name=f"Test {count} {interval}", price_cents=price_cents, currency="USD",
-                            billing_interval=interval, interval_count=count))
-        db.session.commit()
-    return plan_id
-
-
-
-def _get(client, h, sub):
-    return client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
-
-
-def _when(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
 def _change_at(client, h, sub, plan_id, elapsed_days: int, period_days: int = 30):
     """PUT the change with `elapsed_days` of a `period_days` period gone, at a frozen instant."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -77,7 +58,7 @@ def _change_at(client, h, sub, plan_id, elapsed_days: int, period_days: int = 30
 
 def test_monthly_to_yearly_credits_unused_time_charges_a_year_and_starts_a_new_cycle_when_paid(
         client, seeded, make_user, payment_stub):
-    yearly = _plan(client.application, 29000)
+    yearly = add_plan(client.application, 29000)
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID)
     r = _change_at(client, h, sub, yearly, elapsed_days=10)
@@ -95,37 +76,37 @@ def test_monthly_to_yearly_credits_unused_time_charges_a_year_and_starts_a_new_c
 
     advance(client.application, 3600)  # the payment lands an hour later: that is when the change takes effect
     assert pay(client, inv, user.id).json["processed"] is True
-    after = _get(client, h, sub)
-    paid_at = _when(client.get(f"/v1/invoices/{inv['id']}", headers=h).json["paid_at"])
+    after = get_subscription(client, h, sub)
+    paid_at = when(client.get(f"/v1/invoices/{inv['id']}", headers=h).json["paid_at"])
     assert after["plan_id"] == str(yearly) and after["status"] == "active"
-    assert _when(after["billing_cycle_anchor"]) == _when(after["current_period_start"]) == paid_at
-    assert _when(after["current_period_end"]) == add_interval(paid_at, "year")
+    assert when(after["billing_cycle_anchor"]) == when(after["current_period_start"]) == paid_at
+    assert when(after["current_period_end"]) == add_interval(paid_at, "year")
 
     advance_to(client.application, after["current_period_end"])
     assert run_cycle()["renewed_or_ended"] == 1
-    renewed = _get(client, h, sub)
+    renewed = get_subscription(client, h, sub)
     assert renewed["latest_invoice"]["amount_due_cents"] == 29000
-    assert _when(renewed["current_period_end"]) == add_interval(paid_at, "year", 2)
-    assert _when(renewed["billing_cycle_anchor"]) == paid_at
+    assert when(renewed["current_period_end"]) == add_interval(paid_at, "year", 2)
+    assert when(renewed["billing_cycle_anchor"]) == paid_at
 
 
 def test_month_to_quarter_is_an_interval_change_too(client, seeded, make_user, payment_stub):
-    quarterly = _plan(client.application, 7500, interval="month", count=3)
+    quarterly = add_plan(client.application, 7500, interval="month", count=3)
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id, plan_id=PRO_MONTHLY_ID)
     r = _change_at(client, h, sub, quarterly, elapsed_days=15)
     inv = r.json["latest_invoice"]
     assert inv["amount_due_cents"] == 7500 - 1450  # half of Pro's 2900 unused
     pay(client, inv, user.id)
-    after = _get(client, h, sub)
-    anchor = _when(after["billing_cycle_anchor"])
-    assert after["plan_id"] == str(quarterly) and anchor > _when(sub["billing_cycle_anchor"])
-    assert _when(after["current_period_end"]) == add_interval(anchor, "month", 3)
+    after = get_subscription(client, h, sub)
+    anchor = when(after["billing_cycle_anchor"])
+    assert after["plan_id"] == str(quarterly) and anchor > when(sub["billing_cycle_anchor"])
+    assert when(after["current_period_end"]) == add_interval(anchor, "month", 3)
 
 
 def test_a_credit_worth_the_new_price_or_more_waits_for_the_period_end(client, seeded, make_user, payment_stub):
     """Yearly -> monthly early in the year: never a negative charge; the change is scheduled like a downgrade."""
-    yearly = _plan(client.application, 29000)
+    yearly = add_plan(client.application, 29000)
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id, plan_id=yearly)
     charges_before = len(charge_requests(client.application))
@@ -135,18 +116,18 @@ def test_a_credit_worth_the_new_price_or_more_waits_for_the_period_end(client, s
     assert r.json["latest_invoice"]["reason"] == "subscription_create"  # no new invoice
     assert len(client.get("/v1/invoices", headers=h).json["items"]) == 1
     assert len(charge_requests(client.application)) == charges_before
-    end = _get(client, h, sub)["current_period_end"]
+    end = get_subscription(client, h, sub)["current_period_end"]
     advance_to(client.application, end)
     run_cycle()
-    after = _get(client, h, sub)
+    after = get_subscription(client, h, sub)
     assert after["plan_id"] == str(PRO_MONTHLY_ID) and after["pending_plan_id"] is None
     assert after["latest_invoice"]["amount_due_cents"] == 2900
     assert after["billing_cycle_anchor"] == after["current_period_start"] == end  # the monthly cycle starts there
-    assert _when(after["current_period_end"]) == add_interval(_when(end), "month")
+    assert when(after["current_period_end"]) == add_interval(when(end), "month")
 
 
 def test_a_credit_exactly_equal_to_the_new_price_charges_nothing_and_waits(client, seeded, make_user, payment_stub):
-    same_price_quarterly = _plan(client.application, 2900, interval="month", count=3)
+    same_price_quarterly = add_plan(client.application, 2900, interval="month", count=3)
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id, plan_id=PRO_MONTHLY_ID)
     r = _change_at(client, h, sub, same_price_quarterly, elapsed_days=0)  # the whole 2900 unused
@@ -155,13 +136,13 @@ def test_a_credit_exactly_equal_to_the_new_price_charges_nothing_and_waits(clien
 
 
 def test_a_failed_payment_leaves_plan_period_and_anchor_as_they_were(client, seeded, make_user, payment_stub):
-    yearly = _plan(client.application, 29000)
+    yearly = add_plan(client.application, 29000)
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID)
-    before = _get(client, h, sub)
+    before = get_subscription(client, h, sub)
     inv = put_plan(client, h, sub, yearly).json["latest_invoice"]
     assert fail(client, inv, user.id).json["processed"] is True
-    after = _get(client, h, sub)
+    after = get_subscription(client, h, sub)
     assert client.get(f"/v1/invoices/{inv['id']}", headers=h).json["status"] == "void"
     for key in ("plan_id", "status", "current_period_start", "current_period_end", "billing_cycle_anchor",
                 "pending_plan_id"):
@@ -172,7 +153,7 @@ def test_a_failed_payment_leaves_plan_period_and_anchor_as_they_were(client, see
 def test_an_unpaid_interval_change_lapses_after_23_hours_and_a_late_payment_is_refunded(
         client, seeded, make_user, payment_stub):
     """The credit was priced at the change; paying days later would get the time in between for free."""
-    yearly = _plan(client.application, 29000)
+    yearly = add_plan(client.application, 29000)
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID, card=False)
     inv = put_plan(client, h, sub, yearly).json["latest_invoice"]
@@ -183,7 +164,7 @@ def test_an_unpaid_interval_change_lapses_after_23_hours_and_a_late_payment_is_r
     assert run_cycle()["lapsed_plan_changes"] == 0  # once
     assert client.get(f"/v1/invoices/{inv['id']}", headers=h).json["status"] == "void"
     assert pay(client, inv, user.id).json["processed"] is True  # e.g. a payment already in flight
-    assert _get(client, h, sub)["plan_id"] == str(BASIC_MONTHLY_ID)
+    assert get_subscription(client, h, sub)["plan_id"] == str(BASIC_MONTHLY_ID)
     [refund] = refund_requests(client.application)
     assert refund["data"]["reason"] == "invoice_void"
     assert put_plan(client, h, sub, yearly).status_code == 200  # a new change, priced now
@@ -197,7 +178,7 @@ def test_a_same_interval_upgrade_invoice_does_not_lapse_after_23_hours(client, s
     assert run_cycle()["lapsed_plan_changes"] == 0
     assert client.get(f"/v1/invoices/{inv['id']}", headers=h).json["status"] == "open"
     pay(client, inv, user.id)
-    after = _get(client, h, sub)
+    after = get_subscription(client, h, sub)
     assert after["plan_id"] == str(PRO_MONTHLY_ID) and after["current_period_end"] == sub["current_period_end"]
 
 
@@ -208,7 +189,7 @@ def test_an_interval_change_priced_by_the_old_rule_keeps_its_old_meaning_when_pa
     from subscription_app.billing import invoices
     from subscription_app.models import InvoiceLine
 
-    yearly = _plan(client.application, 29000)
+    yearly = add_plan(client.application, 29000)
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID)
     with client.application.app_context():
@@ -223,7 +204,7 @@ def test_an_interval_change_priced_by_the_old_rule_keeps_its_old_meaning_when_pa
         inv = {"id": str(legacy.id), "subscription_id": sub["id"], "amount_due_cents": 28100,
                "amount_paid_cents": 0, "currency": "USD"}
     assert pay(client, inv, user.id).json["processed"] is True
-    after = _get(client, h, sub)
+    after = get_subscription(client, h, sub)
     assert after["plan_id"] == str(yearly)
     assert after["current_period_start"] == sub["current_period_start"]
     assert after["current_period_end"] == after["billing_cycle_anchor"] == sub["current_period_end"]
