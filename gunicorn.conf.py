@@ -11,7 +11,7 @@ keepalive = 5
 # Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections across
 # workers. On one shared socket a gthread worker accepts greedily: under keep-alive clients (a load
 # balancer, wrk) one worker held all 16 connections and served 420 req/s while three idled; with
-# this, 1,000-1,200 req/s on the same box (README "Performance"). GUNICORN_REUSE_PORT=0 turns it off.
+# this, 970-1,190 req/s on the same box (README "Performance"). GUNICORN_REUSE_PORT=0 turns it off.
 reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = 100

@@ -104,6 +104,7 @@ def _check_revoked(payload: dict) -> bool:
 # The state lives in the WSGI environ, which is this request's alone (g can outlive a request).
 _DEFERRED, _SETTLED = "billing.revocation.deferred", "billing.revocation.settled"
 
+
 def revocation_checked_in_view(view):
     """Mark a view whose Redis script checks revocation (deferred_revocation / revocation_verdict).
 
