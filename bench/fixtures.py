@@ -6,6 +6,10 @@ every table.
 """
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
 import uuid
 from datetime import timedelta
 
@@ -20,6 +24,43 @@ from core.security import hash_password
 from core.settings import Settings
 
 BENCH_PASSWORD = "bench-password-1"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def inprocess_env(env=None) -> dict:
+    """Settings for the in-process tools (bench.inprocess, bench.instructions): the bench database and Redis db."""
+    env = os.environ if env is None else env
+    return {"DATABASE_URL": env.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing_bench"),
+            "REDIS_URL": env.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"), "USAGE_REDIS_URL": "",
+            "BCRYPT_ROUNDS": "4", "LOG_LEVEL": env.get("LOG_LEVEL", "INFO")}
+
+
+def ensure_services(database_url: str, redis_url: str) -> None:
+    """Start local PostgreSQL/Redis if they are down and create the bench database if it is missing."""
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "services.py"), "ensure", "--database-url",
+                    database_url, "--redis-url", redis_url], check=True)
+
+
+def quiet_logging(settings: Settings) -> None:
+    """Log lines are built (their cost counts) but written to /dev/null; alembic's console handler goes."""
+    from core.logging import configure_logging
+
+    handler = configure_logging(settings, "subscription-service", stream=open(os.devnull, "w"))
+    logging.getLogger().handlers[:] = [handler]
+
+
+def one_subscriber(settings: Settings, prefix: str):
+    """For the in-process tools: services up, the bench database emptied and seeded, the Redis db
+    flushed, and one user on Enterprise; (subscription app, that user's access token)."""
+    from subscription_app.seed import ENTERPRISE_MONTHLY_ID
+
+    guard_database(settings.database_url)
+    ensure_services(settings.database_url, settings.redis_url)
+    sub, _ = build_apps(settings)
+    reset_database(sub)
+    sub.extensions["redis"].flushdb()
+    quiet_logging(settings)
+    return sub, create_users(sub, prefix, 1, subscribed_plan_id=ENTERPRISE_MONTHLY_ID)[0]["token"]
 
 
 def guard_database(url: str) -> None:

@@ -12,9 +12,7 @@ these figures with `make bench`'s cpu ms/req.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import subprocess
 import sys
 import time
 
@@ -40,29 +38,15 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=12)
     p.add_argument("--block", type=int, default=400)
     args = p.parse_args(argv)
-    env = os.environ
-    os.environ.update({
-        "DATABASE_URL": env.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing_bench"),
-        "REDIS_URL": env.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"), "USAGE_REDIS_URL": "",
-        "BCRYPT_ROUNDS": "4", "LOG_LEVEL": env.get("LOG_LEVEL", "INFO")})
-    from bench import baseline_apps, fixtures
+    from bench import fixtures
+
+    os.environ.update(fixtures.inprocess_env())
+    from bench import baseline_apps
     from core.extensions import jwt
-    from core.logging import configure_logging
     from core.settings import load_settings
-    from subscription_app.seed import ENTERPRISE_MONTHLY_ID
 
     settings = load_settings()
-    fixtures.guard_database(settings.database_url)
-    # As `make bench` does: start local PostgreSQL/Redis if down and create the bench database if missing.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    subprocess.run([sys.executable, os.path.join(root, "scripts", "services.py"), "ensure", "--database-url",
-                    settings.database_url, "--redis-url", settings.redis_url], check=True)
-    sub, _ = fixtures.build_apps(settings)
-    fixtures.reset_database(sub)
-    sub.extensions["redis"].flushdb()
-    handler = configure_logging(settings, "subscription-service", stream=open(os.devnull, "w"))  # built, not shown
-    logging.getLogger().handlers[:] = [handler]  # drop the console handler alembic's fileConfig installed
-    token = fixtures.create_users(sub, "inprocess", 1, subscribed_plan_id=ENTERPRISE_MONTHLY_ID)[0]["token"]
+    sub, token = fixtures.one_subscriber(settings, "inprocess")
     auth = {"Authorization": f"Bearer {token}"}
     routes = {
         "jwt_evalsha (ceiling)": (baseline_apps.BUILDERS["jwt_evalsha"](settings), "POST", "/evalsha", {}),
@@ -98,7 +82,7 @@ def main(argv=None) -> int:
         jwt._token_in_blocklist_callback = revocation
 
     pieces = {"use": noop, "access log line": without_hook("_log_request"),
-              "request metrics": without_hook("_observe"), "rate-limit headers": without_hook("inject_headers"),
+              "request metrics": without_hook("_observe"),
               "X-Request-ID header": without_hook("_return_request_id"),
               "revocation check": (no_revocation, restore_revocation)}
     for route in ("use", "me"):

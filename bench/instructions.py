@@ -17,7 +17,6 @@ the default 30 s and a refresh (a PostgreSQL read) would land inside the count.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import re
 import shutil
@@ -34,25 +33,20 @@ ROUTES = {"use": ("POST", "/v1/usage/features/api_calls/use", {"delta": 1}),
 
 
 def _env() -> dict:
-    env = dict(os.environ)
-    env.update({"DATABASE_URL": env.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing_bench"),
-                "REDIS_URL": env.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"), "USAGE_REDIS_URL": "",
-                "BCRYPT_ROUNDS": "4", "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
-                "USAGE_ENTITLEMENT_TTL_SECONDS": "3600"})
-    return env
+    from bench.fixtures import inprocess_env
+
+    return {**os.environ, **inprocess_env(), "USAGE_ENTITLEMENT_TTL_SECONDS": "3600"}
 
 
 def _child(route: str, count: int, without: str, token_file: str) -> None:
     """Runs under valgrind: warm up, count `count` requests of `route` with `without` taken out."""
     from bench import baseline_apps, fixtures
     from core.extensions import jwt
-    from core.logging import configure_logging
     from core.settings import load_settings
 
     settings = load_settings()
     sub, _ = fixtures.build_apps(settings)
-    handler = configure_logging(settings, "subscription-service", stream=open(os.devnull, "w"))
-    logging.getLogger().handlers[:] = [handler]
+    fixtures.quiet_logging(settings)
     app = sub if route in ("use", "me") else baseline_apps.BUILDERS[route](settings)
     if without == "revocation":
         jwt._token_in_blocklist_callback = lambda header, payload: False
@@ -105,16 +99,8 @@ def main(argv=None) -> int:
     os.environ.update(_env())
     from bench import fixtures
     from core.settings import load_settings
-    from subscription_app.seed import ENTERPRISE_MONTHLY_ID
 
-    settings = load_settings()
-    fixtures.guard_database(settings.database_url)
-    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "services.py"), "ensure", "--database-url",
-                    settings.database_url, "--redis-url", settings.redis_url], check=True)
-    sub, _ = fixtures.build_apps(settings)
-    fixtures.reset_database(sub)
-    sub.extensions["redis"].flushdb()
-    token = fixtures.create_users(sub, "instructions", 1, subscribed_plan_id=ENTERPRISE_MONTHLY_ID)[0]["token"]
+    _, token = fixtures.one_subscriber(load_settings(), "instructions")
     with tempfile.TemporaryDirectory() as workdir:
         token_file = os.path.join(workdir, "token")
         with open(token_file, "w") as f:

@@ -171,8 +171,7 @@ def main(argv=None) -> int:
         print("[bench] wrk not found: `make bench` installs it (apt-get install wrk)", file=sys.stderr)
         return 2
     started = time.monotonic()
-    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "services.py"), "ensure", "--database-url",
-                    args.database_url, "--redis-url", args.redis_url], check=True)
+    fixtures.ensure_services(args.database_url, args.redis_url)
     env = child_env(args)
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "USAGE_REDIS_URL", "BCRYPT_ROUNDS",
                                            "SUBSCRIPTION_SERVICE_URL", "PAYMENT_SERVICE_URL")})
