@@ -175,8 +175,7 @@ def _log_request(response):
     if level is None:
         security_event("forbidden" if status == 403 else "unauthorized", message, **fields)
         return response
-    fields.update(request_id=_bound_request_id.get() or getattr(ctx_g, "request_id", None),
-                  service=current_app.config["SERVICE_NAME"], job_id=None)
+    fields.update(request_id=current_request_id(), service=current_app.config["SERVICE_NAME"], job_id=None)
     _request_log.handle(_request_log.makeRecord(REQUEST_LOGGER, level, __file__, 0, message, None, None,
                                                 func="_log_request", extra=fields))
     return response
