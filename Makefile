@@ -35,7 +35,7 @@ services: venv
 	$(BIN)/python scripts/services.py ensure
 
 migrate: services
-	$(BIN)/flask db upgrade heads
+	$(BIN)/flask db upgrade
 
 seed: migrate
 	$(BIN)/flask seed

@@ -77,14 +77,14 @@ def build_apps(settings: Settings):
 
 
 def reset_database(app) -> dict:
-    """Migrate to heads, empty every table (the bench's own database), seed plans and users."""
+    """Migrate to the head, empty every table (the bench's own database), seed plans and users."""
     from flask_migrate import upgrade
 
     from subscription_app.seed import seed
 
     guard_database(app.config["SQLALCHEMY_DATABASE_URI"])
     with app.app_context():
-        upgrade(revision="heads")
+        upgrade()
         existing = set(db.session.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars())
         tables = [t for t in existing if t != "alembic_version"]

@@ -53,7 +53,7 @@ PLAN_CODE = "usage_bench"
 
 def prepare(users: int) -> list[str]:
     """Migrate, then create the bench plan, users and live subscriptions; returns their tokens."""
-    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi:subscription_app", "db", "upgrade", "heads"],
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi:subscription_app", "db", "upgrade"],
                    cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     from sqlalchemy import select
 

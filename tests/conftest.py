@@ -65,7 +65,7 @@ def _schema(settings):
         from core.extensions import db
         with db.engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        upgrade(revision="heads")
+        upgrade()
         db.engine.dispose()
     return True
 

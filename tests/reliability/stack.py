@@ -128,7 +128,7 @@ class Stack:
         self.pg.start()
         self.pg.create_database()
         self.redis.start()
-        self._flask("db", "upgrade", "heads")
+        self._flask("db", "upgrade")
         self._flask("seed")
         gunicorn = self.gunicorn
         self._spawn("subscription", [gunicorn, "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{self.sub_port}",
