@@ -18,7 +18,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 help:
 	@echo "make run        install, start PostgreSQL/Redis if needed, migrate, seed, start every Procfile process"
-	@echo "make test       the test suite on real PostgreSQL and Redis"
+	@echo "make test       the test suite on real PostgreSQL and Redis (billing tests at 8 calendar instants)"
 	@echo "make test-slow  the slow suites (crashes, outages, fuzzing, browser)"
 	@echo "make browser-deps  Debian's chromium for the browser test (root: apt-get), once"
 	@echo "make bench      load-test both services against their ceilings (~6 min): bench/results.json, .png"
@@ -45,7 +45,7 @@ run: seed
 
 test: venv
 	$(BIN)/python scripts/services.py ensure --database-url $(TEST_DATABASE_URL) --redis-url $(TEST_REDIS_URL)
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow" --calendar
 
 # Idempotent: nothing to do when chromium is there. Without root or apt the browser test skips.
 browser-deps:

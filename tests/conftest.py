@@ -13,6 +13,7 @@ import os
 import psycopg2
 import pytest
 import redis as redis_lib
+import time_machine
 from psycopg2 import sql
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -24,6 +25,50 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # The two services reach each other in-process in the fast suite (tests/wsgi_transport.py).
 SUBSCRIPTION_URL = "http://subscription.internal"
 PAYMENT_URL = "http://payment.internal"
+
+
+# Billing tests (marker `calendar`) run at a frozen, ticking instant, never at today's date. With
+# --calendar (what `make test` passes) each runs at every instant below, where calendar bugs live.
+DEFAULT_INSTANT = "2027-06-15T10:00:00+00:00"
+CALENDAR_INSTANTS = {
+    "jan31": "2028-01-31T12:00:00+00:00",
+    "feb28": "2027-02-28T12:00:00+00:00",
+    "feb29-leap": "2028-02-29T12:00:00+00:00",
+    "mar31": "2027-03-31T12:00:00+00:00",
+    "dec01": "2026-12-01T00:00:00+00:00",  # the month before has 30 days
+    "dec31-last-second": "2026-12-31T23:59:59+00:00",
+    "eu-dst-start": "2027-03-28T00:59:30+00:00",  # Europe springs forward at 01:00 UTC
+    "eu-dst-end": "2027-10-31T00:59:30+00:00",  # and falls back at 01:00 UTC
+}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--calendar", action="store_true",
+                     help="run the billing tests (marker `calendar`) at every instant of CALENDAR_INSTANTS")
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("calendar") is None:
+        return
+    if metafunc.config.getoption("--calendar"):
+        metafunc.parametrize("calendar_instant", list(CALENDAR_INSTANTS.values()), ids=list(CALENDAR_INSTANTS))
+    else:
+        metafunc.parametrize("calendar_instant", [DEFAULT_INSTANT], ids=["default-instant"])
+
+
+@pytest.fixture
+def calendar_instant():
+    return None  # tests without the `calendar` marker keep the real clock
+
+
+@pytest.fixture(autouse=True)
+def _frozen_calendar(calendar_instant):
+    """The whole process starts at `calendar_instant` and time flows on from there."""
+    if calendar_instant is None:
+        yield None
+        return
+    with time_machine.travel(calendar_instant, tick=True) as traveller:
+        yield traveller
 
 
 def _ensure_database(url: str) -> None:

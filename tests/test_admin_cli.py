@@ -10,7 +10,7 @@ from subscription_app.admin_cli import format_money, password_problem
 from subscription_app.models import Invoice, Subscription, User
 from subscription_app.seed import BASIC_MONTHLY_ID, PRO_MONTHLY_ID
 
-pytestmark = pytest.mark.subscription
+pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 STRONG = "Correct-Horse-42-battery"
 
 

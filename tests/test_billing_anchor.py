@@ -8,7 +8,7 @@ from tests.billing_support import (BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, GOOD
                                    PRO_TRIAL_ID, add_plan, advance_to, get_subscription, pay, payment_stub,
                                    run_cycle, subscribe_and_pay, when)
 
-pytestmark = pytest.mark.subscription
+pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 UTC = timezone.utc
 
 

@@ -9,22 +9,24 @@ from sqlalchemy import func, select
 
 from core import clock
 from core.extensions import db
+from subscription_app.billing.periods import add_interval
 from subscription_app.models import Invoice, Subscription, SubscriptionOutbox, User
 from tests.billing_support import PRO_MONTHLY_ID, run_cycle
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.calendar]
 
 
 def _due_subscriptions(app, n: int) -> None:
+    """n subscriptions whose whole monthly period lies in the past: one renewal makes each current."""
     with app.app_context():
-        now = clock.utcnow()
+        start = clock.utcnow() - timedelta(days=40)
+        end = add_interval(start, "month")  # 28-31 days later, as the periods module counts them
         users = [User(email=f"bulk{i}@example.com", password_hash="x") for i in range(n)]
         db.session.add_all(users)
         db.session.flush()
         db.session.add_all([Subscription(id=uuid.uuid4(), user_id=u.id, plan_id=PRO_MONTHLY_ID, status="active",
-                                         current_period_start=now - timedelta(days=30),
-                                         current_period_end=now - timedelta(seconds=1),
-                                         billing_cycle_anchor=now - timedelta(days=30),
+                                         current_period_start=start, current_period_end=end,
+                                         billing_cycle_anchor=start,
                                          payment_method_id=uuid.uuid4()) for u in users])
         db.session.commit()
 

@@ -6,7 +6,7 @@ import pytest
 from core import clock
 from payment_app import cards
 
-pytestmark = pytest.mark.payment
+pytestmark = [pytest.mark.payment, pytest.mark.calendar]
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 
 

@@ -12,7 +12,7 @@ from payment_app.models import MockGatewayRequest
 from subscription_app.seed import ENTERPRISE_MONTHLY_ID, PRO_MONTHLY_ID, PRO_TRIAL_ID
 from tests.payment_fixtures import drain
 
-pytestmark = [pytest.mark.subscription, pytest.mark.payment]
+pytestmark = [pytest.mark.subscription, pytest.mark.payment, pytest.mark.calendar]
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
 DECLINED_CARD = {"number": "4000000000000002", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
 

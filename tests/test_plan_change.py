@@ -12,7 +12,7 @@ from tests.billing_support import (BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, PRO_
                                    advance, charge_requests, fail, pay, payment_data, payment_stub, refund_requests,
                                    put_plan, run_cycle, send_event, set_period, subscribe_and_pay)
 
-pytestmark = pytest.mark.subscription
+pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 DAY = 86400
 
 

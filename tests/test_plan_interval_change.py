@@ -18,7 +18,7 @@ from tests.billing_support import (BASIC_MONTHLY_ID, PRO_MONTHLY_ID, advance, ad
                                    charge_requests, fail, pay, payment_stub, refund_requests, run_cycle,
                                    add_plan, get_subscription, put_plan, set_period, subscribe_and_pay, when)
 
-pytestmark = pytest.mark.subscription
+pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 DAY = 86400
 
 

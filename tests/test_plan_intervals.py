@@ -12,7 +12,7 @@ from subscription_app.models import Plan
 from subscription_app import seed as seed_module
 from subscription_app.seed import PLANS, seed
 
-pytestmark = pytest.mark.subscription
+pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 ANCHOR = datetime(2027, 1, 31, 12, tzinfo=timezone.utc)
 
 

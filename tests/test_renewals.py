@@ -10,7 +10,7 @@ from subscription_app.models import Invoice, Subscription
 from tests.billing_support import (BASIC_MONTHLY_ID, PRO_MONTHLY_ID, advance, advance_to, charge_requests, fail, pay,  # noqa: F401
                                    payment_stub, run_cycle, subscribe_and_pay)
 
-pytestmark = pytest.mark.subscription
+pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 DAY = 86400
 
 

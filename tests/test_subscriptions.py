@@ -10,7 +10,7 @@ from subscription_app.models import Invoice, Plan, Subscription
 from tests.billing_support import (BAD_CARD, BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, PRO_TRIAL_ID,  # noqa: F401
                                    charge_requests, pay, payment_down, payment_stub)
 
-pytestmark = pytest.mark.subscription
+pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 
 
 def _create(client, headers, body=None, key=None):

@@ -9,7 +9,7 @@ from subscription_app.models import Subscription
 from tests.billing_support import (BAD_CARD, GOOD_CARD, PRO_MONTHLY_ID, PRO_TRIAL_ID, advance_to, charge_requests,  # noqa: F401
                                    fail, pay, payment_stub, run_cycle, send_event)
 
-pytestmark = pytest.mark.subscription
+pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 
 
 def _trial(client, h, card=None, plan=PRO_TRIAL_ID, key=None):

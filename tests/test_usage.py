@@ -9,7 +9,7 @@ from subscription_app.usage import keys, ledger
 from subscription_app.usage.models import UsageCounter
 from tests.usage_support import hammer, make_plan, subscribe, use
 
-pytestmark = pytest.mark.subscription
+pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 
 
 @pytest.fixture

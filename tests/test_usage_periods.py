@@ -12,7 +12,7 @@ from subscription_app.usage import keys, ledger
 from subscription_app.usage.models import UsageCounter
 from tests.usage_support import make_plan, subscribe, use
 
-pytestmark = pytest.mark.subscription
+pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 
 
 @pytest.fixture

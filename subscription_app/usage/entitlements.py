@@ -21,6 +21,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.extensions import db
 from subscription_app.models import Plan, Subscription
 from subscription_app.usage import keys
@@ -90,9 +91,10 @@ def refresh(user_id: int) -> Entitlement:
     ent = load_entitlement(user_id)
     db.session.rollback()  # release the read transaction: the hot path holds no connection
     ttl = current_app.config["SETTINGS"].usage_entitlement_ttl_seconds
-    if ent.entitled and ent.period_end > time.time():
+    now = clock.utcnow().timestamp()
+    if ent.entitled and ent.period_end > now:
         # Re-read at period end even if no commit told us about the renewal.
-        ttl = max(1, min(ttl, int(ent.period_end - time.time()) + 1))
+        ttl = max(1, min(ttl, int(ent.period_end - now) + 1))
     flat = [item for pair in ent.to_hash().items() for item in pair]
     store.store_entitlement(keys=[keys.entitlement(user_id), keys.entitlement_generation(user_id)],
                             args=[generation, ttl, *flat])

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
+from core import clock
 from core.extensions import db
 from subscription_app.models import User
 from subscription_app.usage import keys
@@ -60,12 +61,16 @@ def stored_used(user_id: int, features, period_start: int) -> dict[str, int]:
     return {r.feature: int(r.used) for r in rows}
 
 
-def counter_expire_at(period_end: int) -> int:
-    """Counters live until some days after their period ends, never less (real Redis time)."""
+def counter_ttl(period_end: int) -> int:
+    """Seconds a counter lives: until some days after its period ends on the billing clock.
+
+    A TTL, not an absolute EXPIREAT: Redis's own clock may differ from the billing clock
+    (host skew, or the movable dev/test clock), and only ours knows when the period ends.
+    """
     from flask import current_app
 
     grace = current_app.config["SETTINGS"].usage_counter_grace_days * 86400
-    return int(max(period_end, time.time())) + grace
+    return int(max(period_end - clock.utcnow().timestamp(), 0)) + grace
 
 
 def rehydrate(user_id: int, features, period_start: int, period_end: int) -> dict[str, int]:
@@ -73,9 +78,9 @@ def rehydrate(user_id: int, features, period_start: int, period_end: int) -> dic
     values = stored_used(user_id, features, period_start)
     db.session.rollback()
     client = get_store().client
-    expire_at = counter_expire_at(period_end)
+    ttl = counter_ttl(period_end)
     for feature in features:
-        client.set(keys.counter(user_id, feature, period_start), values.get(feature, 0), nx=True, exat=expire_at)
+        client.set(keys.counter(user_id, feature, period_start), values.get(feature, 0), nx=True, ex=ttl)
     return values
 
 

@@ -162,10 +162,10 @@ def reset(admin: User, user_id: int, feature: str | None = None) -> dict:
     previous = ledger.stored_used(user_id, features, ent.period_start)
     previous.update({f: int(v) for f, v in previous_redis.items() if v is not None})
     ledger.write_zero(user_id, features, ent.period_start, ent.period_end)
-    expire_at = ledger.counter_expire_at(ent.period_end)
+    ttl = ledger.counter_ttl(ent.period_end)
     pipe = client.pipeline(transaction=False)
     for f in features:
-        pipe.set(keys.counter(user_id, f, ent.period_start), 0, exat=expire_at)
+        pipe.set(keys.counter(user_id, f, ent.period_start), 0, ex=ttl)
     pipe.execute()
     db.session.commit()
     log.warning("usage reset by admin %s: user %s features %s period %s (was %s)", admin.id, user_id,
