@@ -152,7 +152,7 @@ class Invoice(TimestampMixin, db.Model):
     currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
     amount_due_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
     amount_paid_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
-    # Refunded so far (the payment service's running total); a refund never cancels by itself.
+    # Refunded so far: always the sum of its credit notes (billing/refunds.py).
     amount_refunded_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
     period_start: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
     period_end: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
