@@ -374,12 +374,12 @@ def test_refund_outcomes_of_an_unwanted_payment_of_an_unknown_invoice(client, ap
     send_event(client, "payment.succeeded", data)
     outcome = {**data, "refund_id": str(uuid.uuid4()), "refunded_total_cents": 100}
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="subscription_app.billing.events"):
+    with caplog.at_level(logging.INFO, logger="subscription_app.billing"):
         assert send_event(client, "refund.succeeded", outcome).json["processed"] is False
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert "unwanted payment" in caplog.text and "invoice_unknown" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="subscription_app.billing.events"):
+    with caplog.at_level(logging.INFO, logger="subscription_app.billing"):
         failed = send_event(client, "refund.failed", {**outcome, "refund_id": str(uuid.uuid4()),
                                                       "refunded_total_cents": 0, "failure_reason": "declined"})
     assert failed.status_code == 200 and failed.json["processed"] is False
