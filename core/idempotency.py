@@ -56,6 +56,9 @@ class IdempotencyKeyMixin:
         return (UniqueConstraint("user_id", "key", name=f"uq_{cls.__tablename__}_user_key"),)
 
 
+SERVICE_CALLER = 0  # keys of a caller with the service token instead of a user token
+
+
 def _request_hash() -> str:
     # Keyed (HMAC), not a bare SHA-256: a /process body holds a card number and CVC, and a plain
     # hash of it stored in the database could be brute-forced from the BIN and last4.
@@ -99,7 +102,8 @@ def idempotent(model):
                 return view(*args, **kwargs)
             if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
                 raise ApiError(400, f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable characters")
-            user_id = int(get_jwt_identity())
+            identity = get_jwt_identity()
+            user_id = SERVICE_CALLER if identity is None else int(identity)
             req_hash = _request_hash()
             existing = _claim(model, user_id, key, req_hash)
             if existing is not None:

@@ -7,6 +7,15 @@ from marshmallow import fields, validate
 CURRENCY = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$", error="Must be an ISO 4217 code like USD"))
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: 1, "yes" or null is a 422 (marshmallow's documented custom-field hook)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class StrictSchema(ma.Schema):
     """Unknown fields are an error (422), so nobody sets role, status or owner by accident."""
 

@@ -77,14 +77,19 @@ def verify_request_signature() -> None:
         raise ApiError(401, f"Invalid webhook signature: {exc}") from None
 
 
+def has_service_token() -> bool:
+    """Whether the current request carries SERVICE_TO_SERVICE_SECRET (compared in constant time)."""
+    expected = current_app.config["SETTINGS"].service_to_service_secret
+    provided = request.headers.get(SERVICE_TOKEN_HEADER, "")
+    return bool(provided) and hmac.compare_digest(provided.encode(), expected.encode())
+
+
 def service_auth_required(view):
     """Allow a view only to callers holding SERVICE_TO_SERVICE_SECRET (never a user token)."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        expected = current_app.config["SETTINGS"].service_to_service_secret
-        provided = request.headers.get(SERVICE_TOKEN_HEADER, "")
-        if not provided or not hmac.compare_digest(provided.encode(), expected.encode()):
+        if not has_service_token():
             security_event("service_token_refused", f"service token refused on {request.path}", path=request.path)
             raise ApiError(403, "Service token required")
         return view(*args, **kwargs)

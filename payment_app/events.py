@@ -44,7 +44,8 @@ def verification_data(txn: Transaction) -> dict:
 def refund_data(refund: Refund, txn: Transaction) -> dict:
     return {"refund_id": str(refund.id), "transaction_id": str(txn.id), "user_id": txn.user_id,
             "invoice_id": _str(txn.invoice_id), "amount_cents": refund.amount_cents, "currency": refund.currency,
-            "refunded_total_cents": txn.refunded_cents}
+            "refunded_total_cents": txn.refunded_cents, "reason": refund.reason,
+            "keep_subscription": refund.keep_subscription}
 
 
 def _count_on_commit(outcome: str) -> None:

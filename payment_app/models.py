@@ -35,6 +35,7 @@ TRANSACTION_STATUSES = ("pending", "succeeded", "failed", "refunded", "partially
 FINAL_STATUSES = ("failed", "refunded", "voided")
 REFUNDABLE_STATUSES = ("succeeded", "partially_refunded")
 REFUND_STATUSES = ("pending", "succeeded", "failed")
+SUBSCRIPTION_EFFECTS = ("canceled", "kept", "none")
 
 
 def _now_column():
@@ -103,6 +104,7 @@ class Refund(db.Model):
         UniqueConstraint("transaction_id", "request_id", name="uq_refunds_transaction_request_id"),
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint(f"status IN {REFUND_STATUSES}", name="status_known"),
+        CheckConstraint(f"subscription_effect IN {SUBSCRIPTION_EFFECTS}", name="subscription_effect_known"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -114,6 +116,12 @@ class Refund(db.Model):
     status: Mapped[str] = mapped_column(db.String(16), nullable=False, default="pending")
     reason: Mapped[str | None] = mapped_column(db.String(255))
     request_id: Mapped[str | None] = mapped_column(db.String(255))
+    # What the refund asks of the invoice's subscription (docs/refunds.md); the subscription service applies it.
+    keep_subscription: Mapped[bool] = mapped_column(db.Boolean, nullable=False, default=False,
+                                                    server_default=text("false"))
+    subscription_effect: Mapped[str] = mapped_column(db.String(16), nullable=False, default="none",
+                                                     server_default="none")
+    requested_by: Mapped[str | None] = mapped_column(db.String(64))  # "user:7", "admin:1" or "service"
     gateway_reference: Mapped[str | None] = mapped_column(db.String(64))
     failure_reason: Mapped[str | None] = mapped_column(db.String(255))
     created_at: Mapped[datetime] = _now_column()

@@ -8,11 +8,15 @@ for carries its request_id, unique per transaction: asked again, it is the same 
 Its goal is the money back, not a refund of ours: a transaction already refunded in full
 (by hand, through POST /refund) answers so and records nothing, and "the rest" waits for
 a pending refund to settle, since what is left depends on how that one ends.
+
+A payment that paid an invoice is refunded only by an operator (an admin, or the subscription
+service's token): the refund changes the invoice and can end its subscription (docs/refunds.md).
 """
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 
 import redis
 from sqlalchemy import func, select
@@ -34,12 +38,30 @@ def refundable_cents(txn: Transaction) -> int:
     return txn.amount_cents - txn.refunded_cents - _pending_cents(txn)
 
 
-def request_refund(user_id: int, txn_id: uuid.UUID, amount_cents: int | None, reason: str | None) -> Refund:
+@dataclass(frozen=True)
+class Caller:
+    """Who asks for a refund through POST /refund: a customer, an admin, or the service (user_id None)."""
+    user_id: int | None
+    operator: bool
+
+    @property
+    def label(self) -> str:
+        if self.user_id is None:
+            return "service"
+        return f"{'admin' if self.operator else 'user'}:{self.user_id}"
+
+
+def request_refund(caller: Caller, txn_id: uuid.UUID, amount_cents: int | None, reason: str | None,
+                   keep_subscription: bool = False) -> Refund:
     txn = _locked_transaction(txn_id)
-    if txn is None or txn.user_id != user_id:
+    if txn is None or (not caller.operator and txn.user_id != caller.user_id):
         db.session.rollback()
         raise ApiError(404, "Transaction not found")
-    return _create(txn, amount_cents, reason, None)
+    if txn.invoice_id is not None and not caller.operator:
+        db.session.rollback()
+        raise ApiError(403, "This payment paid an invoice: only an operator (support) can refund it, since the "
+                            "refund changes the invoice and its subscription")
+    return _create(txn, amount_cents, reason, None, keep_subscription=keep_subscription, requested_by=caller.label)
 
 
 def request_service_refund(txn_id: uuid.UUID, amount_cents: int | None, reason: str,
@@ -69,14 +91,24 @@ def request_service_refund(txn_id: uuid.UUID, amount_cents: int | None, reason: 
         db.session.rollback()
         raise ApiError(409, "A refund of this transaction is pending: what is left to refund is known once it "
                             "settles, ask again later")
-    return "refund_requested", _create(txn, amount_cents, reason, request_id), txn
+    return "refund_requested", _create(txn, amount_cents, reason, request_id, requested_by="service"), txn
 
 
 def _locked_transaction(txn_id: uuid.UUID) -> Transaction | None:
     return db.session.scalar(select(Transaction).where(Transaction.id == txn_id).with_for_update())
 
 
-def _create(txn: Transaction, amount_cents: int | None, reason: str | None, request_id: str | None) -> Refund:
+def subscription_effect(txn: Transaction, amount: int, available: int, keep: bool, request_id: str | None) -> str:
+    """What the refund will do to the invoice's subscription once it succeeds (docs/refunds.md)."""
+    if txn.invoice_id is None or request_id is not None:
+        return "none"  # a one-off charge, or an unwanted payment given back: no subscription of it to change
+    if amount < available or keep:
+        return "kept"
+    return "canceled"
+
+
+def _create(txn: Transaction, amount_cents: int | None, reason: str | None, request_id: str | None, *,
+            keep_subscription: bool = False, requested_by: str | None = None) -> Refund:
     """Insert a pending refund of the locked transaction and submit it after the commit."""
     if txn.kind != "charge" or txn.status not in REFUNDABLE_STATUSES:
         db.session.rollback()
@@ -90,8 +122,10 @@ def _create(txn: Transaction, amount_cents: int | None, reason: str | None, requ
         db.session.rollback()
         raise ApiError(422, "Refund exceeds the refundable amount",
                        errors={"json": {"amount_cents": [f"At most {available} can be refunded."]}})
+    effect = subscription_effect(txn, amount, available, keep_subscription, request_id)
     refund = Refund(transaction_id=txn.id, user_id=txn.user_id, amount_cents=amount, currency=txn.currency,
-                    status="pending", reason=reason, request_id=request_id)
+                    status="pending", reason=reason, request_id=request_id, keep_subscription=keep_subscription,
+                    subscription_effect=effect, requested_by=requested_by)
     db.session.add(refund)
     db.session.commit()
     enqueue_submission(refund.id)

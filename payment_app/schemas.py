@@ -8,7 +8,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from core.schemas import PageMetaSchema, StrictSchema
+from core.schemas import PageMetaSchema, StrictBoolean, StrictSchema
 from payment_app import cards
 
 MAX_AMOUNT_CENTS = 100_000_000  # 1,000,000.00 in a two-decimal currency: above that, talk to sales
@@ -78,6 +78,8 @@ class ProcessPaymentSchema(StrictSchema):
 class RefundRequestSchema(StrictSchema):
     amount_cents = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_AMOUNT_CENTS))
     reason = fields.String(validate=validate.Length(max=255))
+    keep_subscription = StrictBoolean(load_default=False, metadata={
+        "description": "A full refund of an invoice's payment ends its subscription at once unless this is true"})
 
 
 class PaymentMethodSchema(ma.Schema):
@@ -98,6 +100,11 @@ class RefundSchema(ma.Schema):
     status = fields.String()
     reason = fields.String(allow_none=True)
     failure_reason = fields.String(allow_none=True)
+    keep_subscription = fields.Boolean()
+    subscription_effect = fields.String(metadata={
+        "enum": ["canceled", "kept", "none"],
+        "description": "What happens to the invoice's subscription when the refund succeeds"})
+    requested_by = fields.String(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

@@ -152,7 +152,7 @@ class Invoice(TimestampMixin, db.Model):
     currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
     amount_due_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
     amount_paid_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
-    # Refunded so far (the payment service's running total); a refund never cancels by itself.
+    # Refunded so far: always the sum of its credit notes (billing/refunds.py).
     amount_refunded_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
     period_start: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
     period_end: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
@@ -164,6 +164,8 @@ class Invoice(TimestampMixin, db.Model):
 
     lines = db.relationship("InvoiceLine", back_populates="invoice", order_by="InvoiceLine.id",
                             cascade="all, delete-orphan", lazy="selectin")
+    credit_notes = db.relationship("CreditNote", back_populates="invoice", order_by="CreditNote.number",
+                                   lazy="selectin")
 
 
 class InvoiceLine(db.Model):
@@ -183,6 +185,63 @@ class InvoiceLine(db.Model):
     period_end: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
 
     invoice = db.relationship("Invoice", back_populates="lines")
+
+
+class CreditNote(db.Model):
+    """The document for money given back on an invoice: one per refund of the payment that paid it."""
+    __tablename__ = "credit_notes"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
+        Index("ix_credit_notes_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    # An identity column: concurrent credit notes never share a number (shown as CN-000001).
+    number: Mapped[int] = mapped_column(db.BigInteger, db.Identity(), unique=True, nullable=False)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), db.ForeignKey("invoices.id"), nullable=False,
+                                                  index=True)
+    user_id: Mapped[int] = mapped_column(db.BigInteger, db.ForeignKey("users.id"), nullable=False)
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    refund_id: Mapped[str] = mapped_column(db.String(64), unique=True, nullable=False)  # the payment service's
+    transaction_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    amount_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
+    reason: Mapped[str | None] = mapped_column(db.String(255))
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), nullable=False)
+
+    invoice = db.relationship("Invoice", back_populates="credit_notes")
+    lines = db.relationship("CreditNoteLine", order_by="CreditNoteLine.id", cascade="all, delete-orphan",
+                            lazy="selectin")
+
+    @property
+    def display_number(self) -> str:
+        return f"CN-{self.number:06d}"
+
+
+class CreditNoteLine(db.Model):
+    __tablename__ = "credit_note_lines"
+
+    id: Mapped[int] = mapped_column(db.BigInteger, primary_key=True)
+    credit_note_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), db.ForeignKey("credit_notes.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(db.String(24), nullable=False)  # refund
+    description: Mapped[str] = mapped_column(db.String(255), nullable=False)
+    amount_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
+
+
+class SubscriptionEvent(db.Model):
+    """A subscription's history, written in the same transaction as what it records."""
+    __tablename__ = "subscription_events"
+    __table_args__ = (Index("ix_subscription_events_subscription_at", "subscription_id", "at"),)
+
+    id: Mapped[int] = mapped_column(db.BigInteger, primary_key=True)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), db.ForeignKey("subscriptions.id"),
+                                                       nullable=False)
+    type: Mapped[str] = mapped_column(db.String(48), nullable=False)
+    details: Mapped[dict] = mapped_column(JSONB, nullable=False)
+    at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), nullable=False)
 
 
 class UnwantedPayment(db.Model):

@@ -126,18 +126,19 @@ def test_another_users_invoice_cannot_be_paid_or_seen(world, client, payment_cli
     assert world.sub(a, sub["id"])["status"] == "active"
 
 
-def test_refunds_full_and_partial_reach_the_invoice(world, payment_client):
+def test_refunds_full_and_partial_reach_the_invoice(world, payment_client, make_user):
     h = world.user("e2e-refund@example.com")
+    ops = make_user(role="admin")[1]  # invoice payments are refunded by an operator
     world.subscribe(h)
     world.run()
     [txn] = world.transactions(h)
     assert payment_client.post(f"/v1/payments/refund/{txn['id']}", json={"amount_cents": 900},
-                               headers=h).status_code == 202
+                               headers=ops).status_code == 202
     world.run()
     assert world.invoices(h)[0]["amount_refunded_cents"] == 900
-    over = payment_client.post(f"/v1/payments/refund/{txn['id']}", json={"amount_cents": 2001}, headers=h)
+    over = payment_client.post(f"/v1/payments/refund/{txn['id']}", json={"amount_cents": 2001}, headers=ops)
     assert over.status_code in (409, 422)
-    assert payment_client.post(f"/v1/payments/refund/{txn['id']}", json={}, headers=h).status_code == 202
+    assert payment_client.post(f"/v1/payments/refund/{txn['id']}", json={}, headers=ops).status_code == 202
     world.run()
     after = payment_client.get(f"/v1/payments/transactions/{txn['id']}", headers=h).json
     assert (after["status"], after["refunded_cents"]) == ("refunded", 2900)
@@ -178,7 +179,8 @@ def test_a_payment_that_lands_after_an_immediate_cancel_is_refunded_once(world, 
     assert world.sub(h, sub["id"])["status"] == "canceled"
 
 
-def test_a_refund_request_for_a_payment_already_refunded_by_hand_is_delivered_once(world, app, payment_client):
+def test_a_refund_request_for_a_payment_already_refunded_by_hand_is_delivered_once(world, app, payment_client,
+                                                                                  make_user):
     """The operator was faster: the money is back, so the request has reached its goal. The outbox
     marks it delivered on the first attempt instead of retrying it until it is dead."""
     from core import outbox
@@ -186,10 +188,11 @@ def test_a_refund_request_for_a_payment_already_refunded_by_hand_is_delivered_on
     from subscription_app.models import SubscriptionOutbox
 
     h = world.user("e2e-by-hand@example.com")
+    ops = make_user(role="admin")[1]  # invoice payments are refunded by an operator
     world.subscribe(h)
     world.run()
     [txn] = world.transactions(h)
-    assert payment_client.post(f"/v1/payments/refund/{txn['id']}", json={}, headers=h).status_code == 202
+    assert payment_client.post(f"/v1/payments/refund/{txn['id']}", json={}, headers=ops).status_code == 202
     world.run()
     with app.app_context():
         row = outbox.emit(SubscriptionOutbox, "refund.requested", "payment_refunds",

@@ -325,14 +325,16 @@ def _refund(client, inv, user_id, total, **extra):
     return send_event(client, "refund.succeeded", data)
 
 
-def test_refunds_are_recorded_and_do_not_cancel(client, incomplete):
+def test_refunds_are_recorded_once_per_refund_and_a_kept_full_refund_keeps(client, incomplete):
     user, h, sub, inv = incomplete
     txn = payment_data(inv, user_id=user.id)["transaction_id"]
     pay(client, inv, user.id, transaction_id=txn)
-    assert _refund(client, inv, user.id, 1000, transaction_id=txn).json["processed"] is True
+    first = {"refund_id": str(uuid.uuid4()), "transaction_id": txn}
+    assert _refund(client, inv, user.id, 1000, **first).json["processed"] is True
     assert _invoice(client.application, inv["id"]).amount_refunded_cents == 1000
-    assert _refund(client, inv, user.id, 2900, transaction_id=txn).json["processed"] is True
-    assert _refund(client, inv, user.id, 1000, transaction_id=txn).json["processed"] is False  # late, older total
+    rest = _refund(client, inv, user.id, 1900, transaction_id=txn, refunded_total_cents=2900, keep_subscription=True)
+    assert rest.json["processed"] is True
+    assert _refund(client, inv, user.id, 1000, **first).json["processed"] is False  # the same refund, new event id
     invoice = _invoice(client.application, inv["id"])
     assert invoice.amount_refunded_cents == 2900 and invoice.status == "paid"
     assert _status(client, h, sub) == "active"
@@ -372,12 +374,12 @@ def test_refund_outcomes_of_an_unwanted_payment_of_an_unknown_invoice(client, ap
     send_event(client, "payment.succeeded", data)
     outcome = {**data, "refund_id": str(uuid.uuid4()), "refunded_total_cents": 100}
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="subscription_app.billing.events"):
+    with caplog.at_level(logging.INFO, logger="subscription_app.billing"):
         assert send_event(client, "refund.succeeded", outcome).json["processed"] is False
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert "unwanted payment" in caplog.text and "invoice_unknown" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="subscription_app.billing.events"):
+    with caplog.at_level(logging.INFO, logger="subscription_app.billing"):
         failed = send_event(client, "refund.failed", {**outcome, "refund_id": str(uuid.uuid4()),
                                                       "refunded_total_cents": 0, "failure_reason": "declined"})
     assert failed.status_code == 200 and failed.json["processed"] is False

@@ -284,7 +284,7 @@ def test_refund_requests_need_the_service_token(pay, service_headers, make_user)
 
 
 def _refund_by_hand(pay, headers, txn_id, amount_cents=None):
-    """An operator (or the customer) refunds through the public endpoint, before the automatic request."""
+    """An operator refunds through the public endpoint, before the automatic request."""
     body = {} if amount_cents is None else {"amount_cents": amount_cents}
     r = pay.client.post(f"/v1/payments/refund/{txn_id}", json=body, headers=headers)
     assert r.status_code == 202, r.json
@@ -295,7 +295,7 @@ def test_requested_refund_of_a_transaction_refunded_by_hand_reports_it_and_recor
         pay, service_headers, make_user):
     user, h = make_user()
     txn_id = _settled_charge(pay, service_headers, user_id=user.id)
-    by_hand = _refund_by_hand(pay, h, txn_id)
+    by_hand = _refund_by_hand(pay, service_headers, txn_id)
     pay.drain()
     pay.sink.requests.clear()
     envelope = _refund_envelope(txn_id)
@@ -315,7 +315,7 @@ def test_requested_refund_of_a_transaction_refunded_by_hand_reports_it_and_recor
 def test_requested_refund_after_a_partial_refund_by_hand_gives_back_only_the_rest(pay, service_headers, make_user):
     user, h = make_user()
     txn_id = _settled_charge(pay, service_headers, user_id=user.id)
-    _refund_by_hand(pay, h, txn_id, 1000)
+    _refund_by_hand(pay, service_headers, txn_id, 1000)
     pay.drain()
     r = _ask_refund(pay, service_headers, _refund_envelope(txn_id))
     assert r.status_code == 202 and r.json["outcome"] == "refund_requested"
@@ -336,7 +336,7 @@ def test_requested_refund_waits_while_a_refund_by_hand_is_pending(pay, service_h
     """What is left to give back is known once the pending refund settles: 409 (the outbox asks again)."""
     user, h = make_user()
     txn_id = _settled_charge(pay, service_headers, user_id=user.id)
-    _refund_by_hand(pay, h, txn_id, by_hand)
+    _refund_by_hand(pay, service_headers, txn_id, by_hand)
     envelope = _refund_envelope(txn_id)
     early = _ask_refund(pay, service_headers, envelope)
     assert early.status_code == 409 and early.json["code"] == 409 and "pending" in early.json["message"]
@@ -357,7 +357,7 @@ def test_requested_refund_waits_while_a_refund_by_hand_is_pending(pay, service_h
 def test_requested_refund_with_an_amount_of_a_refunded_transaction_is_already_refunded(pay, service_headers, make_user):
     user, h = make_user()
     txn_id = _settled_charge(pay, service_headers, user_id=user.id)
-    _refund_by_hand(pay, h, txn_id)
+    _refund_by_hand(pay, service_headers, txn_id)
     pay.drain()
     r = _ask_refund(pay, service_headers, _refund_envelope(txn_id, amount_cents=100))
     assert r.status_code == 200 and r.json["outcome"] == "already_refunded"

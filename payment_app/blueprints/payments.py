@@ -1,8 +1,11 @@
-"""/v1/payments: process a payment, read transactions, request a refund (owner-only)."""
-from flask_jwt_extended import get_jwt_identity, jwt_required
+"""/v1/payments: process a payment, read transactions (owner-only), request a refund (owner or operator)."""
+import functools
+
+from flask_jwt_extended import get_jwt, get_jwt_identity, jwt_required, verify_jwt_in_request
 from flask_smorest import Blueprint
 
 from core.idempotency import idempotent
+from core.security import has_service_token
 from core.schemas import PageArgsSchema
 from payment_app import payments, refunds
 from payment_app.models import PaymentIdempotencyKey
@@ -16,6 +19,21 @@ BEARER = [{"bearerAuth": []}]
 
 def _user_id() -> int:
     return int(get_jwt_identity())
+
+
+def _user_or_service_token(view):
+    """A user's bearer token, or the subscription service's X-Service-Token (an operator)."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        verify_jwt_in_request(optional=has_service_token())
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def _caller() -> refunds.Caller:
+    if get_jwt_identity() is None:
+        return refunds.Caller(user_id=None, operator=True)
+    return refunds.Caller(user_id=_user_id(), operator=get_jwt().get("role") == "admin")
 
 
 @blp.route("/process", methods=["POST"])
@@ -58,18 +76,23 @@ def get_transaction(transaction_id):
 
 
 @blp.route("/refund/<uuid:transaction_id>", methods=["POST"])
-@jwt_required()
-@blp.doc(security=BEARER, parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
-                                       "schema": {"type": "string", "maxLength": 255}}])
+@_user_or_service_token
+@blp.doc(security=BEARER + [{"serviceToken": []}],
+         parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
+                      "schema": {"type": "string", "maxLength": 255}}])
 @idempotent(PaymentIdempotencyKey)
 @blp.arguments(RefundRequestSchema)
 @blp.response(202, RefundSchema)
-@blp.alt_response(404, description="Unknown transaction, or another user's")
+@blp.alt_response(403, description="A payment of an invoice, asked for by its customer: operators only")
+@blp.alt_response(404, description="Unknown transaction, or (for a customer) another user's")
 @blp.alt_response(409, description="Not a succeeded charge, or nothing left to refund")
 def refund(data, transaction_id):
     """Refund a succeeded charge: the whole refundable rest by default, or `amount_cents` of it.
 
-    Answers 202 with the refund `pending`; it becomes `succeeded` (the transaction turns
-    `refunded` or `partially_refunded`) or `failed` when the gateway answers.
+    A customer refunds their own one-off charges; a payment of an invoice only an operator (admin
+    role, or the service token) refunds. Answers 202 with the refund `pending` and its
+    `subscription_effect`, applied when the gateway confirms the refund: a full refund of the
+    current period's invoice cancels the subscription at once unless `keep_subscription` is true.
     """
-    return refunds.request_refund(_user_id(), transaction_id, data.get("amount_cents"), data.get("reason"))
+    return refunds.request_refund(_caller(), transaction_id, data.get("amount_cents"), data.get("reason"),
+                                  data["keep_subscription"])

@@ -20,6 +20,7 @@ from core import clock, inbox
 from core.errors import ApiError
 from core.extensions import db
 from subscription_app.billing import invoices
+from subscription_app.billing.refunds import refund_succeeded
 from subscription_app.billing.plan_change import apply_paid_upgrade
 from subscription_app.billing.renewals import record_failure
 from subscription_app.models import Invoice, Subscription, SubscriptionInbox, UnwantedPayment
@@ -50,8 +51,10 @@ class MethodData(_Data):
 
 
 class RefundData(PaymentData):
-    refund_id = fields.String(required=True)
+    refund_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     refunded_total_cents = fields.Integer(required=True, strict=True)
+    reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=255))
+    keep_subscription = fields.Boolean(load_default=False)
 
 
 def _locked(model, row_id):
@@ -167,36 +170,6 @@ def method_verification_failed(data: dict) -> bool:
         log.info("trial %s keeps running without its card: %s", sub.id, data.get("failure_reason"))
         return True
     return False
-
-
-def refund_succeeded(data: dict) -> bool:
-    """Record the refunded total on the invoice; a refund does not cancel anything by itself.
-
-    Only a refund of the payment that paid the invoice counts: refunded_total_cents is that
-    transaction's total, and the refund of an unwanted payment (of a voided invoice, or one
-    another payment paid) leaves the invoice as it is.
-    """
-    invoice = _locked(Invoice, data["invoice_id"])
-    if invoice is None or invoice.currency != data["currency"] or invoice.user_id != data["user_id"]:
-        unwanted = db.session.get(UnwantedPayment, data["transaction_id"])
-        if unwanted is not None:  # asked for: its invoice unknown, or not the payer's
-            log.info("refund %s of unwanted payment %s (%s) succeeded", data["refund_id"], data["transaction_id"],
-                     unwanted.reason)
-        else:
-            log.error("refund %s does not match invoice %s", data["refund_id"], data["invoice_id"])
-        return False
-    if invoice.transaction_id != data["transaction_id"]:
-        log.info("refund %s of payment %s, which did not pay invoice %s (%s): the invoice is unchanged",
-                 data["refund_id"], data["transaction_id"], invoice.id, invoice.status)
-        return False
-    total = data["refunded_total_cents"]
-    if total > invoice.amount_paid_cents:
-        log.error("refund total %s exceeds %s paid on invoice %s", total, invoice.amount_paid_cents, invoice.id)
-        total = invoice.amount_paid_cents
-    if total <= invoice.amount_refunded_cents:
-        return False  # an older event arriving late: totals only grow
-    invoice.amount_refunded_cents = total
-    return True
 
 
 def refund_failed(data: dict) -> bool:

@@ -70,8 +70,49 @@ class InvoiceSummarySchema(StrictSchema):
     created_at = fields.DateTime(dump_only=True)
 
 
+class CreditNoteLineSchema(StrictSchema):
+    id = fields.Integer(dump_only=True)
+    kind = fields.String(dump_only=True)
+    description = fields.String(dump_only=True)
+    amount_cents = fields.Integer(dump_only=True)
+    currency = fields.String(dump_only=True)
+
+
+class CreditNoteSchema(StrictSchema):
+    id = fields.UUID(dump_only=True)
+    number = fields.String(attribute="display_number", dump_only=True, metadata={"example": "CN-000001"})
+    invoice_id = fields.UUID(dump_only=True)
+    subscription_id = fields.UUID(dump_only=True, allow_none=True)
+    refund_id = fields.String(dump_only=True, metadata={"description": "The payment service's refund"})
+    transaction_id = fields.UUID(dump_only=True)
+    amount_cents = fields.Integer(dump_only=True)
+    currency = fields.String(dump_only=True)
+    reason = fields.String(dump_only=True, allow_none=True)
+    lines = fields.List(fields.Nested(CreditNoteLineSchema), dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class CreditNotePageSchema(StrictSchema):
+    items = fields.List(fields.Nested(CreditNoteSchema), dump_only=True)
+    meta = fields.Nested(PageMetaSchema, dump_only=True)
+
+
 class InvoiceSchema(InvoiceSummarySchema):
     lines = fields.List(fields.Nested(InvoiceLineSchema), dump_only=True)
+    credit_notes = fields.List(fields.Nested(CreditNoteSchema), dump_only=True,
+                               metadata={"description": "One per refund; their sum is amount_refunded_cents"})
+
+
+class SubscriptionEventSchema(StrictSchema):
+    id = fields.Integer(dump_only=True)
+    type = fields.String(dump_only=True, metadata={"enum": ["refund", "canceled"]})
+    details = fields.Dict(dump_only=True)
+    at = fields.DateTime(dump_only=True)
+
+
+class SubscriptionEventPageSchema(StrictSchema):
+    items = fields.List(fields.Nested(SubscriptionEventSchema), dump_only=True)
+    meta = fields.Nested(PageMetaSchema, dump_only=True)
 
 
 class SubscriptionSchema(StrictSchema):

@@ -7,9 +7,11 @@ from flask_smorest import Blueprint
 from core.idempotency import idempotent
 from core.schemas import PageArgsSchema
 from subscription_app.accounts import current_user, current_user_id
+from subscription_app.billing import history as sub_history
 from subscription_app.billing import lifecycle, plan_change
 from subscription_app.billing.schemas import (CancelArgsSchema, ChangePlanSchema, CreateSubscriptionSchema,
-                                              SubscriptionPageSchema, SubscriptionSchema, TrialSchema)
+                                              SubscriptionEventPageSchema, SubscriptionPageSchema,
+                                              SubscriptionSchema, TrialSchema)
 from subscription_app.models import SubscriptionIdempotencyKey
 
 blp = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions",
@@ -79,6 +81,18 @@ def active():
 def get_subscription(subscription_id: uuid.UUID):
     """One subscription of the user, with its latest invoice."""
     return lifecycle.with_latest_invoice(lifecycle.owned_subscription(current_user_id(), subscription_id))
+
+
+@blp.route("/<uuid:subscription_id>/history")
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, SubscriptionEventPageSchema)
+@blp.alt_response(404, description="Unknown subscription, or another user's")
+def subscription_history(args, subscription_id: uuid.UUID):
+    """What happened to the subscription, oldest first: refunds and what they did to it."""
+    sub = lifecycle.owned_subscription(current_user_id(), subscription_id)
+    return sub_history.list_events(sub, args["page"], args["per_page"])
 
 
 @blp.route("/<uuid:subscription_id>/plan", methods=["PUT"])

@@ -1,0 +1,20 @@
+"""A subscription's history (subscription_events), written in the caller's transaction."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core import clock
+from core.extensions import db
+from core.schemas import paginate
+from subscription_app.models import Subscription, SubscriptionEvent
+
+
+def record(sub: Subscription, event_type: str, details: dict) -> SubscriptionEvent:
+    event = SubscriptionEvent(subscription_id=sub.id, type=event_type, details=details, at=clock.utcnow())
+    db.session.add(event)
+    return event
+
+
+def list_events(sub: Subscription, page: int, per_page: int) -> dict:
+    return paginate(select(SubscriptionEvent).where(SubscriptionEvent.subscription_id == sub.id)
+                    .order_by(SubscriptionEvent.at, SubscriptionEvent.id), page, per_page)
