@@ -10,11 +10,22 @@ everything RQ does inside its own pipelines are untouched.
 """
 from __future__ import annotations
 
+import logging
 import time
 
 from rq import SimpleWorker, Worker
 
+from core.logging import bind_job, current_job
+
 HEARTBEAT_EVERY = 2.0  # seconds; RQ's worker key lives worker_ttl + 60 s (480 s by default)
+RQ_JOB_LINES = ("Worker %s: %s: %s (%s)", "Worker %s: %s: %s")  # RQ's "dequeued" and "Job OK" lines
+
+
+class _JobLineOnceBound(logging.Filter):
+    """Drops RQ's "dequeued" line, written before the job is bound; execute_job writes it again, bound."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in RQ_JOB_LINES or current_job() is not None
 
 
 class _FewerRoundTrips:
@@ -36,6 +47,18 @@ class _FewerRoundTrips:
         self._plain_heartbeat_at = now
         self._ttl_shortened = False
         return None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not any(isinstance(f, _JobLineOnceBound) for f in self.log.filters):
+            self.log.addFilter(_JobLineOnceBound())
+
+    def execute_job(self, job, queue):
+        # RQ logs about the job outside its function too ("Successfully completed ...", "Job OK"):
+        # bound here, those lines carry the job id, its request id and the service that enqueued it.
+        with bind_job(job):
+            self.log.info("Worker %s: %s: %s (%s)", self.name, queue.name, job.description, job.id)
+            return super().execute_job(job, queue)
 
     def set_state(self, state, pipeline=None):
         # This worker is the only writer of its state, so an unchanged state is already stored.
