@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 
 from core import clock
 from core.logging import configure_logging
-from jobs.queues import QUEUE_NAMES
+from core.queues import QUEUE_NAMES
 
 WORKER_MAINTENANCE_SECONDS = 30
 
@@ -29,7 +29,7 @@ def worker(queues, burst, fork, name):
     from sqlalchemy.orm import configure_mappers
 
     from jobs.context import SERVICES, get_app, register_app
-    from jobs.queues import get_queue
+    from core.queues import get_queue
     from jobs.worker import BillingForkWorker, BillingWorker, work_forever
 
     register_app(current_app._get_current_object())

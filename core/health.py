@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from core.extensions import db, get_redis
 from core.schemas import HealthSchema, DetailedHealthSchema, QueuesHealthSchema
-from jobs.queues import queue_stats
+from core.queues import queue_stats
 from jobs.schedule import periodic_status
 
 blp = Blueprint("health", __name__, url_prefix="/v1/health", description="Liveness and dependency checks")

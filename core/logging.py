@@ -4,7 +4,7 @@ Every process (web, worker, scheduler, CLI) calls configure_logging() once; the 
 it installs on the root logger stamps each record with `service` and `request_id`, so a
 payment can be followed from the HTTP request through the jobs it enqueued by grepping
 one id. current_request_id() is the single way to read that id: from the request in a
-web process, from job.meta["request_id"] inside an RQ job (set by jobs.queues.enqueue),
+web process, from job.meta["request_id"] inside an RQ job (set by core.queues.enqueue),
 else None.
 
 LOG_FORMAT=json|text (json by default in production, text elsewhere), LOG_LEVEL.
@@ -22,13 +22,15 @@ from pythonjsonlogger.json import JsonFormatter
 
 REQUEST_LOGGER = "billing.request"
 SECURITY_LOGGER = "billing.security"
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(service)s/%(process_type)s rid=%(request_id)s] %(message)s"
+TEXT_FORMAT = ("%(asctime)s %(levelname)s %(name)s [%(service)s/%(process_type)s rid=%(request_id)s "
+               "job=%(job_id)s] %(message)s")
 JSON_FIELDS = ("asctime", "levelname", "name", "message", "service", "process_type", "request_id", "job_id")
 _HANDLER_MARK = "_billing_handler"
 QUIET_ENDPOINTS = ("/metrics", "/v1/health")
 
 
 _bound_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("bound_request_id", default=None)
+_bound_job = contextvars.ContextVar("bound_job", default=None)
 
 
 @contextlib.contextmanager
@@ -45,6 +47,30 @@ def bind_request_id(request_id: str | None):
         _bound_request_id.reset(token)
 
 
+@contextlib.contextmanager
+def bind_job(job):
+    """Within the block, log lines carry this RQ job's id, request id and enqueuing service.
+
+    The worker wraps each job's execution in it: RQ's own lines about the job are written
+    outside the job's function, where get_current_job() does not know it yet or any more.
+    """
+    token = _bound_job.set(job)
+    try:
+        yield
+    finally:
+        _bound_job.reset(token)
+
+
+def current_job():
+    """The RQ job bound by bind_job(), else RQ's current job, else None."""
+    job = _bound_job.get()
+    if job is not None:
+        return job
+    from rq import get_current_job
+
+    return get_current_job()
+
+
 def current_request_id() -> str | None:
     """The request id bound by bind_request_id(), else the HTTP request's, else the RQ job's, else None."""
     bound = _bound_request_id.get()
@@ -54,9 +80,7 @@ def current_request_id() -> str | None:
         rid = g.get("request_id")
         if rid:
             return rid
-    from rq import get_current_job
-
-    job = get_current_job()
+    job = current_job()
     if job is not None:
         return (job.meta or {}).get("request_id")
     return None
@@ -76,14 +100,17 @@ class ContextFilter(logging.Filter):
                 record.request_id = current_request_id()
             except Exception:  # noqa: BLE001 - a log line must never fail on its context
                 record.request_id = None
+        job = current_job() if not hasattr(record, "job_id") or not getattr(record, "service", None) else None
         if not getattr(record, "service", None):
-            # Tests run both services in one process: prefer the app actually handling this.
-            record.service = current_app.config["SERVICE_NAME"] if has_app_context() else self.service
+            # Tests run both services in one process: prefer the app actually handling this, then
+            # the service that enqueued the job (RQ's own lines run outside any app).
+            if has_app_context():
+                record.service = current_app.config["SERVICE_NAME"]
+            else:
+                record.service = (job.meta or {}).get("service") if job is not None else None
+                record.service = record.service or self.service
         record.process_type = self.process_type
         if not hasattr(record, "job_id"):
-            from rq import get_current_job
-
-            job = get_current_job()
             record.job_id = job.id if job is not None else None
         return True
 

@@ -137,7 +137,7 @@ class ClusterCollector:
         self.conn = conn
 
     def collect(self):
-        from jobs.queues import queue_stats
+        from core.queues import queue_stats
 
         up = GaugeMetricFamily("billing_metrics_redis_up", "1 if queue and business metrics could be read.")
         try:

@@ -4,7 +4,8 @@ state change it announces; delivery happens after commit, with retries.
     outbox.emit(PaymentOutbox, "payment.succeeded", "subscription_webhook", {...})
     db.session.commit()   # the row and the state change land together, or neither
 
-After a commit that added outbox rows, a delivery job per row is enqueued. If Redis
+After the commit that added an outbox row, its delivery job is enqueued
+(core.queues.enqueue_after_commit: never for a rolled-back transaction or SAVEPOINT). If Redis
 is down at that moment, or a worker dies mid-delivery, the periodic sweeper
 (jobs/outbox.py) finds the undelivered row and enqueues it again. Delivery locks the
 row (FOR UPDATE SKIP LOCKED), POSTs the signed envelope, and marks it delivered; a
@@ -22,8 +23,7 @@ from typing import Callable
 
 import requests
 from flask import current_app
-from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import Index, event, func, select, text
+from sqlalchemy import Index, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
@@ -31,11 +31,11 @@ from core import clock, metrics
 from core.extensions import db
 from core.http import encode, signed_post
 from core.logging import bind_request_id, current_request_id
+from core.queues import WEBHOOKS, enqueue_after_commit
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
 BACKOFF_CAP_SECONDS = 3600
-PENDING_KEY = "outbox_pending"
 
 
 class OutboxMixin:
@@ -90,44 +90,15 @@ def emit(model, event_type: str, target: str, data: dict, event_id: uuid.UUID | 
     row = model(id=event_id, event_type=event_type, target=target, payload=envelope,
                 request_id=current_request_id())
     db.session.add(row)
-    db.session.info.setdefault(PENDING_KEY, []).append((model, event_id, row.request_id))
+    enqueue_delivery(model, event_id, request_id=row.request_id)
     return row
 
 
-@event.listens_for(FlaskSession, "after_commit")
-def _enqueue_after_commit(session):
-    # SQLAlchemy also fires after_commit when a SAVEPOINT is released: wait for the real commit,
-    # or a worker could look for the row before it is visible.
-    if session.in_nested_transaction():
-        return
-    pending = session.info.pop(PENDING_KEY, None)
-    if not pending:
-        return
-    for model, event_id, request_id in pending:
-        try:
-            enqueue_delivery(model, event_id, request_id=request_id)
-        except Exception as exc:  # noqa: BLE001 - the sweeper delivers it later
-            log.warning("outbox enqueue failed, the sweeper will retry: %s", exc.__class__.__name__)
-
-
-@event.listens_for(FlaskSession, "after_rollback")
-def _forget_after_rollback(session):
-    # A SAVEPOINT rolled back leaves the outer transaction's events to commit: keep the list
-    # (an event of the rolled-back savepoint is then enqueued for no row, and skipped).
-    if session.in_nested_transaction():
-        return
-    session.info.pop(PENDING_KEY, None)
-
-
 def enqueue_delivery(model, event_id, *, delay_seconds: float = 0, request_id: str | None = None):
-    from jobs.queues import WEBHOOKS, get_queue
-
-    cfg = config_for(model)
-    queue = get_queue(WEBHOOKS)
+    """Deliver the row once the current transaction commits (at once outside one), under its request id."""
     meta = {"request_id": request_id} if request_id else {}
-    if delay_seconds > 0:
-        return queue.enqueue_in(timedelta(seconds=delay_seconds), cfg.deliver_job, str(event_id), meta=meta)
-    return queue.enqueue(cfg.deliver_job, str(event_id), meta=meta)
+    return enqueue_after_commit(WEBHOOKS, config_for(model).deliver_job, str(event_id), delay=delay_seconds,
+                                meta=meta)
 
 
 def backoff_seconds(attempts: int) -> float:

@@ -10,18 +10,13 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from rq import Retry
 
 from core.extensions import db
 from core.http import encode, signed_post
+from core.queues import PAYMENTS, enqueue_after_commit
 from jobs.context import in_app
 
 log = logging.getLogger(__name__)
-# The gateway retries a webhook our service did not acknowledge (like a real gateway would);
-# after the retries (~2 min, GATEWAY_ANSWER_REDELIVER_AFTER_SECONDS) the periodic resubmit_stuck
-# sends it again. A pending charge the gateway never saw is resubmitted after
-# PAYMENTS_STUCK_AFTER_SECONDS.
-ANSWER_RETRY = Retry(max=5, interval=[1, 5, 15, 30, 60])
 
 
 @in_app("payment")
@@ -68,29 +63,39 @@ def send_gateway_answer(request_id: str) -> str:
 
 @in_app("payment")
 def resubmit_stuck() -> dict:
-    """Periodic: re-enqueue what Redis may have lost (a pending charge or refund the gateway never saw,
-    a gateway answer never sent). Every job here is idempotent, so a duplicate is harmless."""
-    from sqlalchemy import select
-
-    from payment_app import gateway, payments, refunds
-    from payment_app.models import Refund, Transaction
+    """Periodic: re-enqueue what Redis may have refused or lost: a pending charge or refund the gateway
+    never saw (after PAYMENTS_STUCK_AFTER_SECONDS), a gateway answer never sent, a verification's
+    authorisation never voided. Every job here is idempotent, so a duplicate is harmless."""
+    from payment_app import gateway
 
     settings = current_app.config["SETTINGS"]
     now = datetime.now(timezone.utc)
-    cutoff = now - timedelta(seconds=settings.payments_stuck_after_seconds)
-    txns = list(db.session.scalars(select(Transaction.id).where(
-        Transaction.status == "pending", Transaction.gateway_reference.is_(None),
-        Transaction.created_at < cutoff).limit(500)))
-    refs = list(db.session.scalars(select(Refund.id).where(
-        Refund.status == "pending", Refund.gateway_reference.is_(None), Refund.created_at < cutoff).limit(500)))
+    stuck = _stuck_rows(now - timedelta(seconds=settings.payments_stuck_after_seconds))
     max_delay = settings.gateway_max_delay_ms / 1000.0
     answers = gateway.unanswered_before(now - timedelta(
         seconds=max_delay + settings.gateway_answer_redeliver_after_seconds))
     db.session.rollback()
-    for txn_id in txns:
-        payments.enqueue_submission(txn_id)
-    for refund_id in refs:
-        refunds.enqueue_submission(refund_id)
+    for name, ids in stuck.items():
+        for row_id in ids:
+            enqueue_after_commit(PAYMENTS, f"jobs.payments.{name}", str(row_id))
     for request_id in answers:
         gateway.schedule_answer(request_id)
-    return {"charges": len(txns), "refunds": len(refs), "gateway_answers": len(answers)}
+    return {"charges": len(stuck["submit_charge"]), "refunds": len(stuck["submit_refund"]),
+            "voids": len(stuck["void_verification"]), "gateway_answers": len(answers)}
+
+
+def _stuck_rows(cutoff) -> dict[str, list]:
+    """Ids of the rows older than `cutoff` still waiting for a job, by the job that moves them on."""
+    from sqlalchemy import select
+
+    from payment_app.models import Refund, Transaction
+
+    def ids(model, *where):
+        return list(db.session.scalars(select(model.id).where(model.created_at < cutoff, *where).limit(500)))
+
+    return {
+        "submit_charge": ids(Transaction, Transaction.status == "pending", Transaction.gateway_reference.is_(None)),
+        "submit_refund": ids(Refund, Refund.status == "pending", Refund.gateway_reference.is_(None)),
+        # A succeeded verification is voided as soon as its answer lands; still succeeded, its void was lost.
+        "void_verification": ids(Transaction, Transaction.kind == "verify", Transaction.status == "succeeded"),
+    }

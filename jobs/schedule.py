@@ -16,7 +16,7 @@ from redis import Redis
 from rq.job import get_current_job
 
 from core.settings import load_settings
-from jobs.queues import DEFAULT
+from core.queues import DEFAULT
 
 LAST_RUN_KEY = "periodic:last_run:{job_id}"
 REGISTERED_KEY = "periodic:registered"  # gone with a Redis loss: the scheduler then registers again

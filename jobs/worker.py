@@ -10,11 +10,26 @@ everything RQ does inside its own pipelines are untouched.
 """
 from __future__ import annotations
 
+import ctypes
+import logging
+import os
+import signal
+import sys
 import time
 
 from rq import SimpleWorker, Worker
 
+from core.logging import bind_job, current_job
+
 HEARTBEAT_EVERY = 2.0  # seconds; RQ's worker key lives worker_ttl + 60 s (480 s by default)
+RQ_JOB_LINES = ("Worker %s: %s: %s (%s)", "Worker %s: %s: %s")  # RQ's "dequeued" and "Job OK" lines
+
+
+class _JobLineOnceBound(logging.Filter):
+    """Drops RQ's "dequeued" line, written before the job is bound; execute_job writes it again, bound."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in RQ_JOB_LINES or current_job() is not None
 
 
 class _FewerRoundTrips:
@@ -37,6 +52,18 @@ class _FewerRoundTrips:
         self._ttl_shortened = False
         return None
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not any(isinstance(f, _JobLineOnceBound) for f in self.log.filters):
+            self.log.addFilter(_JobLineOnceBound())
+
+    def execute_job(self, job, queue):
+        # RQ logs about the job outside its function too ("Successfully completed ...", "Job OK"):
+        # bound here, those lines carry the job id, its request id and the service that enqueued it.
+        with bind_job(job):
+            self.log.info("Worker %s: %s: %s (%s)", self.name, queue.name, job.description, job.id)
+            return super().execute_job(job, queue)
+
     def set_state(self, state, pipeline=None):
         # This worker is the only writer of its state, so an unchanged state is already stored.
         if pipeline is None and state == getattr(self, "_state", None):
@@ -52,6 +79,30 @@ class BillingForkWorker(_FewerRoundTrips, Worker):
     """Forks a child per job (`flask rq worker --fork`): isolation at several times the cost."""
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_forked_by: list[int] = [0]
+
+
+def _die_with_parent() -> None:
+    """In a child the worker forked (RQ's scheduler, a --fork work horse): SIGTERM when the worker dies.
+
+    Without it a SIGKILLed worker leaves its scheduler child running, orphaned, holding and
+    refreshing the scheduler locks; on SIGTERM that child stops and releases them.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return
+    if os.getppid() != _forked_by[0]:  # the worker died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def children_die_with_the_worker() -> None:
+    """Make every child forked from now on by this process die with it (Linux; a no-op elsewhere)."""
+    if sys.platform.startswith("linux") and not _forked_by[0]:
+        _forked_by[0] = os.getpid()
+        os.register_at_fork(before=lambda: _forked_by.__setitem__(0, os.getpid()), after_in_child=_die_with_parent)
+
+
 def work_forever(make_worker, *, burst: bool = False, logging_level: str = "INFO",
                  max_restarts: int | None = None, retry_seconds: float = 2.0) -> None:
     """Run a worker; if Redis goes away, wait and start a fresh one instead of exiting.
@@ -60,12 +111,10 @@ def work_forever(make_worker, *, burst: bool = False, logging_level: str = "INFO
     work(); under honcho one exiting process stops all the others. `make_worker(restarts)`
     builds a new worker each time (the dead one may still hold its name in Redis).
     """
-    import logging
-    import time
-
     import redis
 
     log = logging.getLogger(__name__)
+    children_die_with_the_worker()
     restarts = 0
     while True:
         worker = make_worker(restarts)

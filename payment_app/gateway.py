@@ -20,19 +20,23 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-from datetime import timedelta
-
 from flask import current_app
+from rq import Retry
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from core.extensions import db
+from core.queues import WEBHOOKS, enqueue_after_commit
 from payment_app.cards import Card, normalise_number
 from payment_app.models import MockGatewayRequest, MockGatewayToken
 
 log = logging.getLogger(__name__)
 DECLINED = "card_declined"
 INSUFFICIENT = "insufficient_funds"
+# The gateway retries a webhook our service did not acknowledge (like a real gateway would);
+# after the retries (~2 min, GATEWAY_ANSWER_REDELIVER_AFTER_SECONDS) jobs.payments.resubmit_stuck
+# sends it again.
+ANSWER_RETRY = Retry(max=5, interval=[1, 5, 15, 30, 60])
 
 
 def random_fraction() -> float:
@@ -110,11 +114,12 @@ def _submit(operation: str, *, amount_cents: int, currency: str, idempotency_key
             token=token, parent_id=parent.id if parent is not None else None, amount_cents=amount_cents,
             currency=currency, approved=approved, decline_reason=reason)
         .on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(MockGatewayRequest.id))
+    if inserted is not None:
+        schedule_answer(request_id)
     db.session.commit()
     if inserted is None:  # a retry (or a concurrent duplicate): the first request stands, answered once
         return db.session.scalar(select(MockGatewayRequest.id)
                                  .where(MockGatewayRequest.idempotency_key == idempotency_key))
-    schedule_answer(request_id)
     return request_id
 
 
@@ -125,16 +130,9 @@ def answer_delay_seconds() -> float:
 
 
 def schedule_answer(request_id: str) -> None:
-    """Enqueue the delayed webhook; RQ's scheduler (inside every worker) releases it when due."""
-    from jobs.payments import ANSWER_RETRY, send_gateway_answer
-    from jobs.queues import WEBHOOKS, get_queue
-
-    queue = get_queue(WEBHOOKS)
-    delay = answer_delay_seconds()
-    if delay <= 0:
-        queue.enqueue(send_gateway_answer, request_id, retry=ANSWER_RETRY)
-    else:
-        queue.enqueue_in(timedelta(seconds=delay), send_gateway_answer, request_id, retry=ANSWER_RETRY)
+    """The delayed webhook, after the ledger row commits; RQ's scheduler (inside every worker) releases it."""
+    enqueue_after_commit(WEBHOOKS, "jobs.payments.send_gateway_answer", request_id, delay=answer_delay_seconds(),
+                         retry=ANSWER_RETRY)
 
 
 def answer_event(row: MockGatewayRequest) -> dict:

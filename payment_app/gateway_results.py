@@ -18,6 +18,7 @@ from sqlalchemy import select
 from core import inbox
 from core.errors import ApiError
 from core.extensions import db
+from core.queues import PAYMENTS, enqueue_after_commit
 from payment_app import events
 from payment_app.models import PaymentInbox, Refund, Transaction
 
@@ -84,19 +85,7 @@ def apply_event(envelope: dict) -> dict:
         else:
             changed = events.settle_transaction(txn, succeeded=succeeded, failure_reason=reason,
                                                 gateway_reference=gateway_id)
-    needs_void = changed and operation == "authorise" and succeeded
-    txn_id = str(txn.id)
+    if changed and operation == "authorise" and succeeded:
+        enqueue_after_commit(PAYMENTS, "jobs.payments.void_verification", str(txn.id))
     db.session.commit()
-    if needs_void:
-        _enqueue_void(txn_id)
     return {"received": True, "processed": changed}
-
-
-def _enqueue_void(txn_id: str) -> None:
-    from jobs.payments import void_verification
-    from jobs.queues import PAYMENTS, get_queue
-
-    try:
-        get_queue(PAYMENTS).enqueue(void_verification, txn_id)
-    except Exception as exc:  # noqa: BLE001 - a leftover zero-amount authorisation expires by itself
-        log.warning("could not enqueue the void of verification %s: %s", txn_id, exc.__class__.__name__)

@@ -1,16 +1,15 @@
 """Charges: from a user's request (/process) or the subscription service's charge.requested event.
 
-A transaction is committed `pending` first, then the charge job is enqueued (commit,
-then enqueue); the job asks the gateway, whose answer arrives later by webhook
-(payment_app/gateway_results.py). If Redis loses the job, jobs.payments.resubmit_stuck
-finds the pending transaction again.
+A transaction is committed `pending`, and the charge job is enqueued once that commit
+happened (core.queues.enqueue_after_commit); the job asks the gateway, whose answer arrives
+later by webhook (payment_app/gateway_results.py). If Redis refuses or loses the job,
+jobs.payments.resubmit_stuck finds the pending transaction again.
 """
 from __future__ import annotations
 
 import logging
 import uuid
 
-import redis
 import requests
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +19,7 @@ from core import inbox
 from core.errors import ApiError
 from core.extensions import db
 from core.http import service_request
+from core.queues import PAYMENTS, enqueue_after_commit
 from core.schemas import paginate
 from payment_app import events, gateway
 from payment_app.cards import Card
@@ -104,15 +104,15 @@ def process_payment(user_id: int, data: dict) -> Transaction:
         method = owned_payment_method(user_id, data["payment_method_id"])
     else:
         method = save_payment_method(user_id, data["card"])
-    txn = Transaction(user_id=user_id, kind="charge", status="pending", payment_method_id=method.id,
+    txn = Transaction(id=uuid.uuid4(), user_id=user_id, kind="charge", status="pending", payment_method_id=method.id,
                       card_brand=method.brand, card_last4=method.last4, **charge)
     db.session.add(txn)
+    _submit_after_commit(txn)
     try:
         db.session.commit()
     except IntegrityError:  # uq_transactions_one_pending_per_invoice
         db.session.rollback()
         raise ApiError(409, "A payment for this invoice is already in progress") from None
-    enqueue_submission(txn.id)
     return txn
 
 
@@ -152,6 +152,8 @@ def request_charge(envelope: dict) -> tuple[Transaction, bool]:
         # paid here already (by /process, say) is never charged twice, whatever attempt this is.
         events.settle_transaction(txn, succeeded=False, failure_reason=refusal)
     db.session.add(txn)
+    if txn.status == "pending":
+        _submit_after_commit(txn)
     try:
         db.session.commit()
     except IntegrityError:
@@ -159,8 +161,6 @@ def request_charge(envelope: dict) -> tuple[Transaction, bool]:
         # transaction), or a charge of this invoice in flight (409: the outbox retries later).
         db.session.rollback()
         return _replayed(user_id, key), False
-    if txn.status == "pending":
-        enqueue_submission(txn.id)
     return txn, True
 
 
@@ -179,17 +179,8 @@ def _replayed(user_id: int, key: str) -> Transaction:
     return txn
 
 
-def enqueue_submission(txn_id) -> None:
-    """Enqueue the charge job. The transaction is already committed: if Redis is down now, answering
-    an error would invite a retry that charges twice, so log it; jobs.payments.resubmit_stuck submits
-    it within a minute."""
-    from jobs.payments import submit_charge
-    from jobs.queues import PAYMENTS, get_queue
-
-    try:
-        get_queue(PAYMENTS).enqueue(submit_charge, str(txn_id))
-    except redis.RedisError as exc:
-        log.warning("could not enqueue charge of %s (%s); the sweeper will", txn_id, exc.__class__.__name__)
+def _submit_after_commit(txn: Transaction) -> None:
+    enqueue_after_commit(PAYMENTS, "jobs.payments.submit_charge", str(txn.id))
 
 
 # --- the charge job's work -------------------------------------------------------------------------
@@ -211,6 +202,7 @@ def submit_to_gateway(txn_id: str) -> str | None:
                                                             Transaction.gateway_reference.is_(None))
                        .values(gateway_reference=gateway_id))
     db.session.commit()
+    log.info("%s %s sent to the gateway as %s", row.kind, txn_id, gateway_id)
     return gateway_id
 
 

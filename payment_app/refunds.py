@@ -18,11 +18,11 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-import redis
 from sqlalchemy import func, select
 
 from core.errors import ApiError
 from core.extensions import db
+from core.queues import PAYMENTS, enqueue_after_commit
 from payment_app import gateway
 from payment_app.models import REFUNDABLE_STATUSES, Refund, Transaction
 
@@ -123,25 +123,13 @@ def _create(txn: Transaction, amount_cents: int | None, reason: str | None, requ
         raise ApiError(422, "Refund exceeds the refundable amount",
                        errors={"json": {"amount_cents": [f"At most {available} can be refunded."]}})
     effect = subscription_effect(txn, amount, available, keep_subscription, request_id)
-    refund = Refund(transaction_id=txn.id, user_id=txn.user_id, amount_cents=amount, currency=txn.currency,
-                    status="pending", reason=reason, request_id=request_id, keep_subscription=keep_subscription,
-                    subscription_effect=effect, requested_by=requested_by)
+    refund = Refund(id=uuid.uuid4(), transaction_id=txn.id, user_id=txn.user_id, amount_cents=amount,
+                    currency=txn.currency, status="pending", reason=reason, request_id=request_id,
+                    keep_subscription=keep_subscription, subscription_effect=effect, requested_by=requested_by)
     db.session.add(refund)
+    enqueue_after_commit(PAYMENTS, "jobs.payments.submit_refund", str(refund.id))
     db.session.commit()
-    enqueue_submission(refund.id)
     return refund
-
-
-def enqueue_submission(refund_id) -> None:
-    """Enqueue after commit; if Redis is down, jobs.payments.resubmit_stuck submits it later (an error
-    answer would invite a second refund request)."""
-    from jobs.payments import submit_refund
-    from jobs.queues import PAYMENTS, get_queue
-
-    try:
-        get_queue(PAYMENTS).enqueue(submit_refund, str(refund_id))
-    except redis.RedisError as exc:
-        log.warning("could not enqueue refund %s (%s); the sweeper will", refund_id, exc.__class__.__name__)
 
 
 def submit_to_gateway(refund_id: str) -> str | None:

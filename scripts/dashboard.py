@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, request
 
 from core.settings import Settings, load_settings
-from jobs.queues import QUEUE_NAMES
+from core.queues import QUEUE_NAMES
 
 REALM = "billing rq-dashboard"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")

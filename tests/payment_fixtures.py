@@ -13,14 +13,14 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from rq import SimpleWorker
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from werkzeug.serving import make_server
 
 from core import outbox
 from core.extensions import db
-from jobs.queues import QUEUE_NAMES, get_queue
+from core.queues import QUEUE_NAMES, get_queue
+from jobs.worker import BillingWorker
 from payment_app import gateway
 from payment_app.models import MockGatewayRequest, PaymentOutbox
 from tests.webhook_sink import Sink
@@ -30,8 +30,8 @@ DECLINE_CARD = {"number": "4000000000000002", "exp_month": 12, "exp_year": 2099,
 
 
 def drain(redis_conn, rounds: int = 20) -> None:
-    """Run queued jobs until the queues are empty; due scheduled jobs are moved to their queues first
-    (what RQ's scheduler does inside a real worker)."""
+    """Run queued jobs with the shipped worker class until the queues are empty; due scheduled jobs are
+    moved to their queues first (what RQ's scheduler does inside a real worker)."""
     queues = [get_queue(n, connection=redis_conn) for n in QUEUE_NAMES]
     for _ in range(rounds):
         for queue in queues:
@@ -41,7 +41,7 @@ def drain(redis_conn, rounds: int = 20) -> None:
                 registry.remove(job_id)
         if not any(q.count for q in queues):
             return
-        SimpleWorker(queues, connection=redis_conn).work(burst=True)
+        BillingWorker(queues, connection=redis_conn).work(burst=True)
     raise AssertionError("queues did not drain")
 
 

@@ -4,7 +4,7 @@ import base64
 import pytest
 
 from core.settings import DEV_DASHBOARD_PASSWORD, SettingsError
-from jobs.queues import QUEUE_NAMES
+from core.queues import QUEUE_NAMES
 from scripts.dashboard import create_app
 from tests.conftest import make_settings
 

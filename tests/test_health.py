@@ -20,7 +20,7 @@ def test_health_endpoints_shape(request, which, name):
 
 def test_queue_depth_is_reported(client, app):
     from jobs.maintenance import heartbeat
-    from jobs.queues import get_queue
+    from core.queues import get_queue
 
     get_queue("default").enqueue(heartbeat)
     assert client.get("/v1/health/queues").json["queues"]["default"]["depth"] == 1

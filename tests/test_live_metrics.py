@@ -59,10 +59,10 @@ def test_counts_add_up_across_workers_and_survive_a_worker_restart(live_stack, a
 
 
 def test_queue_depth_on_both_services(live_stack, app, redis_conn):
-    from jobs.queues import enqueue
+    from core.queues import enqueue_after_commit
 
     with app.app_context():
-        enqueue("webhooks", "tests.test_logging.report_request_id", "x")
+        enqueue_after_commit("webhooks", "tests.test_logging.report_request_id", "x")
     for url in (live_stack.subscription_url, live_stack.payment_url):
         body = requests.get(f"{url}/metrics", timeout=10).text
         assert 'billing_queue_depth{queue="webhooks"} 1.0' in body

@@ -1,5 +1,4 @@
 """Structured logs: one JSON line per request, security events, the request id carried into jobs."""
-import io
 import json
 import logging
 
@@ -7,8 +6,9 @@ import pytest
 from rq import SimpleWorker
 from rq.job import Job
 
-from core.logging import configure_logging, current_request_id, resolve_format
-from jobs.queues import DEFAULT, enqueue, get_queue
+from core.logging import current_request_id, resolve_format
+from core.queues import DEFAULT, enqueue_after_commit, get_queue
+from tests.log_support import json_logs  # noqa: F401
 
 
 def report_request_id(tag):
@@ -19,21 +19,7 @@ def report_request_id(tag):
 
 def enqueue_child(tag):
     """A job that enqueues another job, as a payment job enqueues a webhook delivery."""
-    return enqueue(DEFAULT, report_request_id, tag).id
-
-
-@pytest.fixture
-def json_logs(settings):
-    """Log JSON into a buffer for the test; put the text handler back afterwards."""
-    buf = io.StringIO()
-    configure_logging(settings.with_overrides(log_format="json"), "test", stream=buf)
-
-    def lines(logger=None):
-        parsed = [json.loads(line) for line in buf.getvalue().splitlines() if line.strip()]
-        return [p for p in parsed if logger is None or p["logger"] == logger]
-
-    yield lines
-    configure_logging(settings, "test")
+    return enqueue_after_commit(DEFAULT, report_request_id, tag).id
 
 
 def test_request_line_has_method_path_status_latency_user_and_request_id(client, make_user, json_logs):
@@ -105,7 +91,7 @@ def test_request_id_is_carried_into_the_job_and_its_logs(app, redis_conn, json_l
     with app.test_request_context("/v1/anything", headers={"X-Request-ID": "pay-42"}):
         app.preprocess_request()
         assert current_request_id() == "pay-42"
-        job = enqueue(DEFAULT, report_request_id, "first")
+        job = enqueue_after_commit(DEFAULT, report_request_id, "first")
     assert job.meta["request_id"] == "pay-42"
     SimpleWorker([get_queue(DEFAULT, redis_conn)], connection=redis_conn).work(burst=True)
     job.refresh()
@@ -118,7 +104,7 @@ def test_request_id_is_carried_into_the_job_and_its_logs(app, redis_conn, json_l
 def test_a_job_enqueued_by_a_job_keeps_the_request_id(app, redis_conn):
     with app.test_request_context("/", headers={"X-Request-ID": "chain-7"}):
         app.preprocess_request()
-        first = enqueue(DEFAULT, enqueue_child, "second")
+        first = enqueue_after_commit(DEFAULT, enqueue_child, "second")
     assert first.meta["request_id"] == "chain-7"
     SimpleWorker([get_queue(DEFAULT, redis_conn)], connection=redis_conn).work(burst=True)
     second = Job.fetch(first.return_value(), connection=redis_conn)
@@ -128,7 +114,7 @@ def test_a_job_enqueued_by_a_job_keeps_the_request_id(app, redis_conn):
 def test_outside_a_request_or_job_there_is_no_request_id(app):
     assert current_request_id() is None
     with app.app_context():
-        job = enqueue(DEFAULT, report_request_id, "cli")
+        job = enqueue_after_commit(DEFAULT, report_request_id, "cli")
         assert current_request_id() is None
     assert "request_id" not in job.meta
 
@@ -153,7 +139,7 @@ def test_bind_request_id_wins_inside_its_block(app):
         app.preprocess_request()
         with bind_request_id("from-outbox-row"):
             assert current_request_id() == "from-outbox-row"
-            job = enqueue(DEFAULT, report_request_id, "y")
+            job = enqueue_after_commit(DEFAULT, report_request_id, "y")
         assert current_request_id() == "outer"
     assert job.meta["request_id"] == "from-outbox-row"
 
@@ -161,8 +147,9 @@ def test_bind_request_id_wins_inside_its_block(app):
 def test_caller_meta_is_kept(app):
     with app.test_request_context("/", headers={"X-Request-ID": "m-1"}):
         app.preprocess_request()
-        job = enqueue(DEFAULT, report_request_id, "x", meta={"invoice": "inv-1"}, job_timeout=30)
-    assert job.meta == {"invoice": "inv-1", "request_id": "m-1"} and job.timeout == 30
+        job = enqueue_after_commit(DEFAULT, report_request_id, "x", meta={"invoice": "inv-1"}, job_timeout=30)
+    assert job.meta == {"invoice": "inv-1", "request_id": "m-1", "service": "subscription-service"}
+    assert job.timeout == 30
 
 
 def test_log_format_defaults(settings):

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rq import SimpleWorker
 
 from core import metrics
-from jobs.queues import DEFAULT, PAYMENTS, enqueue, get_queue
+from core.queues import DEFAULT, PAYMENTS, enqueue_after_commit, get_queue
 from tests.conftest import make_settings
 
 
@@ -66,10 +66,10 @@ def test_payment_service_has_metrics_too(payment_client):
 
 
 def test_queue_depth_and_failed_count_read_at_scrape_time(app, client, redis_conn):
-    enqueue(DEFAULT, always_fails)
+    enqueue_after_commit(DEFAULT, always_fails)
     SimpleWorker([get_queue(DEFAULT, redis_conn)], connection=redis_conn).work(burst=True)
-    enqueue(PAYMENTS, noop)
-    enqueue(PAYMENTS, noop)
+    enqueue_after_commit(PAYMENTS, noop)
+    enqueue_after_commit(PAYMENTS, noop)
     samples = scrape(client)
     assert value(samples, "billing_metrics_redis_up") == 1
     assert value(samples, "billing_queue_depth", queue="payments") == 2

@@ -7,7 +7,7 @@ from rq import SimpleWorker
 from core import inbox, outbox
 from core.extensions import db
 from core.security import verify_signature
-from jobs.queues import QUEUE_NAMES, WEBHOOKS, get_queue
+from core.queues import QUEUE_NAMES, WEBHOOKS, get_queue
 from payment_app.models import PaymentInbox, PaymentOutbox
 from tests.webhook_sink import Sink
 

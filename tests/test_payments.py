@@ -214,7 +214,7 @@ def test_gateway_delay_holds_no_worker(pay, make_user, redis_conn):
     from rq import SimpleWorker
     from rq.registry import ScheduledJobRegistry
 
-    from jobs.queues import QUEUE_NAMES, WEBHOOKS, get_queue
+    from core.queues import QUEUE_NAMES, WEBHOOKS, get_queue
     _, h = make_user()
     pay.app.config["SETTINGS"] = pay.app.config["SETTINGS"].with_overrides(gateway_min_delay_ms=30_000,
                                                                            gateway_max_delay_ms=60_000)

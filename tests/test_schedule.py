@@ -3,7 +3,7 @@ from rq import SimpleWorker
 from rq_scheduler import Scheduler
 
 from jobs import schedule
-from jobs.queues import QUEUE_NAMES, get_queue
+from core.queues import QUEUE_NAMES, get_queue
 
 
 def test_register_schedules_every_listed_job_once(app, redis_conn):

@@ -242,7 +242,7 @@ def test_charge_request_is_delivered_signed_to_the_payment_service(client, seede
     from rq import SimpleWorker
 
     from core.security import verify_signature
-    from jobs.queues import QUEUE_NAMES, get_queue
+    from core.queues import QUEUE_NAMES, get_queue
     user, h = make_user()
     sub = _create(client, h, {"plan_id": str(PRO_MONTHLY_ID), "card": GOOD_CARD}).json
     with client.application.app_context():

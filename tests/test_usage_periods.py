@@ -165,7 +165,7 @@ def test_scheduled_sync_job_runs_on_a_worker(app, client, make_user, plan, redis
     from rq_scheduler import Scheduler
 
     from jobs import schedule
-    from jobs.queues import QUEUE_NAMES, get_queue
+    from core.queues import QUEUE_NAMES, get_queue
 
     user, headers = make_user()
     subscribe(user, plan)

@@ -110,6 +110,8 @@ def payment_succeeded(data: dict) -> bool:
     if invoice.reason == "subscription_update":
         apply_paid_upgrade(sub, invoice, data)
     elif sub.status in ("incomplete", "trialing", "past_due", "active"):
+        log.info("invoice %s paid by payment %s: subscription %s %s -> active", invoice.id,
+                 data["transaction_id"], sub.id, sub.status)
         sub.status = "active"
         sub.failed_payment_attempts, sub.next_payment_attempt_at = 0, None
     else:
