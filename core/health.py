@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from flask import current_app
-from flask_smorest import Blueprint
+from core.blueprint import Blueprint
 from sqlalchemy import text
 
 from core.extensions import db, get_redis

@@ -1,5 +1,5 @@
 """Service-to-service endpoints (X-Service-Token), per docs/service-contract.md."""
-from flask_smorest import Blueprint
+from core.blueprint import Blueprint
 
 from core.security import service_auth_required
 from payment_app import payments, refunds

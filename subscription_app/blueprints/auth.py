@@ -1,6 +1,6 @@
 """/v1/auth: register, login, me, change-password, refresh."""
 from flask_jwt_extended import jwt_required
-from flask_smorest import Blueprint
+from core.blueprint import Blueprint
 
 from core import ratelimit, tokens
 from core.ratelimit import limiter

@@ -1,7 +1,7 @@
 """Service-to-service endpoints, protected by SERVICE_TO_SERVICE_SECRET (never a user token)."""
 import uuid
 
-from flask_smorest import Blueprint
+from core.blueprint import Blueprint
 
 from core.errors import ApiError
 from core.extensions import db

@@ -1,7 +1,7 @@
 """/v1/plans: the public plan catalogue."""
 import uuid
 
-from flask_smorest import Blueprint
+from core.blueprint import Blueprint
 from sqlalchemy import select
 
 from core.errors import ApiError

@@ -3,7 +3,7 @@ import functools
 
 from flask import request
 from flask_jwt_extended import jwt_required
-from flask_smorest import Blueprint
+from core.blueprint import Blueprint
 
 from core import tokens
 from core.apidoc import doc_only

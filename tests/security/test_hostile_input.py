@@ -1,0 +1,96 @@
+"""Hostile request bodies get a 4xx in the one error shape, never a 500 (issues #12 and #13).
+
+One test per root cause: a NUL character in a string, JSON nested too deep, an integer with
+too many digits, an integer beyond PostgreSQL's bigint, and the internal charge contract.
+"""
+import uuid
+
+import pytest
+
+from core.security import signature_headers
+from tests.billing_support import send_event
+
+pytestmark = pytest.mark.security
+NUL = "a\u0000b"
+DEEP = "[" * 1000 + "]" * 1000
+
+
+def _field_error(r, *path):
+    assert r.status_code == 422, r.get_data(as_text=True)
+    assert r.json["code"] == 422 and r.json["message"]
+    errors = r.json["errors"]["json"]
+    for name in path:
+        assert name in errors, (path, r.json["errors"])
+        errors = errors[name]
+    return " ".join(errors)
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"email": "nul@example.com", "password": "correct-horse-1", "first_name": NUL}, "first_name"),
+    ({"email": "nul@example.com", "password": "correct-horse-1", "last_name": NUL}, "last_name"),
+])
+def test_nul_in_register_names_the_field_and_creates_no_user(client, body, field):
+    assert "NUL" in _field_error(client.post("/v1/auth/register", json=body), field)
+    login = client.post("/v1/auth/login", json={"email": "nul@example.com", "password": "correct-horse-1"})
+    assert login.status_code == 401
+
+
+def test_nul_in_login_email_is_422_without_a_token(client):
+    r = client.post("/v1/auth/login", json={"email": "x" + NUL + "@example.com", "password": "whatever-1"})
+    assert "NUL" in _field_error(r, "email")
+
+
+def test_nul_in_payment_description_and_refund_reason(payment_client, app, make_user):
+    _, headers = make_user()
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
+    r = payment_client.post("/v1/payments/process", headers=headers,
+                            json={"amount_cents": 500, "currency": "USD", "description": NUL, "card": card})
+    assert "NUL" in _field_error(r, "description")
+    r = payment_client.post(f"/v1/payments/refund/{uuid.uuid4()}", headers=headers, json={"reason": NUL})
+    assert "NUL" in _field_error(r, "reason")
+
+
+def test_nul_in_a_nested_field_names_its_path(payment_client, make_user):
+    _, headers = make_user()
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": NUL}
+    r = payment_client.post("/v1/payments/process", headers=headers,
+                            json={"amount_cents": 500, "currency": "USD", "card": card})
+    assert "NUL" in _field_error(r, "card", "cvc")
+
+
+def test_nul_in_a_signed_webhook_envelope_is_4xx(client, app):
+    r = send_event(client, "payment.succeeded", body={"event_id": NUL, "type": "payment.succeeded", "data": {}})
+    assert r.status_code == 422 and "event_id" in r.json["errors"]["json"]
+    r = send_event(client, "payment.failed", {"transaction_id": str(uuid.uuid4()), "user_id": 1,
+                                              "invoice_id": str(uuid.uuid4()), "amount_cents": 1,
+                                              "currency": "USD", "failure_reason": NUL})
+    assert "NUL" in _field_error(r, "data", "failure_reason")
+
+
+# No token is needed on login; the payment service's internal routes check the service token first.
+ROUTES = {"client": "/v1/auth/login", "payment_client": "/v1/payments/internal/charges"}
+
+
+@pytest.mark.parametrize("which", ["client", "payment_client"])
+def test_json_nested_too_deep_is_400(request, which, service_headers):
+    c = request.getfixturevalue(which)
+    r = c.post(ROUTES[which], data=DEEP, content_type="application/json", headers=service_headers)
+    assert r.status_code == 400 and r.json["code"] == 400
+    assert "nested" in r.json["message"]
+
+
+def test_deep_json_in_a_signed_webhook_is_400(client):
+    raw = DEEP.encode()
+    r = client.post("/v1/webhooks/payment", data=raw, headers={
+        "Content-Type": "application/json", **signature_headers(client.application.config["SETTINGS"]
+                                                                .webhook_signing_secret, raw)})
+    assert r.status_code == 400 and "nested" in r.json["message"]
+
+
+@pytest.mark.parametrize("which", ["client", "payment_client"])
+def test_integer_with_thousands_of_digits_is_400(request, which, service_headers):
+    c = request.getfixturevalue(which)
+    r = c.post(ROUTES[which], data='{"email": ' + "9" * 5000 + "}", content_type="application/json",
+               headers=service_headers)
+    assert r.status_code == 400 and r.json["code"] == 400
+    assert "digits" in r.json["message"] and "sys." not in r.json["message"]
