@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates
 
-from core.schemas import StrictSchema
+from core.schemas import Integer, StrictSchema
 from core.security import BCRYPT_MAX_BYTES
 
 MIN_PASSWORD = 8
@@ -45,7 +45,7 @@ class ChangePasswordSchema(StrictSchema):
 
 
 class UserSchema(StrictSchema):
-    id = fields.Integer(dump_only=True)
+    id = Integer(dump_only=True)
     email = fields.String(dump_only=True)
     first_name = fields.String(dump_only=True, allow_none=True)
     last_name = fields.String(dump_only=True, allow_none=True)
@@ -58,7 +58,7 @@ class TokenSchema(StrictSchema):
     access_token = fields.String(required=True)
     refresh_token = fields.String(required=True)
     token_type = fields.String(required=True)
-    expires_in = fields.Integer(required=True)
+    expires_in = Integer(required=True)
 
 
 class RegisterResponseSchema(TokenSchema):
@@ -70,12 +70,12 @@ class PlanSchema(StrictSchema):
     code = fields.String(dump_only=True)
     name = fields.String(dump_only=True)
     description = fields.String(dump_only=True, allow_none=True)
-    price_cents = fields.Integer(dump_only=True)
+    price_cents = Integer(dump_only=True)
     currency = fields.String(dump_only=True)
     billing_interval = fields.String(dump_only=True)
-    interval_count = fields.Integer(dump_only=True, metadata={
+    interval_count = Integer(dump_only=True, metadata={
         "description": "Intervals per billing period: 1 to three years' worth (1095 days, 156 weeks, 36 months, "
                        "3 years)"})
-    trial_days = fields.Integer(dump_only=True)
+    trial_days = Integer(dump_only=True)
     converts_to_plan_id = fields.UUID(dump_only=True, allow_none=True)
-    feature_limits = fields.Dict(keys=fields.String(), values=fields.Integer(), dump_only=True)
+    feature_limits = fields.Dict(keys=fields.String(), values=Integer(), dump_only=True)

@@ -94,3 +94,18 @@ def test_integer_with_thousands_of_digits_is_400(request, which, service_headers
                headers=service_headers)
     assert r.status_code == 400 and r.json["code"] == 400
     assert "digits" in r.json["message"] and "sys." not in r.json["message"]
+
+
+def test_integer_beyond_bigint_names_the_field(payment_client, make_user, service_headers):
+    _, headers = make_user()
+    card = {"number": "4242424242424242", "exp_month": 10**30, "exp_year": 2099, "cvc": "123"}
+    r = payment_client.post("/v1/payments/process", headers=headers,
+                            json={"amount_cents": 500, "currency": "USD", "card": card})
+    assert r.status_code == 422 and "exp_month" in r.json["errors"]["json"]["card"]
+
+
+def test_signed_webhook_with_user_id_beyond_bigint_is_422(client, app):
+    data = {"transaction_id": str(uuid.uuid4()), "user_id": 2**70, "invoice_id": str(uuid.uuid4()),
+            "subscription_id": None, "payment_method_id": None, "amount_cents": 100, "currency": "USD"}
+    r = send_event(client, "payment.succeeded", data)
+    assert _field_error(r, "data", "user_id")
