@@ -149,9 +149,12 @@ class ChargeRequestedDataSchema(ma.Schema):
     description = fields.String(allow_none=True, validate=validate.Length(max=255))
 
     @validates_schema
-    def _positive_charge(self, data, **kwargs):
+    def _kind_rules(self, data, **kwargs):
         if data["kind"] == "charge" and data["amount_cents"] < 1:
             raise ValidationError({"amount_cents": ["A charge must be positive."]})
+        # Its outcome event names the subscription, which the subscription service requires.
+        if data["kind"] == "verify" and data.get("subscription_id") is None:
+            raise ValidationError({"subscription_id": ["A verification needs the trial's subscription_id."]})
 
 
 class _EventEnvelope(ma.Schema):

@@ -109,3 +109,16 @@ def test_signed_webhook_with_user_id_beyond_bigint_is_422(client, app):
             "subscription_id": None, "payment_method_id": None, "amount_cents": 100, "currency": "USD"}
     r = send_event(client, "payment.succeeded", data)
     assert _field_error(r, "data", "user_id")
+
+
+def test_verification_without_a_subscription_is_refused(payment_client, service_headers):
+    envelope = {"event_id": str(uuid.uuid4()), "type": "charge.requested", "created_at": "2026-11-26T04:00:00Z",
+                "data": {"idempotency_key": "verify:x", "user_id": 7, "invoice_id": None, "subscription_id": None,
+                         "payment_method_id": str(uuid.uuid4()), "amount_cents": 0, "currency": "USD",
+                         "kind": "verify", "description": None}}
+    r = payment_client.post("/v1/payments/internal/charges", json=envelope, headers=service_headers)
+    assert _field_error(r, "data", "subscription_id")
+    from payment_app.models import Transaction
+    from core.extensions import db
+    with payment_client.application.app_context():
+        assert db.session.query(Transaction).count() == 0
