@@ -1,22 +1,24 @@
 """Request and response schemas of the subscription service's auth and plans."""
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate
 
 from core.schemas import Integer, StrictSchema
 from core.security import BCRYPT_MAX_BYTES
 
 MIN_PASSWORD = 8
+PASSWORD_RULE = f"Must be {MIN_PASSWORD} to {BCRYPT_MAX_BYTES} bytes in UTF-8."
+
+
+def _check_password_bytes(value: str) -> None:
+    """bcrypt reads only the first 72 bytes, so the rule is in bytes: one message for both ends."""
+    if not MIN_PASSWORD <= len(value.encode()) <= BCRYPT_MAX_BYTES:
+        raise ValidationError(PASSWORD_RULE)
 
 
 def _password_field(**kwargs):
-    return fields.String(required=True, load_only=True, validate=validate.Length(min=MIN_PASSWORD, max=128),
-                         **kwargs)
-
-
-def _check_bcrypt_bytes(value: str) -> None:
-    if len(value.encode()) > BCRYPT_MAX_BYTES:
-        raise ValidationError(f"Must be at most {BCRYPT_MAX_BYTES} bytes in UTF-8.")
+    return fields.String(required=True, load_only=True, validate=_check_password_bytes, **kwargs, metadata={
+        "minLength": MIN_PASSWORD, "maxLength": BCRYPT_MAX_BYTES, "description": PASSWORD_RULE})
 
 
 class RegisterSchema(StrictSchema):
@@ -24,10 +26,6 @@ class RegisterSchema(StrictSchema):
     password = _password_field()
     first_name = fields.String(validate=validate.Length(max=100), allow_none=True)
     last_name = fields.String(validate=validate.Length(max=100), allow_none=True)
-
-    @validates("password")
-    def _password_bytes(self, value, **kwargs):
-        _check_bcrypt_bytes(value)
 
 
 class LoginSchema(StrictSchema):
@@ -38,10 +36,6 @@ class LoginSchema(StrictSchema):
 class ChangePasswordSchema(StrictSchema):
     current_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
     new_password = _password_field()
-
-    @validates("new_password")
-    def _password_bytes(self, value, **kwargs):
-        _check_bcrypt_bytes(value)
 
 
 class UserSchema(StrictSchema):

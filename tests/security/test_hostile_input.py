@@ -122,3 +122,9 @@ def test_verification_without_a_subscription_is_refused(payment_client, service_
     from core.extensions import db
     with payment_client.application.app_context():
         assert db.session.query(Transaction).count() == 0
+
+
+def test_password_length_message_states_the_true_rule(client):
+    for password in ("short", "x" * 73, "é" * 37):
+        r = client.post("/v1/auth/register", json={"email": "pw@example.com", "password": password})
+        assert _field_error(r, "password") == "Must be 8 to 72 bytes in UTF-8."
