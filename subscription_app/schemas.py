@@ -73,3 +73,26 @@ class PlanSchema(StrictSchema):
     trial_days = Integer(dump_only=True)
     converts_to_plan_id = fields.UUID(dump_only=True, allow_none=True)
     feature_limits = fields.Dict(keys=fields.String(), values=Integer(), dump_only=True)
+
+
+class SubscriptionSummarySchema(StrictSchema):
+    """The internal user summary's subscription (subscription_app.summaries)."""
+    id = fields.UUID()
+    plan_id = fields.UUID()
+    plan_code = fields.String(allow_none=True)
+    status = fields.String()
+    is_active = fields.Boolean()
+    current_period_start = fields.DateTime(allow_none=True)
+    current_period_end = fields.DateTime(allow_none=True)
+    billing_cycle_anchor = fields.DateTime(allow_none=True)
+    trial_end = fields.DateTime(allow_none=True)
+    cancel_at_period_end = fields.Boolean()
+    payment_method_id = fields.UUID(allow_none=True)
+
+
+class UserSummarySchema(StrictSchema):
+    user_id = Integer()
+    email = fields.String()
+    role = fields.String()
+    is_active = fields.Boolean()
+    subscription = fields.Nested(SubscriptionSummarySchema, allow_none=True)

@@ -121,3 +121,14 @@ class ClockAdvanceSchema(StrictSchema):
 class ClockSchema(StrictSchema):
     now = fields.DateTime(dump_only=True)
     offset_seconds = fields.Float(dump_only=True)
+
+
+class InternalInvoiceSchema(StrictSchema):
+    """What the payment service may know about an invoice (invoices.internal_view)."""
+    id = fields.UUID()
+    user_id = Integer()
+    subscription_id = fields.UUID(allow_none=True)
+    status = fields.String()
+    amount_due_cents = Integer()
+    amount_paid_cents = Integer()
+    currency = fields.String()
