@@ -1,7 +1,7 @@
 """/v1/payments: process a payment, read transactions, request a refund (owner-only)."""
 from flask_jwt_extended import get_jwt_identity, jwt_required
-from core.blueprint import Blueprint
 
+from core.blueprint import Blueprint
 from core.idempotency import idempotent
 from core.schemas import PageArgsSchema
 from payment_app import payments, refunds

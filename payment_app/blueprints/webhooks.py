@@ -2,7 +2,6 @@
 import functools
 
 from core.blueprint import Blueprint
-
 from core.security import verify_request_signature
 from payment_app import gateway_results
 from payment_app.schemas import GatewayEventSchema, WebhookAckSchema
