@@ -128,3 +128,23 @@ def test_password_length_message_states_the_true_rule(client):
     for password in ("short", "x" * 73, "é" * 37):
         r = client.post("/v1/auth/register", json={"email": "pw@example.com", "password": password})
         assert _field_error(r, "password") == "Must be 8 to 72 bytes in UTF-8."
+
+
+SCHEMA_MODULES = ["core.schemas", "subscription_app.schemas", "subscription_app.billing.schemas",
+                  "subscription_app.billing.events", "subscription_app.usage.schemas", "payment_app.schemas"]
+
+
+def test_every_integer_field_is_bounded_to_bigint():
+    import importlib
+    import inspect
+
+    import marshmallow as ma
+
+    from core.schemas import Integer
+    plain = []
+    for module in map(importlib.import_module, SCHEMA_MODULES):
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, ma.Schema) and cls.__module__ == module.__name__:
+                plain += [f"{name}.{f}" for f, field in cls().fields.items()
+                          if isinstance(field, ma.fields.Integer) and not isinstance(field, Integer)]
+    assert not plain
