@@ -7,11 +7,12 @@ from typing import Iterable
 
 import swagger_ui_bundle
 from flask import Flask, g, request, send_from_directory
-from flask_smorest import Blueprint
 
 from core import health, ratelimit
+from core.blueprint import Blueprint
 from core.errors import BillingApi, register_error_handlers
 from core.extensions import db, migrate, redis_ext
+from core.jsonbody import BillingJSONProvider
 from core.settings import Settings, load_settings
 from core.tokens import TokenVersionLookup, configure_jwt
 
@@ -96,7 +97,7 @@ def build_app(import_name: str, *, service_name: str, title: str, blueprints: It
     app.config.update(_sqlalchemy_config(settings))
     app.config.update(_openapi_config(title))
     app.config.update(config or {})
-    app.json.sort_keys = False
+    app.json = BillingJSONProvider(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(REPO_ROOT, "migrations"))
@@ -115,6 +116,8 @@ def build_app(import_name: str, *, service_name: str, title: str, blueprints: It
 
     api.register_blueprint(health.blp)
     for blueprint in blueprints:
+        if not isinstance(blueprint, Blueprint):  # its bodies would skip core.jsonbody's guards
+            raise TypeError(f"blueprint {blueprint.name} must be a core.blueprint.Blueprint")
         api.register_blueprint(blueprint)
 
     from core.cli import register_cli

@@ -8,9 +8,9 @@ from __future__ import annotations
 import time
 
 from flask import current_app
-from flask_smorest import Blueprint
 from sqlalchemy import text
 
+from core.blueprint import Blueprint
 from core.extensions import db, get_redis
 from core.schemas import HealthSchema, DetailedHealthSchema, QueuesHealthSchema
 from core.queues import queue_stats

@@ -4,6 +4,21 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+class Integer(fields.Integer):
+    """An integer PostgreSQL's bigint can hold: a larger one is a 422 naming the field, not a DataError."""
+
+    default_error_messages = {"bigint": f"Must be between {BIGINT_MIN} and {BIGINT_MAX}."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if not BIGINT_MIN <= number <= BIGINT_MAX:
+            raise self.make_error("bigint")
+        return number
+
+
 CURRENCY = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$", error="Must be an ISO 4217 code like USD"))
 
 
@@ -40,9 +55,9 @@ class DetailedHealthSchema(HealthSchema):
 
 
 class QueueStatSchema(ma.Schema):
-    depth = fields.Integer()
-    failed = fields.Integer()
-    workers = fields.Integer()
+    depth = Integer()
+    failed = Integer()
+    workers = Integer()
 
 
 class QueuesHealthSchema(HealthSchema):
@@ -55,15 +70,15 @@ class QueuesHealthSchema(HealthSchema):
 
 
 class PageArgsSchema(StrictSchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    page = Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
 class PageMetaSchema(ma.Schema):
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
-    pages = fields.Integer()
+    page = Integer()
+    per_page = Integer()
+    total = Integer()
+    pages = Integer()
 
 
 def paginate(select_stmt, page: int, per_page: int) -> dict:

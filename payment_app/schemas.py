@@ -8,7 +8,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from core.schemas import PageMetaSchema, StrictBoolean, StrictSchema
+from core.schemas import Integer, PageMetaSchema, StrictBoolean, StrictSchema
 from payment_app import cards
 
 MAX_AMOUNT_CENTS = 100_000_000  # 1,000,000.00 in a two-decimal currency: above that, talk to sales
@@ -32,8 +32,8 @@ def currency_field(**kwargs):
 class CardSchema(StrictSchema):
     """Loads into a validated cards.Card; field errors land under errors.json.card.<field>."""
     number = fields.String(required=True, load_only=True, validate=validate.Length(max=64))
-    exp_month = fields.Integer(required=True, load_only=True)
-    exp_year = fields.Integer(required=True, load_only=True)
+    exp_month = Integer(required=True, load_only=True)
+    exp_year = Integer(required=True, load_only=True)
     cvc = fields.String(required=True, load_only=True, validate=validate.Length(max=8))
 
     @validates_schema
@@ -52,7 +52,7 @@ class ProcessPaymentSchema(StrictSchema):
     """Either {invoice_id} (the invoice sets the amount) or {amount_cents, currency, description?};
     and either {card} or {payment_method_id}."""
     invoice_id = fields.UUID()
-    amount_cents = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_AMOUNT_CENTS))
+    amount_cents = Integer(strict=True, validate=validate.Range(min=1, max=MAX_AMOUNT_CENTS))
     currency = currency_field()
     description = fields.String(validate=validate.Length(max=255))
     card = fields.Nested(CardSchema)
@@ -76,7 +76,7 @@ class ProcessPaymentSchema(StrictSchema):
 
 
 class RefundRequestSchema(StrictSchema):
-    amount_cents = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_AMOUNT_CENTS))
+    amount_cents = Integer(strict=True, validate=validate.Range(min=1, max=MAX_AMOUNT_CENTS))
     reason = fields.String(validate=validate.Length(max=255))
     keep_subscription = StrictBoolean(load_default=False, metadata={
         "description": "A full refund of an invoice's payment ends its subscription at once unless this is true"})
@@ -84,18 +84,18 @@ class RefundRequestSchema(StrictSchema):
 
 class PaymentMethodSchema(ma.Schema):
     id = fields.UUID()
-    user_id = fields.Integer()
+    user_id = Integer()
     brand = fields.String()
     last4 = fields.String()
-    exp_month = fields.Integer()
-    exp_year = fields.Integer()
+    exp_month = Integer()
+    exp_year = Integer()
     created_at = fields.DateTime()
 
 
 class RefundSchema(ma.Schema):
     id = fields.UUID()
     transaction_id = fields.UUID()
-    amount_cents = fields.Integer()
+    amount_cents = Integer()
     currency = fields.String()
     status = fields.String()
     reason = fields.String(allow_none=True)
@@ -113,9 +113,9 @@ class TransactionSchema(ma.Schema):
     id = fields.UUID()
     kind = fields.String()
     status = fields.String()
-    amount_cents = fields.Integer()
+    amount_cents = Integer()
     currency = fields.String()
-    refunded_cents = fields.Integer()
+    refunded_cents = Integer()
     description = fields.String(allow_none=True)
     invoice_id = fields.UUID(allow_none=True)
     subscription_id = fields.UUID(allow_none=True)
@@ -136,7 +136,7 @@ class TransactionPageSchema(ma.Schema):
 # --- internal API --------------------------------------------------------------------------------
 
 class NewPaymentMethodSchema(StrictSchema):
-    user_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_BIGINT))
+    user_id = Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_BIGINT))
     card = fields.Nested(CardSchema, required=True)
 
 
@@ -146,19 +146,22 @@ class ChargeRequestedDataSchema(ma.Schema):
         unknown = ma.EXCLUDE
 
     idempotency_key = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    user_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_BIGINT))
+    user_id = Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_BIGINT))
     invoice_id = fields.UUID(allow_none=True)
     subscription_id = fields.UUID(allow_none=True)
     payment_method_id = fields.UUID(allow_none=True)
-    amount_cents = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=MAX_AMOUNT_CENTS))
+    amount_cents = Integer(strict=True, required=True, validate=validate.Range(min=0, max=MAX_AMOUNT_CENTS))
     currency = currency_field(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(["charge", "verify"]))
     description = fields.String(allow_none=True, validate=validate.Length(max=255))
 
     @validates_schema
-    def _positive_charge(self, data, **kwargs):
+    def _kind_rules(self, data, **kwargs):
         if data["kind"] == "charge" and data["amount_cents"] < 1:
             raise ValidationError({"amount_cents": ["A charge must be positive."]})
+        # Its outcome event names the subscription, which the subscription service requires.
+        if data["kind"] == "verify" and data.get("subscription_id") is None:
+            raise ValidationError({"subscription_id": ["A verification needs the trial's subscription_id."]})
 
 
 class _EventEnvelope(ma.Schema):
@@ -188,7 +191,7 @@ class RefundRequestedDataSchema(ma.Schema):
 
     request_id = fields.String(required=True, validate=validate.Length(min=1, max=255))
     transaction_id = fields.UUID(required=True)
-    amount_cents = fields.Integer(strict=True, allow_none=True, load_default=None,
+    amount_cents = Integer(strict=True, allow_none=True, load_default=None,
                                   validate=validate.Range(min=1, max=MAX_AMOUNT_CENTS))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=255))
 
@@ -199,15 +202,15 @@ class RefundRequestedSchema(_EventEnvelope):
 
 
 class InternalRefundSchema(RefundSchema):
-    user_id = fields.Integer()
+    user_id = Integer()
     request_id = fields.String(allow_none=True)
 
 
 class RefundedTransactionSchema(ma.Schema):
     id = fields.UUID()
     status = fields.String()
-    amount_cents = fields.Integer()
-    refunded_cents = fields.Integer()
+    amount_cents = Integer()
+    refunded_cents = Integer()
     currency = fields.String()
 
 

@@ -1,22 +1,24 @@
 """Request and response schemas of the subscription service's auth and plans."""
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate
 
-from core.schemas import StrictSchema
+from core.schemas import Integer, StrictSchema
 from core.security import BCRYPT_MAX_BYTES
 
 MIN_PASSWORD = 8
+PASSWORD_RULE = f"Must be {MIN_PASSWORD} to {BCRYPT_MAX_BYTES} bytes in UTF-8."
+
+
+def _check_password_bytes(value: str) -> None:
+    """bcrypt reads only the first 72 bytes, so the rule is in bytes: one message for both ends."""
+    if not MIN_PASSWORD <= len(value.encode()) <= BCRYPT_MAX_BYTES:
+        raise ValidationError(PASSWORD_RULE)
 
 
 def _password_field(**kwargs):
-    return fields.String(required=True, load_only=True, validate=validate.Length(min=MIN_PASSWORD, max=128),
-                         **kwargs)
-
-
-def _check_bcrypt_bytes(value: str) -> None:
-    if len(value.encode()) > BCRYPT_MAX_BYTES:
-        raise ValidationError(f"Must be at most {BCRYPT_MAX_BYTES} bytes in UTF-8.")
+    return fields.String(required=True, load_only=True, validate=_check_password_bytes, **kwargs, metadata={
+        "minLength": MIN_PASSWORD, "maxLength": BCRYPT_MAX_BYTES, "description": PASSWORD_RULE})
 
 
 class RegisterSchema(StrictSchema):
@@ -24,10 +26,6 @@ class RegisterSchema(StrictSchema):
     password = _password_field()
     first_name = fields.String(validate=validate.Length(max=100), allow_none=True)
     last_name = fields.String(validate=validate.Length(max=100), allow_none=True)
-
-    @validates("password")
-    def _password_bytes(self, value, **kwargs):
-        _check_bcrypt_bytes(value)
 
 
 class LoginSchema(StrictSchema):
@@ -39,13 +37,9 @@ class ChangePasswordSchema(StrictSchema):
     current_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
     new_password = _password_field()
 
-    @validates("new_password")
-    def _password_bytes(self, value, **kwargs):
-        _check_bcrypt_bytes(value)
-
 
 class UserSchema(StrictSchema):
-    id = fields.Integer(dump_only=True)
+    id = Integer(dump_only=True)
     email = fields.String(dump_only=True)
     first_name = fields.String(dump_only=True, allow_none=True)
     last_name = fields.String(dump_only=True, allow_none=True)
@@ -58,7 +52,7 @@ class TokenSchema(StrictSchema):
     access_token = fields.String(required=True)
     refresh_token = fields.String(required=True)
     token_type = fields.String(required=True)
-    expires_in = fields.Integer(required=True)
+    expires_in = Integer(required=True)
 
 
 class RegisterResponseSchema(TokenSchema):
@@ -70,12 +64,35 @@ class PlanSchema(StrictSchema):
     code = fields.String(dump_only=True)
     name = fields.String(dump_only=True)
     description = fields.String(dump_only=True, allow_none=True)
-    price_cents = fields.Integer(dump_only=True)
+    price_cents = Integer(dump_only=True)
     currency = fields.String(dump_only=True)
     billing_interval = fields.String(dump_only=True)
-    interval_count = fields.Integer(dump_only=True, metadata={
+    interval_count = Integer(dump_only=True, metadata={
         "description": "Intervals per billing period: 1 to three years' worth (1095 days, 156 weeks, 36 months, "
                        "3 years)"})
-    trial_days = fields.Integer(dump_only=True)
+    trial_days = Integer(dump_only=True)
     converts_to_plan_id = fields.UUID(dump_only=True, allow_none=True)
-    feature_limits = fields.Dict(keys=fields.String(), values=fields.Integer(), dump_only=True)
+    feature_limits = fields.Dict(keys=fields.String(), values=Integer(), dump_only=True)
+
+
+class SubscriptionSummarySchema(StrictSchema):
+    """The internal user summary's subscription (subscription_app.summaries)."""
+    id = fields.UUID()
+    plan_id = fields.UUID()
+    plan_code = fields.String(allow_none=True)
+    status = fields.String()
+    is_active = fields.Boolean()
+    current_period_start = fields.DateTime(allow_none=True)
+    current_period_end = fields.DateTime(allow_none=True)
+    billing_cycle_anchor = fields.DateTime(allow_none=True)
+    trial_end = fields.DateTime(allow_none=True)
+    cancel_at_period_end = fields.Boolean()
+    payment_method_id = fields.UUID(allow_none=True)
+
+
+class UserSummarySchema(StrictSchema):
+    user_id = Integer()
+    email = fields.String()
+    role = fields.String()
+    is_active = fields.Boolean()
+    subscription = fields.Nested(SubscriptionSummarySchema, allow_none=True)

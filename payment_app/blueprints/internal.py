@@ -1,6 +1,6 @@
 """Service-to-service endpoints (X-Service-Token), per docs/service-contract.md."""
-from flask_smorest import Blueprint
 
+from core.blueprint import Blueprint
 from core.security import service_auth_required
 from payment_app import payments, refunds
 from payment_app.schemas import (ChargeAcceptedSchema, ChargeRequestedSchema, NewPaymentMethodSchema,

@@ -2,8 +2,8 @@
 import functools
 
 from flask_jwt_extended import get_jwt, get_jwt_identity, jwt_required, verify_jwt_in_request
-from flask_smorest import Blueprint
 
+from core.blueprint import Blueprint
 from core.idempotency import idempotent
 from core.security import has_service_token
 from core.schemas import PageArgsSchema

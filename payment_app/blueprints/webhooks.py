@@ -1,8 +1,7 @@
 """POST /v1/webhooks/gateway: the (mock) gateway's signed answers."""
 import functools
 
-from flask_smorest import Blueprint
-
+from core.blueprint import Blueprint
 from core.security import verify_request_signature
 from payment_app import gateway_results
 from payment_app.schemas import GatewayEventSchema, WebhookAckSchema

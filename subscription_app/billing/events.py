@@ -19,6 +19,7 @@ from sqlalchemy import select
 from core import clock, inbox
 from core.errors import ApiError
 from core.extensions import db
+from core.schemas import Integer
 from subscription_app.billing import invoices
 from subscription_app.billing.refunds import refund_succeeded
 from subscription_app.billing.plan_change import apply_paid_upgrade
@@ -34,7 +35,7 @@ class _Data(Schema):
         unknown = EXCLUDE  # senders may add fields; we read what we need
 
     transaction_id = fields.UUID(required=True)
-    user_id = fields.Integer(required=True)
+    user_id = Integer(required=True)
     subscription_id = fields.UUID(allow_none=True, load_default=None)
     payment_method_id = fields.UUID(allow_none=True, load_default=None)
     failure_reason = fields.String(allow_none=True, load_default=None)
@@ -42,7 +43,7 @@ class _Data(Schema):
 
 class PaymentData(_Data):
     invoice_id = fields.UUID(required=True)
-    amount_cents = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_BIGINT))
+    amount_cents = Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_BIGINT))
     currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code."))
 
 
@@ -52,7 +53,7 @@ class MethodData(_Data):
 
 class RefundData(PaymentData):
     refund_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    refunded_total_cents = fields.Integer(required=True, strict=True)
+    refunded_total_cents = Integer(required=True, strict=True)
     reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=255))
     keep_subscription = fields.Boolean(load_default=False)
 

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from core.schemas import PageMetaSchema, StrictSchema
+from core.schemas import Integer, PageMetaSchema, StrictSchema
 
 
 class CardSchema(StrictSchema):
     """Checked in depth (Luhn, expiry, CVC) by the payment service; only its shape is checked here."""
     number = fields.String(required=True, load_only=True, validate=validate.Regexp(
         r"^[0-9 ]{12,23}$", error="Card number must be 12-19 digits."))
-    exp_month = fields.Integer(required=True, load_only=True, validate=validate.Range(min=1, max=12))
-    exp_year = fields.Integer(required=True, load_only=True, validate=validate.Range(min=2000, max=2100))
+    exp_month = Integer(required=True, load_only=True, validate=validate.Range(min=1, max=12))
+    exp_year = Integer(required=True, load_only=True, validate=validate.Range(min=2000, max=2100))
     cvc = fields.String(required=True, load_only=True, validate=validate.Regexp(r"^[0-9]{3,4}$",
                                                                                 error="CVC must be 3-4 digits."))
 
@@ -41,10 +41,10 @@ class CancelArgsSchema(StrictSchema):
 
 
 class InvoiceLineSchema(StrictSchema):
-    id = fields.Integer(dump_only=True)
+    id = Integer(dump_only=True)
     kind = fields.String(dump_only=True)
     description = fields.String(dump_only=True)
-    amount_cents = fields.Integer(dump_only=True)
+    amount_cents = Integer(dump_only=True)
     currency = fields.String(dump_only=True)
     plan_id = fields.UUID(dump_only=True, allow_none=True)
     period_start = fields.DateTime(dump_only=True, allow_none=True)
@@ -53,15 +53,15 @@ class InvoiceLineSchema(StrictSchema):
 
 class InvoiceSummarySchema(StrictSchema):
     id = fields.UUID(dump_only=True)
-    number = fields.Integer(dump_only=True)
+    number = Integer(dump_only=True)
     subscription_id = fields.UUID(dump_only=True, allow_none=True)
     status = fields.String(dump_only=True)
     reason = fields.String(dump_only=True)
     currency = fields.String(dump_only=True)
-    amount_due_cents = fields.Integer(dump_only=True)
-    amount_paid_cents = fields.Integer(dump_only=True)
-    amount_refunded_cents = fields.Integer(dump_only=True)
-    attempt_count = fields.Integer(dump_only=True)
+    amount_due_cents = Integer(dump_only=True)
+    amount_paid_cents = Integer(dump_only=True)
+    amount_refunded_cents = Integer(dump_only=True)
+    attempt_count = Integer(dump_only=True)
     period_start = fields.DateTime(dump_only=True, allow_none=True)
     period_end = fields.DateTime(dump_only=True, allow_none=True)
     transaction_id = fields.UUID(dump_only=True, allow_none=True)
@@ -71,10 +71,10 @@ class InvoiceSummarySchema(StrictSchema):
 
 
 class CreditNoteLineSchema(StrictSchema):
-    id = fields.Integer(dump_only=True)
+    id = Integer(dump_only=True)
     kind = fields.String(dump_only=True)
     description = fields.String(dump_only=True)
-    amount_cents = fields.Integer(dump_only=True)
+    amount_cents = Integer(dump_only=True)
     currency = fields.String(dump_only=True)
 
 
@@ -85,7 +85,7 @@ class CreditNoteSchema(StrictSchema):
     subscription_id = fields.UUID(dump_only=True, allow_none=True)
     refund_id = fields.String(dump_only=True, metadata={"description": "The payment service's refund"})
     transaction_id = fields.UUID(dump_only=True)
-    amount_cents = fields.Integer(dump_only=True)
+    amount_cents = Integer(dump_only=True)
     currency = fields.String(dump_only=True)
     reason = fields.String(dump_only=True, allow_none=True)
     lines = fields.List(fields.Nested(CreditNoteLineSchema), dump_only=True)
@@ -104,7 +104,7 @@ class InvoiceSchema(InvoiceSummarySchema):
 
 
 class SubscriptionEventSchema(StrictSchema):
-    id = fields.Integer(dump_only=True)
+    id = Integer(dump_only=True)
     type = fields.String(dump_only=True, metadata={"enum": ["refund", "canceled"]})
     details = fields.Dict(dump_only=True)
     at = fields.DateTime(dump_only=True)
@@ -131,7 +131,7 @@ class SubscriptionSchema(StrictSchema):
     ended_at = fields.DateTime(dump_only=True, allow_none=True)
     pending_plan_id = fields.UUID(dump_only=True, allow_none=True)
     payment_method_id = fields.UUID(dump_only=True, allow_none=True)
-    failed_payment_attempts = fields.Integer(dump_only=True)
+    failed_payment_attempts = Integer(dump_only=True)
     next_payment_attempt_at = fields.DateTime(dump_only=True, allow_none=True)
     created_at = fields.DateTime(dump_only=True)
     latest_invoice = fields.Nested(InvoiceSchema, dump_only=True, allow_none=True)
@@ -155,10 +155,21 @@ class WebhookAckSchema(StrictSchema):
 
 
 class ClockAdvanceSchema(StrictSchema):
-    advance_seconds = fields.Integer(required=True, strict=True,
+    advance_seconds = Integer(required=True, strict=True,
                                      validate=validate.Range(min=-10 * 366 * 86400, max=10 * 366 * 86400))
 
 
 class ClockSchema(StrictSchema):
     now = fields.DateTime(dump_only=True)
     offset_seconds = fields.Float(dump_only=True)
+
+
+class InternalInvoiceSchema(StrictSchema):
+    """What the payment service may know about an invoice (invoices.internal_view)."""
+    id = fields.UUID()
+    user_id = Integer()
+    subscription_id = fields.UUID(allow_none=True)
+    status = fields.String()
+    amount_due_cents = Integer()
+    amount_paid_cents = Integer()
+    currency = fields.String()

@@ -1,9 +1,9 @@
 """/v1/admin/clock: move the billing clock in development and tests (admin only, 404 in production)."""
 from flask import current_app
 from flask_jwt_extended import jwt_required
-from flask_smorest import Blueprint
 
 from core import clock
+from core.blueprint import Blueprint
 from core.errors import ApiError
 from subscription_app.accounts import require_admin
 from subscription_app.billing.schemas import ClockAdvanceSchema, ClockSchema

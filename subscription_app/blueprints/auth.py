@@ -1,8 +1,8 @@
 """/v1/auth: register, login, me, change-password, refresh."""
 from flask_jwt_extended import jwt_required
-from flask_smorest import Blueprint
 
 from core import ratelimit, tokens
+from core.blueprint import Blueprint
 from core.ratelimit import limiter
 from subscription_app import accounts
 from subscription_app.schemas import (ChangePasswordSchema, LoginSchema, RegisterResponseSchema, RegisterSchema,

@@ -1,9 +1,9 @@
 """/v1/plans: the public plan catalogue."""
 import uuid
 
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from core.blueprint import Blueprint
 from core.errors import ApiError
 from core.extensions import db
 from subscription_app.models import Plan

@@ -3,10 +3,10 @@ import functools
 
 from flask import request
 from flask_jwt_extended import jwt_required
-from flask_smorest import Blueprint
 
 from core import tokens
 from core.apidoc import doc_only
+from core.blueprint import Blueprint
 from core.errors import ApiError
 from subscription_app import accounts
 from subscription_app.usage import metering

@@ -1,7 +1,7 @@
 """/v1/webhooks/payment: signed events from the payment service (docs/service-contract.md)."""
 from flask import request
-from flask_smorest import Blueprint
 
+from core.blueprint import Blueprint
 from core.errors import ApiError
 from core.security import verify_request_signature
 from subscription_app.billing import events

@@ -1,4 +1,5 @@
-"""Fuzz both OpenAPI specs with schemathesis, authenticated as a real user (slow: `make test-slow`).
+"""Fuzz both OpenAPI specs with schemathesis, as a real user and with the service token, so the
+internal endpoints are fuzzed past their 403 too (slow: `make test-slow`).
 
 Every generated request must get an answer that is not a server error and that matches the
 documented response schema. Bounded: FUZZ_EXAMPLES examples per operation (default 25).
@@ -16,9 +17,9 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 
 
 @pytest.fixture
-def fuzz_user(app, seeded, make_user):
+def fuzz_user(app, seeded, make_user, service_headers):
     _, headers = make_user("fuzz@example.com")
-    return headers
+    return {**headers, **service_headers}
 
 
 @pytest.fixture
