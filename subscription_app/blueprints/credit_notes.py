@@ -2,8 +2,8 @@
 import uuid
 
 from flask_jwt_extended import jwt_required
-from core.blueprint import Blueprint
 
+from core.blueprint import Blueprint
 from core.schemas import PageArgsSchema
 from subscription_app.accounts import current_user_id
 from subscription_app.billing import credit_notes
