@@ -21,11 +21,13 @@ def _due_subscriptions(app, n: int) -> None:
         users = [User(email=f"bulk{i}@example.com", password_hash="x") for i in range(n)]
         db.session.add_all(users)
         db.session.flush()
+        # Anchored 40 days back: anchor + 1 month is past, anchor + 2 months weeks ahead on any date
+        # (30 days back made the renewed period end at "now" after a 30-day month, so it was due again).
+        start = now - timedelta(days=40)
         db.session.add_all([Subscription(id=uuid.uuid4(), user_id=u.id, plan_id=PRO_MONTHLY_ID, status="active",
-                                         current_period_start=now - timedelta(days=30),
-                                         current_period_end=now - timedelta(seconds=1),
-                                         billing_cycle_anchor=now - timedelta(days=30),
-                                         payment_method_id=uuid.uuid4()) for u in users])
+                                         current_period_start=start, current_period_end=now - timedelta(seconds=1),
+                                         billing_cycle_anchor=start, payment_method_id=uuid.uuid4())
+                            for u in users])
         db.session.commit()
 
 
