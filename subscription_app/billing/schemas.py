@@ -114,8 +114,11 @@ class WebhookAckSchema(StrictSchema):
 
 
 class ClockAdvanceSchema(StrictSchema):
-    advance_seconds = fields.Integer(required=True, strict=True,
-                                     validate=validate.Range(min=-10 * 366 * 86400, max=10 * 366 * 86400))
+    # Forward only: going back would make renewals and dunning meet moments they already passed.
+    advance_seconds = fields.Integer(required=True, strict=True, validate=validate.Range(
+        min=0, max=10 * 366 * 86400,
+        error="Must be between {min} and {max} seconds: the clock only moves forward "
+              "(`flask clock reset` goes back to real time)."))
 
 
 class ClockSchema(StrictSchema):
