@@ -163,6 +163,8 @@ def test_get_history_and_invoices(client, seeded, make_user):
     assert invoices["meta"]["total"] == 2 and [i["status"] for i in invoices["items"]] == ["open", "void"]
     one = client.get(f"/v1/invoices/{second['latest_invoice']['id']}", headers=h).json
     assert one["lines"][0]["amount_cents"] == 900
+    assert invoices["items"][0] == one  # the list carries each invoice's lines, as GET of one does
+    assert [[line["amount_cents"] for line in i["lines"]] for i in invoices["items"]] == [[900], [2900]]
 
 
 @pytest.mark.security

@@ -102,7 +102,7 @@ class SubscriptionPageSchema(StrictSchema):
 
 
 class InvoicePageSchema(StrictSchema):
-    items = fields.List(fields.Nested(InvoiceSummarySchema), dump_only=True)
+    items = fields.List(fields.Nested(InvoiceSchema), dump_only=True)
     meta = fields.Nested(PageMetaSchema, dump_only=True)
 
 
