@@ -79,7 +79,14 @@ def test_a_failing_row_is_counted_and_the_cli_exits_1(small_batches, seeded):
         db.session.execute(db.text("ALTER TABLE plans DROP CONSTRAINT ck_plans_billing_interval"))
         db.session.execute(db.text("UPDATE plans SET billing_interval = 'hour' WHERE id = :id"), {"id": PRO_MONTHLY_ID})
         db.session.commit()
-    result = small_batches.test_cli_runner().invoke(args=["billing-cycle"])
+    try:
+        result = small_batches.test_cli_runner().invoke(args=["billing-cycle"])
+    finally:
+        with small_batches.app_context():
+            db.session.execute(db.text("UPDATE plans SET billing_interval = 'month'"))
+            db.session.execute(db.text("ALTER TABLE plans ADD CONSTRAINT ck_plans_billing_interval "
+                                       "CHECK (billing_interval IN ('day', 'week', 'month', 'year'))"))
+            db.session.commit()
     assert result.exit_code == 1
     assert "renewed or ended 0," in result.stdout and "failed 3 in " in result.stdout
 
