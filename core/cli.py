@@ -81,11 +81,11 @@ def clock_show():
 
 
 @clock_cli.command("advance")
-@click.option("--days", type=float, default=0.0)
-@click.option("--hours", type=float, default=0.0)
-@click.option("--seconds", type=float, default=0.0)
+@click.option("--days", type=click.FloatRange(min=0), default=0.0)
+@click.option("--hours", type=click.FloatRange(min=0), default=0.0)
+@click.option("--seconds", type=click.FloatRange(min=0), default=0.0)
 def clock_advance(days, hours, seconds):
-    """Move the billing clock forward (adds to the current offset)."""
+    """Move the billing clock forward (adds to the current offset); `clock reset` is the only way back."""
     delta = timedelta(days=days, hours=hours, seconds=seconds).total_seconds()
     clock.set_offset(clock.get_offset() + delta)
     click.echo(f"now={clock.utcnow().isoformat()}")

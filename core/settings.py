@@ -95,6 +95,9 @@ class Settings:
     # Billing cycle: how often the periodic job looks for due periods, the dunning retry
     # schedule (days after the failed renewal), and how long an unpaid subscription waits.
     billing_cycle_seconds: int = 60
+    # Rows locked and committed together; the periodic job stops after its budget and enqueues the rest.
+    billing_batch_size: int = 100
+    billing_job_budget_seconds: int = 240
     dunning_retry_days: tuple[int, ...] = (1, 3, 5)
     incomplete_expiry_hours: int = 23
 
@@ -138,6 +141,8 @@ class Settings:
             raise SettingsError("GATEWAY_MIN_DELAY_MS must be >= 0 and <= GATEWAY_MAX_DELAY_MS")
         if not 0.0 <= self.gateway_success_rate <= 1.0:
             raise SettingsError("GATEWAY_SUCCESS_RATE must be between 0 and 1")
+        if self.billing_batch_size < 1 or self.billing_job_budget_seconds < 0:
+            raise SettingsError("BILLING_BATCH_SIZE must be >= 1 and BILLING_JOB_BUDGET_SECONDS >= 0")
         if self.log_format not in ("", "json", "text"):
             raise SettingsError("LOG_FORMAT must be json or text")
         if self.usage_sync_interval_seconds < 1 or self.usage_max_delta < 1:
@@ -197,6 +202,8 @@ def load_settings() -> Settings:
         gateway_min_delay_ms=_int("GATEWAY_MIN_DELAY_MS", d.gateway_min_delay_ms),
         gateway_max_delay_ms=_int("GATEWAY_MAX_DELAY_MS", d.gateway_max_delay_ms),
         billing_cycle_seconds=_int("BILLING_CYCLE_SECONDS", d.billing_cycle_seconds),
+        billing_batch_size=_int("BILLING_BATCH_SIZE", d.billing_batch_size),
+        billing_job_budget_seconds=_int("BILLING_JOB_BUDGET_SECONDS", d.billing_job_budget_seconds),
         dunning_retry_days=_int_list("DUNNING_RETRY_DAYS", "1,3,5"),
         incomplete_expiry_hours=_int("INCOMPLETE_EXPIRY_HOURS", d.incomplete_expiry_hours),
         bcrypt_rounds=_int("BCRYPT_ROUNDS", d.bcrypt_rounds),

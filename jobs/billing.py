@@ -4,28 +4,45 @@ One entry in jobs/schedule.py runs run_billing_cycle every BILLING_CYCLE_SECONDS
 default). Each step locks its rows (FOR UPDATE SKIP LOCKED) and moves their state on,
 so overlapping runs share the work and a repeated run does nothing twice; charges go
 out through the outbox in the same transaction (subscription_app/billing/renewals.py).
+A run drains everything due; past BILLING_JOB_BUDGET_SECONDS it stops after the current
+batch and enqueues a continuation, so a large bill run never waits for the next tick.
 """
 from __future__ import annotations
 
+import logging
+import time
+
+from flask import current_app
+
 from jobs.context import in_app
+from jobs.queues import DEFAULT, enqueue
 from subscription_app.billing import renewals
+
+log = logging.getLogger(__name__)
 
 
 @in_app("subscription")
 def run_billing_cycle() -> dict:
-    return renewals.run_cycle()
+    budget = current_app.config["SETTINGS"].billing_job_budget_seconds
+    summary = renewals.run_cycle(deadline=time.monotonic() + budget)
+    if not summary["complete"]:
+        # A batch may run past the budget: the continuation gets the periodic entry's headroom.
+        job = enqueue(DEFAULT, run_billing_cycle, job_timeout=budget + 60)
+        log.info("billing cycle used its %s s budget with work left: continuing in job %s (%s)",
+                 budget, job.id, summary)
+    return summary
 
 
 @in_app("subscription")
 def run_renewals() -> int:
-    return renewals.run_renewals()
+    return renewals.run_renewals().done
 
 
 @in_app("subscription")
 def run_dunning() -> int:
-    return renewals.run_dunning()
+    return renewals.run_dunning().done
 
 
 @in_app("subscription")
 def expire_unpaid_subscriptions() -> int:
-    return renewals.run_expiry()
+    return renewals.run_expiry().done

@@ -6,7 +6,7 @@
     python scripts/run_tests.py --payment             # payment service tests
     python scripts/run_tests.py --security            # security tests only
     python scripts/run_tests.py --all --coverage      # with a coverage report (htmlcov/index.html)
-    python scripts/run_tests.py --pattern test_webhook
+    python scripts/run_tests.py --pattern test_webhook  # tests whose name or file name has "webhook"
     python scripts/run_tests.py --summary             # how many tests each group has
 
 Runs against real PostgreSQL and Redis (TEST_DATABASE_URL / TEST_REDIS_URL, started if
@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GROUPS = ("subscription", "payment", "security")
+NO_TESTS_COLLECTED = 5  # pytest's exit code
 
 
 def _python() -> str:
@@ -41,6 +43,19 @@ def _count(marker: str) -> int:
     return sum(1 for line in out.splitlines() if "::" in line)
 
 
+def keyword_expression(pattern: str) -> str:
+    """The pytest -k expression for --pattern: a name matches test names and test file names.
+
+    pytest -k matches substrings of a test's name and of its file's name; every test and test file
+    starts with "test_", so a leading "test_" is dropped (the seed's `--pattern test_webhook` means
+    the webhook tests: test_payment_webhook.py, test_gateway_webhook.py...). Anything that is not a
+    plain name (`"webhook and not gateway"`) is passed to -k as it is.
+    """
+    if re.fullmatch(r"[A-Za-z0-9_]+", pattern) and pattern.lower().startswith("test_") and len(pattern) > 5:
+        return pattern[5:]
+    return pattern
+
+
 def build_args(opts) -> list[str]:
     markers = [g for g in GROUPS if getattr(opts, g)]
     expr = " or ".join(markers) if markers else ""
@@ -48,7 +63,7 @@ def build_args(opts) -> list[str]:
     expr = f"({expr}) and {slow}" if expr else slow
     args = ["-m", expr]
     if opts.pattern:
-        args += ["-k", opts.pattern]
+        args += ["-k", keyword_expression(opts.pattern)]
     if opts.coverage:
         args += ["--cov=core", "--cov=subscription_app", "--cov=payment_app", "--cov=jobs",
                  "--cov-report=term-missing:skip-covered", "--cov-report=html"]
@@ -62,7 +77,8 @@ def main() -> int:
         parser.add_argument(f"--{group}", action="store_true", help=f"only tests marked {group}")
     parser.add_argument("--slow", action="store_true", help="the slow suites instead of the fast ones")
     parser.add_argument("--coverage", action="store_true", help="coverage report in htmlcov/")
-    parser.add_argument("--pattern", help="only tests whose name matches (pytest -k)")
+    parser.add_argument("--pattern", help="only tests whose name or file name contains this (a leading test_ is "
+                        "ignored), or a pytest -k expression")
     parser.add_argument("--summary", action="store_true", help="count the tests of each group and exit")
     parser.add_argument("pytest_args", nargs="*", help="passed to pytest after --")
     opts = parser.parse_args()
@@ -71,7 +87,10 @@ def main() -> int:
         for marker in (*GROUPS, "reliability", "slow", "not slow"):
             print(f"{marker:>14}: {_count(marker)} tests")
         return 0
-    return subprocess.call([_python(), "-m", "pytest", *build_args(opts)], cwd=ROOT)
+    code = subprocess.call([_python(), "-m", "pytest", *build_args(opts)], cwd=ROOT)
+    if code == NO_TESTS_COLLECTED and opts.pattern:
+        print(f"no test name or test file name matches --pattern {opts.pattern!r}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -27,6 +27,20 @@ def test_admin_can_move_the_clock(client, make_user):
                        headers=admin).status_code == 422
 
 
+def test_the_clock_never_moves_backwards(app, client, make_user):
+    _, admin = make_user(role="admin")
+    client.post("/v1/admin/clock", json={"advance_seconds": 3600}, headers=admin)
+    r = client.post("/v1/admin/clock", json={"advance_seconds": -60}, headers=admin)
+    assert r.status_code == 422 and "only moves forward" in r.json["errors"]["json"]["advance_seconds"][0]
+    assert client.get("/v1/admin/clock", headers=admin).json["offset_seconds"] == 3600  # unchanged
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["clock", "advance", "--days", "-1"])
+    assert refused.exit_code == 2 and "--days" in refused.output
+    assert client.get("/v1/admin/clock", headers=admin).json["offset_seconds"] == 3600
+    assert runner.invoke(args=["clock", "reset"]).exit_code == 0  # the one explicit way back
+    assert client.get("/v1/admin/clock", headers=admin).json["offset_seconds"] == 0
+
+
 def test_admin_clock_does_not_exist_in_production(app, client, make_user):
     _, admin = make_user(role="admin")
     settings = app.config["SETTINGS"]
@@ -91,4 +105,4 @@ def test_script_reports_unreachable_service(monkeypatch):
 
 def test_billing_cycle_cli(app):
     result = app.test_cli_runner().invoke(args=["billing-cycle"])
-    assert result.exit_code == 0 and "renewed_or_ended" in result.output
+    assert result.exit_code == 0 and result.output.startswith("renewed or ended 0, dunning retries 0,")

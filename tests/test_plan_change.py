@@ -127,14 +127,34 @@ def test_downgrade_is_scheduled_for_period_end(client, seeded, make_user, paymen
     assert renewal["period_start"] == sub["current_period_end"]
 
 
-def test_upgrade_cancels_a_scheduled_downgrade(client, seeded, make_user, payment_stub):
+def test_a_paid_upgrade_replaces_a_scheduled_downgrade(client, seeded, make_user, payment_stub):
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id)
     put_plan(client, h, sub, BASIC_MONTHLY_ID)
     r = put_plan(client, h, sub, ENTERPRISE_MONTHLY_ID)
-    assert r.json["pending_plan_id"] is None
+    assert r.json["pending_plan_id"] == str(BASIC_MONTHLY_ID)  # kept until the upgrade is paid
     pay(client, r.json["latest_invoice"], user.id)
-    assert client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json["plan_id"] == str(ENTERPRISE_MONTHLY_ID)
+    after = client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
+    assert after["plan_id"] == str(ENTERPRISE_MONTHLY_ID) and after["pending_plan_id"] is None
+
+
+@pytest.mark.parametrize("outcome", ["failed", "lapsed"])
+def test_a_failed_or_lapsed_upgrade_keeps_the_scheduled_downgrade(client, seeded, make_user, payment_stub, outcome):
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id)
+    put_plan(client, h, sub, BASIC_MONTHLY_ID)
+    inv = put_plan(client, h, sub, ENTERPRISE_MONTHLY_ID).json["latest_invoice"]
+    if outcome == "failed":
+        assert fail(client, inv, user.id).json["processed"] is True
+        after = client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
+        assert (after["plan_id"], after["pending_plan_id"]) == (str(PRO_MONTHLY_ID), str(BASIC_MONTHLY_ID))
+    else:  # unpaid at the period end: the renewal voids it and applies the downgrade
+        advance(client.application, 31 * DAY)
+        run_cycle()
+        after = client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
+        assert (after["plan_id"], after["pending_plan_id"]) == (str(BASIC_MONTHLY_ID), None)
+        assert after["latest_invoice"]["amount_due_cents"] == 900
+    assert client.get(f"/v1/invoices/{inv['id']}", headers=h).json["status"] == "void"
 
 
 def test_refused_plan_changes(client, seeded, make_user, payment_stub):

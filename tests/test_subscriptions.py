@@ -163,6 +163,8 @@ def test_get_history_and_invoices(client, seeded, make_user):
     assert invoices["meta"]["total"] == 2 and [i["status"] for i in invoices["items"]] == ["open", "void"]
     one = client.get(f"/v1/invoices/{second['latest_invoice']['id']}", headers=h).json
     assert one["lines"][0]["amount_cents"] == 900
+    assert invoices["items"][0] == one  # the list carries each invoice's lines, as GET of one does
+    assert [[line["amount_cents"] for line in i["lines"]] for i in invoices["items"]] == [[900], [2900]]
 
 
 @pytest.mark.security
@@ -210,8 +212,23 @@ def test_cancel_at_period_end_keeps_it_live(client, seeded, make_user):
     assert client.get("/v1/subscriptions/active", headers=h).json["id"] == sub["id"]
     assert client.delete(f"/v1/subscriptions/{sub['id']}?at_period_end=true", headers=h).status_code == 409
     assert client.delete(f"/v1/subscriptions/{sub['id']}?at_period_end=bogus", headers=h).status_code == 422
-    # Canceling outright is still possible.
-    assert client.delete(f"/v1/subscriptions/{sub['id']}", headers=h).json["status"] == "canceled"
+
+
+@pytest.mark.parametrize("query", ["?at_period_end=false", ""])
+def test_ending_now_a_subscription_set_to_cancel_at_period_end_is_409(client, seeded, make_user, query):
+    """It would give up the rest of a paid period with no refund: the answer says what to do instead."""
+    user, h = make_user()
+    sub = _create(client, h).json
+    pay(client, sub["latest_invoice"], user.id)
+    scheduled = client.delete(f"/v1/subscriptions/{sub['id']}?at_period_end=true", headers=h).json
+    r = client.delete(f"/v1/subscriptions/{sub['id']}{query}", headers=h)
+    assert r.status_code == 409
+    end = scheduled["current_period_end"]
+    assert r.json["current_period_end"] == end and f"on {end}" in r.json["message"]
+    assert "resume it first" in r.json["message"]
+    assert r.json["errors"] == {"query": {"at_period_end": ["Already canceling at the period end."]}}
+    after = client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
+    assert (after["status"], after["cancel_at_period_end"], after["ended_at"]) == ("active", True, None)
 
 
 def test_internal_invoice_and_user_summary(client, seeded, make_user, service_headers):

@@ -106,18 +106,31 @@ def payment_succeeded(data: dict) -> bool:
     invoice.status, invoice.paid_at, invoice.transaction_id = "paid", now, data["transaction_id"]
     if sub is None:
         return True
-    if sub.payment_method_id is None and data["payment_method_id"] is not None:
-        sub.payment_method_id = data["payment_method_id"]  # the card that paid is the one renewals use
+    if _apply_to_subscription(sub, invoice, data):
+        _adopt_payment_method(sub, data["payment_method_id"])
+    return True
+
+
+def _apply_to_subscription(sub: Subscription, invoice: Invoice, data: dict) -> bool:
+    """What a paid invoice does to its subscription; False when the payment is given back instead."""
     if invoice.reason == "subscription_update":
-        apply_paid_upgrade(sub, invoice, data)
-    elif sub.status in ("incomplete", "trialing", "past_due", "active"):
+        return apply_paid_upgrade(sub, invoice, data)
+    if sub.status in ("incomplete", "trialing", "past_due", "active"):
         log.info("invoice %s paid by payment %s: subscription %s %s -> active", invoice.id,
                  data["transaction_id"], sub.id, sub.status)
         sub.status = "active"
         sub.failed_payment_attempts, sub.next_payment_attempt_at = 0, None
-    else:
-        _give_back(data, f"subscription_{sub.status}")
-    return True
+        return True
+    _give_back(data, f"subscription_{sub.status}")
+    return False
+
+
+def _adopt_payment_method(sub: Subscription, method_id) -> None:
+    """The card that paid an invoice becomes the one later charges use (Stripe's rule, docs/payment-methods.md)."""
+    if method_id is not None and method_id != sub.payment_method_id:
+        log.info("subscription %s now charges payment method %s (was %s), the one that paid its invoice",
+                 sub.id, method_id, sub.payment_method_id)
+        sub.payment_method_id = method_id
 
 
 def _give_back(data: dict, reason: str) -> bool:

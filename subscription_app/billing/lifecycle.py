@@ -155,6 +155,8 @@ def cancel(user_id: int, subscription_id: uuid.UUID, at_period_end: bool = False
     if not sub.is_live:
         raise ApiError(409, f"Subscription is already {sub.status}")
     now = clock.utcnow()
+    if sub.cancel_at_period_end and not at_period_end:
+        _refuse_ending_a_scheduled_cancel_now(sub)
     if at_period_end:
         if sub.status == "incomplete":
             raise ApiError(409, "An unpaid subscription can only be canceled immediately")
@@ -166,6 +168,15 @@ def cancel(user_id: int, subscription_id: uuid.UUID, at_period_end: bool = False
         end_now(sub, "canceled", now)
     db.session.commit()
     return with_latest_invoice(sub)
+
+
+def _refuse_ending_a_scheduled_cancel_now(sub: Subscription) -> None:
+    """Ending it now would silently give up the rest of a paid period, with no refund: say so instead."""
+    end = sub.current_period_end.isoformat()
+    raise ApiError(409, f"Subscription is already set to cancel at the end of its period, on {end}; to end it "
+                        "now instead, resume it first (undo the scheduled cancel), then cancel it",
+                   errors={"query": {"at_period_end": ["Already canceling at the period end."]}},
+                   extra={"current_period_end": end})
 
 
 def end_now(sub: Subscription, status: str, now, void_invoices: bool = True) -> None:

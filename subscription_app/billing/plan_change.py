@@ -13,7 +13,8 @@ would give the time in between for free.
 Decision: an upgrade switches the plan when its proration invoice is PAID (the
 payment.succeeded event applies it, billing/events.py), never before, so nobody gets a
 better plan for a charge that then fails. A failed upgrade charge voids that invoice and
-leaves the subscription as it was; the user may ask again. While an upgrade invoice is
+leaves the subscription as it was, scheduled downgrade included (only a paid upgrade
+replaces it); the user may ask again. While an upgrade invoice is
 open, other plan changes answer 409. An open upgrade invoice still unpaid when the
 period ends is voided by the renewal (the proration was for that period only). An upgrade
 paid when the subscription can no longer take it is refunded, not applied.
@@ -79,9 +80,8 @@ def _upgrade(sub: Subscription, old: Plan, new: Plan):
                     description=f"Remaining time on {new.name} ({remaining} of {period} s)"),
     ]
     invoice = invoices.new_invoice(sub, "subscription_update", new.currency, lines, now, end, now)
-    sub.pending_plan_id = None  # an upgrade supersedes a scheduled downgrade
     if invoice.status == "paid":  # nothing left to prorate (0 cents): switch now
-        sub.plan_id = new.id
+        sub.plan_id, sub.pending_plan_id = new.id, None
     else:
         _collect(sub, invoice, f"Upgrade to {new.name} (prorated)")
     return invoice
@@ -105,7 +105,6 @@ def _change_interval(sub: Subscription, old: Plan, new: Plan):
         invoices.plan_line(new, now, new_end),
     ]
     invoice = invoices.new_invoice(sub, "subscription_update", new.currency, lines, now, new_end, now)
-    sub.pending_plan_id = None  # supersedes a scheduled downgrade
     _collect(sub, invoice, f"Change to {new.name} (new billing cycle)")
     return invoice
 
@@ -143,5 +142,5 @@ def apply_paid_upgrade(sub: Subscription, invoice, payment: dict) -> bool:
         # period keeps its end and the new plan's cycle starts there.
         sub.billing_cycle_anchor = sub.current_period_end
     sub.plan_id = charge.plan_id
-    sub.pending_plan_id = None
+    sub.pending_plan_id = None  # only a paid upgrade supersedes a scheduled downgrade
     return True

@@ -1,8 +1,8 @@
 """Renewals, trial ends, dunning, expiry of unpaid subscriptions and interval changes (run by jobs/billing.py).
 
 Every step is chosen by state and moves the state on in the same transaction, so running
-it twice (two schedulers, a retried job) finds nothing left to do. Rows are locked with
-FOR UPDATE SKIP LOCKED so parallel runs share the work instead of doubling it.
+it twice (two schedulers, a retried job) finds nothing left to do. Each step runs in batches
+until nothing is due (billing/batches.py), so a bill run of any size completes.
 
 Dunning: a failed renewal (or trial conversion) makes the subscription `past_due`. The
 retries are DUNNING_RETRY_DAYS (default 1,3,5) days after the invoice's due date (its
@@ -17,45 +17,14 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, or_, select
 
-from core import clock
 from core.extensions import db
 from subscription_app.billing import invoices
+from subscription_app.billing.batches import Progress, StepResult, run_in_batches
 from subscription_app.billing.lifecycle import end_now
 from subscription_app.billing.periods import next_period_end, same_cycle
 from subscription_app.models import Invoice, InvoiceLine, Plan, Subscription
 
 log = logging.getLogger(__name__)
-BATCH = 100
-MAX_BATCHES = 50  # a bound per run; the next run continues
-
-
-def _locked_batch(*conditions):
-    return db.session.scalars(select(Subscription).where(*conditions)
-                              .order_by(Subscription.current_period_end).limit(BATCH)
-                              .with_for_update(skip_locked=True)).all()
-
-
-def _each_in_batches(conditions_fn, step) -> int:
-    """Lock a batch of due rows, apply `step` to each (one savepoint each), commit; repeat."""
-    done, skipped = 0, set()
-    for _ in range(MAX_BATCHES):
-        now = clock.utcnow()
-        rows = [s for s in _locked_batch(*conditions_fn(now)) if s.id not in skipped]
-        if not rows:
-            db.session.rollback()
-            break
-        for sub in rows:
-            try:
-                with db.session.begin_nested():
-                    step(sub, now)
-                done += 1
-            except Exception:  # noqa: BLE001 - one broken row must not stop the others
-                log.exception("billing step %s failed for subscription %s", step.__name__, sub.id)
-                skipped.add(sub.id)
-        db.session.commit()
-        if len(rows) < BATCH:
-            break
-    return done
 
 
 # -- renewals and trial ends ---------------------------------------------------------------
@@ -109,14 +78,15 @@ def _end_trial(sub: Subscription, now: datetime) -> None:
     _start_paid_period(sub, paid_plan, "trial_conversion", now)
 
 
-def run_renewals() -> int:
+def run_renewals(**run) -> StepResult:
     # A past_due subscription is renewed only once its dunning ends; if it was set to cancel
     # at the period end, that end still applies.
-    return _each_in_batches(
+    return run_in_batches(
+        "renewed_or_ended",
         lambda now: (or_(Subscription.status.in_(("active", "trialing")),
                          and_(Subscription.status == "past_due", Subscription.cancel_at_period_end.is_(True))),
                      Subscription.current_period_end <= now),
-        renew_or_end)
+        renew_or_end, **run)
 
 
 # -- dunning -------------------------------------------------------------------------------
@@ -158,10 +128,11 @@ def retry_payment(sub: Subscription, now: datetime) -> None:
         record_failure(sub, invoice, now)
 
 
-def run_dunning() -> int:
-    return _each_in_batches(
+def run_dunning(**run) -> StepResult:
+    return run_in_batches(
+        "dunning_retries",
         lambda now: (Subscription.status == "past_due", Subscription.next_payment_attempt_at <= now),
-        retry_payment)
+        retry_payment, **run)
 
 
 # -- unpaid new subscriptions --------------------------------------------------------------
@@ -174,11 +145,12 @@ def expire_unpaid(sub: Subscription, now: datetime) -> None:
     end_now(sub, "incomplete_expired", now)
 
 
-def run_expiry() -> int:
-    return _each_in_batches(
+def run_expiry(**run) -> StepResult:
+    return run_in_batches(
+        "expired",
         lambda now: (Subscription.status == "incomplete",
                      Subscription.current_period_start <= now - timedelta(hours=_expiry_hours())),
-        expire_unpaid)
+        expire_unpaid, **run)
 
 
 # -- unpaid interval changes -----------------------------------------------------------------
@@ -187,7 +159,7 @@ def lapse_interval_change(sub: Subscription, now: datetime) -> None:
     invoices.void_open_invoices(sub, now, reason="subscription_update")
 
 
-def run_lapsed_changes() -> int:
+def run_lapsed_changes(**run) -> StepResult:
     """Void interval changes (billing/plan_change.py) still unpaid INCOMPLETE_EXPIRY_HOURS after they were priced.
 
     Their credit counts the old plan's unused time from the moment of the change; a same-interval
@@ -198,10 +170,25 @@ def run_lapsed_changes() -> int:
                  .where(Invoice.status == "open", Invoice.reason == "subscription_update", InvoiceLine.kind == "plan",
                         Invoice.period_start <= now - timedelta(hours=_expiry_hours())))
         return (Subscription.id.in_(stale),)
-    return _each_in_batches(conditions, lapse_interval_change)
+    return run_in_batches("lapsed_plan_changes", conditions, lapse_interval_change, **run)
 
 
-def run_cycle() -> dict:
-    """One pass of everything time-driven; what the periodic job runs."""
-    return {"renewed_or_ended": run_renewals(), "dunning_retries": run_dunning(), "expired": run_expiry(),
-            "lapsed_plan_changes": run_lapsed_changes()}
+STEPS = (("renewed_or_ended", run_renewals), ("dunning_retries", run_dunning), ("expired", run_expiry),
+         ("lapsed_plan_changes", run_lapsed_changes))
+
+
+def run_cycle(progress: Progress | None = None, deadline: float | None = None) -> dict:
+    """Everything time-driven, each step until nothing is due or `deadline` (time.monotonic()) passes.
+
+    Counts per step, `failed` (rows whose step raised: logged, retried by the next run) and
+    `complete` (False when the deadline stopped it: the rest is still due).
+    """
+    summary = {name: 0 for name, _ in STEPS} | {"failed": 0, "complete": True}
+    for name, step in STEPS:
+        result = step(progress=progress, deadline=deadline)
+        summary[name] = result.done
+        summary["failed"] += result.failed
+        if not result.complete:
+            summary["complete"] = False
+            break
+    return summary

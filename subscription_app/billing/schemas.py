@@ -143,7 +143,7 @@ class SubscriptionPageSchema(StrictSchema):
 
 
 class InvoicePageSchema(StrictSchema):
-    items = fields.List(fields.Nested(InvoiceSummarySchema), dump_only=True)
+    items = fields.List(fields.Nested(InvoiceSchema), dump_only=True)
     meta = fields.Nested(PageMetaSchema, dump_only=True)
 
 
@@ -155,8 +155,11 @@ class WebhookAckSchema(StrictSchema):
 
 
 class ClockAdvanceSchema(StrictSchema):
-    advance_seconds = Integer(required=True, strict=True,
-                                     validate=validate.Range(min=-10 * 366 * 86400, max=10 * 366 * 86400))
+    # Forward only: going back would make renewals and dunning meet moments they already passed.
+    advance_seconds = Integer(required=True, strict=True, validate=validate.Range(
+        min=0, max=10 * 366 * 86400,
+        error="Must be between {min} and {max} seconds: the clock only moves forward "
+              "(`flask clock reset` goes back to real time)."))
 
 
 class ClockSchema(StrictSchema):

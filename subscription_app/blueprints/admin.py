@@ -39,7 +39,7 @@ def get_clock():
 @blp.arguments(ClockAdvanceSchema)
 @blp.response(200, ClockSchema)
 def advance_clock(data):
-    """Move "now" by `advance_seconds` (added to the offset) so renewals can be shown at once."""
+    """Move "now" forward by `advance_seconds` (added to the offset); a negative advance is a 422."""
     require_admin()
     clock.set_offset(clock.get_offset() + data["advance_seconds"])
     return _state()

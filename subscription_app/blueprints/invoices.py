@@ -19,7 +19,7 @@ BEARER = [{"bearerAuth": []}]
 @blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, InvoicePageSchema)
 def list_invoices(args):
-    """The user's invoices, newest first (without lines; GET one for its lines)."""
+    """The user's invoices, newest first, each with its lines."""
     return invoices.list_invoices(current_user_id(), args["page"], args["per_page"])
 
 
