@@ -73,11 +73,11 @@ def create_admin(email: str, password: str | None):
         changes.append("promoted to admin")
     if password is not None:
         user.password_hash = hash_password(password, accounts._rounds())
-        user.token_version += 1  # a new password signs out every earlier token
+        accounts.revoke_every_token(user)  # a new password signs out every earlier token
         changes.append("password replaced, earlier tokens revoked")
     db.session.commit()
     if password is not None:
-        tokens.set_token_version(user.id, user.token_version)
+        tokens.cache_token_version(user.id, user.token_version)
     click.echo(f"{user.email} (id {user.id}): {', '.join(changes) if changes else 'already an admin, unchanged'}")
 
 
