@@ -215,7 +215,9 @@ def issue_tokens(user, refresh_jti: str | None = None, family_id: str | None = N
     claims = {"tv": user.token_version, "role": user.role}
     identity = str(user.id)
     access = create_access_token(identity=identity, additional_claims=claims)
-    refresh_claims = {**claims, **({"jti": refresh_jti} if refresh_jti else {}), **({"fam": family_id} if family_id else {})}
+    refresh_claims = dict(claims)
+    if refresh_jti:
+        refresh_claims.update(jti=refresh_jti, fam=family_id)
     refresh = create_refresh_token(identity=identity, additional_claims=refresh_claims)
     expires = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
     return {
