@@ -12,7 +12,8 @@ from flask import current_app
 from core import tokens
 from core.http import service_request
 
-TIMEOUT = (1, 3)  # on the request path: a slow answer is a 503 soon rather than a hung request
+# On the request path: a hung subscription service is a 503 soon; the connect timeout outlasts one SYN retry.
+TIMEOUT = (3.05, 5)
 
 
 def token_version_of(user_id: str) -> int | None:

@@ -61,6 +61,12 @@ class LiveServer:
 TOKEN_VERSION_PATH = r"/v1/subscriptions/internal/user/\d+/token-version"
 
 
+class _BackloggedServer(ThreadingHTTPServer):
+    # A burst of token checks (one per parallel request on a cold cache) overflows the default
+    # listen backlog of 5; gunicorn's is 2048.
+    request_queue_size = 128
+
+
 class StandInSubscriptionService:
     """Answers GET /v1/subscriptions/internal/invoices/<id> per docs/service-contract.md, and passes
     GET .../user/<id>/token-version (the payment service's token check) to the real subscription app."""
@@ -94,7 +100,7 @@ class StandInSubscriptionService:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _BackloggedServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
