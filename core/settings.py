@@ -81,6 +81,9 @@ class Settings:
     jwt_access_token_expire_minutes: int = 60
     jwt_refresh_token_expire_days: int = 30
     jwt_audience: str = "billing-api"
+    # How long Redis caches a user's token version; it also bounds how long a user row changed
+    # or deleted behind the app's back (plain SQL) keeps its tokens working.
+    token_version_cache_seconds: int = 300
 
     # Several secrets may be given, comma separated: the first signs, all verify.
     webhook_signing_secrets: tuple[str, ...] = (DEV_WEBHOOK_SECRET,)
@@ -194,6 +197,7 @@ def load_settings() -> Settings:
         jwt_access_token_expire_minutes=_int("JWT_ACCESS_TOKEN_EXPIRE_MINUTES", d.jwt_access_token_expire_minutes),
         jwt_refresh_token_expire_days=_int("JWT_REFRESH_TOKEN_EXPIRE_DAYS", d.jwt_refresh_token_expire_days),
         jwt_audience=_env("JWT_AUDIENCE", d.jwt_audience),
+        token_version_cache_seconds=_int("TOKEN_VERSION_CACHE_SECONDS", d.token_version_cache_seconds),
         webhook_signing_secrets=_list("WEBHOOK_SIGNING_SECRET", DEV_WEBHOOK_SECRET),
         webhook_tolerance_seconds=_int("WEBHOOK_TOLERANCE_SECONDS", d.webhook_tolerance_seconds),
         service_to_service_secret=_env("SERVICE_TO_SERVICE_SECRET", d.service_to_service_secret),

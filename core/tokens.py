@@ -2,9 +2,11 @@
 
 Access and refresh tokens share the signing key but differ in their `type` claim, so
 flask-jwt-extended refuses one where the other is expected. Each carries the audience
-and a token version `tv`; a password change bumps the version, which revokes every
-earlier token. Revoked token ids (rotated refresh tokens, logouts) live in Redis
-until the token would have expired anyway.
+and a token version `tv`; a password change or a deactivation bumps the version, which
+revokes every earlier token. The version lives in PostgreSQL (users.token_version); Redis
+only caches it, and the cache only ever rises (docs/auth.md). Refresh-token rotation is
+recorded in PostgreSQL by the subscription service (subscription_app/refresh_tokens.py);
+revoked token ids in Redis (REVOKED_KEY) are for access tokens revoked one by one.
 """
 from __future__ import annotations
 
@@ -23,8 +25,18 @@ from core.extensions import get_redis, jwt
 REVOKED_KEY = "auth:revoked:{jti}"
 REVOCATION_IN_VIEW = "revocation_in_view"  # app.extensions flag: see revocation_checked_in_view
 VERSION_KEY = "auth:tv:{user_id}"
+# The version of a user who is deactivated or gone: above any version a token can carry.
+NO_USER = 2**31 - 1
+# Only ever raise the cached version, so a reader holding an older PostgreSQL read cannot undo a bump.
+RAISE_VERSION_SCRIPT = """
+local current = tonumber(redis.call('GET', KEYS[1]))
+local version = tonumber(ARGV[1])
+if current and current >= version then return current end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return version
+"""
 
-# Set by the subscription service, which owns the users table; None elsewhere.
+# The durable source of a user's version: an int, NO_USER, or None when it cannot answer now.
 TokenVersionLookup = Optional[Callable[[str], Optional[int]]]
 
 
@@ -42,6 +54,7 @@ def configure_jwt(app: Flask, version_lookup: TokenVersionLookup = None) -> None
         JWT_ERROR_MESSAGE_KEY="message",
     )
     app.extensions["token_version_lookup"] = version_lookup
+    app.extensions["token_version_raise"] = app.extensions["redis"].register_script(RAISE_VERSION_SCRIPT)
     jwt_segments.install()
     jwt.init_app(app)
 
@@ -93,7 +106,7 @@ def _check_revoked(payload: dict) -> bool:
     if revoked is not None:
         return True
     current = int(cached_version) if cached_version is not None else _load_token_version(payload["sub"])
-    return current is not None and int(payload.get("tv", 0)) < current
+    return int(payload.get("tv", 0)) < current
 
 
 # --- Revocation checked inside a view's own Redis script ------------------------------------------
@@ -143,7 +156,7 @@ def revocation_verdict(outcome: str) -> None:
         return
     request.environ[_SETTLED] = True
     if outcome == "revoked":
-        raise _revoked_error()
+        raise revoked_error()
 
 
 def _settle_deferred_revocation() -> None:
@@ -153,31 +166,42 @@ def _settle_deferred_revocation() -> None:
         return
     environ[_SETTLED] = True
     if _check_revoked(payload):
-        raise _revoked_error()
+        raise revoked_error()
 
 
-def _revoked_error() -> ApiError:
+def revoked_error() -> ApiError:
     return ApiError(401, "Token has been revoked", headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_token_version(user_id: str) -> Optional[int]:
+def current_token_version(user_id: str) -> int:
     cached = get_redis().get(VERSION_KEY.format(user_id=user_id))
     return int(cached) if cached is not None else _load_token_version(user_id)
 
 
-def _load_token_version(user_id: str) -> Optional[int]:
-    """Read the version from the service that owns users, and cache it in Redis."""
+def effective_version(token_version: int, is_active: bool) -> int:
+    """What the check compares against: a deactivated user's tokens are all too old."""
+    return token_version if is_active else NO_USER
+
+
+def _load_token_version(user_id: str) -> int:
+    """Read the version from its durable source and cache it; fail closed when it cannot answer."""
     lookup = current_app.extensions.get("token_version_lookup")
-    if lookup is None:
-        return None
-    version = lookup(user_id)
-    if version is not None:
-        get_redis().set(VERSION_KEY.format(user_id=user_id), version)
-    return version
+    version = lookup(user_id) if lookup is not None else None
+    if version is None:
+        raise ApiError(503, "Cannot verify the token right now, try again shortly", headers={"Retry-After": "5"})
+    return cache_token_version(user_id, version)
 
 
-def set_token_version(user_id, version: int) -> None:
-    get_redis().set(VERSION_KEY.format(user_id=user_id), version)
+def cache_token_version(user_id, version: int) -> int:
+    """Raise the cached version to `version` (never lower it); returns the version now cached."""
+    ttl = current_app.config["SETTINGS"].token_version_cache_seconds
+    script = current_app.extensions["token_version_raise"]
+    return int(script(keys=[VERSION_KEY.format(user_id=user_id)], args=[int(version), ttl], client=get_redis()))
+
+
+def forget_token_version(user_id) -> None:
+    """Drop the cache so the next check reads PostgreSQL: the one way down (reactivation)."""
+    get_redis().delete(VERSION_KEY.format(user_id=user_id))
 
 
 def revoke_token(payload: dict) -> None:
@@ -186,11 +210,15 @@ def revoke_token(payload: dict) -> None:
     get_redis().set(REVOKED_KEY.format(jti=payload["jti"]), 1, ex=ttl)
 
 
-def issue_tokens(user) -> dict:
+def issue_tokens(user, refresh_jti: str | None = None, family_id: str | None = None) -> dict:
+    """A new pair; the subscription service passes the refresh token's jti and family it records."""
     claims = {"tv": user.token_version, "role": user.role}
     identity = str(user.id)
     access = create_access_token(identity=identity, additional_claims=claims)
-    refresh = create_refresh_token(identity=identity, additional_claims=claims)
+    refresh_claims = dict(claims)
+    if refresh_jti:
+        refresh_claims.update(jti=refresh_jti, fam=family_id)
+    refresh = create_refresh_token(identity=identity, additional_claims=refresh_claims)
     expires = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
     return {
         "access_token": access,

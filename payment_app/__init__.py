@@ -8,7 +8,7 @@ from core.settings import Settings
 
 
 def create_app(settings: Settings | None = None, config: dict | None = None) -> Flask:
-    from payment_app import models  # noqa: F401 - tables belong to this service
+    from payment_app import identity, models  # noqa: F401 - tables belong to this service
     from payment_app.blueprints import internal, payments, webhooks
 
     return build_app(
@@ -17,5 +17,6 @@ def create_app(settings: Settings | None = None, config: dict | None = None) -> 
         title="Billing: payment service",
         blueprints=[payments.blp, internal.blp, webhooks.blp],
         settings=settings,
+        version_lookup=identity.token_version_of,
         config=config,
     )

@@ -1,4 +1,4 @@
-"""Account service layer: registration, login, password change, token refresh."""
+"""Account service layer: registration, login, password change, token refresh, deactivation."""
 from __future__ import annotations
 
 from flask import current_app
@@ -11,6 +11,7 @@ from core.errors import ApiError
 from core.extensions import db
 from core.logging import security_event
 from core.security import check_password, hash_password
+from subscription_app import refresh_tokens as refresh_store
 from subscription_app.models import User
 
 # Compared against when the email is unknown, so both failures cost one bcrypt check.
@@ -75,26 +76,53 @@ def require_admin() -> User:
     return user
 
 
+def issue_tokens(user: User) -> dict:
+    """A new token pair, the start of a new refresh-token family (login, registration)."""
+    return refresh_store.issue(user)
+
+
 def change_password(user: User, current_password: str, new_password: str) -> dict:
     if not check_password(current_password, user.password_hash):
         raise ApiError(400, "Current password is incorrect", errors={"json": {"current_password": ["Incorrect."]}})
     user.password_hash = hash_password(new_password, _rounds())
-    user.token_version += 1
+    revoke_every_token(user)
     db.session.commit()
-    tokens.set_token_version(user.id, user.token_version)
-    return tokens.issue_tokens(user)
+    tokens.cache_token_version(user.id, user.token_version)
+    return refresh_store.issue(user)
+
+
+def revoke_every_token(user: User) -> None:
+    """Stage the version bump that makes every earlier token too old, on both services (caller commits)."""
+    user.token_version += 1
+    refresh_store.revoke_all(user.id)
 
 
 def refresh_tokens() -> dict:
-    """Rotate: the presented refresh token is revoked and a new pair issued."""
-    user = current_user()
-    tokens.revoke_token(get_jwt())
-    return tokens.issue_tokens(user)
+    """Rotate: the presented refresh token is used up and a new pair of the same family issued."""
+    return refresh_store.rotate(get_jwt())
 
 
-def token_version_of(user_id: str) -> int | None:
+def deactivate(user: User) -> None:
+    """Refuse the user everywhere: login, and every token already issued (the version check)."""
+    user.is_active = False
+    revoke_every_token(user)
+    db.session.commit()
+    tokens.cache_token_version(user.id, tokens.NO_USER)
+    security_event("user_deactivated", f"user {user.id} deactivated", user_id=str(user.id))
+
+
+def reactivate(user: User) -> None:
+    """Allow logins again; tokens from before the deactivation stay revoked (their version is older)."""
+    user.is_active = True
+    db.session.commit()
+    tokens.forget_token_version(user.id)
+
+
+def token_version_of(user_id: str) -> int:
+    """The durable token version check's source: tokens.NO_USER for a user inactive or gone."""
     try:
         uid = int(user_id)
     except (TypeError, ValueError):
-        return None
-    return db.session.scalar(select(User.token_version).where(User.id == uid))
+        return tokens.NO_USER
+    row = db.session.execute(select(User.token_version, User.is_active).where(User.id == uid)).first()
+    return tokens.NO_USER if row is None else tokens.effective_version(row.token_version, row.is_active)

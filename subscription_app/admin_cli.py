@@ -1,4 +1,4 @@
-"""Operator CLI: `flask users create-admin`, `flask subscriptions show <email>`.
+"""Operator CLI: `flask users create-admin|deactivate|reactivate`, `flask subscriptions show <email>`.
 
 Reads and writes through the same models and account functions as the API; nothing here
 talks to the payment service.
@@ -73,12 +73,37 @@ def create_admin(email: str, password: str | None):
         changes.append("promoted to admin")
     if password is not None:
         user.password_hash = hash_password(password, accounts._rounds())
-        user.token_version += 1  # a new password signs out every earlier token
+        accounts.revoke_every_token(user)  # a new password signs out every earlier token
         changes.append("password replaced, earlier tokens revoked")
     db.session.commit()
     if password is not None:
-        tokens.set_token_version(user.id, user.token_version)
+        tokens.cache_token_version(user.id, user.token_version)
     click.echo(f"{user.email} (id {user.id}): {', '.join(changes) if changes else 'already an admin, unchanged'}")
+
+
+def _user_or_fail(email: str):
+    user = accounts.find_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no user with email {email.strip().lower()}")
+    return user
+
+
+@users_cli.command("deactivate")
+@click.argument("email")
+def deactivate(email: str):
+    """Refuse EMAIL everywhere: no login, and every token already issued stops working on both services."""
+    user = _user_or_fail(email)
+    accounts.deactivate(user)
+    click.echo(f"{user.email} (id {user.id}): deactivated, every token revoked")
+
+
+@users_cli.command("reactivate")
+@click.argument("email")
+def reactivate(email: str):
+    """Let EMAIL log in again; tokens from before the deactivation stay revoked."""
+    user = _user_or_fail(email)
+    accounts.reactivate(user)
+    click.echo(f"{user.email} (id {user.id}): reactivated, the user logs in again")
 
 
 def format_money(cents: int, currency: str) -> str:
@@ -102,9 +127,7 @@ def render_table(headers: list[str], rows: list[list[str]]) -> str:
 @click.argument("email")
 def show(email: str):
     """Show EMAIL's subscriptions (newest first) and open invoices."""
-    user = accounts.find_by_email(email)
-    if user is None:
-        raise click.ClickException(f"no user with email {email.strip().lower()}")
+    user = _user_or_fail(email)
     state = "active" if user.is_active else "deactivated"
     click.echo(f"user {user.id}  {user.email}  role={user.role}  {state}  (times in UTC)\n")
 

@@ -58,16 +58,29 @@ class LiveServer:
         self.server.shutdown()
 
 
-class StandInSubscriptionService:
-    """Answers GET /v1/subscriptions/internal/invoices/<id> per docs/service-contract.md."""
+TOKEN_VERSION_PATH = r"/v1/subscriptions/internal/user/\d+/token-version"
 
-    def __init__(self, service_token: str):
+
+class _BackloggedServer(ThreadingHTTPServer):
+    # A burst of token checks (one per parallel request on a cold cache) overflows the default
+    # listen backlog of 5; gunicorn's is 2048.
+    request_queue_size = 128
+
+
+class StandInSubscriptionService:
+    """Answers GET /v1/subscriptions/internal/invoices/<id> per docs/service-contract.md, and passes
+    GET .../user/<id>/token-version (the payment service's token check) to the real subscription app."""
+
+    def __init__(self, service_token: str, subscription_app=None):
         self.invoices: dict[str, dict] = {}
         self.calls: list[dict] = []
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
+                if subscription_app is not None and re.fullmatch(TOKEN_VERSION_PATH, self.path):
+                    r = subscription_app.test_client().get(self.path, headers=dict(self.headers))
+                    return self._send(r.status_code, r.json)
                 stand_in.calls.append({"path": self.path, "headers": dict(self.headers)})
                 match = re.fullmatch(r"/v1/subscriptions/internal/invoices/([0-9a-f-]+)", self.path)
                 if self.headers.get("X-Service-Token") != service_token:
@@ -87,7 +100,7 @@ class StandInSubscriptionService:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _BackloggedServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -145,7 +158,8 @@ def _pay_servers(_apps):
     """Started once: the live payment service, the webhook sink, the stand-in subscription service."""
     payment_app = _apps["payment"]
     servers = (LiveServer(payment_app), Sink(),
-               StandInSubscriptionService(payment_app.config["SETTINGS"].service_to_service_secret))
+               StandInSubscriptionService(payment_app.config["SETTINGS"].service_to_service_secret,
+                                          _apps["subscription"]))
     yield servers
     for server in servers:
         server.close()

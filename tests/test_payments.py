@@ -157,6 +157,7 @@ def test_invoice_not_open_is_409(pay, make_user, status):
 
 def test_subscription_service_down_is_503(pay, make_user):
     _, h = make_user()
+    assert pay.client.get("/v1/payments/transactions", headers=h).status_code == 200  # token version cached
     pay.app.config["SETTINGS"] = pay.app.config["SETTINGS"].with_overrides(
         subscription_service_url="http://127.0.0.1:9")  # discard port: nothing listens
     r = pay.process(h, {"invoice_id": str(uuid.uuid4()), "card": SUCCESS_CARD})

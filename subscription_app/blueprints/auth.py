@@ -1,7 +1,7 @@
 """/v1/auth: register, login, me, change-password, refresh."""
 from flask_jwt_extended import jwt_required
 
-from core import ratelimit, tokens
+from core import ratelimit
 from core.blueprint import Blueprint
 from core.ratelimit import limiter
 from subscription_app import accounts
@@ -20,7 +20,7 @@ BEARER = [{"bearerAuth": []}]
 def register(data):
     """Create an account and return its first token pair."""
     user = accounts.register(**data)
-    return {**tokens.issue_tokens(user), "user": user}
+    return {**accounts.issue_tokens(user), "user": user}
 
 
 @blp.route("/login", methods=["POST"])
@@ -33,7 +33,7 @@ def register(data):
 def login(data):
     """Exchange email and password for an access and a refresh token."""
     user = accounts.authenticate(data["email"], data["password"])
-    return tokens.issue_tokens(user)
+    return accounts.issue_tokens(user)
 
 
 @blp.route("/me")
@@ -60,5 +60,7 @@ def change_password(data):
 @blp.doc(security=BEARER, description="Send the refresh token as the Bearer token.")
 @blp.response(200, TokenSchema)
 def refresh():
-    """Rotate a refresh token: the old one is revoked, a new pair is returned."""
+    """Rotate a refresh token: the old one is used up, a new pair is returned.
+
+    Presenting a refresh token that was already rotated revokes every token of its login."""
     return accounts.refresh_tokens()

@@ -29,6 +29,17 @@ def user_summary(user_id: int):
     return summaries.user_summary(user)
 
 
+@blp.route("/user/<int:user_id>/token-version")
+@service_auth_required
+@blp.doc(security=SERVICE)
+def user_token_version(user_id: int):
+    """The user's token version and state: the durable source of the payment service's revocation check."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise ApiError(404, "User not found")
+    return {"user_id": user.id, "token_version": user.token_version, "is_active": user.is_active}
+
+
 @blp.route("/invoices/<uuid:invoice_id>")
 @service_auth_required
 @blp.doc(security=SERVICE)

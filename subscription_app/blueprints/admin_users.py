@@ -1,0 +1,47 @@
+"""/v1/admin/users: deactivate and reactivate a user (admin role only, in production too).
+
+The operator's action belongs to the back office; here it is the rule and its test (docs/auth.md).
+Unlike /v1/admin/clock it exists in production: refusing a user must not need a shell.
+"""
+from flask_jwt_extended import jwt_required
+
+from core.blueprint import Blueprint
+from core.errors import ApiError
+from core.extensions import db
+from subscription_app import accounts
+from subscription_app.models import User
+from subscription_app.schemas import UserSchema
+
+blp = Blueprint("admin_users", __name__, url_prefix="/v1/admin/users", description="Admin: user accounts")
+BEARER = [{"bearerAuth": []}]
+
+
+def _user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise ApiError(404, "User not found")
+    return user
+
+
+@blp.route("/<int:user_id>/deactivate", methods=["POST"])
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.response(200, UserSchema)
+def deactivate(user_id: int):
+    """Refuse the user everywhere: no login, every token already issued revoked on both services."""
+    accounts.require_admin()
+    user = _user(user_id)
+    accounts.deactivate(user)
+    return user
+
+
+@blp.route("/<int:user_id>/reactivate", methods=["POST"])
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.response(200, UserSchema)
+def reactivate(user_id: int):
+    """Let the user log in again; tokens from before the deactivation stay revoked."""
+    accounts.require_admin()
+    user = _user(user_id)
+    accounts.reactivate(user)
+    return user
