@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from core.errors import ApiError
 from core.extensions import db
+from core.on_commit import on_commit
 from payment_app import gateway
 from payment_app.models import REFUNDABLE_STATUSES, Refund, Transaction
 
@@ -35,6 +36,7 @@ def refundable_cents(txn: Transaction) -> int:
 
 
 def request_refund(user_id: int, txn_id: uuid.UUID, amount_cents: int | None, reason: str | None) -> Refund:
+    """POST /refund: flushed, not committed; the caller commits (core.idempotency, with its stored answer)."""
     txn = _locked_transaction(txn_id)
     if txn is None or txn.user_id != user_id:
         db.session.rollback()
@@ -69,7 +71,9 @@ def request_service_refund(txn_id: uuid.UUID, amount_cents: int | None, reason: 
         db.session.rollback()
         raise ApiError(409, "A refund of this transaction is pending: what is left to refund is known once it "
                             "settles, ask again later")
-    return "refund_requested", _create(txn, amount_cents, reason, request_id), txn
+    refund = _create(txn, amount_cents, reason, request_id)
+    db.session.commit()
+    return "refund_requested", refund, txn
 
 
 def _locked_transaction(txn_id: uuid.UUID) -> Transaction | None:
@@ -77,7 +81,7 @@ def _locked_transaction(txn_id: uuid.UUID) -> Transaction | None:
 
 
 def _create(txn: Transaction, amount_cents: int | None, reason: str | None, request_id: str | None) -> Refund:
-    """Insert a pending refund of the locked transaction and submit it after the commit."""
+    """Add a pending refund of the locked transaction; it is submitted once the caller commits."""
     if txn.kind != "charge" or txn.status not in REFUNDABLE_STATUSES:
         db.session.rollback()
         raise ApiError(409, f"Only a succeeded charge can be refunded (this one is {txn.status})")
@@ -90,11 +94,12 @@ def _create(txn: Transaction, amount_cents: int | None, reason: str | None, requ
         db.session.rollback()
         raise ApiError(422, "Refund exceeds the refundable amount",
                        errors={"json": {"amount_cents": [f"At most {available} can be refunded."]}})
-    refund = Refund(transaction_id=txn.id, user_id=txn.user_id, amount_cents=amount, currency=txn.currency,
-                    status="pending", reason=reason, request_id=request_id)
+    refund_id = uuid.uuid4()
+    refund = Refund(id=refund_id, transaction_id=txn.id, user_id=txn.user_id, amount_cents=amount,
+                    currency=txn.currency, status="pending", reason=reason, request_id=request_id)
     db.session.add(refund)
-    db.session.commit()
-    enqueue_submission(refund.id)
+    db.session.flush()
+    on_commit(lambda: enqueue_submission(refund_id))
     return refund
 
 
