@@ -10,9 +10,13 @@
 Same key + same request -> the stored response is replayed (header Idempotent-Replayed).
 Same key + another request -> 422. Same key while the first is still running -> 409.
 The key is claimed in its own committed transaction before the view runs, so a
-concurrent duplicate sees it. Only successful responses (< 400) are stored; a failed
-attempt releases the key so the client can retry. Keys are kept at least
-IDEMPOTENCY_KEY_TTL_HOURS (24 h) and purged after.
+concurrent duplicate sees it. The decorator commits the view's work, and a successful
+response (< 400) is stored in that same commit: a crash keeps both or neither, so a
+retry replays or runs once (a view that commits by itself loses that, see
+docs/guarantees.md). A failed attempt releases the key so the client can retry. A claim
+left `in_progress` longer than IDEMPOTENCY_STALE_AFTER_SECONDS belongs to a dead request
+and is taken over; the run it was taken from can no longer complete. Keys are kept at
+least IDEMPOTENCY_KEY_TTL_HOURS (24 h) and purged after.
 """
 from __future__ import annotations
 
@@ -32,7 +36,6 @@ from core.extensions import db
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
-STALE_AFTER = timedelta(seconds=60)  # an in-progress claim older than this belongs to a dead request
 DEFAULT_TTL_HOURS = 24
 
 
@@ -74,23 +77,40 @@ def _now() -> datetime:
 
 
 def _claim(model, user_id: int, key: str, req_hash: str):
-    """Insert the claim; returns None when claimed, else the existing row."""
+    """Insert the claim; returns (claimed_at, None) when claimed, else (None, the existing row)."""
     stmt = (insert(model).values(user_id=user_id, key=key, method=request.method, path=request.path[:255],
                                  request_hash=req_hash, status="in_progress")
-            .on_conflict_do_nothing(constraint=f"uq_{model.__tablename__}_user_key").returning(model.id))
-    claimed = db.session.execute(stmt).scalar()
+            .on_conflict_do_nothing(constraint=f"uq_{model.__tablename__}_user_key").returning(model.locked_at))
+    claimed_at = db.session.execute(stmt).scalar()
     db.session.commit()
-    if claimed is not None:
-        return None
-    return db.session.scalar(select(model).where(model.user_id == user_id, model.key == key))
+    if claimed_at is not None:
+        return claimed_at, None
+    return None, db.session.scalar(select(model).where(model.user_id == user_id, model.key == key))
 
 
-def _take_over_stale(model, row) -> bool:
-    result = db.session.execute(update(model).where(model.id == row.id, model.status == "in_progress",
-                                                    model.locked_at == row.locked_at)
-                                .values(locked_at=func.now()))
+def _take_over_stale(model, row):
+    """The claim's new locked_at if it was stale (by the database's clock) and is now ours, else None."""
+    stale = timedelta(seconds=current_app.config["SETTINGS"].idempotency_stale_after_seconds)
+    claimed_at = db.session.execute(
+        update(model).where(model.id == row.id, model.status == "in_progress", model.locked_at == row.locked_at,
+                            model.locked_at < func.now() - stale)
+        .values(locked_at=func.now()).returning(model.locked_at)).scalar()
     db.session.commit()
-    return result.rowcount == 1
+    return claimed_at
+
+
+def _replay(existing, req_hash: str):
+    if existing.request_hash != req_hash:
+        raise ApiError(422, f"{HEADER} was already used with a different request")
+    if existing.status == "completed":
+        response = make_response(existing.response_body, existing.response_code)
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+    return None
+
+
+def _in_progress() -> ApiError:
+    return ApiError(409, f"A request with this {HEADER} is still in progress", headers={"Retry-After": "1"})
 
 
 def idempotent(model):
@@ -99,35 +119,37 @@ def idempotent(model):
         def wrapper(*args, **kwargs):
             key = request.headers.get(HEADER)
             if key is None:
-                return view(*args, **kwargs)
+                response = view(*args, **kwargs)
+                db.session.commit()
+                return response
             if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
                 raise ApiError(400, f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable characters")
             identity = get_jwt_identity()
             user_id = SERVICE_CALLER if identity is None else int(identity)
             req_hash = _request_hash()
-            existing = _claim(model, user_id, key, req_hash)
+            claimed_at, existing = _claim(model, user_id, key, req_hash)
             if existing is not None:
-                if existing.request_hash != req_hash:
-                    raise ApiError(422, f"{HEADER} was already used with a different request")
-                if existing.status == "completed":
-                    response = make_response(existing.response_body, existing.response_code)
-                    response.headers["Idempotent-Replayed"] = "true"
-                    return response
-                if existing.locked_at > _now() - STALE_AFTER or not _take_over_stale(model, existing):
-                    raise ApiError(409, f"A request with this {HEADER} is still in progress",
-                                   headers={"Retry-After": "1"})
+                replayed = _replay(existing, req_hash)
+                if replayed is not None:
+                    return replayed
+                claimed_at = _take_over_stale(model, existing)
+                if claimed_at is None:
+                    raise _in_progress()
+            claim = (model, user_id, key, claimed_at)
             try:
                 response = make_response(view(*args, **kwargs))
+                if response.status_code >= 400:
+                    raise _Refused(response)
+                _complete(claim, response)
+                db.session.commit()  # the view's work and its stored answer, together
+            except _Refused as refused:
+                db.session.rollback()
+                _release(claim)
+                return refused.response
             except BaseException:
                 db.session.rollback()
-                _release(model, user_id, key)
+                _release(claim)
                 raise
-            if response.status_code < 400:
-                db.session.execute(update(model).where(model.user_id == user_id, model.key == key).values(
-                    status="completed", response_code=response.status_code, response_body=response.get_json()))
-                db.session.commit()
-            else:
-                _release(model, user_id, key)
             return response
 
         return wrapper
@@ -135,9 +157,27 @@ def idempotent(model):
     return decorator
 
 
-def _release(model, user_id: int, key: str) -> None:
+class _Refused(Exception):
+    def __init__(self, response):
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def _complete(claim, response) -> None:
+    """Store the answer in the view's transaction; 409 if another run took the claim over meanwhile."""
+    model, user_id, key, claimed_at = claim
+    done = db.session.execute(update(model).where(
+        model.user_id == user_id, model.key == key, model.status == "in_progress", model.locked_at == claimed_at)
+        .values(status="completed", response_code=response.status_code, response_body=response.get_json()))
+    if done.rowcount != 1:
+        raise _in_progress()
+
+
+def _release(claim) -> None:
+    """Give the key back, unless another run holds it now (or the answer was stored after all)."""
+    model, user_id, key, claimed_at = claim
     db.session.execute(delete(model).where(model.user_id == user_id, model.key == key,
-                                           model.status == "in_progress"))
+                                           model.status == "in_progress", model.locked_at == claimed_at))
     db.session.commit()
 
 

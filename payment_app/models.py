@@ -34,6 +34,7 @@ class PaymentIdempotencyKey(IdempotencyKeyMixin, db.Model):
 TRANSACTION_STATUSES = ("pending", "succeeded", "failed", "refunded", "partially_refunded", "voided")
 FINAL_STATUSES = ("failed", "refunded", "voided")
 REFUNDABLE_STATUSES = ("succeeded", "partially_refunded")
+INVOICE_HOLDING_STATUSES = ("pending", "succeeded", "partially_refunded")
 REFUND_STATUSES = ("pending", "succeeded", "failed")
 SUBSCRIPTION_EFFECTS = ("canceled", "kept", "none")
 
@@ -66,9 +67,9 @@ class Transaction(db.Model):
         CheckConstraint(f"status IN {TRANSACTION_STATUSES}", name="status_known"),
         CheckConstraint("kind IN ('charge', 'verify')", name="kind_known"),
         Index("ix_transactions_user_created", "user_id", "created_at"),
-        # One charge in flight per invoice: two parallel "pay this invoice" calls cannot both charge.
-        Index("uq_transactions_one_pending_per_invoice", "invoice_id", unique=True,
-              postgresql_where=text("status = 'pending' AND invoice_id IS NOT NULL")),
+        # One live charge per invoice, in flight or paid (refunded ones: see docs/guarantees.md).
+        Index("uq_transactions_one_live_charge_per_invoice", "invoice_id", unique=True,
+              postgresql_where=text(f"invoice_id IS NOT NULL AND status IN {INVOICE_HOLDING_STATUSES}")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)

@@ -4,6 +4,10 @@ A transaction is committed `pending`, and the charge job is enqueued once that c
 happened (core.queues.enqueue_after_commit); the job asks the gateway, whose answer arrives
 later by webhook (payment_app/gateway_results.py). If Redis refuses or loses the job,
 jobs.payments.resubmit_stuck finds the pending transaction again.
+
+An invoice is charged at most once: new charges of one invoice are decided one at a time under
+a PostgreSQL advisory lock, and the unique index uq_transactions_one_live_charge_per_invoice
+refuses a second pending or paid charge (docs/guarantees.md).
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import logging
 import uuid
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -27,6 +31,7 @@ from payment_app.models import PaymentInbox, PaymentMethod, Transaction
 
 log = logging.getLogger(__name__)
 PAID_STATUSES = ("succeeded", "partially_refunded", "refunded")
+INVOICE_LOCK_NAMESPACE = 0x696E7663  # "invc": the first key of pg_advisory_xact_lock(int, int)
 
 
 def _settings():
@@ -38,11 +43,16 @@ def _settings():
 
 def save_payment_method(user_id: int, card: Card) -> PaymentMethod:
     """Tokenise at the gateway and keep only brand, last4, expiry and the token."""
-    token = gateway.tokenise(card)
+    method = _new_payment_method(user_id, card)
+    db.session.commit()
+    return method
+
+
+def _new_payment_method(user_id: int, card: Card) -> PaymentMethod:
+    token = gateway.tokenise(card)  # commits the gateway's vault row on its own, like a remote call
     method = PaymentMethod(user_id=user_id, brand=card.brand, last4=card.last4, exp_month=card.exp_month,
                            exp_year=card.exp_year, gateway_token=token)
     db.session.add(method)
-    db.session.commit()
     return method
 
 
@@ -78,8 +88,7 @@ def _invoice_charge(user_id: int, invoice_id: uuid.UUID) -> dict:
         raise ApiError(404, "Invoice not found")
     if invoice.get("status") != "open":
         raise ApiError(409, f"Invoice is {invoice.get('status')}, not open")
-    if _already_paid(invoice_id):  # paid here, and the subscription service has not heard yet
-        raise ApiError(409, "Invoice is already paid")
+    _refuse_if_held(invoice_id)  # early answer, before the card is tokenised; decided again under the lock
     amount = int(invoice["amount_due_cents"]) - int(invoice.get("amount_paid_cents") or 0)
     if amount <= 0:
         raise ApiError(409, "Invoice has nothing left to pay")
@@ -94,7 +103,11 @@ def _invoice_charge(user_id: int, invoice_id: uuid.UUID) -> dict:
 # --- creating charges ----------------------------------------------------------------------------
 
 def process_payment(user_id: int, data: dict) -> Transaction:
-    """POST /v1/payments/process: an invoice payment or a one-off charge, answered `pending`."""
+    """POST /v1/payments/process: an invoice payment or a one-off charge, answered `pending`.
+
+    Flushed, not committed: the caller commits (core.idempotency, with the stored answer in the
+    same transaction), and the charge job is enqueued only once that commit succeeds.
+    """
     if data.get("invoice_id"):
         charge = _invoice_charge(user_id, data["invoice_id"])
     else:
@@ -103,17 +116,38 @@ def process_payment(user_id: int, data: dict) -> Transaction:
     if data.get("payment_method_id"):
         method = owned_payment_method(user_id, data["payment_method_id"])
     else:
-        method = save_payment_method(user_id, data["card"])
-    txn = Transaction(id=uuid.uuid4(), user_id=user_id, kind="charge", status="pending", payment_method_id=method.id,
+        method = _new_payment_method(user_id, data["card"])
+    txn = Transaction(id=uuid.uuid4(), user_id=user_id, kind="charge", status="pending", payment_method=method,
                       card_brand=method.brand, card_last4=method.last4, **charge)
+    if txn.invoice_id is not None:
+        _lock_invoice(txn.invoice_id)
+        _refuse_if_held(txn.invoice_id)
     db.session.add(txn)
     _submit_after_commit(txn)
     try:
-        db.session.commit()
-    except IntegrityError:  # uq_transactions_one_pending_per_invoice
+        db.session.flush()
+    except IntegrityError:  # uq_transactions_one_live_charge_per_invoice, should the lock be bypassed
         db.session.rollback()
         raise ApiError(409, "A payment for this invoice is already in progress") from None
     return txn
+
+
+def _lock_invoice(invoice_id) -> None:
+    """Charges of one invoice are decided one at a time, until this transaction ends."""
+    db.session.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:invoice))"),
+                       {"ns": INVOICE_LOCK_NAMESPACE, "invoice": str(invoice_id)})
+
+
+def _refuse_if_held(invoice_id) -> None:
+    """409 if a charge of this invoice is in flight or paid (a refunded one too: invoices never reopen)."""
+    statuses = set(db.session.scalars(select(Transaction.status).where(
+        Transaction.invoice_id == invoice_id, Transaction.status.in_(("pending",) + PAID_STATUSES))))
+    if statuses - {"pending"}:
+        db.session.rollback()
+        raise ApiError(409, "Invoice is already paid")
+    if statuses:
+        db.session.rollback()
+        raise ApiError(409, "A payment for this invoice is already in progress")
 
 
 def _existing_by_key(user_id: int, key: str) -> Transaction | None:
@@ -140,6 +174,8 @@ def request_charge(envelope: dict) -> tuple[Transaction, bool]:
     if method is not None and method.user_id != user_id:
         method = None
     verify = data["kind"] == "verify"
+    if data.get("invoice_id"):
+        _lock_invoice(data["invoice_id"])
     refusal = "payment_method_not_found" if method is None else _already_paid(data.get("invoice_id"))
     txn = Transaction(id=uuid.uuid4(), user_id=user_id, kind=data["kind"], status="pending", idempotency_key=key,
                       amount_cents=0 if verify else data["amount_cents"], currency=data["currency"],

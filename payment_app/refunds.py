@@ -53,6 +53,7 @@ class Caller:
 
 def request_refund(caller: Caller, txn_id: uuid.UUID, amount_cents: int | None, reason: str | None,
                    keep_subscription: bool = False) -> Refund:
+    """POST /refund: flushed, not committed; the caller commits (core.idempotency, with its stored answer)."""
     txn = _locked_transaction(txn_id)
     if txn is None or (not caller.operator and txn.user_id != caller.user_id):
         db.session.rollback()
@@ -91,7 +92,9 @@ def request_service_refund(txn_id: uuid.UUID, amount_cents: int | None, reason: 
         db.session.rollback()
         raise ApiError(409, "A refund of this transaction is pending: what is left to refund is known once it "
                             "settles, ask again later")
-    return "refund_requested", _create(txn, amount_cents, reason, request_id, requested_by="service"), txn
+    refund = _create(txn, amount_cents, reason, request_id, requested_by="service")
+    db.session.commit()
+    return "refund_requested", refund, txn
 
 
 def _locked_transaction(txn_id: uuid.UUID) -> Transaction | None:
@@ -109,7 +112,7 @@ def subscription_effect(txn: Transaction, amount: int, available: int, keep: boo
 
 def _create(txn: Transaction, amount_cents: int | None, reason: str | None, request_id: str | None, *,
             keep_subscription: bool = False, requested_by: str | None = None) -> Refund:
-    """Insert a pending refund of the locked transaction and submit it after the commit."""
+    """Add a pending refund of the locked transaction; it is submitted once the caller commits."""
     if txn.kind != "charge" or txn.status not in REFUNDABLE_STATUSES:
         db.session.rollback()
         raise ApiError(409, f"Only a succeeded charge can be refunded (this one is {txn.status})")
@@ -127,8 +130,8 @@ def _create(txn: Transaction, amount_cents: int | None, reason: str | None, requ
                     currency=txn.currency, status="pending", reason=reason, request_id=request_id,
                     keep_subscription=keep_subscription, subscription_effect=effect, requested_by=requested_by)
     db.session.add(refund)
+    db.session.flush()
     enqueue_after_commit(PAYMENTS, "jobs.payments.submit_refund", str(refund.id))
-    db.session.commit()
     return refund
 
 

@@ -168,6 +168,7 @@ def test_redis_down_when_enqueuing_still_answers_202_and_the_sweeper_submits(pay
         payment_app.extensions["redis"] = redis_lib.Redis(host="127.0.0.1", port=9, socket_connect_timeout=0.2)
         try:
             txn = payments.process_payment(user.id, {"amount_cents": 700, "currency": "USD", "card": card})
+            db.session.commit()  # the caller commits (the view's decorator); the enqueue follows it
         finally:
             payment_app.extensions["redis"] = live
         txn_id = str(txn.id)

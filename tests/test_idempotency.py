@@ -23,6 +23,8 @@ def idem_app(settings):
     @idempotency.idempotent(SubscriptionIdempotencyKey)
     def charge():
         calls["n"] += 1
+        if calls["n"] == 1 and "hold" in calls:
+            assert calls["hold"].wait(10)
         time.sleep(calls["sleep"])
         if calls["fail"]:
             raise ApiError(402, "declined")
@@ -78,6 +80,29 @@ def test_concurrent_duplicate_gets_409(idem_app, make_user):
         t.join()
     assert sorted(results) == [201, 409, 409, 409, 409]
     assert idem_app.calls["n"] == 1
+
+
+def test_a_run_whose_stale_claim_was_taken_over_cannot_complete(idem_app, make_user):
+    """A slow first run outlives the stale time, a retry takes the key over: only one of them counts."""
+    from sqlalchemy import text
+    _, h = make_user()
+    idem_app.calls["hold"] = threading.Event()
+    first = []
+    slow = threading.Thread(target=lambda: first.append(_post(idem_app.test_client(), h, "slow", {"x": 1})))
+    slow.start()
+    with idem_app.app_context():
+        deadline = time.monotonic() + 10
+        while idem_app.calls["n"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        db.session.execute(text("UPDATE sub_idempotency_keys SET locked_at = now() - interval '1 hour'"))
+        db.session.commit()
+    retry = _post(idem_app.test_client(), h, "slow", {"x": 1})
+    idem_app.calls["hold"].set()
+    slow.join(10)
+    assert retry.status_code == 201 and retry.json == {"charge": 2}
+    assert first[0].status_code == 409
+    replay = _post(idem_app.test_client(), h, "slow", {"x": 1})
+    assert replay.json == {"charge": 2} and replay.headers["Idempotent-Replayed"] == "true"
 
 
 def test_failure_releases_the_key(idem_app, make_user):
