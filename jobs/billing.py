@@ -14,8 +14,9 @@ import time
 
 from flask import current_app
 
+from core.extensions import db
+from core.queues import DEFAULT, enqueue_after_commit
 from jobs.context import in_app
-from jobs.queues import DEFAULT, enqueue
 from subscription_app.billing import renewals
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,10 @@ def run_billing_cycle() -> dict:
     summary = renewals.run_cycle(deadline=time.monotonic() + budget)
     if not summary["complete"]:
         # A batch may run past the budget: the continuation gets the periodic entry's headroom.
-        job = enqueue(DEFAULT, run_billing_cycle, job_timeout=budget + 60)
+        db.session.rollback()  # every batch committed its own work: enqueue now, not after a commit
+        job = enqueue_after_commit(DEFAULT, run_billing_cycle, job_timeout=budget + 60)
         log.info("billing cycle used its %s s budget with work left: continuing in job %s (%s)",
-                 budget, job.id, summary)
+                 budget, job.id if job else None, summary)
     return summary
 
 

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from core import clock
 from core.extensions import db
+from core.queues import DEFAULT, get_queue
 from jobs.billing import run_billing_cycle
-from jobs.queues import DEFAULT, get_queue
 from subscription_app import cli as subscription_cli
 from subscription_app.models import Invoice, Subscription, User
 from tests.billing_support import PRO_MONTHLY_ID
