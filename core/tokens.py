@@ -16,7 +16,6 @@ from typing import Callable, Optional
 from flask import Flask, current_app, has_request_context, request
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 
-from core import jwt_segments
 from core.errors import ApiError, error_body
 from core.extensions import get_redis, jwt
 
@@ -42,7 +41,6 @@ def configure_jwt(app: Flask, version_lookup: TokenVersionLookup = None) -> None
         JWT_ERROR_MESSAGE_KEY="message",
     )
     app.extensions["token_version_lookup"] = version_lookup
-    jwt_segments.install()
     jwt.init_app(app)
 
 
