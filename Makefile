@@ -21,7 +21,7 @@ help:
 	@echo "make test       the test suite on real PostgreSQL and Redis (billing tests at 8 calendar instants)"
 	@echo "make test-slow  the slow suites (crashes, outages, fuzzing, browser)"
 	@echo "make browser-deps  Debian's chromium for the browser test (root: apt-get), once"
-	@echo "make bench      load-test both services against their ceilings (~6 min): bench/results.json, .png"
+	@echo "make bench      load-test both services against their ceilings: bench/out/ (see bench/README.md)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

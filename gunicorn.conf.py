@@ -9,9 +9,9 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
 # Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections across
-# workers. On one shared socket a gthread worker accepts greedily: under keep-alive clients (a load
-# balancer, wrk) one worker held all 16 connections and served 420 req/s while three idled; with
-# this, 970-1,190 req/s on the same box (README "Performance"). GUNICORN_REUSE_PORT=0 turns it off.
+# workers: on one shared socket a gthread worker accepts greedily and, under keep-alive clients (a load
+# balancer, wrk), one worker held every connection while the others idled (figures: bench/README.md).
+# GUNICORN_REUSE_PORT=0 turns it off.
 reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = 100

@@ -19,7 +19,6 @@ from flask_jwt_extended import JWTManager, get_jwt_identity, jwt_required
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core import jwt_segments
 from core.app import _sqlalchemy_config
 from core.extensions import RedisExtension
 from core.settings import load_settings
@@ -80,7 +79,6 @@ def _with_jwt(settings=None) -> Flask:
         JWT_DECODE_AUDIENCE=settings.jwt_audience,
         JWT_TOKEN_LOCATION=["headers"],
     )
-    jwt_segments.install()  # as configure_jwt does: the ceiling decodes tokens as cheaply as the product
     JWTManager(app)
 
     @app.get("/jwt")

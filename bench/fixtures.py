@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def inprocess_env(env=None) -> dict:
-    """Settings for the in-process tools (bench.inprocess, bench.instructions): the bench database and Redis db."""
+    """Settings for the in-process tools (bench.profile): the bench database and Redis db."""
     env = os.environ if env is None else env
     return {"DATABASE_URL": env.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing_bench"),
             "REDIS_URL": env.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"), "USAGE_REDIS_URL": "",

@@ -1,7 +1,7 @@
 """The phases of a bench run: ceilings, product endpoints, payments end to end, RQ.
 
 Each takes the parsed arguments (`cfg`, which also carries the run's users, servers and
-apps) and the process manager, and returns result entries for bench/results.json.
+apps) and the process manager, and returns result entries for bench/out/results.json.
 """
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ def rq(cfg, procs, conn) -> list[dict]:
     out = []
     for kind in ("trivial", "delivery"):
         for fork in (False, True):
-            # Sized for a few seconds each on a quiet 2-core box: a forked job costs ~5x, a delivery ~3x.
+            # Sized for a few seconds each: a forked job and a delivery cost several trivial jobs.
             n = max(20, cfg.rq_jobs // ((5 if fork else 1) * (3 if kind == "delivery" else 1)))
             print(f"[bench] rq {kind} {'fork' if fork else 'simple'}: {n} jobs", flush=True)
             result = rq_bench.measure(procs, conn, cfg.pay_app, kind=kind, fork=fork, n=n,
@@ -176,4 +176,14 @@ def rq(cfg, procs, conn) -> list[dict]:
         elif r["kind"] == "trivial" and r.get("jobs_per_s"):
             r["ceiling"] = f"target {RQ_TARGET:g}"
             r["ratio"] = round(r["jobs_per_s"] / RQ_TARGET, 2)
+    return out
+
+
+def rq_compare(cfg, conn) -> list[dict]:
+    """Stock SimpleWorker against jobs.worker.BillingWorker, alternating in this process (trivial jobs)."""
+    jobs = max(100, cfg.rq_jobs // 2)
+    out = rq_bench.compare_workers(conn, jobs=jobs, rounds=2 if cfg.quick else 6)
+    for r in out:
+        print(f"[bench] rq-compare {r['worker_class']}: {r['jobs_per_s']} jobs/s, "
+              f"{r['redis_round_trips_per_job']} Redis round trips/job", flush=True)
     return out

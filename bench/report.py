@@ -1,4 +1,4 @@
-"""Turn a bench run's results into the printed table, bench/results.json and bench/results.png."""
+"""Turn a bench run's results into the printed table, bench/out/results.json and bench/out/results.png."""
 from __future__ import annotations
 
 import json
@@ -78,6 +78,7 @@ def table_markdown(results: dict) -> str:
 
 
 def write_json(results: dict, path: str) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as f:
         json.dump(results, f, indent=2, sort_keys=False, default=str)
         f.write("\n")

@@ -8,13 +8,21 @@ timestamps), so neither the worker's start-up nor the enqueueing is counted. Two
 - delivery: the real outbox delivery job (jobs.outbox.deliver_payment_event ->
   core/outbox.py deliver: lock the row, sign, POST, mark delivered) against a local
   receiver (the bare baseline app), on the webhooks queue.
+
+`compare_workers` (`--only rq-compare`) runs RQ's stock SimpleWorker and jobs.worker.BillingWorker
+on trivial jobs, alternating, in this process, and counts Redis round trips per job client-side
+(one per command, one per pipeline): the count does not depend on how busy the machine is.
 """
 from __future__ import annotations
 
+import logging
+import os
+import statistics
 import time
 
 from redis import Redis
-from rq import Queue, Worker
+from redis.client import Pipeline
+from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from sqlalchemy import func, select
@@ -116,3 +124,50 @@ def measure(processes, conn: Redis, payment_app, *, kind: str, fork: bool, n: in
         result["job_p50_ms"] = round(per_job[len(per_job) // 2], 3)
         result["job_p99_ms"] = round(per_job[min(len(per_job) - 1, int(len(per_job) * 0.99))], 3)
     return result
+
+
+def _count_round_trips(trips: dict):
+    """Wrap redis-py's two public send paths to count round trips; returns the undo."""
+    single, piped = Redis.execute_command, Pipeline.execute
+
+    def count_single(self, *args, **kwargs):
+        if not isinstance(self, Pipeline):
+            trips["n"] += 1
+        return single(self, *args, **kwargs)
+
+    def count_pipeline(self, *args, **kwargs):
+        trips["n"] += 1
+        return piped(self, *args, **kwargs)
+
+    Redis.execute_command, Pipeline.execute = count_single, count_pipeline
+
+    def undo():
+        Redis.execute_command, Pipeline.execute = single, piped
+    return undo
+
+
+def compare_workers(conn: Redis, jobs: int = 600, rounds: int = 6) -> list[dict]:
+    """SimpleWorker vs BillingWorker on `jobs` trivial jobs, `rounds` alternating runs each (flushes conn's db)."""
+    from jobs.worker import BillingWorker
+
+    logging.basicConfig(stream=open(os.devnull, "w"))
+    trips = {"n": 0}
+    rates: dict[str, list[float]] = {"SimpleWorker": [], "BillingWorker": []}
+    per_job: dict[str, float] = {}
+    undo = _count_round_trips(trips)
+    try:
+        for _ in range(rounds):
+            for cls in (SimpleWorker, BillingWorker):
+                conn.flushdb()
+                queue = Queue("default", connection=conn)
+                _enqueue_trivial(conn, jobs)
+                trips["n"] = 0
+                started = time.perf_counter()
+                cls([queue], connection=conn).work(burst=True, logging_level="INFO", with_scheduler=True)
+                rates[cls.__name__].append(jobs / (time.perf_counter() - started))
+                per_job[cls.__name__] = trips["n"] / jobs
+    finally:
+        undo()
+    return [{"worker_class": name, "jobs": jobs, "jobs_per_s": round(statistics.median(values), 1),
+             "runs": [round(v, 1) for v in values], "redis_round_trips_per_job": round(per_job[name], 1)}
+            for name, values in rates.items()]

@@ -22,7 +22,7 @@ clock_cli = AppGroup("clock", help="Move the billing clock in development and te
 @click.argument("queues", nargs=-1)
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option("--fork", "fork", is_flag=True,
-              help="Fork a child per job (isolation at ~3x the cost). Default: run jobs in-process.")
+              help="Fork a child per job (isolation at several times the cost). Default: run jobs in-process.")
 @click.option("--name", default=None, help="Worker name (default: RQ's).")
 def worker(queues, burst, fork, name):
     """Run a worker on QUEUES (default: all, highest priority first), with RQ's scheduler for delayed jobs."""
@@ -34,8 +34,7 @@ def worker(queues, burst, fork, name):
 
     register_app(current_app._get_current_object())
     # Build both services' apps and configure the ORM now, before any fork: a forking worker's
-    # child would otherwise do it for every job and throw it away at exit (forked delivery job
-    # p50 106 ms -> 54 ms in `make bench`).
+    # child would otherwise do it for every job and throw it away at exit.
     for service in SERVICES:
         get_app(service)
     configure_mappers()

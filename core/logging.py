@@ -154,8 +154,8 @@ def configure_logging(settings, service: str, process: str = "web", stream=None)
 def _user_id() -> str | None:
     """The JWT subject if the view verified a token, else None; never raises.
 
-    Routes that do not check a token log no user: decoding it here would cost ~0.2 ms a
-    request, and an unverified `sub` would let anyone write any user id into the logs.
+    Routes that do not check a token log no user: decoding it here would cost a token decode on
+    every request, and an unverified `sub` would let anyone write any user id into the logs.
     """
     try:
         from flask_jwt_extended import get_jwt_identity

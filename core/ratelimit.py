@@ -2,7 +2,8 @@
 
 If Redis is down the limiter falls back to per-process in-memory counters, so an outage
 neither opens the door to brute force nor takes login down. A breach answers 429 in the
-project's error shape, with Retry-After.
+project's error shape, with Retry-After. flask-limiter is used through its documented API only
+(decorators, init_app, RATELIMIT_* config), so a default or blueprint limit added later just works.
 """
 from __future__ import annotations
 
@@ -24,12 +25,6 @@ limiter = Limiter(key_func=client_ip, headers_enabled=True, in_memory_fallback_e
                   strategy="fixed-window", key_prefix="ratelimit")
 
 
-# The blueprints whose views carry @limiter.limit (subscription_app/blueprints/auth.py). A limit put on
-# a view elsewhere is still enforced (the decorator checks it); its X-RateLimit-* headers need its
-# blueprint here. tests/security: every limited view's blueprint is listed.
-LIMITED_BLUEPRINTS = ("auth",)
-
-
 def login_account_limit() -> str:
     return current_app.config["SETTINGS"].login_rate_limit_per_account
 
@@ -43,19 +38,3 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.redis_url)
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 2})
     limiter.init_app(app)
-    # The limits are decorators on login and register, and a decorated view checks its own limits.
-    # The before_request hook flask-limiter also installs is there for default and application-wide
-    # limits, which this project has none of: it would only resolve "no limit" on every request
-    # (~0.04 ms each, measured on POST /v1/usage/features/api_calls/use).
-    hook = limiter._check_request_limit
-    if not app.config.get("RATELIMIT_DEFAULT") and not app.config.get("RATELIMIT_APPLICATION"):
-        app.before_request_funcs[None] = [f for f in app.before_request_funcs.get(None, []) if f != hook]
-        # Likewise its header and clean-up hooks only do something for a limited view: they run for
-        # the blueprints that have limits instead of on every request (~0.01 ms each on POST /use).
-        headers = [f for f in app.after_request_funcs.get(None, []) if "inject_headers" in repr(f)]
-        release = [f for f in app.teardown_request_funcs.get(None, []) if "release_context" in repr(f)]
-        app.after_request_funcs[None] = [f for f in app.after_request_funcs[None] if f not in headers]
-        app.teardown_request_funcs[None] = [f for f in app.teardown_request_funcs[None] if f not in release]
-        for blueprint in LIMITED_BLUEPRINTS:
-            app.after_request_funcs.setdefault(blueprint, []).extend(headers)
-            app.teardown_request_funcs.setdefault(blueprint, []).extend(release)

@@ -18,7 +18,6 @@ from typing import Callable, Optional
 from flask import Flask, current_app, has_request_context, request
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 
-from core import jwt_segments
 from core.errors import ApiError, error_body
 from core.extensions import get_redis, jwt
 
@@ -55,7 +54,6 @@ def configure_jwt(app: Flask, version_lookup: TokenVersionLookup = None) -> None
     )
     app.extensions["token_version_lookup"] = version_lookup
     app.extensions["token_version_raise"] = app.extensions["redis"].register_script(RAISE_VERSION_SCRIPT)
-    jwt_segments.install()
     jwt.init_app(app)
 
 

@@ -190,3 +190,34 @@ def test_payments_load_client_counts_completions_against_a_stand_in_server():
     assert result["http_statuses"]["POST 201"] == 10 and result["http_statuses"]["GET 200"] >= 10
     assert 100 <= result["e2e_p50_ms"] < 1000
     assert result["web_requests"] == 10 + result["http_statuses"]["GET 200"]
+
+
+def test_results_go_under_the_ignored_out_folder_and_rq_compare_is_opt_in():
+    from bench import run
+
+    args = run.parse_args([])
+    assert args.output.endswith("bench/out/results.json") and args.chart.endswith("bench/out/results.png")
+    assert "rq-compare" not in args.only
+    assert run.parse_args(["--only", "rq-compare"]).only == ["rq-compare"]
+    with pytest.raises(SystemExit):
+        run.parse_args(["--only", "no-such-group"])
+
+
+def test_rq_compare_counts_round_trips_of_both_workers_and_unwraps_redis(redis_conn):
+    from redis import Redis
+
+    from bench import rq_bench
+
+    send = Redis.execute_command
+    rows = rq_bench.compare_workers(redis_conn, jobs=5, rounds=1)
+    assert Redis.execute_command is send
+    assert [r["worker_class"] for r in rows] == ["SimpleWorker", "BillingWorker"]
+    for row in rows:
+        assert row["jobs_per_s"] > 0 and row["redis_round_trips_per_job"] >= 1
+
+
+def test_profile_refuses_an_unknown_route():
+    from bench import profile
+
+    with pytest.raises(SystemExit):
+        profile.main(["--routes", "use,nope"])

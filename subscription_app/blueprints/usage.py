@@ -5,7 +5,6 @@ from flask import request
 from flask_jwt_extended import jwt_required
 
 from core import tokens
-from core.apidoc import doc_only
 from core.blueprint import Blueprint
 from core.errors import ApiError
 from subscription_app import accounts
@@ -44,14 +43,14 @@ def admin_required(fn):
 @blp.route("/features/<string:feature_name>/use", methods=["POST"])
 @jwt_required()
 @tokens.revocation_checked_in_view  # above the body parsing: a revoked token gets 401, never a 422
-@doc_only(blp.doc(security=BEARER, parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
-                                                 "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
-                                                 "description": "A retry with the same key is not counted twice (24 h)"}]))
+@blp.doc(security=BEARER, parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
+                                       "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
+                                       "description": "A retry with the same key is not counted twice (24 h)"}])
 @blp.arguments(USE_SCHEMA)
 @blp.response(200, UseResultSchema)
-@doc_only(blp.alt_response(403, description="No entitled (active, trialing or past_due) subscription"))
-@doc_only(blp.alt_response(404, description="Feature not in the plan"))
-@doc_only(blp.alt_response(429, description="Limit reached; body has used, limit and resets_at; nothing counted"))
+@blp.alt_response(403, description="No entitled (active, trialing or past_due) subscription")
+@blp.alt_response(404, description="Feature not in the plan")
+@blp.alt_response(429, description="Limit reached; body has used, limit and resets_at; nothing counted")
 def use_feature(data, feature_name: str):
     """Consume `delta` units of a feature, atomically checked against the plan's limit."""
     return metering.use_feature(accounts.current_user_id(), feature_name, data["delta"], _idempotency_key())
