@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Test runner with the seed README's flags, over pytest markers.
 
-    python scripts/run_tests.py --all                 # the whole fast suite (what `make test` runs)
+    python scripts/run_tests.py --all                 # the whole fast suite, as `make test` runs it
     python scripts/run_tests.py --subscription        # subscription service tests
     python scripts/run_tests.py --payment             # payment service tests
     python scripts/run_tests.py --security            # security tests only
@@ -62,6 +62,8 @@ def build_args(opts) -> list[str]:
     slow = "slow" if opts.slow else "not slow"
     expr = f"({expr}) and {slow}" if expr else slow
     args = ["-m", expr]
+    if getattr(opts, "all", False) or getattr(opts, "calendar", False):
+        args.append("--calendar")  # billing tests at every calendar edge instant, as `make test` runs them
     if opts.pattern:
         args += ["-k", keyword_expression(opts.pattern)]
     if opts.coverage:
@@ -72,7 +74,9 @@ def build_args(opts) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="Billing backend test runner")
-    parser.add_argument("--all", action="store_true", help="every fast test (the default)")
+    parser.add_argument("--all", action="store_true", help="every fast test, as `make test` runs them (with --calendar)")
+    parser.add_argument("--calendar", action="store_true",
+                        help="billing tests at every calendar edge instant (docs/testing.md)")
     for group in GROUPS:
         parser.add_argument(f"--{group}", action="store_true", help=f"only tests marked {group}")
     parser.add_argument("--slow", action="store_true", help="the slow suites instead of the fast ones")

@@ -36,3 +36,13 @@ def test_only_a_plain_name_loses_its_test_prefix():
     assert run_tests.keyword_expression("test_refunds") == "refunds"
     assert run_tests.keyword_expression("webhook and not gateway") == "webhook and not gateway"
     assert run_tests.keyword_expression("test_") == "test_"
+
+
+def test_all_runs_the_calendar_check_as_make_test_does():
+    opts = argparse.Namespace(all=True, subscription=False, payment=False, security=False, slow=False,
+                              coverage=False, pattern=None, pytest_args=[])
+    assert "--calendar" in run_tests.build_args(opts)
+    with open(os.path.join(ROOT, "Makefile")) as makefile:
+        assert 'pytest -m "not slow" --calendar' in makefile.read()
+    opts.all = False
+    assert "--calendar" not in run_tests.build_args(opts)
