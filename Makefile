@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 .PHONY: run test test-slow venv services migrate seed bench clean help browser-deps
 
 help:
-	@echo "make run        install, start PostgreSQL/Redis if needed, migrate, seed, start every Procfile process"
+	@echo "make run        install, start PostgreSQL/Redis if needed, migrate, seed, start every process of Procfile.dev"
 	@echo "make test       the test suite on real PostgreSQL and Redis (billing tests at 8 calendar instants)"
 	@echo "make test-slow  the slow suites (crashes, outages, fuzzing, browser)"
 	@echo "make browser-deps  Debian's chromium for the browser test (root: apt-get), once"
@@ -41,7 +41,7 @@ seed: migrate
 	$(BIN)/flask seed
 
 run: seed
-	$(BIN)/honcho start -f Procfile subscription payment worker scheduler dashboard
+	$(BIN)/honcho start -f Procfile.dev
 
 test: venv
 	$(BIN)/python scripts/services.py ensure --database-url $(TEST_DATABASE_URL) --redis-url $(TEST_REDIS_URL)

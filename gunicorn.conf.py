@@ -1,4 +1,5 @@
 """gunicorn settings shared by both web processes (override any of them with env)."""
+import logging
 import multiprocessing
 import os
 
@@ -64,6 +65,21 @@ def on_starting(server):
     os.environ["PROMETHEUS_MULTIPROC_DIR_BASE"] = base
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
     server.log.info("prometheus multiprocess dir %s", path)
+    if server.cfg.reuse_port:
+        logging.getLogger("gunicorn.error").addFilter(_NameTheAddresses(server.cfg.bind))
+
+
+class _NameTheAddresses(logging.Filter):
+    """With reuse_port the master opens no socket, so gunicorn's "Listening at:" names none: fill it in."""
+
+    def __init__(self, binds):
+        super().__init__()
+        self.addresses = ",".join(f"http://{bind}" for bind in binds)
+
+    def filter(self, record):
+        if str(record.msg).startswith("Listening at:") and record.args and not record.args[0]:
+            record.args = (f"{self.addresses} (a SO_REUSEPORT socket per worker)", *record.args[1:])
+        return True
 
 
 def child_exit(server, worker):

@@ -1,11 +1,16 @@
 """WSGI entry points: `gunicorn wsgi:subscription_app`, `wsgi:payment_app`, `wsgi:dashboard_app`.
 
-Each app is built on first access (PEP 562), so a process serving one service never
-builds the other.
+`wsgi:app` is the service named by BILLING_SERVICE (subscription, payment or dashboard;
+subscription when unset): the Procfile's one `web` line serves either service of a
+Heroku-style deploy, one app per service. Each app is built on first access (PEP 562),
+so a process serving one service never builds the other.
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+
+SERVICES = ("subscription", "payment", "dashboard")
 
 
 @lru_cache(maxsize=None)
@@ -22,6 +27,13 @@ def _build(name: str):
 def __getattr__(name: str):
     if name in ("subscription_app", "payment_app", "dashboard_app"):
         return _build(name)
-    if name == "app":  # `flask` CLI default
-        return _build("subscription_app")
+    if name == "app":  # the Procfile's, and the `flask` CLI's default
+        return _build(f"{selected_service()}_app")
     raise AttributeError(name)
+
+
+def selected_service() -> str:
+    service = os.environ.get("BILLING_SERVICE", "").strip().lower() or "subscription"
+    if service not in SERVICES:
+        raise RuntimeError(f"BILLING_SERVICE={service!r}: must be one of {', '.join(SERVICES)}")
+    return service

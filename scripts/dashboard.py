@@ -71,8 +71,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["RQ_DASHBOARD_REDIS_URL"] = settings.redis_url
     app.config["RQ_DASHBOARD_POLL_INTERVAL"] = 2500
 
+    @app.get("/healthz")
+    def _healthz():  # for the container healthcheck: says nothing but "up", so it needs no credentials
+        return Response("ok\n", 200, mimetype="text/plain")
+
     @app.before_request
     def _require_credentials():
+        if request.path == "/healthz":
+            return None
         if not _credentials_ok(settings):
             if request.authorization is not None:
                 security_event("dashboard_auth_failed", f"dashboard credentials refused on {request.path}",

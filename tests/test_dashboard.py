@@ -68,3 +68,9 @@ def test_production_refuses_the_default_password():
         create_app(make_settings(app_env="production", jwt_secret_key="j" * 40,
                                  service_to_service_secret="s" * 40, webhook_signing_secrets=("w" * 40,),
                                  dashboard_password=DEV_DASHBOARD_PASSWORD))
+
+
+def test_healthz_answers_without_credentials_and_tells_nothing(dashboard):
+    r = dashboard.get("/healthz")
+    assert r.status_code == 200 and r.data == b"ok\n"
+    assert dashboard.get("/healthz/../").status_code == 401
