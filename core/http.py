@@ -5,6 +5,7 @@ followed across both services and the jobs in between.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 
@@ -49,7 +50,7 @@ def signed_post(url: str, body: bytes, *, extra_headers: dict | None = None,
     settings = current_app.config["SETTINGS"]
     headers = {**_base_headers(), **signature_headers(settings.webhook_signing_secret, body),
                SERVICE_TOKEN_HEADER: settings.service_to_service_secret, **(extra_headers or {})}
-    return session().post(url, data=body, headers=headers, timeout=timeout)
+    return _send("POST", url, data=body, headers=headers, timeout=timeout)
 
 
 def service_request(method: str, url: str, *, json_body: dict | None = None,
@@ -58,4 +59,29 @@ def service_request(method: str, url: str, *, json_body: dict | None = None,
     settings = current_app.config["SETTINGS"]
     headers = {**_base_headers(), SERVICE_TOKEN_HEADER: settings.service_to_service_secret}
     data = encode(json_body) if json_body is not None else None
-    return session().request(method, url, data=data, headers=headers, timeout=timeout)
+    return _send(method, url, data=data, headers=headers, timeout=timeout)
+
+
+def _send(method: str, url: str, **kwargs) -> requests.Response:
+    """One request; sent once more on a fresh connection if a pooled one was closed under it.
+
+    The other side closes keep-alive connections idle for a few seconds (gunicorn's keepalive);
+    reusing one then fails before any answer. Every call here is safe to repeat (receivers
+    dedupe by event id, charges by idempotency key), so one more try beats an outbox backoff.
+    """
+    try:
+        return session().request(method, url, **kwargs)
+    except requests.ConnectionError as exc:
+        if not _closed_by_peer(exc):
+            raise
+        return session().request(method, url, **kwargs)
+
+
+def _closed_by_peer(exc: BaseException) -> bool:
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, (http.client.RemoteDisconnected, ConnectionResetError)):
+            return True
+        nested = [a for a in getattr(seen, "args", ()) if isinstance(a, BaseException)]
+        seen = nested[0] if nested else seen.__cause__ or seen.__context__
+    return False
