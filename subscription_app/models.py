@@ -292,7 +292,7 @@ class PlanChangeQuote(db.Model):
                                                        nullable=False, index=True)
     plan_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), db.ForeignKey("plans.id"), nullable=False)
     subscription_version: Mapped[int] = mapped_column(db.Integer, nullable=False)
-    proration: Mapped[str] = mapped_column(db.String(16), nullable=False)
+    proration: Mapped[str] = mapped_column(db.String(24), nullable=False)
     amount_due_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
     body: Mapped[dict] = mapped_column(JSONB, nullable=False)

@@ -48,7 +48,7 @@ def upgrade():
         sa.Column('subscription_id', postgresql.UUID(as_uuid=True), nullable=False),
         sa.Column('plan_id', postgresql.UUID(as_uuid=True), nullable=False),
         sa.Column('subscription_version', sa.Integer(), nullable=False),
-        sa.Column('proration', sa.String(length=16), nullable=False),
+        sa.Column('proration', sa.String(length=24), nullable=False),
         sa.Column('amount_due_cents', sa.BigInteger(), nullable=False),
         sa.Column('currency', sa.String(length=3), nullable=False),
         sa.Column('body', postgresql.JSONB(astext_type=sa.Text()), nullable=False),

@@ -38,7 +38,8 @@ def store(sub: Subscription, old: Plan, new: Plan, proration: str) -> dict:
 
 def view(quote: PlanChangeQuote) -> dict:
     return {**quote.body, "quote_id": quote.id, "subscription_id": quote.subscription_id, "plan_id": quote.plan_id,
-            "proration": quote.proration, "expires_at": quote.expires_at}
+            "proration": quote.proration, "expires_at": quote.expires_at,
+            "next_renewal_at": datetime.fromisoformat(quote.body["next_renewal_at"])}
 
 
 def price(sub: Subscription, old: Plan, new: Plan, at: datetime, proration: str) -> dict:
