@@ -103,6 +103,7 @@ class Settings:
     billing_job_budget_seconds: int = 240
     dunning_retry_days: tuple[int, ...] = (1, 3, 5)
     incomplete_expiry_hours: int = 23
+    trial_will_end_days: int = 3
 
     bcrypt_rounds: int = 12
     max_content_length: int = 64 * 1024
@@ -212,6 +213,7 @@ def load_settings() -> Settings:
         billing_job_budget_seconds=_int("BILLING_JOB_BUDGET_SECONDS", d.billing_job_budget_seconds),
         dunning_retry_days=_int_list("DUNNING_RETRY_DAYS", "1,3,5"),
         incomplete_expiry_hours=_int("INCOMPLETE_EXPIRY_HOURS", d.incomplete_expiry_hours),
+        trial_will_end_days=_int("TRIAL_WILL_END_DAYS", d.trial_will_end_days),
         bcrypt_rounds=_int("BCRYPT_ROUNDS", d.bcrypt_rounds),
         max_content_length=_int("MAX_CONTENT_LENGTH", d.max_content_length),
         dashboard_username=_env("RQ_DASHBOARD_USERNAME", d.dashboard_username),

@@ -9,15 +9,15 @@ from core.settings import Settings
 
 def create_app(settings: Settings | None = None, config: dict | None = None) -> Flask:
     from subscription_app import accounts
-    from subscription_app.blueprints import (admin, admin_users, auth, credit_notes, internal, invoices, plans,
-                                            subscriptions, usage, webhooks)
+    from subscription_app.blueprints import (admin, admin_subscriptions, admin_users, auth, credit_notes, internal,
+                                            invoices, plans, subscription_lifecycle, subscriptions, usage, webhooks)
 
     app = build_app(
         __name__,
         service_name="subscription-service",
         title="Billing: subscription service",
-        blueprints=[auth.blp, plans.blp, internal.blp, subscriptions.blp, invoices.blp, credit_notes.blp, webhooks.blp,
-                    usage.blp, admin.blp, admin_users.blp],
+        blueprints=[auth.blp, plans.blp, internal.blp, subscriptions.blp, subscription_lifecycle.blp, invoices.blp,
+                    credit_notes.blp, webhooks.blp, usage.blp, admin.blp, admin_users.blp, admin_subscriptions.blp],
         settings=settings,
         version_lookup=accounts.token_version_of,
         config=config,

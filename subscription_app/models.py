@@ -78,7 +78,7 @@ class Plan(TimestampMixin, db.Model):
 
 
 # A subscription in one of these states is "live": at most one per user (partial unique index).
-LIVE_STATUSES = ("incomplete", "trialing", "active", "past_due")
+LIVE_STATUSES = ("incomplete", "trialing", "active", "past_due", "paused")
 SUBSCRIPTION_STATUSES = LIVE_STATUSES + ("canceled", "expired", "incomplete_expired")
 INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
 INVOICE_REASONS = ("subscription_create", "subscription_cycle", "subscription_update", "trial_conversion",
@@ -122,6 +122,10 @@ class Subscription(TimestampMixin, db.Model):
     # Dunning: failed renewal attempts so far and when the next one is due.
     failed_payment_attempts: Mapped[int] = mapped_column(db.Integer, nullable=False, server_default="0")
     next_payment_attempt_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+    # A pause (billing/pausing.py): since when, until when (None: until resumed), or scheduled.
+    paused_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+    resume_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+    pause_at_period_end: Mapped[bool] = mapped_column(db.Boolean, nullable=False, server_default=text("false"))
     version: Mapped[int] = mapped_column(db.Integer, nullable=False, server_default="1")
 
     __mapper_args__ = {"version_id_col": version}
@@ -277,3 +281,21 @@ class SubscriptionInbox(InboxMixin, db.Model):
 
 class SubscriptionIdempotencyKey(IdempotencyKeyMixin, db.Model):
     __tablename__ = "sub_idempotency_keys"
+
+
+class PlanChangeQuote(db.Model):
+    """A binding price for a plan change (billing/quotes.py), void once the subscription's version moves."""
+    __tablename__ = "plan_change_quotes"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), db.ForeignKey("subscriptions.id"),
+                                                       nullable=False, index=True)
+    plan_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), db.ForeignKey("plans.id"), nullable=False)
+    subscription_version: Mapped[int] = mapped_column(db.Integer, nullable=False)
+    proration: Mapped[str] = mapped_column(db.String(24), nullable=False)
+    amount_due_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
+    body: Mapped[dict] = mapped_column(JSONB, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))

@@ -69,8 +69,8 @@ def test_dunning_retries_on_schedule_then_cancels(client, seeded, make_user, pay
     assert s["status"] == "canceled" and s["ended_at"] and s["next_payment_attempt_at"] is None
     assert client.get(f"/v1/invoices/{inv['id']}", headers=h).json["status"] == "uncollectible"
     assert client.get("/v1/subscriptions/active", headers=h).status_code == 404
-    assert run_cycle() == {"renewed_or_ended": 0, "dunning_retries": 0, "expired": 0, "lapsed_plan_changes": 0,
-                           "failed": 0, "complete": True}
+    assert run_cycle() == {"resumed": 0, "renewed_or_ended": 0, "dunning_retries": 0, "expired": 0,
+                           "lapsed_plan_changes": 0, "trial_will_end": 0, "failed": 0, "complete": True}
 
 
 def test_a_successful_retry_makes_it_active_again(client, seeded, make_user, payment_stub):

@@ -1,7 +1,7 @@
 """Subscription lifecycle: create (paid or trial), read, cancel.
 
-States (DESIGN.md): incomplete -> active | incomplete_expired; trialing -> active |
-expired | canceled; active -> past_due -> active | canceled; any live -> canceled.
+States (DESIGN.md, docs/lifecycle.md): incomplete -> active | incomplete_expired; trialing -> active |
+expired | canceled; active -> past_due -> active | canceled; active <-> paused; any live -> canceled.
 Only a payment.succeeded event makes a subscription active (billing/events.py).
 """
 from __future__ import annotations
@@ -162,6 +162,9 @@ def cancel(user_id: int, subscription_id: uuid.UUID, at_period_end: bool = False
             raise ApiError(409, "An unpaid subscription can only be canceled immediately")
         if sub.cancel_at_period_end:
             raise ApiError(409, "Subscription is already set to cancel at the end of its period")
+        if sub.status == "paused" or sub.pause_at_period_end:
+            raise ApiError(409, "A paused subscription (or one set to pause) has no period left to run out; "
+                                "resume it first, or cancel it now")
         sub.cancel_at_period_end = True
         sub.canceled_at = now
     else:

@@ -27,7 +27,7 @@ import uuid
 from core import clock
 from core.errors import ApiError
 from core.extensions import db
-from subscription_app.billing import invoices
+from subscription_app.billing import invoices, quotes, trial_changes
 from subscription_app.billing.lifecycle import is_trial_plan, load_plan, owned_subscription, with_latest_invoice
 from subscription_app.billing.periods import plan_period_end, same_cycle
 from subscription_app.billing.proration import prorate_interval_change, prorate_upgrade, remaining_seconds
@@ -36,8 +36,8 @@ from subscription_app.models import InvoiceLine, Plan, Subscription
 log = logging.getLogger(__name__)
 
 
-def change_plan(user_id: int, subscription_id: uuid.UUID, plan_id: uuid.UUID) -> Subscription:
-    sub = owned_subscription(user_id, subscription_id, for_update=True)
+def checked_change(sub: Subscription, plan_id: uuid.UUID) -> tuple[Plan, Plan]:
+    """(current plan, new plan) of an allowed change; 409/422 otherwise."""
     if not sub.is_live:
         raise ApiError(409, f"Subscription is {sub.status}; start a new one instead")
     if sub.status != "active":
@@ -54,7 +54,24 @@ def change_plan(user_id: int, subscription_id: uuid.UUID, plan_id: uuid.UUID) ->
                        errors={"json": {"plan_id": [f"Plan currency {new.currency} differs from {old.currency}."]}})
     if invoices.open_invoice(sub, "subscription_update") is not None:
         raise ApiError(409, "An upgrade is waiting for payment; pay or wait for it first")
-    if not same_cycle(old, new):
+    return old, new
+
+
+def preview(user_id: int, subscription_id: uuid.UUID, plan_id: uuid.UUID, proration: str) -> dict:
+    sub = owned_subscription(user_id, subscription_id)
+    old, new = checked_change(sub, plan_id)
+    return quotes.store(sub, old, new, proration)
+
+
+def change_plan(user_id: int, subscription_id: uuid.UUID, plan_id: uuid.UUID,
+                quote_id: uuid.UUID | None = None, trial_end: str | None = None) -> Subscription:
+    sub = owned_subscription(user_id, subscription_id, for_update=True)
+    if sub.status == "trialing":
+        return trial_changes.change_during_trial(sub, plan_id, trial_end)
+    old, new = checked_change(sub, plan_id)
+    if quote_id is not None:
+        invoice = _quoted(sub, new, quotes.redeem(sub, quote_id, plan_id, clock.utcnow()))
+    elif not same_cycle(old, new):
         invoice = _change_interval(sub, old, new)
     elif new.price_cents > old.price_cents:
         invoice = _upgrade(sub, old, new)
@@ -64,6 +81,22 @@ def change_plan(user_id: int, subscription_id: uuid.UUID, plan_id: uuid.UUID) ->
         invoice = None
     db.session.commit()
     return with_latest_invoice(sub, invoice)
+
+
+def _quoted(sub: Subscription, new: Plan, quote):
+    """Bill exactly the quote's lines (priced at its moment), with the same effects as an unquoted change."""
+    if quote.body["effect"] == "at_period_end":
+        sub.pending_plan_id = new.id
+        return None
+    now = clock.utcnow()
+    lines = quotes.invoice_lines(quote)
+    invoice = invoices.new_invoice(sub, "subscription_update", quote.currency, lines, lines[0].period_start,
+                                   lines[-1].period_end, now)
+    if invoice.status == "paid":  # a zero-cent upgrade: nothing to collect, switch now
+        sub.plan_id, sub.pending_plan_id = new.id, None
+    else:
+        _collect(sub, invoice, f"Change to {new.name} (as quoted)")
+    return invoice
 
 
 def _upgrade(sub: Subscription, old: Plan, new: Plan):

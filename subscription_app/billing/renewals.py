@@ -18,11 +18,11 @@ from flask import current_app
 from sqlalchemy import and_, or_, select
 
 from core.extensions import db
-from subscription_app.billing import invoices
+from subscription_app.billing import history, invoices
 from subscription_app.billing.batches import Progress, StepResult, run_in_batches
 from subscription_app.billing.lifecycle import end_now
 from subscription_app.billing.periods import next_period_end, same_cycle
-from subscription_app.models import Invoice, InvoiceLine, Plan, Subscription
+from subscription_app.models import Invoice, InvoiceLine, Plan, Subscription, SubscriptionEvent
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,9 @@ def renew_or_end(sub: Subscription, now: datetime) -> None:
     """A period has ended: cancel, convert the trial, or start the next period and charge it."""
     if sub.cancel_at_period_end:
         end_now(sub, "canceled", sub.current_period_end)
+        return
+    if sub.pause_at_period_end:
+        _begin_scheduled_pause(sub)
         return
     if sub.status == "trialing":
         _end_trial(sub, now)
@@ -46,6 +49,26 @@ def renew_or_end(sub: Subscription, now: datetime) -> None:
             sub.billing_cycle_anchor = sub.current_period_end
         plan, sub.pending_plan_id = pending, None
     _start_paid_period(sub, plan, "subscription_cycle", now)
+
+
+def _begin_scheduled_pause(sub: Subscription) -> None:
+    """Paused from the period end: nothing is charged, no paid time is left to keep."""
+    invoices.void_open_invoices(sub, sub.current_period_end, reason="subscription_update")
+    sub.status, sub.paused_at, sub.pause_at_period_end = "paused", sub.current_period_end, False
+    history.record(sub, "paused", {"by": "schedule", "paused_at": sub.paused_at.isoformat(),
+                                   "resume_at": sub.resume_at.isoformat() if sub.resume_at else None})
+
+
+def resume_paused(sub: Subscription, at: datetime, now: datetime, by: str) -> None:
+    """End a pause at `at`: the period and anchor move by the paused time; a period already over renews now."""
+    paused_for = at - sub.paused_at
+    sub.current_period_end += paused_for
+    sub.billing_cycle_anchor += paused_for
+    sub.status, sub.paused_at, sub.resume_at = "active", None, None
+    history.record(sub, "resumed", {"by": by, "paused_seconds": int(paused_for.total_seconds()),
+                                    "current_period_end": sub.current_period_end.isoformat()})
+    if sub.current_period_end <= now:
+        renew_or_end(sub, now)
 
 
 def _start_paid_period(sub: Subscription, plan: Plan, reason: str, now: datetime) -> None:
@@ -66,16 +89,30 @@ def _start_paid_period(sub: Subscription, plan: Plan, reason: str, now: datetime
         record_failure(sub, invoice, now)
 
 
+def conversion_plan(sub: Subscription) -> Plan | None:
+    """What a trial converts to: a plan chosen during the trial, else the trial plan's paid plan."""
+    plan = db.session.get(Plan, sub.pending_plan_id or sub.plan_id)
+    if plan.trial_days > 0:
+        return db.session.get(Plan, plan.converts_to_plan_id) if plan.converts_to_plan_id else None
+    return plan
+
+
 def _end_trial(sub: Subscription, now: datetime) -> None:
-    trial_plan = db.session.get(Plan, sub.plan_id)
-    paid_plan = db.session.get(Plan, trial_plan.converts_to_plan_id) if trial_plan.converts_to_plan_id else None
+    paid_plan = conversion_plan(sub)
     if paid_plan is None or sub.payment_method_id is None:
         end_now(sub, "expired", sub.current_period_end)
         return
     # Stays `trialing` (still live) until the conversion charge succeeds -> active,
     # or fails -> past_due. The period already moved on, so this runs once.
     sub.billing_cycle_anchor = sub.current_period_end  # the paid cycle starts at conversion
+    sub.pending_plan_id = None
     _start_paid_period(sub, paid_plan, "trial_conversion", now)
+
+
+def end_trial_now(sub: Subscription, now: datetime) -> None:
+    """The customer ends the trial early: it converts at this moment, as it would at its end."""
+    sub.trial_end = sub.current_period_end = now
+    _end_trial(sub, now)
 
 
 def run_renewals(**run) -> StepResult:
@@ -111,10 +148,15 @@ def record_failure(sub: Subscription, invoice: Invoice, now: datetime) -> None:
     sub.next_payment_attempt_at = max(now, due + timedelta(days=days[sub.failed_payment_attempts - 1]))
 
 
-def retry_payment(sub: Subscription, now: datetime) -> None:
-    invoice = db.session.scalar(select(Invoice).where(
+def due_invoice(sub: Subscription) -> Invoice | None:
+    """The open renewal or conversion invoice dunning is trying to collect."""
+    return db.session.scalar(select(Invoice).where(
         Invoice.subscription_id == sub.id, Invoice.status == "open",
         Invoice.reason.in_(("subscription_cycle", "trial_conversion"))).order_by(Invoice.number.desc()))
+
+
+def retry_payment(sub: Subscription, now: datetime) -> None:
+    invoice = due_invoice(sub)
     if invoice is None:
         # Paid some other way in the meantime; the payment event already made it active.
         log.warning("past_due subscription %s has no open invoice; marking active", sub.id)
@@ -173,8 +215,38 @@ def run_lapsed_changes(**run) -> StepResult:
     return run_in_batches("lapsed_plan_changes", conditions, lapse_interval_change, **run)
 
 
-STEPS = (("renewed_or_ended", run_renewals), ("dunning_retries", run_dunning), ("expired", run_expiry),
-         ("lapsed_plan_changes", run_lapsed_changes))
+def auto_resume(sub: Subscription, now: datetime) -> None:
+    # Ended at `resume_at` itself, not at the bill run's moment, so a late run gives no free days.
+    resume_paused(sub, sub.resume_at, now, "schedule")
+
+
+def run_auto_resumes(**run) -> StepResult:
+    return run_in_batches(
+        "resumed", lambda now: (Subscription.status == "paused", Subscription.resume_at <= now),
+        auto_resume, **run)
+
+
+# -- trial ending notices ----------------------------------------------------------------------
+
+def notify_trial_will_end(sub: Subscription, now: datetime) -> None:
+    # Logged and in the history until integrator webhooks deliver it; the NOT EXISTS below makes it once-only.
+    history.record(sub, "trial_will_end", {"trial_end": sub.trial_end.isoformat(),
+                                           "days_before": current_app.config["SETTINGS"].trial_will_end_days})
+    log.info("subscription.trial_will_end: subscription %s, trial ends %s", sub.id, sub.trial_end.isoformat())
+
+
+def run_trial_notices(**run) -> StepResult:
+    def conditions(now):
+        days = current_app.config["SETTINGS"].trial_will_end_days
+        told = select(SubscriptionEvent.id).where(SubscriptionEvent.subscription_id == Subscription.id,
+                                                  SubscriptionEvent.type == "trial_will_end")
+        return (Subscription.status == "trialing", Subscription.trial_end > now,
+                Subscription.trial_end <= now + timedelta(days=days), ~told.exists())
+    return run_in_batches("trial_will_end", conditions, notify_trial_will_end, **run)
+
+
+STEPS = (("resumed", run_auto_resumes), ("renewed_or_ended", run_renewals), ("dunning_retries", run_dunning), ("expired", run_expiry),
+         ("lapsed_plan_changes", run_lapsed_changes), ("trial_will_end", run_trial_notices))
 
 
 def run_cycle(progress: Progress | None = None, deadline: float | None = None) -> dict:

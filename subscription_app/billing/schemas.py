@@ -34,6 +34,11 @@ class TrialSchema(StrictSchema):
 
 class ChangePlanSchema(StrictSchema):
     plan_id = fields.UUID(required=True)
+    quote_id = fields.UUID(metadata={"description": "From POST .../plan/preview: bill exactly the quoted amount, "
+                                                    "or 409 if it expired or the subscription changed since"})
+    trial_end = fields.String(validate=validate.OneOf(("now",)), metadata={
+        "description": "During a trial, to a plan without one: `now` ends the trial and charges the new plan "
+                       "now; without it the trial runs out and converts to the new plan"})
 
 
 class CancelArgsSchema(StrictSchema):
@@ -105,7 +110,9 @@ class InvoiceSchema(InvoiceSummarySchema):
 
 class SubscriptionEventSchema(StrictSchema):
     id = Integer(dump_only=True)
-    type = fields.String(dump_only=True, metadata={"enum": ["refund", "canceled"]})
+    type = fields.String(dump_only=True, metadata={"enum": [
+        "refund", "canceled", "cancel_undone", "pause_scheduled", "pause_undone", "paused", "resumed",
+        "payment_method_updated", "plan_changed_in_trial", "trial_will_end"]})
     details = fields.Dict(dump_only=True)
     at = fields.DateTime(dump_only=True)
 
@@ -133,6 +140,9 @@ class SubscriptionSchema(StrictSchema):
     payment_method_id = fields.UUID(dump_only=True, allow_none=True)
     failed_payment_attempts = Integer(dump_only=True)
     next_payment_attempt_at = fields.DateTime(dump_only=True, allow_none=True)
+    paused_at = fields.DateTime(dump_only=True, allow_none=True)
+    resume_at = fields.DateTime(dump_only=True, allow_none=True)
+    pause_at_period_end = fields.Boolean(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     latest_invoice = fields.Nested(InvoiceSchema, dump_only=True, allow_none=True)
 

@@ -98,17 +98,22 @@ def subscription_history(args, subscription_id: uuid.UUID):
 @blp.route("/<uuid:subscription_id>/plan", methods=["PUT"])
 @jwt_required()
 @blp.doc(security=BEARER)
-@blp.arguments(ChangePlanSchema)
+@blp.arguments(ChangePlanSchema, example={"plan_id": "550e8400-e29b-41d4-a716-446655440003",
+                                          "quote_id": "5f0c3a1e-8d7b-4c2a-9e61-2b7f1c0d9a44"})
 @blp.response(200, SubscriptionSchema)
 @blp.alt_response(409, description="The subscription is not active, or an upgrade awaits payment")
 def change_plan(data, subscription_id: uuid.UUID):
     """Upgrade now (prorated invoice; the plan switches when it is paid) or downgrade at period end.
 
+    With `quote_id` (from `POST .../plan/preview`) exactly the quoted amount is billed, or 409 if the
+    quote expired or the subscription changed since. During a trial, see docs/lifecycle.md.
+
     To a plan with another billing interval: the unused time is credited and the new plan's full
     price charged; once paid, a new period and billing cycle anchor start. A credit worth the new
     price or more waits for the period end instead.
     """
-    return plan_change.change_plan(current_user_id(), subscription_id, data["plan_id"])
+    return plan_change.change_plan(current_user_id(), subscription_id, data["plan_id"],
+                                   quote_id=data.get("quote_id"), trial_end=data.get("trial_end"))
 
 
 @blp.route("/<uuid:subscription_id>", methods=["DELETE"])

@@ -29,12 +29,14 @@ from subscription_app.usage.store import get_store
 
 log = logging.getLogger(__name__)
 
-# past_due keeps access while dunning retries; incomplete (never paid) is never entitled.
+# past_due keeps access while dunning retries; incomplete (never paid) and paused are never entitled.
 ENTITLED_STATUSES = ("active", "trialing", "past_due")
+UNENTITLED_LIVE = ("incomplete", "paused")
 UNLIMITED = -1
 GENERATION_TTL_SECONDS = 7 * 86400
 NO_SUBSCRIPTION = "No active subscription: subscribe to a plan to use features"
 INCOMPLETE = "Subscription is incomplete: pay its first invoice to use features"
+PAUSED = "Subscription is paused: resume it (POST /v1/subscriptions/{id}/resume) to use features"
 
 
 @dataclass(frozen=True)
@@ -72,13 +74,13 @@ def load_entitlement(user_id: int) -> Entitlement:
         select(Subscription.status, Subscription.current_period_start, Subscription.current_period_end,
                Plan.feature_limits)
         .join(Plan, Plan.id == Subscription.plan_id)
-        .where(Subscription.user_id == user_id, Subscription.status.in_(ENTITLED_STATUSES + ("incomplete",)))
+        .where(Subscription.user_id == user_id, Subscription.status.in_(ENTITLED_STATUSES + UNENTITLED_LIVE))
         .order_by(Subscription.created_at.desc()).limit(1)
     ).first()
     if row is None:
         return Entitlement(user_id, False, NO_SUBSCRIPTION)
     if row.status not in ENTITLED_STATUSES:
-        return Entitlement(user_id, False, INCOMPLETE)
+        return Entitlement(user_id, False, PAUSED if row.status == "paused" else INCOMPLETE)
     limits = {str(name): _limit(value) for name, value in (row.feature_limits or {}).items()}
     return Entitlement(user_id, True, "", int(row.current_period_start.timestamp()),
                        int(row.current_period_end.timestamp()), limits)
