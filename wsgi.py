@@ -1,22 +1,23 @@
 """WSGI entry points: `gunicorn wsgi:subscription_app`, `wsgi:payment_app`, `wsgi:dashboard_app`.
 
-Each app is built on first access (PEP 562), so a process serving one service never
-builds the other.
+Each app is built on first access (PEP 562), by the composition root (jobs/apps.py), so a process
+serving one service never builds the other.
 """
 from __future__ import annotations
 
 from functools import lru_cache
 
+from jobs import apps
+from scripts import dashboard
+
+SERVICES = {"subscription_app": "subscription", "payment_app": "payment"}
+
 
 @lru_cache(maxsize=None)
 def _build(name: str):
-    if name == "subscription_app":
-        from subscription_app import create_app
-    elif name == "dashboard_app":
-        from scripts.dashboard import create_app
-    else:
-        from payment_app import create_app
-    return create_app()
+    if name == "dashboard_app":
+        return dashboard.create_app()
+    return apps.create_app(SERVICES[name])
 
 
 def __getattr__(name: str):
