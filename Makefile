@@ -45,6 +45,7 @@ run: seed
 
 test: venv
 	$(BIN)/python scripts/services.py ensure --database-url $(TEST_DATABASE_URL) --redis-url $(TEST_REDIS_URL)
+	$(BIN)/lint-imports
 	$(BIN)/pytest -m "not slow" --calendar
 
 # Idempotent: nothing to do when chromium is there. Without root or apt the browser test skips.

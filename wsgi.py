@@ -2,26 +2,26 @@
 
 `wsgi:app` is the service named by BILLING_SERVICE (subscription, payment or dashboard;
 subscription when unset): the Procfile's one `web` line serves either service of a
-Heroku-style deploy, one app per service. Each app is built on first access (PEP 562),
-so a process serving one service never builds the other.
+Heroku-style deploy, one app per service. Each app is built on first access (PEP 562), by
+the composition root (jobs/apps.py), so a process serving one service never builds the other.
 """
 from __future__ import annotations
 
 import os
 from functools import lru_cache
 
-SERVICES = ("subscription", "payment", "dashboard")
+from jobs import apps
+from scripts import dashboard
+
+SERVICES = {"subscription_app": "subscription", "payment_app": "payment"}
+CHOICES = ("subscription", "payment", "dashboard")
 
 
 @lru_cache(maxsize=None)
 def _build(name: str):
-    if name == "subscription_app":
-        from subscription_app import create_app
-    elif name == "dashboard_app":
-        from scripts.dashboard import create_app
-    else:
-        from payment_app import create_app
-    return create_app()
+    if name == "dashboard_app":
+        return dashboard.create_app()
+    return apps.create_app(SERVICES[name])
 
 
 def __getattr__(name: str):
@@ -34,6 +34,6 @@ def __getattr__(name: str):
 
 def selected_service() -> str:
     service = os.environ.get("BILLING_SERVICE", "").strip().lower() or "subscription"
-    if service not in SERVICES:
-        raise RuntimeError(f"BILLING_SERVICE={service!r}: must be one of {', '.join(SERVICES)}")
+    if service not in CHOICES:
+        raise RuntimeError(f"BILLING_SERVICE={service!r}: must be one of {', '.join(CHOICES)}")
     return service

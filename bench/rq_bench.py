@@ -5,7 +5,7 @@ divided by the time from the first job's start to the last job's end (RQ's own
 timestamps), so neither the worker's start-up nor the enqueueing is counted. Two jobs:
 
 - trivial: bench.rq_jobs.noop on the default queue, what the worker itself costs per job;
-- delivery: the real outbox delivery job (jobs.outbox.deliver_payment_event ->
+- delivery: the real outbox delivery job (payment_app.outbox.deliver ->
   core/outbox.py deliver: lock the row, sign, POST, mark delivered) against a local
   receiver (the bare baseline app), on the webhooks queue.
 

@@ -8,8 +8,9 @@ from typing import Iterable
 import swagger_ui_bundle
 from flask import Flask, g, request, send_from_directory
 
-from core import health, ratelimit
+from core import health, logging as billing_logging, metrics, ratelimit
 from core.blueprint import Blueprint
+from core.cli import register_cli
 from core.errors import BillingApi, register_error_handlers
 from core.extensions import db, migrate, redis_ext
 from core.jsonbody import BillingJSONProvider
@@ -87,8 +88,6 @@ def _register_docs_assets(app: Flask) -> None:
 def build_app(import_name: str, *, service_name: str, title: str, blueprints: Iterable[Blueprint],
               settings: Settings | None = None, version_lookup: TokenVersionLookup = None,
               config: dict | None = None) -> Flask:
-    import jobs.outbox  # noqa: F401 - registers both outboxes and their delivery jobs
-
     settings = (settings or load_settings()).validate()
     app = Flask(import_name)
     app.config["SETTINGS"] = settings
@@ -109,7 +108,6 @@ def build_app(import_name: str, *, service_name: str, title: str, blueprints: It
     app.extensions["billing_api"] = api
     register_error_handlers(app)
     _register_request_id(app)
-    from core import logging as billing_logging, metrics
     billing_logging.init_app(app)
     metrics.init_app(app)
     _register_docs_assets(app)
@@ -120,6 +118,5 @@ def build_app(import_name: str, *, service_name: str, title: str, blueprints: It
             raise TypeError(f"blueprint {blueprint.name} must be a core.blueprint.Blueprint")
         api.register_blueprint(blueprint)
 
-    from core.cli import register_cli
     register_cli(app)
     return app

@@ -14,9 +14,18 @@ from core.blueprint import Blueprint
 from core.extensions import db, get_redis
 from core.schemas import HealthSchema, DetailedHealthSchema, QueuesHealthSchema
 from core.queues import queue_stats
-from jobs.schedule import periodic_status
 
 blp = Blueprint("health", __name__, url_prefix="/v1/health", description="Liveness and dependency checks")
+
+
+def init_periodic_status(app, status) -> None:
+    """The composition root hands in what reports periodic jobs (core knows no job registry)."""
+    app.extensions["periodic_status"] = status
+
+
+def _periodic_status() -> dict:
+    status = current_app.extensions.get("periodic_status")
+    return status(get_redis()) if status else {}
 
 
 def _service_name() -> str:
@@ -79,4 +88,4 @@ def queues():
         return {"status": "unhealthy", "service": _service_name(), "queues": {},
                 "error": exc.__class__.__name__}, 503
     return {"status": "healthy", "service": _service_name(), "queues": stats,
-            "periodic_jobs": periodic_status(get_redis())}
+            "periodic_jobs": _periodic_status()}

@@ -18,7 +18,9 @@ import sys
 import time
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, request
+from flask_jwt_extended import get_jwt_identity
 from pythonjsonlogger.json import JsonFormatter
+from rq import get_current_job
 
 REQUEST_LOGGER = "billing.request"
 SECURITY_LOGGER = "billing.security"
@@ -66,8 +68,6 @@ def current_job():
     job = _bound_job.get()
     if job is not None:
         return job
-    from rq import get_current_job
-
     return get_current_job()
 
 
@@ -158,8 +158,6 @@ def _user_id() -> str | None:
     every request, and an unverified `sub` would let anyone write any user id into the logs.
     """
     try:
-        from flask_jwt_extended import get_jwt_identity
-
         identity = get_jwt_identity()
     except Exception:  # noqa: BLE001 - RuntimeError when the view did not verify a token
         return None

@@ -31,8 +31,11 @@ import time
 from flask import Flask, Response, current_app, g, has_app_context, request
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram,
                                generate_latest)
+from prometheus_client import multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from redis.commands.core import Script
+
+from core.queues import queue_stats
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +140,6 @@ class ClusterCollector:
         self.conn = conn
 
     def collect(self):
-        from core.queues import queue_stats
-
         up = GaugeMetricFamily("billing_metrics_redis_up", "1 if queue and business metrics could be read.")
         try:
             stats = queue_stats(self.conn)
@@ -191,8 +192,6 @@ def _gauge(name: str, doc: str, values: dict, field: str) -> GaugeMetricFamily:
 def exposition(conn) -> bytes:
     """The full /metrics body: this process's (or all gunicorn workers') metrics, then the cluster's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
         local = CollectorRegistry()
         multiprocess.MultiProcessCollector(local)
     else:

@@ -7,7 +7,7 @@ state change it announces; delivery happens after commit, with retries.
 After the commit that added an outbox row, its delivery job is enqueued
 (core.queues.enqueue_after_commit: never for a rolled-back transaction or SAVEPOINT). If Redis
 is down at that moment, or a worker dies mid-delivery, the periodic sweeper
-(jobs/outbox.py) finds the undelivered row and enqueues it again. Delivery locks the
+(jobs/outbox.py, for both services) finds the undelivered row and enqueues it again. Delivery locks the
 row (FOR UPDATE SKIP LOCKED), POSTs the signed envelope, and marks it delivered; a
 failure schedules a retry with capped exponential backoff, until MAX_ATTEMPTS.
 Receivers dedupe by event id (core/inbox.py), so at-least-once delivery gives
@@ -70,8 +70,10 @@ class OutboxConfig:
 _configs: dict[type, OutboxConfig] = {}
 
 
-def register(config: OutboxConfig) -> None:
+def init_app(app, config: OutboxConfig) -> None:
+    """A service's create_app registers its own outbox: its model, targets and delivery job."""
     _configs[config.model] = config
+    app.extensions["outbox"] = config
 
 
 def config_for(model) -> OutboxConfig:

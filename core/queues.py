@@ -1,6 +1,6 @@
 """The project's named RQ queues, and the one way to enqueue a job: enqueue_after_commit().
 
-    enqueue_after_commit(PAYMENTS, "jobs.payments.submit_charge", str(txn.id))
+    enqueue_after_commit(PAYMENTS, "payment_app.payments.submit_to_gateway", str(txn.id))
     db.session.commit()   # the job is enqueued now, and never if the transaction rolls back
 
 Inside a transaction the job waits for its commit (core/on_commit.py: a rolled-back SAVEPOINT

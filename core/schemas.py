@@ -4,6 +4,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from core.extensions import db
+
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 
 
@@ -83,8 +85,6 @@ class PageMetaSchema(ma.Schema):
 
 def paginate(select_stmt, page: int, per_page: int) -> dict:
     """The one pagination helper: {items, meta} from a SQLAlchemy select."""
-    from core.extensions import db
-
     result = db.paginate(select_stmt, page=page, per_page=per_page, error_out=False)
     return {"items": result.items,
             "meta": {"page": page, "per_page": per_page, "total": result.total, "pages": result.pages}}

@@ -1,37 +1,17 @@
-"""Outbox delivery jobs for both services, and the sweeper that re-enqueues stragglers."""
+"""Outbox and idempotency housekeeping across both services, and the operator's view of dead events."""
 from __future__ import annotations
 
-from flask import current_app
+import uuid
 
 from core import idempotency, outbox
-from jobs.context import in_app
+from core.extensions import db
+from jobs.context import in_app, service_context
 from payment_app.models import PaymentIdempotencyKey, PaymentOutbox
 from subscription_app.models import SubscriptionIdempotencyKey, SubscriptionOutbox
 
-
-@in_app("subscription")
-def deliver_subscription_event(event_id: str) -> str:
-    return outbox.deliver(SubscriptionOutbox, event_id)
-
-
-@in_app("payment")
-def deliver_payment_event(event_id: str) -> str:
-    return outbox.deliver(PaymentOutbox, event_id)
-
-
-def _settings():
-    return current_app.config["SETTINGS"]
-
-
-outbox.register(outbox.OutboxConfig(
-    service="subscription", model=SubscriptionOutbox, deliver_job=deliver_subscription_event,
-    targets={"payment_charges": lambda: _settings().payment_service_url + "/v1/payments/internal/charges",
-             "payment_refunds": lambda: _settings().payment_service_url + "/v1/payments/internal/refunds"},
-))
-outbox.register(outbox.OutboxConfig(
-    service="payment", model=PaymentOutbox, deliver_job=deliver_payment_event,
-    targets={"subscription_webhook": lambda: _settings().subscription_service_url + "/v1/webhooks/payment"},
-))
+OUTBOXES = (("subscription", SubscriptionOutbox), ("payment", PaymentOutbox))
+# What names an event's subject for an operator (a refund.requested: its transaction and reason).
+SUBJECT_FIELDS = ("transaction_id", "invoice_id", "refund_id", "subscription_id", "reason")
 
 
 @in_app("subscription")
@@ -64,24 +44,19 @@ def purge_idempotency_keys() -> dict:
     return {"subscription": _purge_subscription_keys(), "payment": _purge_payment_keys()}
 
 
-# What names an event's subject for an operator (a refund.requested: its transaction and reason).
-SUBJECT_FIELDS = ("transaction_id", "invoice_id", "refund_id", "subscription_id", "reason")
+def _describe(service: str, row) -> dict:
+    data = (row.payload or {}).get("data") or {}
+    return {"service": service, "id": str(row.id), "event_type": row.event_type, "target": row.target,
+            "attempts": row.attempts, "dead_at": row.dead_at, "last_error": row.last_error,
+            "subject": {k: data[k] for k in SUBJECT_FIELDS if data.get(k) is not None}}
 
 
 def dead_events(event_type: str | None = None, limit: int = 50) -> list[dict]:
     """Operator view: the dead events of both services' outboxes, newest first, with what they were about."""
-    from core.extensions import db
-    from jobs.context import get_app
-
     found = []
-    for service, model in (("subscription", SubscriptionOutbox), ("payment", PaymentOutbox)):
-        with get_app(service).app_context():
-            for row in outbox.dead(model, event_type, limit):
-                data = (row.payload or {}).get("data") or {}
-                found.append({"service": service, "id": str(row.id), "event_type": row.event_type,
-                              "target": row.target, "attempts": row.attempts, "dead_at": row.dead_at,
-                              "last_error": row.last_error,
-                              "subject": {k: data[k] for k in SUBJECT_FIELDS if data.get(k) is not None}})
+    for service, model in OUTBOXES:
+        with service_context(service):
+            found.extend(_describe(service, row) for row in outbox.dead(model, event_type, limit))
             db.session.rollback()
     return sorted(found, key=lambda e: e["dead_at"], reverse=True)[:limit]
 
@@ -91,17 +66,12 @@ def replay_event(event_id: str) -> tuple[str, str]:
 
     Returns (service, event_type); raises LookupError if neither outbox has it. Receivers dedupe
     by event id, so a replay of an event that was already applied changes nothing."""
-    import uuid
-
-    from core.extensions import db
-    from jobs.context import get_app
-
     try:
         uuid.UUID(str(event_id))
     except ValueError:
         raise LookupError(f"{event_id!r} is not an outbox event id (a UUID)") from None
-    for service, model in (("subscription", SubscriptionOutbox), ("payment", PaymentOutbox)):
-        with get_app(service).app_context():
+    for service, model in OUTBOXES:
+        with service_context(service):
             row = db.session.get(model, uuid.UUID(str(event_id)))
             if row is not None:
                 event_type = row.event_type

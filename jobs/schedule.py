@@ -7,16 +7,22 @@ show lag.
 """
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
+from flask import current_app, has_app_context
 from redis import Redis
 from rq.job import get_current_job
 
-from core.settings import load_settings
 from core.queues import DEFAULT
+from core.settings import load_settings
+from jobs import maintenance, outbox
+from jobs.context import service_context, service_of
+from payment_app import resubmit
+from subscription_app.billing import cycle
+from subscription_app.usage import ledger
 
 LAST_RUN_KEY = "periodic:last_run:{job_id}"
 REGISTERED_KEY = "periodic:registered"  # gone with a Redis loss: the scheduler then registers again
@@ -26,52 +32,47 @@ JOB_ID_PREFIX = "periodic-"
 @dataclass(frozen=True)
 class PeriodicJob:
     job_id: str
-    func: str  # "module:function"; the function takes no arguments
+    func: Callable[[], object]  # a service's function runs in that service's app context
     # Seconds, or the name of a Settings attribute holding them (read when used, not at import).
     interval: int | str
     queue: str = DEFAULT
     timeout_seconds: int = 300
     description: str = ""
-    # Optional "module:function" whose dict is merged into this job's health status (own lag figures).
-    status: str | None = None
+    # Optional function whose dict is merged into this job's health status (own lag figures).
+    status: Callable[[], dict] | None = None
 
     @property
     def interval_seconds(self) -> int:
         if isinstance(self.interval, int):
             return self.interval
-        from flask import current_app, has_app_context
         settings = current_app.config["SETTINGS"] if has_app_context() else load_settings()
         return int(getattr(settings, self.interval))
 
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
-    PeriodicJob("heartbeat", "jobs.maintenance:heartbeat", 30,
+    PeriodicJob("heartbeat", maintenance.heartbeat, 30,
                 description="Proves the scheduler and a worker are alive"),
-    PeriodicJob("outbox-sweep", "jobs.outbox:sweep_outboxes", 15,
+    PeriodicJob("outbox-sweep", outbox.sweep_outboxes, 15,
                 description="Re-enqueue undelivered outbox events (after a crash or a Redis outage)"),
-    PeriodicJob("billing-cycle", "jobs.billing:run_billing_cycle", "billing_cycle_seconds",
+    PeriodicJob("billing-cycle", cycle.run_billing_cycle, "billing_cycle_seconds",
                 description="Renewals, trial ends, dunning retries, expiry of unpaid subscriptions"),
-    PeriodicJob("idempotency-purge", "jobs.outbox:purge_idempotency_keys", 3600,
+    PeriodicJob("idempotency-purge", outbox.purge_idempotency_keys, 3600,
                 description="Drop Idempotency-Key records past their TTL"),
-    PeriodicJob("usage-sync", "jobs.usage:sync_usage", "usage_sync_interval_seconds",
-                timeout_seconds=120, status="jobs.usage:usage_status",
+    PeriodicJob("usage-sync", ledger.sync_usage, "usage_sync_interval_seconds",
+                timeout_seconds=120, status=ledger.health_status,
                 description="Writes usage counters changed since the last run to PostgreSQL"),
-    PeriodicJob("usage-sweep", "jobs.usage:sweep_usage", 600,
+    PeriodicJob("usage-sweep", ledger.sweep_unindexed, 600,
                 description="Indexes dirty usage counters whose announce was lost"),
-    PeriodicJob("payments-resubmit", "jobs.payments:resubmit_stuck", 30,
+    PeriodicJob("payments-resubmit", resubmit.resubmit_stuck, 30,
                 description="Re-enqueue pending charges/refunds and gateway answers that Redis lost"),
 )
-
-
-def _resolve(path: str):
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def run_periodic(job_id: str):
     """What rq-scheduler enqueues: run the registered function and record the run."""
     entry = next(j for j in PERIODIC_JOBS if j.job_id == job_id)
-    result = _resolve(entry.func)()
+    with service_context(service_of(entry.func.__module__)):
+        result = entry.func()
     job = get_current_job()
     if job is not None:
         job.connection.set(LAST_RUN_KEY.format(job_id=job_id), time.time())
@@ -87,7 +88,6 @@ def register(scheduler) -> list[str]:
     now = datetime.now(timezone.utc)
     ids = []
     for entry in PERIODIC_JOBS:
-        _resolve(entry.func)  # fail at start, not at 3 a.m., on a typo
         job = scheduler.schedule(
             scheduled_time=now, func=run_periodic, args=[entry.job_id], interval=entry.interval_seconds,
             repeat=None, queue_name=entry.queue, id=JOB_ID_PREFIX + entry.job_id,
@@ -114,7 +114,7 @@ def periodic_status(connection: Redis) -> dict:
         }
         if entry.status:
             try:
-                status[entry.job_id].update(_resolve(entry.status)())
+                status[entry.job_id].update(entry.status())
             except Exception as exc:  # noqa: BLE001 - health reports, never fails
                 status[entry.job_id]["status_error"] = exc.__class__.__name__
     return status

@@ -1,4 +1,5 @@
-"""The worker classes `flask rq worker` runs: RQ's own, minus Redis round trips that buy nothing.
+"""The worker classes `flask rq worker` runs: RQ's own, running each job in its service's app context,
+minus Redis round trips that buy nothing.
 
 RQ 3.0 sends the worker heartbeat (HSET + EXPIRE + EXPIRE, three round trips) three
 times per job and writes the state "idle" twice per job: 11 of the 20 round trips a
@@ -17,9 +18,11 @@ import signal
 import sys
 import time
 
+import redis
 from rq import SimpleWorker, Worker
 
 from core.logging import bind_job, current_job
+from jobs.context import service_context, service_of
 
 HEARTBEAT_EVERY = 2.0  # seconds; RQ's worker key lives worker_ttl + 60 s (480 s by default)
 RQ_JOB_LINES = ("Worker %s: %s: %s (%s)", "Worker %s: %s: %s")  # RQ's "dequeued" and "Job OK" lines
@@ -63,6 +66,11 @@ class _FewerRoundTrips:
         with bind_job(job):
             self.log.info("Worker %s: %s: %s (%s)", self.name, queue.name, job.description, job.id)
             return super().execute_job(job, queue)
+
+    def perform_job(self, job, queue, execution):
+        # A job is a service's function: it runs in that service's app context (in the work horse when forking).
+        with service_context(service_of(job.func_name)):
+            return super().perform_job(job, queue, execution)
 
     def set_state(self, state, pipeline=None):
         # This worker is the only writer of its state, so an unchanged state is already stored.
@@ -111,8 +119,6 @@ def work_forever(make_worker, *, burst: bool = False, logging_level: str = "INFO
     work(); under honcho one exiting process stops all the others. `make_worker(restarts)`
     builds a new worker each time (the dead one may still hold its name in Redis).
     """
-    import redis
-
     log = logging.getLogger(__name__)
     children_die_with_the_worker()
     restarts = 0

@@ -5,18 +5,19 @@ from flask import Flask
 
 from core.app import build_app
 from core.settings import Settings
+from payment_app import identity, outbox
+from payment_app.blueprints import BLUEPRINTS
 
 
 def create_app(settings: Settings | None = None, config: dict | None = None) -> Flask:
-    from payment_app import identity, models  # noqa: F401 - tables belong to this service
-    from payment_app.blueprints import internal, payments, webhooks
-
-    return build_app(
+    app = build_app(
         __name__,
         service_name="payment-service",
         title="Billing: payment service",
-        blueprints=[payments.blp, internal.blp, webhooks.blp],
+        blueprints=BLUEPRINTS,
         settings=settings,
         version_lookup=identity.token_version_of,
         config=config,
     )
+    outbox.init_app(app)
+    return app

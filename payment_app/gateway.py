@@ -3,7 +3,7 @@
 Tokenising is synchronous (as with a real gateway's card vault). Charge, authorise,
 void and refund are recorded in the gateway's own ledger (mock_gateway_requests),
 one row per idempotency key we send, and answered LATER: a delayed RQ job
-(jobs.payments.send_gateway_answer) POSTs a signed `POST /v1/webhooks/gateway` after
+(payment_app.gateway.send_answer) POSTs a signed `POST /v1/webhooks/gateway` after
 GATEWAY_MIN_DELAY_MS..GATEWAY_MAX_DELAY_MS. Nothing waits during the delay, so
 hundreds of payments can be in flight. A retried job sends the same key and gets the
 same request back: a card is never charged twice.
@@ -20,12 +20,15 @@ from __future__ import annotations
 import logging
 import random
 import secrets
+from datetime import datetime, timezone
+
 from flask import current_app
 from rq import Retry
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from core.extensions import db
+from core.http import encode, signed_post
 from core.queues import WEBHOOKS, enqueue_after_commit
 from payment_app.cards import Card, normalise_number
 from payment_app.models import MockGatewayRequest, MockGatewayToken
@@ -34,7 +37,7 @@ log = logging.getLogger(__name__)
 DECLINED = "card_declined"
 INSUFFICIENT = "insufficient_funds"
 # The gateway retries a webhook our service did not acknowledge (like a real gateway would);
-# after the retries (~2 min, GATEWAY_ANSWER_REDELIVER_AFTER_SECONDS) jobs.payments.resubmit_stuck
+# after the retries (~2 min, GATEWAY_ANSWER_REDELIVER_AFTER_SECONDS) payment_app.resubmit.resubmit_stuck
 # sends it again.
 ANSWER_RETRY = Retry(max=5, interval=[1, 5, 15, 30, 60])
 
@@ -131,7 +134,7 @@ def answer_delay_seconds() -> float:
 
 def schedule_answer(request_id: str) -> None:
     """The delayed webhook, after the ledger row commits; RQ's scheduler (inside every worker) releases it."""
-    enqueue_after_commit(WEBHOOKS, "jobs.payments.send_gateway_answer", request_id, delay=answer_delay_seconds(),
+    enqueue_after_commit(WEBHOOKS, "payment_app.gateway.send_answer", request_id, delay=answer_delay_seconds(),
                          retry=ANSWER_RETRY)
 
 
@@ -150,3 +153,22 @@ def unanswered_before(cutoff, limit: int = 500) -> list[str]:
                                    .where(MockGatewayRequest.answered_at.is_(None),
                                           MockGatewayRequest.created_at < cutoff)
                                    .order_by(MockGatewayRequest.created_at).limit(limit)))
+
+
+def send_answer(request_id: str) -> str:
+    """The job behind schedule_answer: POST the signed result of one request to our own service."""
+    row = db.session.get(MockGatewayRequest, request_id)
+    if row is None or row.answered_at is not None:
+        db.session.rollback()
+        return "skipped"
+    body = encode(answer_event(row))
+    db.session.rollback()  # hold no row while our own service handles the webhook
+    response = signed_post(_settings().payment_service_url + "/v1/webhooks/gateway", body)
+    if response.status_code >= 500 or response.status_code in (401, 409, 429):
+        raise RuntimeError(f"gateway webhook answered HTTP {response.status_code}; retrying")
+    if response.status_code >= 400:
+        log.warning("gateway webhook for %s refused with HTTP %s; not retried", request_id, response.status_code)
+    db.session.execute(MockGatewayRequest.__table__.update().where(MockGatewayRequest.id == request_id)
+                       .values(answered_at=datetime.now(timezone.utc)))
+    db.session.commit()
+    return f"HTTP {response.status_code}"

@@ -86,6 +86,6 @@ def apply_event(envelope: dict) -> dict:
             changed = events.settle_transaction(txn, succeeded=succeeded, failure_reason=reason,
                                                 gateway_reference=gateway_id)
     if changed and operation == "authorise" and succeeded:
-        enqueue_after_commit(PAYMENTS, "jobs.payments.void_verification", str(txn.id))
+        enqueue_after_commit(PAYMENTS, "payment_app.payments.void_verification", str(txn.id))
     db.session.commit()
     return {"received": True, "processed": changed}

@@ -3,7 +3,7 @@
 A transaction is committed `pending`, and the charge job is enqueued once that commit
 happened (core.queues.enqueue_after_commit); the job asks the gateway, whose answer arrives
 later by webhook (payment_app/gateway_results.py). If Redis refuses or loses the job,
-jobs.payments.resubmit_stuck finds the pending transaction again.
+payment_app.resubmit.resubmit_stuck finds the pending transaction again.
 
 An invoice is charged at most once: new charges of one invoice are decided one at a time under
 a PostgreSQL advisory lock, and the unique index uq_transactions_one_live_charge_per_invoice
@@ -15,6 +15,7 @@ import logging
 import uuid
 
 import requests
+from flask import current_app
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -35,7 +36,6 @@ INVOICE_LOCK_NAMESPACE = 0x696E7663  # "invc": the first key of pg_advisory_xact
 
 
 def _settings():
-    from flask import current_app
     return current_app.config["SETTINGS"]
 
 
@@ -216,7 +216,7 @@ def _replayed(user_id: int, key: str) -> Transaction:
 
 
 def _submit_after_commit(txn: Transaction) -> None:
-    enqueue_after_commit(PAYMENTS, "jobs.payments.submit_charge", str(txn.id))
+    enqueue_after_commit(PAYMENTS, "payment_app.payments.submit_to_gateway", str(txn.id))
 
 
 # --- the charge job's work -------------------------------------------------------------------------

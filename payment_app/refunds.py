@@ -131,7 +131,7 @@ def _create(txn: Transaction, amount_cents: int | None, reason: str | None, requ
                     keep_subscription=keep_subscription, subscription_effect=effect, requested_by=requested_by)
     db.session.add(refund)
     db.session.flush()
-    enqueue_after_commit(PAYMENTS, "jobs.payments.submit_refund", str(refund.id))
+    enqueue_after_commit(PAYMENTS, "payment_app.refunds.submit_to_gateway", str(refund.id))
     return refund
 
 

@@ -5,25 +5,21 @@ from flask import Flask
 
 from core.app import build_app
 from core.settings import Settings
+from subscription_app import accounts, cli, outbox, usage
+from subscription_app.blueprints import BLUEPRINTS
 
 
 def create_app(settings: Settings | None = None, config: dict | None = None) -> Flask:
-    from subscription_app import accounts
-    from subscription_app.blueprints import (admin, admin_subscriptions, admin_users, auth, credit_notes, internal,
-                                            invoices, plans, subscription_lifecycle, subscriptions, usage, webhooks)
-
     app = build_app(
         __name__,
         service_name="subscription-service",
         title="Billing: subscription service",
-        blueprints=[auth.blp, plans.blp, internal.blp, subscriptions.blp, subscription_lifecycle.blp, invoices.blp,
-                    credit_notes.blp, webhooks.blp, usage.blp, admin.blp, admin_users.blp, admin_subscriptions.blp],
+        blueprints=BLUEPRINTS,
         settings=settings,
         version_lookup=accounts.token_version_of,
         config=config,
     )
-    from subscription_app import cli
-    from subscription_app import usage as usage_metering
+    outbox.init_app(app)
     cli.register(app)
-    usage_metering.init_app(app)
+    usage.init_app(app)
     return app

@@ -1,15 +1,18 @@
 """Subscription-service CLI: `flask seed`; operator commands live in admin_cli."""
 import sys
+import time
 
 import click
 from flask import Flask
+
+from subscription_app import admin_cli
+from subscription_app.billing.renewals import run_cycle
+from subscription_app.seed import seed
 
 
 @click.command("seed")
 def seed_command():
     """Create the admin user (admin@test.com / password123) and the plans; idempotent."""
-    from subscription_app.seed import seed
-
     counts = seed()
     click.echo(f"seeded: {counts['plans_created']} plans and {counts['users_created']} users created")
 
@@ -41,10 +44,6 @@ def billing_cycle_command(ctx):
 
     Exits 1 when some subscriptions failed (the log names them); they are retried by the next run.
     """
-    import time
-
-    from subscription_app.billing.renewals import run_cycle
-
     progress = _progress_on_terminal()
     started = time.perf_counter()
     summary = run_cycle(progress=progress)
@@ -58,5 +57,4 @@ def billing_cycle_command(ctx):
 def register(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(billing_cycle_command)
-    from subscription_app import admin_cli
     admin_cli.register(app)

@@ -158,8 +158,12 @@ def advance(app, seconds: float) -> None:
 
 
 def run_cycle() -> dict:
-    from jobs.billing import run_billing_cycle
-    return run_billing_cycle()
+    """The periodic bill run, in the subscription app's context as the worker runs it."""
+    from jobs.context import service_context
+    from subscription_app.billing.cycle import run_billing_cycle
+
+    with service_context("subscription"):
+        return run_billing_cycle()
 
 
 def subscribe_and_pay(client, headers, user_id: int, plan_id=PRO_MONTHLY_ID, card: bool = True) -> dict:

@@ -117,14 +117,10 @@ def _schema(settings):
 
 @pytest.fixture(scope="session")
 def _apps(settings, _schema):
-    from jobs.context import register_app
-    from payment_app import create_app as create_payment
-    from subscription_app import create_app as create_subscription
+    from jobs.apps import create_app
 
-    sub, pay = create_subscription(settings), create_payment(settings)
+    sub, pay = create_app("subscription", settings), create_app("payment", settings)
     sub.testing = pay.testing = True
-    register_app(sub)
-    register_app(pay)
     return {"subscription": sub, "payment": pay}
 
 

@@ -6,6 +6,7 @@ from werkzeug.serving import make_server
 
 from jobs import schedule
 from scripts import test_webhook
+from subscription_app.billing.cycle import run_billing_cycle
 from subscription_app.billing.periods import add_interval
 from tests.webhook_sink import Sink
 
@@ -54,7 +55,7 @@ def test_admin_clock_does_not_exist_in_production(app, client, make_user):
 
 def test_billing_cycle_is_a_periodic_job():
     entry = next(j for j in schedule.PERIODIC_JOBS if j.job_id == "billing-cycle")
-    assert entry.func == "jobs.billing:run_billing_cycle" and entry.interval_seconds == 60
+    assert entry.func is run_billing_cycle and entry.interval_seconds == 60
 
 
 def test_month_arithmetic_clamps_to_month_end():

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from core import clock
 from core.extensions import db
 from core.queues import DEFAULT, get_queue
-from jobs.billing import run_billing_cycle
+from subscription_app.billing.cycle import run_billing_cycle
 from subscription_app import cli as subscription_cli
 from subscription_app.models import Invoice, Subscription, User
 from tests.billing_support import PRO_MONTHLY_ID
@@ -98,7 +98,7 @@ def test_the_periodic_job_continues_past_its_budget_until_nothing_is_due(small_b
     first = run_billing_cycle()
     assert (first["renewed_or_ended"], first["complete"]) == (BATCH, False)  # one batch, then out of budget
     queue = get_queue(DEFAULT, connection=redis_conn)
-    assert [job.func_name for job in queue.jobs] == ["jobs.billing.run_billing_cycle"]
+    assert [job.func_name for job in queue.jobs] == ["subscription_app.billing.cycle.run_billing_cycle"]
     SimpleWorker([queue], connection=redis_conn).work(burst=True)  # each continuation enqueues the next
     assert _renewal_counts(app) == (DUE, 0)
     assert queue.count == 0

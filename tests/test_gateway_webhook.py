@@ -9,7 +9,8 @@ import pytest
 from core.extensions import db
 from core.http import encode
 from core.security import signature_headers
-from jobs import payments as payment_jobs
+from jobs.context import service_context
+from payment_app import payments as payment_service, resubmit
 from payment_app.models import MockGatewayRequest, PaymentInbox
 from tests.payment_fixtures import SUCCESS_CARD, _pay_servers, pay  # noqa: F401
 
@@ -19,6 +20,17 @@ pytestmark = [pytest.mark.payment, pytest.mark.security]
 def _pending(pay, user, headers, amount=700):
     """A pending invoice payment (its outcome is announced to the subscription service)."""
     return pay.pay_invoice(user.id, headers, SUCCESS_CARD, amount_due_cents=amount).json["id"]
+
+
+def _submit_charge(txn_id):
+    """What the worker runs for the charge job: the service function, in the payment app's context."""
+    with service_context("payment"):
+        return payment_service.submit_to_gateway(txn_id)
+
+
+def _resubmit_stuck():
+    with service_context("payment"):
+        return resubmit.resubmit_stuck()
 
 
 def _event(txn_id, status="succeeded", event_id=None, operation="charge"):
@@ -134,26 +146,26 @@ def test_a_retried_charge_job_never_charges_twice(pay, make_user):
     user, h = make_user()
     txn_id = _pending(pay, user, h)
     for _ in range(3):  # the job ran, and ran again (a worker died before acknowledging, say)
-        payment_jobs.submit_charge(txn_id)
+        _submit_charge(txn_id)
     pay.drain()
     assert pay.gateway_count() == 1 and len(pay.events()) == 1
-    payment_jobs.submit_charge(txn_id)  # after settlement: nothing
+    _submit_charge(txn_id)  # after settlement: nothing
     assert pay.gateway_count() == 1
 
 
 def test_lost_gateway_answer_is_sent_again_by_the_sweeper(pay, make_user, redis_conn):
     user, h = make_user()
     txn_id = _pending(pay, user, h)
-    payment_jobs.submit_charge(txn_id)
+    _submit_charge(txn_id)
     redis_conn.flushdb()  # Redis lost every queued job, the gateway's answer with them
     with pay.app.app_context():
         db.session.execute(MockGatewayRequest.__table__.update().values(
             created_at=MockGatewayRequest.created_at - db.text("interval '1 hour'")))
         db.session.commit()
-    assert payment_jobs.resubmit_stuck()["gateway_answers"] == 1
+    assert _resubmit_stuck()["gateway_answers"] == 1
     pay.drain()
     assert pay.transaction(h, txn_id).json["status"] == "succeeded"
-    assert payment_jobs.resubmit_stuck()["gateway_answers"] == 0
+    assert _resubmit_stuck()["gateway_answers"] == 0
 
 
 def test_redis_down_when_enqueuing_still_answers_202_and_the_sweeper_submits(pay, make_user, payment_app):
@@ -178,6 +190,6 @@ def test_redis_down_when_enqueuing_still_answers_202_and_the_sweeper_submits(pay
     with pay.app.app_context():
         db.session.execute(db.text("UPDATE transactions SET created_at = created_at - interval '1 minute'"))
         db.session.commit()
-    assert payment_jobs.resubmit_stuck()["charges"] == 1
+    assert _resubmit_stuck()["charges"] == 1
     pay.drain()
     assert pay.transaction(h, txn_id).json["status"] == "succeeded" and pay.gateway_count() == 1

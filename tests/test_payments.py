@@ -212,16 +212,16 @@ def test_gateway_delay_holds_no_worker(pay, make_user, redis_conn):
     not in a sleeping worker: a burst worker runs the charge jobs and returns at once."""
     from datetime import datetime, timedelta, timezone
 
-    from rq import SimpleWorker
     from rq.registry import ScheduledJobRegistry
 
     from core.queues import QUEUE_NAMES, WEBHOOKS, get_queue
+    from jobs.worker import BillingWorker  # it runs each job in its service's app, as in production
     _, h = make_user()
     pay.app.config["SETTINGS"] = pay.app.config["SETTINGS"].with_overrides(gateway_min_delay_ms=30_000,
                                                                            gateway_max_delay_ms=60_000)
     ids = [pay.process(h, {**ONE_OFF, "card": SUCCESS_CARD}).json["id"] for _ in range(30)]
     before = datetime.now(timezone.utc)
-    SimpleWorker([get_queue(n, connection=redis_conn) for n in QUEUE_NAMES], connection=redis_conn).work(burst=True)
+    BillingWorker([get_queue(n, connection=redis_conn) for n in QUEUE_NAMES], connection=redis_conn).work(burst=True)
     registry = ScheduledJobRegistry(queue=get_queue(WEBHOOKS, connection=redis_conn))
     assert registry.count == 30 and pay.gateway_count() == 30
     due = [registry.get_scheduled_time(job_id) for job_id in registry.get_job_ids()]

@@ -7,7 +7,7 @@ import redis as redis_lib
 
 from core.extensions import db
 from core.queues import DEFAULT, PAYMENTS, enqueue_after_commit, get_queue
-from jobs import payments as payment_jobs
+from payment_app.resubmit import resubmit_stuck
 from payment_app.models import MockGatewayRequest, Transaction
 from subscription_app.models import User
 from tests.payment_fixtures import drain
@@ -91,8 +91,8 @@ def test_a_verification_whose_void_was_lost_is_voided_by_the_sweep(app, payment_
         db.session.commit()  # its answer was applied, the void job never reached Redis
         db.session.execute(db.text("UPDATE transactions SET created_at = created_at - interval '1 hour'"))
         db.session.commit()
-        assert payment_jobs.resubmit_stuck()["voids"] == 1
+        assert resubmit_stuck()["voids"] == 1
     drain(redis_conn)
     with payment_app.app_context():
         assert db.session.get(Transaction, txn_id).status == "voided"
-        assert payment_jobs.resubmit_stuck()["voids"] == 0
+        assert resubmit_stuck()["voids"] == 0

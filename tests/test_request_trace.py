@@ -28,14 +28,14 @@ def _request(path):
 
 
 def _job(func):
-    return lambda line: line["logger"] == "rq.worker" and f"jobs.payments.{func}(" in line["message"]
+    return lambda line: line["logger"] == "rq.worker" and f"{func}(" in line["message"]
 
 
 STEPS = {
     "the POST": _request("/v1/subscriptions"),
     "the charge request": _request("/v1/payments/internal/charges"),
-    "the charge job": _job("submit_charge"),
-    "the gateway answer": _job("send_gateway_answer"),
+    "the charge job": _job("payment_app.payments.submit_to_gateway"),
+    "the gateway answer": _job("payment_app.gateway.send_answer"),
     "the gateway webhook": _request("/v1/webhooks/gateway"),
     "the result webhook": _request("/v1/webhooks/payment"),
     "the activation": lambda line: line["logger"] == "subscription_app.billing.events" and "active" in line["message"],
@@ -72,7 +72,7 @@ def test_worker_lines_about_a_job_carry_its_id_and_the_service_that_enqueued_it(
                 headers={"Authorization": f"Bearer {r.json['access_token']}", "X-Request-ID": RID})
     _work_like_a_worker(redis_conn)
     lines = json_logs()
-    [job_id] = {line["job_id"] for line in lines if _job("submit_charge")(line) and line["job_id"]}
+    [job_id] = {line["job_id"] for line in lines if _job("payment_app.payments.submit_to_gateway")(line) and line["job_id"]}
     about_it = [line for line in lines if line["job_id"] == job_id]
     assert {line["logger"] for line in about_it} >= {"rq.worker", "payment_app.payments"}
     assert {(line["request_id"], line["service"]) for line in about_it} == {(RID, "payment-service")}

@@ -1,4 +1,4 @@
-"""Renewals, trial ends, dunning, expiry of unpaid subscriptions and interval changes (run by jobs/billing.py).
+"""Renewals, trial ends, dunning, expiry of unpaid subscriptions and interval changes (run by billing/cycle.py).
 
 Every step is chosen by state and moves the state on in the same transaction, so running
 it twice (two schedulers, a retried job) finds nothing left to do. Each step runs in batches

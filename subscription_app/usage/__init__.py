@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from subscription_app.usage import models  # noqa: F401 - registers usage_counters with the metadata
+from subscription_app.usage import cli, entitlements, models, store  # noqa: F401 - models: usage_counters
 
 
 def init_app(app: Flask) -> None:
-    from subscription_app.usage import cli, entitlements, store
-
     store.init_store(app)
     entitlements.register_listeners()
     app.cli.add_command(cli.usage_cli)

@@ -6,14 +6,14 @@ import json
 import click
 from flask.cli import AppGroup
 
+from subscription_app.usage import ledger
+
 usage_cli = AppGroup("usage", help="Usage metering: counters in Redis, ledger in PostgreSQL.")
 
 
 @usage_cli.command("sync-now")
 def sync_now():
     """Sync every counter changed since the last sync to PostgreSQL, once, synchronously."""
-    from subscription_app.usage import ledger
-
     result = ledger.sync_dirty()
     click.echo(f"synced {result['rows']} counters of {result['users']} users in {result['seconds']}s")
 
@@ -21,14 +21,10 @@ def sync_now():
 @usage_cli.command("sweep")
 def sweep():
     """Index dirty counters a crashed process never announced (SCANs every Redis node)."""
-    from subscription_app.usage import ledger
-
     click.echo(f"indexed {ledger.sweep_unindexed()} users")
 
 
 @usage_cli.command("status")
 def status():
     """Print the sync backlog (what /v1/health/queues shows)."""
-    from subscription_app.usage import ledger
-
     click.echo(json.dumps(ledger.sync_status()))

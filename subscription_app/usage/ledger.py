@@ -23,10 +23,11 @@ import logging
 import time
 from datetime import datetime, timezone
 
+from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
-from core import clock
+from core import clock, metrics
 from core.extensions import db
 from subscription_app.models import User
 from subscription_app.usage import keys
@@ -67,8 +68,6 @@ def counter_ttl(period_end: int) -> int:
     A TTL, not an absolute EXPIREAT: Redis's own clock may differ from the billing clock
     (host skew, or the movable dev/test clock), and only ours knows when the period ends.
     """
-    from flask import current_app
-
     grace = current_app.config["SETTINGS"].usage_counter_grace_days * 86400
     return int(max(period_end - clock.utcnow().timestamp(), 0)) + grace
 
@@ -212,3 +211,16 @@ def sync_status() -> dict:
         "oldest_unsynced_change_seconds": round(now - min(oldest) / 1e6, 1) if oldest else 0.0,
         "last_sync_at": datetime.fromtimestamp(float(last), timezone.utc).isoformat() if last else None,
     }
+
+
+def sync_usage() -> dict:
+    """The periodic job: write counters changed since the last run to PostgreSQL; safe to run twice."""
+    lag = sync_status()["oldest_unsynced_change_seconds"]
+    result = sync_dirty()
+    metrics.usage_sync(lag, result["rows"])
+    return result
+
+
+def health_status() -> dict:
+    """The sync's own lag for /v1/health/queues, where the usage store lives (nothing on the payment service)."""
+    return sync_status() if "usage_store" in current_app.extensions else {}
