@@ -1,4 +1,4 @@
-"""One payment followed by its request id through both services and the worker (README "Logs").
+"""One payment followed by its request id through both services and the worker (docs/operations.md).
 
 The subscription service's POST, the charge request it sends, the charge job, the gateway's delayed
 answer, the gateway webhook, the payment result webhook and the activation each write a line with the
