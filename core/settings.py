@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     login_rate_limit_per_ip: str = Field("60 per minute",
                                          description="Login attempts per client IP (flask-limiter syntax)")
     log_format: str = Field("", description="`json` or `text`; empty: json in production, text elsewhere")
-    metrics_token: str = Field("", description='When set, GET /metrics needs "Authorization: Bearer <token>"')
+    metrics_token: str = Field("", description="When set, GET /metrics needs `Authorization: Bearer <token>`")
     trusted_proxies: int = Field(
         0, description="Proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted; "
                        "0: headers ignored (client IP is the socket's)")
@@ -187,18 +187,44 @@ class Settings(BaseSettings):
             raise SettingsError("RQ_DASHBOARD_PASSWORD is a development default; set one in production")
 
 
-def env_name(field_name: str) -> str:
-    alias = Settings.model_fields[field_name].validation_alias
+class ServerSettings(BaseSettings):
+    """The processes around the app: gunicorn (gunicorn.conf.py) and the RQ dashboard's address."""
+    model_config = SettingsConfigDict(frozen=True, env_ignore_empty=True, extra="ignore", case_sensitive=False)
+
+    web_concurrency: int = Field(0, description="gunicorn workers per web process; 0: 2 × CPU cores")
+    gunicorn_worker_class: str = Field("gthread", description="gunicorn worker class")
+    gunicorn_threads: int = Field(4, description="Threads per gthread worker")
+    gunicorn_timeout: int = Field(30, description="Seconds before gunicorn kills a silent worker")
+    gunicorn_reuse_port: bool = Field(
+        True, description="Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads "
+                          "connections across workers (false: one shared socket)")
+    gunicorn_max_requests: int = Field(0, description="Restart a worker after this many requests; 0: never")
+    gunicorn_accesslog: str = Field("", description="gunicorn access log path (`-`: stdout); empty: none")
+    forwarded_allow_ips: str = Field("127.0.0.1", description="Addresses gunicorn trusts for X-Forwarded-Proto")
+    gunicorn_control_socket: str = Field("", description="Path of gunicorn's control socket; empty: none")
+    prometheus_multiproc_dir: str = Field(
+        "", description="Parent of each gunicorn master's metrics directory; empty: `.run/prometheus`")
+    dashboard_host: str = Field("127.0.0.1", description="Address the RQ dashboard listens on")
+    dashboard_port: int = Field(9181, description="Port of the RQ dashboard")
+
+
+def env_name(field_name: str, model: type[BaseSettings] = Settings) -> str:
+    alias = model.model_fields[field_name].validation_alias
     return alias.choices[0] if alias is not None else field_name.upper()
 
 
-def env_names() -> dict[str, str]:
+def env_names(model: type[BaseSettings] = Settings) -> dict[str, str]:
     """Field name -> environment variable, in declaration order."""
-    return {name: env_name(name) for name in Settings.model_fields}
+    return {name: env_name(name, model) for name in model.model_fields}
 
 
-def _describe(exc: ValidationError) -> str:
-    by_env = {name.upper(): env for name, env in env_names().items()} | {e: e for e in env_names().values()}
+def server_env_names() -> dict[str, str]:
+    return env_names(ServerSettings)
+
+
+def _describe(exc: ValidationError, model: type[BaseSettings]) -> str:
+    names = env_names(model)
+    by_env = {name.upper(): env for name, env in names.items()} | {env: env for env in names.values()}
     problems = []
     for error in exc.errors():
         variable = by_env.get(str(error["loc"][0]).upper(), str(error["loc"][0]))
@@ -207,9 +233,17 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
+def _load(model, sources):
+    try:
+        return model(**sources)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, model)) from None
+
+
 def load_settings(**sources) -> Settings:
     """Read every setting from the environment (`_env_file=path` adds a dotenv file)."""
-    try:
-        return Settings(**sources)
-    except ValidationError as exc:
-        raise SettingsError(_describe(exc)) from None
+    return _load(Settings, sources)
+
+
+def load_server_settings(**sources) -> ServerSettings:
+    return _load(ServerSettings, sources)

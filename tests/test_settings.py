@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import DEV_WEBHOOK_SECRET, SettingsError, env_names, load_settings
+from core.settings import DEV_WEBHOOK_SECRET, SettingsError, env_names, load_settings, server_env_names
 from scripts import settings_docs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -175,7 +175,7 @@ def test_env_example_lists_every_variable_with_its_default(monkeypatch):
     _clean_env(monkeypatch)
     lines = (REPO / ".env.example").read_text().splitlines()
     names = [line.split("=", 1)[0] for line in lines if line and not line.startswith("#")]
-    assert sorted(names) == sorted(env_names().values())
+    assert sorted(names) == sorted([*env_names().values(), *server_env_names().values()])
     assert _by_env_name(load_settings(_env_file=REPO / ".env.example")) == CONTRACT_DEFAULTS
 
 
