@@ -29,7 +29,7 @@ class SettingsError(RuntimeError):
     """A setting is missing or unsafe; the message names the variable."""
 
 
-def _env(name: str, description: str, default):
+def _aliased(name: str, description: str, default):
     """A field read from the variable `name` when it differs from the field's own name."""
     return Field(default, description=description, validation_alias=AliasChoices(name))
 
@@ -62,7 +62,7 @@ class Settings(BaseSettings):
         300, description="How long Redis caches a user's token version; also bounds how long a user row "
                          "changed behind the app's back (plain SQL) keeps its tokens working")
 
-    webhook_signing_secrets: CommaSeparated = _env(
+    webhook_signing_secrets: CommaSeparated = _aliased(
         "WEBHOOK_SIGNING_SECRET", "Webhook HMAC secrets, comma separated for rotation: the first signs, all verify",
         (DEV_WEBHOOK_SECRET,))
     webhook_tolerance_seconds: int = Field(300, description="Accepted clock skew of a webhook's timestamp")
@@ -84,8 +84,8 @@ class Settings(BaseSettings):
 
     bcrypt_rounds: int = Field(12, description="bcrypt cost of password hashes")
     max_content_length: int = Field(64 * 1024, description="Largest request body in bytes (413 above)")
-    dashboard_username: str = _env("RQ_DASHBOARD_USERNAME", "RQ dashboard login", "admin")
-    dashboard_password: str = _env("RQ_DASHBOARD_PASSWORD", "RQ dashboard password (required in production)",
+    dashboard_username: str = _aliased("RQ_DASHBOARD_USERNAME", "RQ dashboard login", "admin")
+    dashboard_password: str = _aliased("RQ_DASHBOARD_PASSWORD", "RQ dashboard password (required in production)",
                                    DEV_DASHBOARD_PASSWORD)
     log_level: str = Field("INFO", description="Python log level of both services, workers and gunicorn")
     outbox_backoff_base_seconds: float = Field(2.0, description="Base of the outbox's exponential retry delay")
