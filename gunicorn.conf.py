@@ -1,34 +1,38 @@
-"""gunicorn settings shared by both web processes (override any of them with env)."""
+"""gunicorn settings shared by both web processes; the variables are declared in core/settings.py."""
 import logging
 import multiprocessing
 import os
+import sys
 
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # gunicorn does not put the repo on the path
+from core.settings import load_server_settings, load_settings  # noqa: E402
+
+_server, _app = load_server_settings(), load_settings()
+workers = _server.web_concurrency or multiprocessing.cpu_count() * 2
+worker_class = _server.gunicorn_worker_class
+threads = _server.gunicorn_threads
+timeout = _server.gunicorn_timeout
 graceful_timeout = 20
 keepalive = 5
 # Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections across
 # workers: on one shared socket a gthread worker accepts greedily and, under keep-alive clients (a load
 # balancer, wrk), one worker held every connection while the others idled (figures: bench/README.md).
 # GUNICORN_REUSE_PORT=0 turns it off.
-reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+reuse_port = _server.gunicorn_reuse_port
+max_requests = _server.gunicorn_max_requests
 max_requests_jitter = 100
-accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+accesslog = _server.gunicorn_accesslog or None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+loglevel = _app.log_level.lower()
+forwarded_allow_ips = _server.forwarded_allow_ips
 # gunicorn 27 opens a control socket at one fixed path per user; `make run` starts three
 # masters, which would take it from each other. Opt in with GUNICORN_CONTROL_SOCKET=path.
-control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
-if os.environ.get("GUNICORN_CONTROL_SOCKET"):
-    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+control_socket_disable = not _server.gunicorn_control_socket
+if _server.gunicorn_control_socket:
+    control_socket = _server.gunicorn_control_socket
 
 # gunicorn's own lines (start, worker boot, timeouts) in the same format as the app's.
-_log_format = os.environ.get("LOG_FORMAT", "").lower() or (
-    "json" if os.environ.get("APP_ENV") == "production" else "text")
+_log_format = _app.log_format or ("json" if _app.is_production else "text")
 if _log_format == "json":
     logconfig_dict = {
         "version": 1,
@@ -56,7 +60,7 @@ if _log_format == "json":
 def on_starting(server):
     import shutil
 
-    base = os.environ.get("PROMETHEUS_MULTIPROC_DIR_BASE") or os.environ.get("PROMETHEUS_MULTIPROC_DIR") \
+    base = os.environ.get("PROMETHEUS_MULTIPROC_DIR_BASE") or _server.prometheus_multiproc_dir \
         or os.path.join(os.path.dirname(os.path.abspath(__file__)), ".run", "prometheus")
     port = str(server.cfg.bind[0]).rsplit(":", 1)[-1].replace("/", "_")
     path = os.path.join(base, f"gunicorn-{port}")

@@ -7,6 +7,7 @@ from typing import Iterable
 
 import swagger_ui_bundle
 from flask import Flask, g, request, send_from_directory
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core import health, logging as billing_logging, metrics, ratelimit
 from core.blueprint import Blueprint
@@ -85,6 +86,12 @@ def _register_docs_assets(app: Flask) -> None:
         return send_from_directory(assets, filename, max_age=86400)
 
 
+def _trust_proxies(app: Flask, count: int) -> None:
+    # Only the entries our own proxies append are trusted; a client can prepend anything.
+    if count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count)
+
+
 def build_app(import_name: str, *, service_name: str, title: str, blueprints: Iterable[Blueprint],
               settings: Settings | None = None, version_lookup: TokenVersionLookup = None,
               config: dict | None = None) -> Flask:
@@ -97,6 +104,7 @@ def build_app(import_name: str, *, service_name: str, title: str, blueprints: It
     app.config.update(_openapi_config(title))
     app.config.update(config or {})
     app.json = BillingJSONProvider(app)
+    _trust_proxies(app, settings.trusted_proxies)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(REPO_ROOT, "migrations"))

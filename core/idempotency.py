@@ -36,6 +36,7 @@ from core.extensions import db
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+KEY_RULE = f"1 to {MAX_KEY_LENGTH} printable ASCII characters."
 DEFAULT_TTL_HOURS = 24
 
 
@@ -113,17 +114,32 @@ def _in_progress() -> ApiError:
     return ApiError(409, f"A request with this {HEADER} is still in progress", headers={"Retry-After": "1"})
 
 
+def request_key() -> str | None:
+    """The request's Idempotency-Key, None without one; the one check every route uses."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        # A header, not a body field: 400, like any other malformed request line or header.
+        raise ApiError(400, f"Invalid {HEADER} header", errors={"headers": {HEADER: [KEY_RULE]}})
+    return key
+
+
+def openapi_parameter(description: str) -> dict:
+    """The header as both services' OpenAPI documents describe it."""
+    return {"in": "header", "name": HEADER, "required": False, "description": description,
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[ -~]+$"}}
+
+
 def idempotent(model):
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            key = request.headers.get(HEADER)
+            key = request_key()
             if key is None:
                 response = view(*args, **kwargs)
                 db.session.commit()
                 return response
-            if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-                raise ApiError(400, f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable characters")
             identity = get_jwt_identity()
             user_id = SERVICE_CALLER if identity is None else int(identity)
             req_hash = _request_hash()

@@ -1,127 +1,135 @@
-"""Typed settings read from the environment.
+"""Typed settings read from the environment, each variable declared once.
 
-Variable names follow the public contract (the seed README). Development defaults
-work out of the box; in production (APP_ENV=production) a default or short secret
-stops the app at start with a message naming the variable.
+Every field below is one environment variable: its name (the field's name upper-cased, or
+its alias), type, development default and description. `scripts/settings_docs.py` generates
+docs/configuration.md and .env.example from this declaration. Variable names follow the public
+contract (the seed README). In production (APP_ENV=production) a default or short secret stops
+the app at start with a message naming the variable.
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, fields, replace
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-jwt-secret-change-in-production-32-chars-minimum"
 DEV_WEBHOOK_SECRET = "dev-webhook-secret-change-in-production-32-chars-minimum"
 DEV_SERVICE_SECRET = "dev-service-secret-change-in-production-32-chars-min"
 DEV_DASHBOARD_PASSWORD = "dev-dashboard-password"
 MIN_SECRET_LENGTH = 32
+# Fields whose values never appear in an error message.
+_SECRET_WORDS = ("secret", "password", "token")
+
+CommaSeparated = Annotated[tuple[str, ...], NoDecode]
+CommaSeparatedInts = Annotated[tuple[int, ...], NoDecode]
 
 
 class SettingsError(RuntimeError):
     """A setting is missing or unsafe; the message names the variable."""
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name)
-    return default if value is None or value == "" else value
+def _aliased(name: str, description: str, default):
+    """A field read from the variable `name` when it differs from the field's own name."""
+    return Field(default, description=description, validation_alias=AliasChoices(name))
 
 
-def _int(name: str, default: int) -> int:
-    raw = _env(name, str(default))
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, env_ignore_empty=True,
+                                      extra="ignore", case_sensitive=False)
 
+    app_env: str = Field("development", description="`production` enforces real secrets; `test` in the test suite")
+    database_url: str = Field("postgresql://postgres@127.0.0.1:5432/billing",
+                              description="PostgreSQL URL (a Heroku-style `postgres://` works too)")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for queues, caches and rate limits")
+    usage_redis_url: str = Field("", description="Redis for usage counters; empty: `REDIS_URL`")
+    usage_redis_cluster: bool = Field(False, description="`USAGE_REDIS_URL` is a Redis Cluster")
+    usage_sync_interval_seconds: int = Field(10, description="How often usage counters are copied to PostgreSQL")
+    usage_max_delta: int = Field(10000, description="Largest `delta` one usage request may consume")
+    usage_entitlement_ttl_seconds: int = Field(30, description="How long a user's plan limits stay cached in Redis")
+    usage_idempotency_ttl_seconds: int = Field(86400, description="How long a usage Idempotency-Key is kept (>= 24 h)")
+    usage_counter_grace_days: int = Field(7, description="Days a finished period's usage counter is kept in Redis")
+    payment_service_url: str = Field("http://127.0.0.1:8002", description="Base URL of payment_app")
+    subscription_service_url: str = Field("http://127.0.0.1:8001", description="Base URL of subscription_app")
 
-def _float(name: str, default: float) -> float:
-    raw = _env(name, str(default))
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    jwt_secret_key: str = Field(DEV_JWT_SECRET,
+                                description="Signs access and refresh tokens (>= 32 chars in production)")
+    jwt_algorithm: str = Field("HS256", description="JWT signing algorithm")
+    jwt_access_token_expire_minutes: int = Field(60, description="Access token lifetime")
+    jwt_refresh_token_expire_days: int = Field(30, description="Refresh token lifetime")
+    jwt_audience: str = Field("billing-api", description="`aud` claim issued and required")
+    token_version_cache_seconds: int = Field(
+        300, description="How long Redis caches a user's token version; also bounds how long a user row "
+                         "changed behind the app's back (plain SQL) keeps its tokens working")
 
+    webhook_signing_secrets: CommaSeparated = _aliased(
+        "WEBHOOK_SIGNING_SECRET", "Webhook HMAC secrets, comma separated for rotation: the first signs, all verify",
+        (DEV_WEBHOOK_SECRET,))
+    webhook_tolerance_seconds: int = Field(300, description="Accepted clock skew of a webhook's timestamp")
+    service_to_service_secret: str = Field(
+        DEV_SERVICE_SECRET,
+        description="Token the services send each other in X-Service-Token (>= 32 chars in production)")
 
-def _bool(name: str, default: bool) -> bool:
-    return _env(name, "1" if default else "0").lower() in {"1", "true", "yes", "on"}
+    payment_gateway_success_card: str = Field("4242424242424242", description="The mock gateway's always-approved card")
+    gateway_success_rate: float = Field(0.8, description="Share of other cards the mock gateway approves (0..1)")
+    gateway_min_delay_ms: int = Field(1000, description="Mock gateway's shortest processing delay")
+    gateway_max_delay_ms: int = Field(3000, description="Mock gateway's longest processing delay")
 
+    billing_cycle_seconds: int = Field(60, description="How often the periodic job looks for due periods")
+    billing_batch_size: int = Field(100, description="Rows the billing job locks and commits together")
+    billing_job_budget_seconds: int = Field(240, description="The billing job stops after this and enqueues the rest")
+    dunning_retry_days: CommaSeparatedInts = Field(
+        (1, 3, 5), description="Days after a failed renewal when it is retried, comma separated, increasing")
+    incomplete_expiry_hours: int = Field(23, description="How long an unpaid new subscription waits before expiring")
+    trial_will_end_days: int = Field(3, description="Days before a trial ends when `trial_will_end` is written")
 
-def _list(name: str, default: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in _env(name, default).split(",") if part.strip())
+    bcrypt_rounds: int = Field(12, description="bcrypt cost of password hashes")
+    max_content_length: int = Field(64 * 1024, description="Largest request body in bytes (413 above)")
+    dashboard_username: str = _aliased("RQ_DASHBOARD_USERNAME", "RQ dashboard login", "admin")
+    dashboard_password: str = _aliased("RQ_DASHBOARD_PASSWORD", "RQ dashboard password (required in production)",
+                                   DEV_DASHBOARD_PASSWORD)
+    log_level: str = Field("INFO", description="Python log level of both services, workers and gunicorn")
+    outbox_backoff_base_seconds: float = Field(2.0, description="Base of the outbox's exponential retry delay")
+    payments_stuck_after_seconds: int = Field(
+        30, description="A charge/refund the gateway never saw, or an answer never delivered, is resent after this")
+    idempotency_stale_after_seconds: int = Field(
+        60, description="An Idempotency-Key claim in progress this long belongs to a dead request, "
+                        "which may be taken over")
+    gateway_answer_redeliver_after_seconds: int = Field(
+        150, description="When an undelivered gateway answer is sent again")
+    login_rate_limit_per_account: str = Field("10 per minute;50 per hour",
+                                              description="Login attempts per account (flask-limiter syntax)")
+    login_rate_limit_per_ip: str = Field("60 per minute",
+                                         description="Login attempts per client IP (flask-limiter syntax)")
+    log_format: str = Field("", description="`json` or `text`; empty: json in production, text elsewhere")
+    metrics_token: str = Field("", description="When set, GET /metrics needs `Authorization: Bearer <token>`")
+    trusted_proxies: int = Field(
+        0, description="Proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted; "
+                       "0: headers ignored (client IP is the socket's)")
 
+    @field_validator("webhook_signing_secrets", "dunning_retry_days", mode="before")
+    @classmethod
+    def _split_commas(cls, value):
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
-def _int_list(name: str, default: str) -> tuple[int, ...]:
-    parts = _list(name, default)
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be comma separated integers, got {_env(name, default)!r}") from exc
-    if any(v <= 0 for v in values) or list(values) != sorted(values):
-        raise SettingsError(f"{name} must be increasing positive integers (days), got {values}")
-    return values
+    @field_validator("dunning_retry_days")
+    @classmethod
+    def _increasing_days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(v <= 0 for v in value) or list(value) != sorted(value):
+            raise ValueError("must be increasing positive integers (days)")
+        return value
 
+    @field_validator("payment_service_url", "subscription_service_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
-@dataclass(frozen=True)
-class Settings:
-    app_env: str = "development"
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/billing"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    usage_redis_url: str = ""
-    usage_redis_cluster: bool = False
-    # Usage metering (subscription_app/usage): sync cadence, delta bound, cache and key lifetimes.
-    usage_sync_interval_seconds: int = 10
-    usage_max_delta: int = 10000
-    usage_entitlement_ttl_seconds: int = 30
-    usage_idempotency_ttl_seconds: int = 86400
-    usage_counter_grace_days: int = 7
-    payment_service_url: str = "http://127.0.0.1:8002"
-    subscription_service_url: str = "http://127.0.0.1:8001"
-
-    jwt_secret_key: str = DEV_JWT_SECRET
-    jwt_algorithm: str = "HS256"
-    jwt_access_token_expire_minutes: int = 60
-    jwt_refresh_token_expire_days: int = 30
-    jwt_audience: str = "billing-api"
-    # How long Redis caches a user's token version; it also bounds how long a user row changed
-    # or deleted behind the app's back (plain SQL) keeps its tokens working.
-    token_version_cache_seconds: int = 300
-
-    # Several secrets may be given, comma separated: the first signs, all verify.
-    webhook_signing_secrets: tuple[str, ...] = (DEV_WEBHOOK_SECRET,)
-    webhook_tolerance_seconds: int = 300
-    service_to_service_secret: str = DEV_SERVICE_SECRET
-
-    payment_gateway_success_card: str = "4242424242424242"
-    gateway_success_rate: float = 0.8
-    gateway_min_delay_ms: int = 1000
-    gateway_max_delay_ms: int = 3000
-
-    # Billing cycle: how often the periodic job looks for due periods, the dunning retry
-    # schedule (days after the failed renewal), and how long an unpaid subscription waits.
-    billing_cycle_seconds: int = 60
-    # Rows locked and committed together; the periodic job stops after its budget and enqueues the rest.
-    billing_batch_size: int = 100
-    billing_job_budget_seconds: int = 240
-    dunning_retry_days: tuple[int, ...] = (1, 3, 5)
-    incomplete_expiry_hours: int = 23
-    trial_will_end_days: int = 3
-
-    bcrypt_rounds: int = 12
-    max_content_length: int = 64 * 1024
-    dashboard_username: str = "admin"
-    dashboard_password: str = DEV_DASHBOARD_PASSWORD
-    log_level: str = "INFO"
-    outbox_backoff_base_seconds: float = 2.0
-    # A pending charge/refund the gateway never saw, or a gateway answer never delivered, is sent
-    # again after these many seconds (every resend is idempotent; these only bound the delay).
-    payments_stuck_after_seconds: int = 30
-    # An Idempotency-Key claim in progress this long belongs to a dead request and may be taken over.
-    idempotency_stale_after_seconds: int = 60
-    gateway_answer_redeliver_after_seconds: int = 150
-    login_rate_limit_per_account: str = "10 per minute;50 per hour"
-    login_rate_limit_per_ip: str = "60 per minute"
-    log_format: str = ""  # json | text; empty: json in production, text elsewhere
-    metrics_token: str = ""  # when set, GET /metrics needs "Authorization: Bearer <token>"
-    extra: dict = field(default_factory=dict)
+    @field_validator("log_format")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
 
     @property
     def is_production(self) -> bool:
@@ -136,11 +144,10 @@ class Settings:
         return self.usage_redis_url or self.redis_url
 
     def with_overrides(self, **overrides) -> "Settings":
-        known = {f.name for f in fields(self)}
-        unknown = set(overrides) - known
+        unknown = set(overrides) - set(type(self).model_fields)
         if unknown:
             raise SettingsError(f"unknown settings: {sorted(unknown)}")
-        return replace(self, **overrides)
+        return self.model_copy(update=overrides)
 
     def validate(self) -> "Settings":
         if self.gateway_min_delay_ms < 0 or self.gateway_max_delay_ms < self.gateway_min_delay_ms:
@@ -157,6 +164,8 @@ class Settings:
             raise SettingsError("USAGE_ENTITLEMENT_TTL_SECONDS and USAGE_COUNTER_GRACE_DAYS must be >= 1")
         if self.usage_idempotency_ttl_seconds < 86400:
             raise SettingsError("USAGE_IDEMPOTENCY_TTL_SECONDS must be at least 86400 (24 h)")
+        if self.trusted_proxies < 0:
+            raise SettingsError("TRUSTED_PROXIES must be >= 0")
         if not self.webhook_signing_secrets:
             raise SettingsError("WEBHOOK_SIGNING_SECRET must not be empty")
         if self.is_production:
@@ -179,53 +188,63 @@ class Settings:
             raise SettingsError("RQ_DASHBOARD_PASSWORD is a development default; set one in production")
 
 
-def load_settings() -> Settings:
-    """Read every setting from the environment (seed variable names)."""
-    d = Settings()
-    return Settings(
-        app_env=_env("APP_ENV", d.app_env),
-        database_url=_env("DATABASE_URL", d.database_url),
-        redis_url=_env("REDIS_URL", d.redis_url),
-        usage_redis_url=_env("USAGE_REDIS_URL", ""),
-        usage_redis_cluster=_bool("USAGE_REDIS_CLUSTER", False),
-        usage_sync_interval_seconds=_int("USAGE_SYNC_INTERVAL_SECONDS", d.usage_sync_interval_seconds),
-        usage_max_delta=_int("USAGE_MAX_DELTA", d.usage_max_delta),
-        usage_entitlement_ttl_seconds=_int("USAGE_ENTITLEMENT_TTL_SECONDS", d.usage_entitlement_ttl_seconds),
-        usage_idempotency_ttl_seconds=_int("USAGE_IDEMPOTENCY_TTL_SECONDS", d.usage_idempotency_ttl_seconds),
-        usage_counter_grace_days=_int("USAGE_COUNTER_GRACE_DAYS", d.usage_counter_grace_days),
-        payment_service_url=_env("PAYMENT_SERVICE_URL", d.payment_service_url).rstrip("/"),
-        subscription_service_url=_env("SUBSCRIPTION_SERVICE_URL", d.subscription_service_url).rstrip("/"),
-        jwt_secret_key=_env("JWT_SECRET_KEY", d.jwt_secret_key),
-        jwt_algorithm=_env("JWT_ALGORITHM", d.jwt_algorithm),
-        jwt_access_token_expire_minutes=_int("JWT_ACCESS_TOKEN_EXPIRE_MINUTES", d.jwt_access_token_expire_minutes),
-        jwt_refresh_token_expire_days=_int("JWT_REFRESH_TOKEN_EXPIRE_DAYS", d.jwt_refresh_token_expire_days),
-        jwt_audience=_env("JWT_AUDIENCE", d.jwt_audience),
-        token_version_cache_seconds=_int("TOKEN_VERSION_CACHE_SECONDS", d.token_version_cache_seconds),
-        webhook_signing_secrets=_list("WEBHOOK_SIGNING_SECRET", DEV_WEBHOOK_SECRET),
-        webhook_tolerance_seconds=_int("WEBHOOK_TOLERANCE_SECONDS", d.webhook_tolerance_seconds),
-        service_to_service_secret=_env("SERVICE_TO_SERVICE_SECRET", d.service_to_service_secret),
-        payment_gateway_success_card=_env("PAYMENT_GATEWAY_SUCCESS_CARD", d.payment_gateway_success_card),
-        gateway_success_rate=_float("GATEWAY_SUCCESS_RATE", d.gateway_success_rate),
-        gateway_min_delay_ms=_int("GATEWAY_MIN_DELAY_MS", d.gateway_min_delay_ms),
-        gateway_max_delay_ms=_int("GATEWAY_MAX_DELAY_MS", d.gateway_max_delay_ms),
-        billing_cycle_seconds=_int("BILLING_CYCLE_SECONDS", d.billing_cycle_seconds),
-        billing_batch_size=_int("BILLING_BATCH_SIZE", d.billing_batch_size),
-        billing_job_budget_seconds=_int("BILLING_JOB_BUDGET_SECONDS", d.billing_job_budget_seconds),
-        dunning_retry_days=_int_list("DUNNING_RETRY_DAYS", "1,3,5"),
-        incomplete_expiry_hours=_int("INCOMPLETE_EXPIRY_HOURS", d.incomplete_expiry_hours),
-        trial_will_end_days=_int("TRIAL_WILL_END_DAYS", d.trial_will_end_days),
-        bcrypt_rounds=_int("BCRYPT_ROUNDS", d.bcrypt_rounds),
-        max_content_length=_int("MAX_CONTENT_LENGTH", d.max_content_length),
-        dashboard_username=_env("RQ_DASHBOARD_USERNAME", d.dashboard_username),
-        dashboard_password=_env("RQ_DASHBOARD_PASSWORD", d.dashboard_password),
-        log_level=_env("LOG_LEVEL", d.log_level),
-        payments_stuck_after_seconds=_int("PAYMENTS_STUCK_AFTER_SECONDS", d.payments_stuck_after_seconds),
-        idempotency_stale_after_seconds=_int("IDEMPOTENCY_STALE_AFTER_SECONDS", d.idempotency_stale_after_seconds),
-        gateway_answer_redeliver_after_seconds=_int("GATEWAY_ANSWER_REDELIVER_AFTER_SECONDS",
-                                                    d.gateway_answer_redeliver_after_seconds),
-        outbox_backoff_base_seconds=_float("OUTBOX_BACKOFF_BASE_SECONDS", d.outbox_backoff_base_seconds),
-        login_rate_limit_per_account=_env("LOGIN_RATE_LIMIT_PER_ACCOUNT", d.login_rate_limit_per_account),
-        login_rate_limit_per_ip=_env("LOGIN_RATE_LIMIT_PER_IP", d.login_rate_limit_per_ip),
-        log_format=_env("LOG_FORMAT", "").lower(),
-        metrics_token=_env("METRICS_TOKEN", ""),
-    )
+class ServerSettings(BaseSettings):
+    """The processes around the app: gunicorn (gunicorn.conf.py) and the RQ dashboard's address."""
+    model_config = SettingsConfigDict(frozen=True, env_ignore_empty=True, extra="ignore", case_sensitive=False)
+
+    web_concurrency: int = Field(0, description="gunicorn workers per web process; 0: 2 × CPU cores")
+    gunicorn_worker_class: str = Field("gthread", description="gunicorn worker class")
+    gunicorn_threads: int = Field(4, description="Threads per gthread worker")
+    gunicorn_timeout: int = Field(30, description="Seconds before gunicorn kills a silent worker")
+    gunicorn_reuse_port: bool = Field(
+        True, description="Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads "
+                          "connections across workers (false: one shared socket)")
+    gunicorn_max_requests: int = Field(0, description="Restart a worker after this many requests; 0: never")
+    gunicorn_accesslog: str = Field("", description="gunicorn access log path (`-`: stdout); empty: none")
+    forwarded_allow_ips: str = Field("127.0.0.1", description="Addresses gunicorn trusts for X-Forwarded-Proto")
+    gunicorn_control_socket: str = Field("", description="Path of gunicorn's control socket; empty: none")
+    prometheus_multiproc_dir: str = Field(
+        "", description="Parent of each gunicorn master's metrics directory; empty: `.run/prometheus`")
+    dashboard_host: str = Field("127.0.0.1", description="Address the RQ dashboard listens on")
+    dashboard_port: int = Field(9181, description="Port of the RQ dashboard")
+
+
+def env_name(field_name: str, model: type[BaseSettings] = Settings) -> str:
+    alias = model.model_fields[field_name].validation_alias
+    return alias.choices[0] if alias is not None else field_name.upper()
+
+
+def env_names(model: type[BaseSettings] = Settings) -> dict[str, str]:
+    """Field name -> environment variable, in declaration order."""
+    return {name: env_name(name, model) for name in model.model_fields}
+
+
+def server_env_names() -> dict[str, str]:
+    return env_names(ServerSettings)
+
+
+def _describe(exc: ValidationError, model: type[BaseSettings]) -> str:
+    names = env_names(model)
+    by_env = {name.upper(): env for name, env in names.items()} | {env: env for env in names.values()}
+    problems = []
+    for error in exc.errors():
+        variable = by_env.get(str(error["loc"][0]).upper(), str(error["loc"][0]))
+        shown = "" if any(w in variable.lower() for w in _SECRET_WORDS) else f", got {error.get('input')!r}"
+        problems.append(f"{variable}: {error['msg']}{shown}")
+    return "; ".join(problems)
+
+
+def _load(model, sources):
+    try:
+        return model(**sources)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, model)) from None
+
+
+def load_settings(**sources) -> Settings:
+    """Read every setting from the environment (`_env_file=path` adds a dotenv file)."""
+    return _load(Settings, sources)
+
+
+def load_server_settings(**sources) -> ServerSettings:
+    return _load(ServerSettings, sources)

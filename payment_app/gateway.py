@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import insert
 from core.extensions import db
 from core.http import encode, signed_post
 from core.queues import WEBHOOKS, enqueue_after_commit
-from payment_app.cards import Card, normalise_number
+from core.cards import Card, normalise_number
 from payment_app.models import MockGatewayRequest, MockGatewayToken
 
 log = logging.getLogger(__name__)

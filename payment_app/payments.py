@@ -27,7 +27,7 @@ from core.http import service_request
 from core.queues import PAYMENTS, enqueue_after_commit
 from core.schemas import paginate
 from payment_app import events, gateway
-from payment_app.cards import Card
+from core.cards import Card
 from payment_app.models import PaymentInbox, PaymentMethod, Transaction
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
+from core import cards
 from core.schemas import Integer, PageMetaSchema, StrictBoolean, StrictSchema
-from payment_app import cards
 
 MAX_AMOUNT_CENTS = 100_000_000  # 1,000,000.00 in a two-decimal currency: above that, talk to sales
 MAX_BIGINT = 2**63 - 1
@@ -29,18 +29,8 @@ def currency_field(**kwargs):
                          **kwargs)
 
 
-class CardSchema(StrictSchema):
-    """Loads into a validated cards.Card; field errors land under errors.json.card.<field>."""
-    number = fields.String(required=True, load_only=True, validate=validate.Length(max=64))
-    exp_month = Integer(required=True, load_only=True)
-    exp_year = Integer(required=True, load_only=True)
-    cvc = fields.String(required=True, load_only=True, validate=validate.Length(max=8))
-
-    @validates_schema
-    def _valid_card(self, data, **kwargs):
-        _, errors = cards.validate_card(data["number"], data["exp_month"], data["exp_year"], data["cvc"])
-        if errors:
-            raise ValidationError(errors)
+class CardSchema(cards.CardSchema):
+    """The shared check, loaded into a cards.Card for the gateway."""
 
     @post_load
     def _to_card(self, data, **kwargs):

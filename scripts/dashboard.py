@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
-from core.settings import Settings, load_settings
+from core.settings import Settings, load_server_settings, load_settings
 from core.queues import QUEUE_NAMES
 
 REALM = "billing rq-dashboard"
@@ -109,8 +109,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 def main() -> None:
     """Serve the dashboard with gunicorn (one worker: it is a tool for a few operators)."""
     load_settings().validate()  # fail here, with the variable's name, before gunicorn starts
-    host = os.environ.get("DASHBOARD_HOST", "127.0.0.1")
-    port = os.environ.get("DASHBOARD_PORT", "9181")
+    server = load_server_settings()
+    host, port = server.dashboard_host, server.dashboard_port
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     args = [gunicorn, "-c", "gunicorn.conf.py", "--workers", "1", "--threads", "4",
             "--bind", f"{host}:{port}", "wsgi:dashboard_app"]

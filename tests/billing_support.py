@@ -23,6 +23,8 @@ from subscription_app.seed import BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, PRO_M
 __all__ = ["BASIC_MONTHLY_ID", "ENTERPRISE_MONTHLY_ID", "PRO_MONTHLY_ID", "PRO_TRIAL_ID"]
 GOOD_CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
 BAD_CARD = {"number": "4242424242424241", "exp_month": 12, "exp_year": 2030, "cvc": "123"}  # fails Luhn
+# Passes the shared card check; the stub's payment service refuses it (its errors must pass through).
+REFUSED_CARD = {"number": "4000000000000002", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
 
 
 def luhn_ok(number: str) -> bool:
@@ -70,7 +72,7 @@ class PaymentStub:
             return 404, {"code": 404, "message": "Not found"}
         card = body.get("card") or {}
         number = str(card.get("number", "")).replace(" ", "")
-        if not number.isdigit() or not luhn_ok(number):
+        if not number.isdigit() or not luhn_ok(number) or number == REFUSED_CARD["number"]:
             return 422, {"code": 422, "status": "Unprocessable Entity", "message": "Validation failed",
                          "errors": {"json": {"card": {"number": ["Invalid card number."]}}}}
         return 201, {"id": str(uuid.uuid4()), "user_id": body["user_id"], "brand": "visa", "last4": number[-4:],

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 import pytest
 
 from core import clock
-from payment_app import cards
+from core import cards
 
 pytestmark = [pytest.mark.payment, pytest.mark.calendar]
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)

@@ -172,7 +172,8 @@ def test_redis_down_when_enqueuing_still_answers_202_and_the_sweeper_submits(pay
     """Redis fails between the commit and the enqueue (the service layer, past auth, which needs Redis too)."""
     import redis as redis_lib
 
-    from payment_app import cards, payments
+    from core import cards
+    from payment_app import payments
     user, h = make_user()
     card, _ = cards.validate_card(SUCCESS_CARD["number"], 12, 2099, "123")
     live = payment_app.extensions["redis"]

@@ -155,3 +155,26 @@ def test_stored_request_hash_is_keyed_not_a_bare_digest(idem_app, make_user):
         stored = db.session.scalar(db.select(SubscriptionIdempotencyKey.request_hash))
     assert stored != hashlib.sha256(b"POST /__test/charge\n" + body).hexdigest()
     assert len(stored) == 64
+
+
+ROUTES = [("subscription", "/v1/subscriptions", {"plan_id": 1}),
+          ("subscription", "/v1/usage/features/widgets/use", {"delta": 1}),
+          ("payment", "/v1/payments/process", {"amount_cents": 100, "currency": "USD"})]
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "bad\x01key", "caf\u00e9"],
+                         ids=["empty", "too-long", "control-char", "non-ascii"])
+@pytest.mark.parametrize("service,path,body", ROUTES)
+def test_a_malformed_key_gets_the_same_400_on_every_route(_apps, app, make_user, service, path, body, key):
+    _, h = make_user()
+    r = _apps[service].test_client().post(path, json=body, headers={**h, "Idempotency-Key": key})
+    assert r.status_code == 400
+    assert r.json["message"] == "Invalid Idempotency-Key header"
+    assert r.json["errors"] == {"headers": {"Idempotency-Key": ["1 to 255 printable ASCII characters."]}}
+
+
+@pytest.mark.parametrize("service,path,body", ROUTES)
+def test_a_255_character_key_passes_the_check(_apps, app, make_user, service, path, body):
+    _, h = make_user()
+    r = _apps[service].test_client().post(path, json=body, headers={**h, "Idempotency-Key": "k" * 255})
+    assert r.status_code != 400

@@ -8,7 +8,7 @@ import pytest
 from core.extensions import db
 from subscription_app.models import Invoice, Plan, Subscription
 from tests.billing_support import (BAD_CARD, BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, PRO_TRIAL_ID,  # noqa: F401
-                                   charge_requests, pay, payment_down, payment_stub)
+                                   REFUSED_CARD, charge_requests, pay, payment_down, payment_stub)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 
@@ -60,9 +60,20 @@ def test_create_with_card_tokenises_and_requests_the_charge(client, seeded, make
     assert active.json["latest_invoice"]["status"] == "paid"
 
 
-def test_bad_card_passes_the_field_errors_through_and_leaves_nothing(client, seeded, make_user, payment_stub):
+def test_bad_card_is_refused_before_the_payment_service_and_leaves_nothing(client, seeded, make_user,
+                                                                          payment_stub):
     _, h = make_user()
     r = _create(client, h, {"plan_id": str(PRO_MONTHLY_ID), "card": BAD_CARD})
+    assert r.status_code == 422
+    assert r.json["errors"] == {"json": {"card": {"number": ["Card number is invalid (checksum)."]}}}
+    assert payment_stub.requests == []
+    with client.application.app_context():
+        assert db.session.query(Subscription).count() == 0 and db.session.query(Invoice).count() == 0
+
+
+def test_refused_card_passes_the_field_errors_through_and_leaves_nothing(client, seeded, make_user, payment_stub):
+    _, h = make_user()
+    r = _create(client, h, {"plan_id": str(PRO_MONTHLY_ID), "card": REFUSED_CARD})
     assert r.status_code == 422
     assert r.json["errors"] == {"json": {"card": {"number": ["Invalid card number."]}}}
     with client.application.app_context():

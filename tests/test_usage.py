@@ -173,9 +173,9 @@ def test_bad_delta_is_422_and_counts_nothing(app, client, subscriber, body):
     assert counter_value(app, user, sub) is None
 
 
-def test_bad_idempotency_key_is_422(client, subscriber):
+def test_bad_idempotency_key_is_400(client, subscriber):
     _, headers, _ = subscriber
-    assert use(client, headers, **{"Idempotency-Key": "x" * 256}).status_code == 422
+    assert use(client, headers, **{"Idempotency-Key": "x" * 256}).status_code == 400
 
 
 def test_delta_bound_is_configurable(app, client, subscriber):

@@ -4,7 +4,7 @@ import functools
 from flask_jwt_extended import get_jwt, get_jwt_identity, jwt_required, verify_jwt_in_request
 
 from core.blueprint import Blueprint
-from core.idempotency import idempotent
+from core.idempotency import idempotent, openapi_parameter
 from core.security import has_service_token
 from core.schemas import PageArgsSchema
 from payment_app import payments, refunds
@@ -38,8 +38,7 @@ def _caller() -> refunds.Caller:
 
 @blp.route("/process", methods=["POST"])
 @jwt_required()
-@blp.doc(security=BEARER, parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
-                                       "schema": {"type": "string", "maxLength": 255}}])
+@blp.doc(security=BEARER, parameters=[openapi_parameter("Replays the first answer for the same key and body")])
 @idempotent(PaymentIdempotencyKey)
 @blp.arguments(ProcessPaymentSchema)
 @blp.response(202, TransactionSchema)
@@ -78,8 +77,7 @@ def get_transaction(transaction_id):
 @blp.route("/refund/<uuid:transaction_id>", methods=["POST"])
 @_user_or_service_token
 @blp.doc(security=BEARER + [{"serviceToken": []}],
-         parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
-                      "schema": {"type": "string", "maxLength": 255}}])
+         parameters=[openapi_parameter("Replays the first answer for the same key and body")])
 @idempotent(PaymentIdempotencyKey)
 @blp.arguments(RefundRequestSchema)
 @blp.response(202, RefundSchema)

@@ -3,17 +3,8 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from core.cards import CardSchema
 from core.schemas import Integer, PageMetaSchema, StrictSchema
-
-
-class CardSchema(StrictSchema):
-    """Checked in depth (Luhn, expiry, CVC) by the payment service; only its shape is checked here."""
-    number = fields.String(required=True, load_only=True, validate=validate.Regexp(
-        r"^[0-9 ]{12,23}$", error="Card number must be 12-19 digits."))
-    exp_month = Integer(required=True, load_only=True, validate=validate.Range(min=1, max=12))
-    exp_year = Integer(required=True, load_only=True, validate=validate.Range(min=2000, max=2100))
-    cvc = fields.String(required=True, load_only=True, validate=validate.Regexp(r"^[0-9]{3,4}$",
-                                                                                error="CVC must be 3-4 digits."))
 
 
 class CreateSubscriptionSchema(StrictSchema):

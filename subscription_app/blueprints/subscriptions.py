@@ -4,7 +4,7 @@ import uuid
 from flask_jwt_extended import jwt_required
 
 from core.blueprint import Blueprint
-from core.idempotency import idempotent
+from core.idempotency import idempotent, openapi_parameter
 from core.schemas import PageArgsSchema
 from subscription_app.accounts import current_user, current_user_id
 from subscription_app.billing import history as sub_history
@@ -17,9 +17,7 @@ from subscription_app.models import SubscriptionIdempotencyKey
 blp = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions",
                 description="Subscriptions of the authenticated user")
 BEARER = [{"bearerAuth": []}]
-IDEMPOTENCY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": False,
-                               "schema": {"type": "string", "maxLength": 255},
-                               "description": "Replays the first answer for the same key and body"}]}
+IDEMPOTENCY = {"parameters": [openapi_parameter("Replays the first answer for the same key and body")]}
 
 
 @blp.route("", methods=["POST"])

@@ -1,12 +1,10 @@
 """/v1/usage: metered features of the caller's plan, and the admin reset."""
 import functools
 
-from flask import request
 from flask_jwt_extended import jwt_required
 
-from core import tokens
+from core import idempotency, tokens
 from core.blueprint import Blueprint
-from core.errors import ApiError
 from subscription_app import accounts
 from subscription_app.usage import metering
 from subscription_app.usage.schemas import (ResetResultSchema, ResetSchema, StatsSchema, UsageSchema,
@@ -14,21 +12,9 @@ from subscription_app.usage.schemas import (ResetResultSchema, ResetSchema, Stat
 
 blp = Blueprint("usage", __name__, url_prefix="/v1/usage", description="Feature usage metering")
 BEARER = [{"bearerAuth": []}]
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 # An instance, not the class: webargs would build (and deep-copy the fields of) a new schema
 # on every request of the hottest route.
 USE_SCHEMA = UseSchema()
-MAX_IDEMPOTENCY_KEY = 255
-
-
-def _idempotency_key() -> str | None:
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
-        return None
-    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
-        raise ApiError(422, "Invalid Idempotency-Key",
-                       errors={"headers": {IDEMPOTENCY_HEADER: [f"1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters."]}})
-    return key
 
 
 def admin_required(fn):
@@ -43,9 +29,8 @@ def admin_required(fn):
 @blp.route("/features/<string:feature_name>/use", methods=["POST"])
 @jwt_required()
 @tokens.revocation_checked_in_view  # above the body parsing: a revoked token gets 401, never a 422
-@blp.doc(security=BEARER, parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
-                                       "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
-                                       "description": "A retry with the same key is not counted twice (24 h)"}])
+@blp.doc(security=BEARER, parameters=[idempotency.openapi_parameter(
+    "A retry with the same key is not counted twice (24 h)")])
 @blp.arguments(USE_SCHEMA)
 @blp.response(200, UseResultSchema)
 @blp.alt_response(403, description="No entitled (active, trialing or past_due) subscription")
@@ -53,7 +38,7 @@ def admin_required(fn):
 @blp.alt_response(429, description="Limit reached; body has used, limit and resets_at; nothing counted")
 def use_feature(data, feature_name: str):
     """Consume `delta` units of a feature, atomically checked against the plan's limit."""
-    return metering.use_feature(accounts.current_user_id(), feature_name, data["delta"], _idempotency_key())
+    return metering.use_feature(accounts.current_user_id(), feature_name, data["delta"], idempotency.request_key())
 
 
 @blp.route("")

@@ -1,4 +1,4 @@
-"""Card validation and brand detection.
+"""Card validation, brand detection, and the one card schema both services load with.
 
 The card number only passes through memory on its way to the gateway's tokeniser:
 it is never stored, logged, or echoed in an error message. What we keep is the
@@ -11,7 +11,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from marshmallow import ValidationError, fields, validate, validates_schema
+
 from core import clock
+from core.schemas import Integer, StrictSchema
 
 MIN_DIGITS, MAX_DIGITS = 12, 19
 _SEPARATORS = re.compile(r"[\s-]")
@@ -101,3 +104,18 @@ def validate_card(number, exp_month, exp_year, cvc) -> tuple[Card | None, dict[s
     if errors:
         return None, errors
     return Card(number=digits, exp_month=exp_month, exp_year=exp_year, cvc=cvc, brand=brand), {}
+
+
+class CardSchema(StrictSchema):
+    """A card in a request body, checked in depth (Luhn, expiry, CVC) on both services so that one bad
+    card gets one 422; field errors land under errors.json.card.<field>."""
+    number = fields.String(required=True, load_only=True, validate=validate.Length(max=64))
+    exp_month = Integer(required=True, load_only=True)
+    exp_year = Integer(required=True, load_only=True)
+    cvc = fields.String(required=True, load_only=True, validate=validate.Length(max=8))
+
+    @validates_schema
+    def _valid_card(self, data, **kwargs):
+        _, errors = validate_card(data["number"], data["exp_month"], data["exp_year"], data["cvc"])
+        if errors:
+            raise ValidationError(errors)
