@@ -9,15 +9,15 @@ from core.settings import Settings
 
 def create_app(settings: Settings | None = None, config: dict | None = None) -> Flask:
     from subscription_app import accounts
-    from subscription_app.blueprints import (admin, admin_users, auth, credit_notes, internal, invoices, plans,
-                                            subscriptions, usage, webhooks)
+    from subscription_app.blueprints import (admin, admin_audit, admin_catalog, admin_users, auth, credit_notes,
+                                            internal, invoices, plans, subscriptions, usage, webhooks)
 
     app = build_app(
         __name__,
         service_name="subscription-service",
         title="Billing: subscription service",
         blueprints=[auth.blp, plans.blp, internal.blp, subscriptions.blp, invoices.blp, credit_notes.blp, webhooks.blp,
-                    usage.blp, admin.blp, admin_users.blp],
+                    usage.blp, admin.blp, admin_users.blp, admin_catalog.blp, admin_audit.blp],
         settings=settings,
         version_lookup=accounts.token_version_of,
         config=config,
