@@ -59,4 +59,6 @@ def register(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(billing_cycle_command)
     from subscription_app import admin_cli
+    from subscription_app.catalog import cli as catalog_cli
     admin_cli.register(app)
+    catalog_cli.register(app)
