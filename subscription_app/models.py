@@ -82,7 +82,8 @@ class Plan(TimestampMixin, db.Model):
         """Its catalog features as GET /v1/plans shows them: [{key, kind, value}] by key."""
         limits = self.feature_limits or {}
         known = dict(db.session.execute(select(Feature.key, Feature.kind).where(Feature.key.in_(limits))).all())
-        return [{"key": key, "kind": known.get(key, "metered"), "value": value} for key, value in sorted(limits.items())]
+        return [{"key": key, "kind": known.get(key, "metered"), "value": value}
+                for key, value in sorted(limits.items())]
 
 
 # A subscription in one of these states is "live": at most one per user (partial unique index).

@@ -146,8 +146,9 @@ def migrate(plan_id, subscription_id, dry_run):
         raise click.BadParameter("not a subscription id (a UUID)", param_hint="--subscription") from None
     result = migration.migrate_price(_plan(plan_id), audit.CLI, subscription_id=sub_id, dry_run=dry_run)
     for move in result["subscriptions"]:
-        click.echo(f"{move['subscription_id']}  {move['email']:<30} {format_money(move['old_amount_cents'], move['currency'])}"
-                   f" -> {format_money(move['new_amount_cents'], move['currency'])}  from {move['effective_at']:%Y-%m-%d %H:%M}")
+        old, new = (format_money(move[key], move["currency"]) for key in ("old_amount_cents", "new_amount_cents"))
+        click.echo(f"{move['subscription_id']}  {move['email']:<30} {old} -> {new}  "
+                   f"from {move['effective_at']:%Y-%m-%d %H:%M}")
     verb = "would move" if dry_run else "moving"
     click.echo(f"{verb} {result['count']} subscription(s) to price version {result['version']} at their next period")
 
