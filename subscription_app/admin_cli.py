@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from core import tokens
 from core.extensions import db
+from core.money import format_money
 from core.security import BCRYPT_MAX_BYTES, hash_password
 from subscription_app import accounts
 from subscription_app.models import Invoice, Plan, Subscription
@@ -24,7 +25,6 @@ subscriptions_cli = AppGroup("subscriptions", help="Inspect subscriptions and in
 ADMIN_MIN_LENGTH = 12
 COMMON_PASSWORDS = {"password123", "password1234", "admin123", "administrator", "qwerty123456", "123456789012",
                     "letmein12345", "changeme1234", "welcome12345", "passwordpassword"}
-ZERO_DECIMAL_CURRENCIES = {"JPY", "KRW", "VND", "CLP", "ISK"}
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -104,13 +104,6 @@ def reactivate(email: str):
     user = _user_or_fail(email)
     accounts.reactivate(user)
     click.echo(f"{user.email} (id {user.id}): reactivated, the user logs in again")
-
-
-def format_money(cents: int, currency: str) -> str:
-    if currency in ZERO_DECIMAL_CURRENCIES:
-        return f"{cents} {currency}"
-    sign = "-" if cents < 0 else ""
-    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d} {currency}"
 
 
 def _when(value) -> str:

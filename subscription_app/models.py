@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, func, text
+from sqlalchemy import CheckConstraint, Index, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -64,6 +64,7 @@ class Plan(TimestampMixin, db.Model):
     code: Mapped[str] = mapped_column(db.String(64), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(db.String(100), nullable=False)
     description: Mapped[str | None] = mapped_column(db.Text)
+    # The current price version's amount (catalog/prices.py keeps it in step); subscribers pay their own version.
     price_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(db.String(3), nullable=False, server_default="USD")
     billing_interval: Mapped[str] = mapped_column(db.String(8), nullable=False, server_default="month")
@@ -71,10 +72,18 @@ class Plan(TimestampMixin, db.Model):
     trial_days: Mapped[int] = mapped_column(db.Integer, nullable=False, server_default="0")
     # A trial plan converts to this paid plan when its trial ends.
     converts_to_plan_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), db.ForeignKey("plans.id"))
-    # {"api_calls": 10000, ...}; a feature absent from the map is not part of the plan.
+    # {"api_calls": 10000, "sso": true}: per-plan values of catalog features (null: unlimited); absent: not granted.
     feature_limits: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     is_active: Mapped[bool] = mapped_column(db.Boolean, nullable=False, server_default=text("true"))
     sort_order: Mapped[int] = mapped_column(db.Integer, nullable=False, server_default="0")
+
+    @property
+    def features(self) -> list[dict]:
+        """Its catalog features as GET /v1/plans shows them: [{key, kind, value}] by key."""
+        limits = self.feature_limits or {}
+        known = dict(db.session.execute(select(Feature.key, Feature.kind).where(Feature.key.in_(limits))).all())
+        return [{"key": key, "kind": known.get(key, "metered"), "value": value}
+                for key, value in sorted(limits.items())]
 
 
 # A subscription in one of these states is "live": at most one per user (partial unique index).
@@ -117,6 +126,9 @@ class Subscription(TimestampMixin, db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
     # A downgrade waits here until the period ends.
     pending_plan_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), db.ForeignKey("plans.id"))
+    # The price version it pays (null: the plan's current price); an operator's migration waits in pending_price_id.
+    price_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), db.ForeignKey("plan_prices.id"))
+    pending_price_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), db.ForeignKey("plan_prices.id"))
     # The payment service's saved method (brand/last4/token live there, never the card number).
     payment_method_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     # Dunning: failed renewal attempts so far and when the next one is due.
@@ -299,3 +311,7 @@ class PlanChangeQuote(db.Model):
     created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), nullable=False)
     expires_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+
+
+# Catalog tables (price versions, features, audit) share this metadata: subscriptions refer to prices.
+from subscription_app.catalog.models import AuditEvent, Feature, PlanPrice  # noqa: E402,F401

@@ -59,6 +59,13 @@ class RegisterResponseSchema(TokenSchema):
     user = fields.Nested(UserSchema)
 
 
+class PlanFeatureSchema(StrictSchema):
+    key = fields.String(dump_only=True)
+    kind = fields.String(dump_only=True, metadata={"enum": ["metered", "flag"]})
+    value = fields.Raw(dump_only=True, allow_none=True, metadata={
+        "description": "metered: the limit per period (null: unlimited); flag: true or false"})
+
+
 class PlanSchema(StrictSchema):
     id = fields.UUID(dump_only=True)
     code = fields.String(dump_only=True)
@@ -72,7 +79,9 @@ class PlanSchema(StrictSchema):
                        "3 years)"})
     trial_days = Integer(dump_only=True)
     converts_to_plan_id = fields.UUID(dump_only=True, allow_none=True)
-    feature_limits = fields.Dict(keys=fields.String(), values=Integer(), dump_only=True)
+    feature_limits = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), dump_only=True, metadata={
+        "description": "Feature key to value: a limit (null: unlimited) or a flag's true/false"})
+    features = fields.List(fields.Nested(PlanFeatureSchema), dump_only=True)
 
 
 class SubscriptionSummarySchema(StrictSchema):

@@ -11,6 +11,7 @@ from core import outbox
 from core.errors import ApiError
 from core.extensions import db
 from core.schemas import paginate
+from subscription_app.catalog import prices
 from subscription_app.models import (Invoice, InvoiceLine, Plan, Subscription, SubscriptionOutbox,
                                      UnwantedPayment)
 
@@ -23,8 +24,9 @@ def _fmt(moment: datetime | None) -> str:
 
 
 def plan_line(plan: Plan, start: datetime, end: datetime, kind: str = "plan", amount_cents: int | None = None,
-              description: str | None = None) -> InvoiceLine:
-    return InvoiceLine(kind=kind, plan_id=plan.id, currency=plan.currency, period_start=start, period_end=end,
+              description: str | None = None, currency: str | None = None) -> InvoiceLine:
+    return InvoiceLine(kind=kind, plan_id=plan.id, currency=currency or plan.currency, period_start=start,
+                       period_end=end,
                        amount_cents=plan.price_cents if amount_cents is None else amount_cents,
                        description=description or f"{plan.name} ({_fmt(start)} to {_fmt(end)})")
 
@@ -46,7 +48,10 @@ def new_invoice(sub: Subscription, reason: str, currency: str, lines: list[Invoi
 
 def plan_invoice(sub: Subscription, plan: Plan, reason: str, start: datetime, end: datetime,
                  now: datetime) -> Invoice:
-    return new_invoice(sub, reason, plan.currency, [plan_line(plan, start, end)], start, end, now)
+    """A period of `plan` at the price `sub` pays (its own price version, catalog/prices.py)."""
+    price = prices.price_of(sub, plan)
+    line = plan_line(plan, start, end, amount_cents=price.amount_cents, currency=price.currency)
+    return new_invoice(sub, reason, price.currency, [line], start, end, now)
 
 
 def request_charge(invoice: Invoice, sub: Subscription, description: str) -> None:

@@ -18,6 +18,7 @@ from core.extensions import db
 from core.schemas import paginate
 from subscription_app.billing import invoices, payment_methods
 from subscription_app.billing.periods import plan_period_end
+from subscription_app.catalog import prices
 from subscription_app.models import LIVE_STATUSES, Plan, Subscription
 
 # What counts as "the user's active subscription": paid up, in trial, or being dunned.
@@ -114,6 +115,7 @@ def create(user_id: int, plan_id: uuid.UUID, card: dict | None = None,
     sub = Subscription(id=uuid.uuid4(), user_id=user_id, plan_id=plan.id, status="incomplete",
                        current_period_start=now, current_period_end=end, billing_cycle_anchor=now,
                        payment_method_id=method_id, cancel_at_period_end=False, failed_payment_attempts=0)
+    prices.put_on_current_price(sub, plan)
     _insert(sub)
     invoice = invoices.plan_invoice(sub, plan, "subscription_create", now, end, now)
     if invoice.status == "paid":  # a free plan: nothing to collect
@@ -142,6 +144,7 @@ def start_trial(user_id: int, trial_plan_id: uuid.UUID, card: dict | None = None
                        current_period_start=now, current_period_end=trial_end, billing_cycle_anchor=now,
                        trial_start=now, trial_end=trial_end, payment_method_id=method_id,
                        cancel_at_period_end=False, failed_payment_attempts=0)
+    prices.put_on_current_price(sub, plan)
     _insert(sub)
     if method_id is not None:
         invoices.request_verification(sub, paid_plan.currency)

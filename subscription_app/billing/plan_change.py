@@ -31,6 +31,7 @@ from subscription_app.billing import invoices, quotes, trial_changes
 from subscription_app.billing.lifecycle import is_trial_plan, load_plan, owned_subscription, with_latest_invoice
 from subscription_app.billing.periods import plan_period_end, same_cycle
 from subscription_app.billing.proration import prorate_interval_change, prorate_upgrade, remaining_seconds
+from subscription_app.catalog import prices
 from subscription_app.models import InvoiceLine, Plan, Subscription
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def change_plan(user_id: int, subscription_id: uuid.UUID, plan_id: uuid.UUID,
         invoice = _quoted(sub, new, quotes.redeem(sub, quote_id, plan_id, clock.utcnow()))
     elif not same_cycle(old, new):
         invoice = _change_interval(sub, old, new)
-    elif new.price_cents > old.price_cents:
+    elif new.price_cents > prices.price_of(sub, old).amount_cents:
         invoice = _upgrade(sub, old, new)
     else:
         # Same price or cheaper: nothing to charge now, it takes effect at the period end.
@@ -102,7 +103,7 @@ def _quoted(sub: Subscription, new: Plan, quote):
 def _upgrade(sub: Subscription, old: Plan, new: Plan):
     now = clock.utcnow()
     remaining, period = remaining_seconds(now, sub.current_period_start, sub.current_period_end)
-    p = prorate_upgrade(old.price_cents, new.price_cents, remaining, period)
+    p = prorate_upgrade(prices.price_of(sub, old).amount_cents, new.price_cents, remaining, period)
     end = sub.current_period_end
     lines = [
         InvoiceLine(kind="proration_credit", plan_id=old.id, currency=old.currency, amount_cents=p.credit_cents,
@@ -114,6 +115,7 @@ def _upgrade(sub: Subscription, old: Plan, new: Plan):
     ]
     invoice = invoices.new_invoice(sub, "subscription_update", new.currency, lines, now, end, now)
     if invoice.status == "paid":  # nothing left to prorate (0 cents): switch now
+        prices.put_on_current_price(sub, new)
         sub.plan_id, sub.pending_plan_id = new.id, None
     else:
         _collect(sub, invoice, f"Upgrade to {new.name} (prorated)")
@@ -124,7 +126,7 @@ def _change_interval(sub: Subscription, old: Plan, new: Plan):
     """Credit the unused old time, charge a whole new period; None when it waits for the period end."""
     now = clock.utcnow()
     remaining, period = remaining_seconds(now, sub.current_period_start, sub.current_period_end)
-    p = prorate_interval_change(old.price_cents, new.price_cents, remaining, period)
+    p = prorate_interval_change(prices.price_of(sub, old).amount_cents, new.price_cents, remaining, period)
     if p.amount_cents <= 0:
         # No customer balance to hold a credit: the old plan runs out its paid period instead.
         sub.pending_plan_id = new.id
@@ -174,6 +176,7 @@ def apply_paid_upgrade(sub: Subscription, invoice, payment: dict) -> bool:
         # Priced by the old rule (an invoice opened before interval changes started a new cycle): the paid
         # period keeps its end and the new plan's cycle starts there.
         sub.billing_cycle_anchor = sub.current_period_end
+    prices.put_on_current_price(sub, new)
     sub.plan_id = charge.plan_id
     sub.pending_plan_id = None  # only a paid upgrade supersedes a scheduled downgrade
     return True

@@ -22,6 +22,7 @@ from subscription_app.billing import history, invoices
 from subscription_app.billing.batches import Progress, StepResult, run_in_batches
 from subscription_app.billing.lifecycle import end_now
 from subscription_app.billing.periods import next_period_end, same_cycle
+from subscription_app.catalog import prices
 from subscription_app.models import Invoice, InvoiceLine, Plan, Subscription, SubscriptionEvent
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,10 @@ def resume_paused(sub: Subscription, at: datetime, now: datetime, by: str) -> No
 def _start_paid_period(sub: Subscription, plan: Plan, reason: str, now: datetime) -> None:
     start = sub.current_period_end
     end = next_period_end(sub.billing_cycle_anchor, start, plan.billing_interval, plan.interval_count)
+    if sub.plan_id != plan.id:  # a downgrade or a trial's conversion: the new plan's current price
+        prices.put_on_current_price(sub, plan)
+    else:
+        prices.apply_pending_price(sub)
     sub.plan_id = plan.id
     sub.current_period_start, sub.current_period_end = start, end
     invoice = invoices.plan_invoice(sub, plan, reason, start, end, now)

@@ -6,8 +6,9 @@ feature_limits and its current period. `cached_entitlement` puts the answer in R
 the user's hash tag, where the use script reads it in the same call as the counter.
 
 Invalidation: a SQLAlchemy `after_commit` hook drops the cache for every user whose
-Subscription row was added, changed or deleted through the ORM in that transaction; a
-short TTL (USAGE_ENTITLEMENT_TTL_SECONDS) covers bulk UPDATE statements and plan edits.
+Subscription row was added, changed or deleted through the ORM in that transaction, and for
+every subscriber of a plan whose limits an operator edited (invalidate_after_commit); a
+short TTL (USAGE_ENTITLEMENT_TTL_SECONDS) covers bulk UPDATE statements.
 A generation counter stops a reader that loaded before an invalidation from caching
 its stale answer afterwards.
 """
@@ -62,8 +63,8 @@ class Entitlement:
 
 
 def _limit(value) -> int:
-    # A null or negative limit in a plan means "no cap"; anything else is a whole number.
-    if value is None or (isinstance(value, (int, float)) and value < 0):
+    # A null or negative limit in a plan means "no cap", and so does a flag that is on; else a whole number.
+    if value is None or value is True or (isinstance(value, (int, float)) and value < 0):
         return UNLIMITED
     return int(value)
 
@@ -81,7 +82,7 @@ def load_entitlement(user_id: int) -> Entitlement:
         return Entitlement(user_id, False, NO_SUBSCRIPTION)
     if row.status not in ENTITLED_STATUSES:
         return Entitlement(user_id, False, PAUSED if row.status == "paused" else INCOMPLETE)
-    limits = {str(name): _limit(value) for name, value in (row.feature_limits or {}).items()}
+    limits = {str(name): _limit(value) for name, value in (row.feature_limits or {}).items() if value is not False}
     return Entitlement(user_id, True, "", int(row.current_period_start.timestamp()),
                        int(row.current_period_end.timestamp()), limits)
 
@@ -117,6 +118,11 @@ def invalidate(user_id: int) -> None:
 
 
 _INFO_KEY = "usage_entitlement_users"
+
+
+def invalidate_after_commit(user_ids) -> None:
+    """Drop these users' cached entitlements once the current transaction commits (a plan's limits changed)."""
+    db.session().info.setdefault(_INFO_KEY, set()).update(user_ids)
 
 
 def _collect(session: Session, flush_context) -> None:
