@@ -110,6 +110,9 @@ class Settings:
     dashboard_password: str = DEV_DASHBOARD_PASSWORD
     log_level: str = "INFO"
     outbox_backoff_base_seconds: float = 2.0
+    # Integrator webhooks (docs/webhooks.md): a slow receiver holds a worker no longer than these.
+    outgoing_webhook_connect_timeout_seconds: float = 2.0
+    outgoing_webhook_read_timeout_seconds: float = 5.0
     # A pending charge/refund the gateway never saw, or a gateway answer never delivered, is sent
     # again after these many seconds (every resend is idempotent; these only bound the delay).
     payments_stuck_after_seconds: int = 30
@@ -222,6 +225,10 @@ def load_settings() -> Settings:
         gateway_answer_redeliver_after_seconds=_int("GATEWAY_ANSWER_REDELIVER_AFTER_SECONDS",
                                                     d.gateway_answer_redeliver_after_seconds),
         outbox_backoff_base_seconds=_float("OUTBOX_BACKOFF_BASE_SECONDS", d.outbox_backoff_base_seconds),
+        outgoing_webhook_connect_timeout_seconds=_float("OUTGOING_WEBHOOK_CONNECT_TIMEOUT_SECONDS",
+                                                        d.outgoing_webhook_connect_timeout_seconds),
+        outgoing_webhook_read_timeout_seconds=_float("OUTGOING_WEBHOOK_READ_TIMEOUT_SECONDS",
+                                                     d.outgoing_webhook_read_timeout_seconds),
         login_rate_limit_per_account=_env("LOGIN_RATE_LIMIT_PER_ACCOUNT", d.login_rate_limit_per_account),
         login_rate_limit_per_ip=_env("LOGIN_RATE_LIMIT_PER_IP", d.login_rate_limit_per_ip),
         log_format=_env("LOG_FORMAT", "").lower(),

@@ -49,6 +49,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
                 description="Proves the scheduler and a worker are alive"),
     PeriodicJob("outbox-sweep", "jobs.outbox:sweep_outboxes", 15,
                 description="Re-enqueue undelivered outbox events (after a crash or a Redis outage)"),
+    PeriodicJob("integration-webhooks-sweep", "jobs.integrations:sweep_webhooks", 15,
+                description="Re-enqueue due integrator webhook deliveries (after a crash or a Redis outage)"),
     PeriodicJob("billing-cycle", "jobs.billing:run_billing_cycle", "billing_cycle_seconds",
                 description="Renewals, trial ends, dunning retries, expiry of unpaid subscriptions"),
     PeriodicJob("idempotency-purge", "jobs.outbox:purge_idempotency_keys", 3600,

@@ -9,7 +9,7 @@ from core.settings import Settings
 
 def create_app(settings: Settings | None = None, config: dict | None = None) -> Flask:
     from subscription_app import accounts
-    from subscription_app.blueprints import (admin, admin_users, auth, credit_notes, internal, invoices, plans,
+    from subscription_app.blueprints import (admin, admin_users, admin_webhooks, auth, credit_notes, internal, invoices, plans,
                                             subscriptions, usage, webhooks)
 
     app = build_app(
@@ -17,13 +17,17 @@ def create_app(settings: Settings | None = None, config: dict | None = None) -> 
         service_name="subscription-service",
         title="Billing: subscription service",
         blueprints=[auth.blp, plans.blp, internal.blp, subscriptions.blp, invoices.blp, credit_notes.blp, webhooks.blp,
-                    usage.blp, admin.blp, admin_users.blp],
+                    usage.blp, admin.blp, admin_users.blp, admin_webhooks.blp],
         settings=settings,
         version_lookup=accounts.token_version_of,
         config=config,
     )
     from subscription_app import cli
+    from subscription_app.integrations import cli as integrations_cli
+    from subscription_app.integrations import payloads
     from subscription_app import usage as usage_metering
     cli.register(app)
+    integrations_cli.register(app)
+    payloads.register_components(app.extensions["billing_api"].spec)
     usage_metering.init_app(app)
     return app
