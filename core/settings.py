@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     dashboard_password: str = _aliased("RQ_DASHBOARD_PASSWORD", "RQ dashboard password (required in production)",
                                    DEV_DASHBOARD_PASSWORD)
     log_level: str = Field("INFO", description="Python log level of both services, workers and gunicorn")
+    outgoing_webhook_connect_timeout_seconds: float = Field(
+        2.0, description="Integrator webhooks (docs/webhooks.md): seconds to connect to a receiver")
+    outgoing_webhook_read_timeout_seconds: float = Field(
+        5.0, description="Integrator webhooks: seconds a receiver may take per read before the attempt fails")
     outbox_backoff_base_seconds: float = Field(2.0, description="Base of the outbox's exponential retry delay")
     payments_stuck_after_seconds: int = Field(
         30, description="A charge/refund the gateway never saw, or an answer never delivered, is resent after this")

@@ -103,4 +103,9 @@ def webhooks_dead(event_type, limit):
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(rq_cli)
-    app.cli.add_command(webhooks_cli)
+    own = app.cli.commands.get("webhooks")  # the subscription service's integrator endpoints and events
+    if own is None:
+        app.cli.add_command(webhooks_cli)
+        return
+    for name, command in webhooks_cli.commands.items():
+        own.add_command(command, name)

@@ -22,6 +22,7 @@ from jobs import maintenance, outbox
 from jobs.context import service_context, service_of
 from payment_app import resubmit
 from subscription_app.billing import cycle
+from subscription_app.integrations import delivery
 from subscription_app.usage import ledger
 
 LAST_RUN_KEY = "periodic:last_run:{job_id}"
@@ -54,6 +55,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
                 description="Proves the scheduler and a worker are alive"),
     PeriodicJob("outbox-sweep", outbox.sweep_outboxes, 15,
                 description="Re-enqueue undelivered outbox events (after a crash or a Redis outage)"),
+    PeriodicJob("integration-webhooks-sweep", delivery.sweep, 15,
+                description="Re-enqueue due integrator webhook deliveries (after a crash or a Redis outage)"),
     PeriodicJob("billing-cycle", cycle.run_billing_cycle, "billing_cycle_seconds",
                 description="Renewals, trial ends, dunning retries, expiry of unpaid subscriptions"),
     PeriodicJob("idempotency-purge", outbox.purge_idempotency_keys, 3600,

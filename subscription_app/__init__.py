@@ -7,6 +7,7 @@ from core.app import build_app
 from core.settings import Settings
 from subscription_app import accounts, cli, outbox, usage
 from subscription_app.blueprints import BLUEPRINTS
+from subscription_app import integrations
 
 
 def create_app(settings: Settings | None = None, config: dict | None = None) -> Flask:
@@ -21,5 +22,6 @@ def create_app(settings: Settings | None = None, config: dict | None = None) -> 
     )
     outbox.init_app(app)
     cli.register(app)
+    integrations.init_app(app)
     usage.init_app(app)
     return app

@@ -11,6 +11,7 @@ from core.errors import ApiError
 from core.extensions import db
 from core.logging import security_event
 from core.security import check_password, hash_password
+from subscription_app import integrations
 from subscription_app import refresh_tokens as refresh_store
 from subscription_app.models import User
 
@@ -39,6 +40,8 @@ def register(email: str, password: str, first_name: str | None = None, last_name
                 first_name=first_name, last_name=last_name, role=role)
     db.session.add(user)
     try:
+        db.session.flush()
+        integrations.emit("customer.created", "customer", user.id, integrations.dump(user))
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

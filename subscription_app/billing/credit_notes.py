@@ -15,6 +15,7 @@ from core import clock
 from core.errors import ApiError
 from core.extensions import db
 from core.schemas import paginate
+from subscription_app import integrations
 from subscription_app.models import CreditNote, CreditNoteLine, Invoice
 
 
@@ -39,6 +40,7 @@ def record(invoice: Invoice, refund: dict) -> CreditNote | None:
     note = db.session.get(CreditNote, note_id)
     note.lines.append(_line(invoice, refund))
     db.session.expire(invoice, ["credit_notes"])
+    integrations.emit("credit_note.created", "credit_note", note.id, integrations.dump(note))
     return note
 
 

@@ -20,6 +20,7 @@ from core import clock, inbox
 from core.errors import ApiError
 from core.extensions import db
 from core.schemas import Integer
+from subscription_app import integrations
 from subscription_app.billing import invoices
 from subscription_app.billing.refunds import refund_succeeded
 from subscription_app.billing.plan_change import apply_paid_upgrade
@@ -104,6 +105,8 @@ def payment_succeeded(data: dict) -> bool:
     now = clock.utcnow()
     invoice.amount_paid_cents += data["amount_cents"]
     invoice.status, invoice.paid_at, invoice.transaction_id = "paid", now, data["transaction_id"]
+    integrations.emit("payment.succeeded", "payment", data["transaction_id"], integrations.dump(data, "payment"))
+    integrations.emit("invoice.paid", "invoice", invoice.id, integrations.dump(invoice))
     if sub is None:
         return True
     if _apply_to_subscription(sub, invoice, data):
@@ -120,6 +123,7 @@ def _apply_to_subscription(sub: Subscription, invoice: Invoice, data: dict) -> b
                  data["transaction_id"], sub.id, sub.status)
         sub.status = "active"
         sub.failed_payment_attempts, sub.next_payment_attempt_at = 0, None
+        integrations.emit("subscription.updated", "subscription", sub.id, integrations.dump(sub))
         return True
     _give_back(data, f"subscription_{sub.status}")
     return False
@@ -148,6 +152,8 @@ def payment_failed(data: dict) -> bool:
         return False
     now = clock.utcnow()
     invoice.attempt_count += 1
+    integrations.emit("payment.failed", "payment", data["transaction_id"], integrations.dump(data, "payment"))
+    integrations.emit("invoice.payment_failed", "invoice", invoice.id, integrations.dump(invoice))
     log.info("payment %s failed for invoice %s (%s): %s", data["transaction_id"], invoice.id, invoice.reason,
              data.get("failure_reason"))
     if sub is None:

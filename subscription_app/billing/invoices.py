@@ -11,6 +11,7 @@ from core import outbox
 from core.errors import ApiError
 from core.extensions import db
 from core.schemas import paginate
+from subscription_app import integrations
 from subscription_app.catalog import prices
 from subscription_app.models import (Invoice, InvoiceLine, Plan, Subscription, SubscriptionOutbox,
                                      UnwantedPayment)
@@ -43,6 +44,9 @@ def new_invoice(sub: Subscription, reason: str, currency: str, lines: list[Invoi
                       status="paid" if total == 0 else "open", paid_at=now if total == 0 else None)
     invoice.lines = lines
     db.session.add(invoice)
+    integrations.emit("invoice.created", "invoice", invoice.id, integrations.dump(invoice))
+    if invoice.status == "paid":
+        integrations.emit("invoice.paid", "invoice", invoice.id, integrations.dump(invoice))
     return invoice
 
 
@@ -121,7 +125,10 @@ def void_open_invoices(sub: Subscription, now: datetime, reason: str | None = No
     stmt = update(Invoice).where(Invoice.subscription_id == sub.id, Invoice.status == "open")
     if reason is not None:
         stmt = stmt.where(Invoice.reason == reason)
-    return db.session.execute(stmt.values(status="void", voided_at=now)).rowcount
+    voided = db.session.scalars(stmt.values(status="void", voided_at=now).returning(Invoice)).all()
+    for invoice in voided:
+        integrations.emit("invoice.voided", "invoice", invoice.id, integrations.dump(invoice))
+    return len(voided)
 
 
 def open_invoice(sub: Subscription, reason: str) -> Invoice | None:

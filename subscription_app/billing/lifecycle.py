@@ -16,6 +16,7 @@ from core import clock
 from core.errors import ApiError
 from core.extensions import db
 from core.schemas import paginate
+from subscription_app import integrations
 from subscription_app.billing import invoices, payment_methods
 from subscription_app.billing.periods import plan_period_end
 from subscription_app.catalog import prices
@@ -99,6 +100,7 @@ def _insert(sub: Subscription) -> None:
         if constraint == ONE_LIVE_INDEX:
             raise ApiError(409, "You already have a live subscription; cancel it or change its plan") from None
         raise
+    integrations.emit("subscription.created", "subscription", sub.id, integrations.dump(sub))
 
 
 def create(user_id: int, plan_id: uuid.UUID, card: dict | None = None,
@@ -170,6 +172,7 @@ def cancel(user_id: int, subscription_id: uuid.UUID, at_period_end: bool = False
                                 "resume it first, or cancel it now")
         sub.cancel_at_period_end = True
         sub.canceled_at = now
+        integrations.emit("subscription.updated", "subscription", sub.id, integrations.dump(sub))
     else:
         end_now(sub, "canceled", now)
     db.session.commit()
@@ -193,5 +196,7 @@ def end_now(sub: Subscription, status: str, now, void_invoices: bool = True) -> 
         sub.canceled_at = now
     sub.next_payment_attempt_at = None
     sub.pending_plan_id = None
+    integrations.emit(f"subscription.{'canceled' if status == 'canceled' else 'updated'}", "subscription", sub.id,
+                      integrations.dump(sub))
     if void_invoices:
         invoices.void_open_invoices(sub, now)

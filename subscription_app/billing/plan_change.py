@@ -27,6 +27,7 @@ import uuid
 from core import clock
 from core.errors import ApiError
 from core.extensions import db
+from subscription_app import integrations
 from subscription_app.billing import invoices, quotes, trial_changes
 from subscription_app.billing.lifecycle import is_trial_plan, load_plan, owned_subscription, with_latest_invoice
 from subscription_app.billing.periods import plan_period_end, same_cycle
@@ -80,6 +81,7 @@ def change_plan(user_id: int, subscription_id: uuid.UUID, plan_id: uuid.UUID,
         # Same price or cheaper: nothing to charge now, it takes effect at the period end.
         sub.pending_plan_id = new.id
         invoice = None
+    integrations.emit("subscription.updated", "subscription", sub.id, integrations.dump(sub))
     db.session.commit()
     return with_latest_invoice(sub, invoice)
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from core import clock
 from core.extensions import db
+from subscription_app import integrations
 from subscription_app.billing import credit_notes, history
 from subscription_app.billing.lifecycle import end_now
 from subscription_app.models import CreditNote, Invoice, Subscription, UnwantedPayment
@@ -62,6 +63,7 @@ def refund_succeeded(data: dict) -> bool:
     if note is None:
         return False  # this refund was recorded already (reported again under another event id)
     invoice.amount_refunded_cents += data["amount_cents"]
+    integrations.emit("refund.succeeded", "refund", data["refund_id"], integrations.dump(data, "refund"))
     if invoice.amount_refunded_cents != data["refunded_total_cents"]:
         log.info("invoice %s refunded %s so far, the payment %s: another refund's report is on its way",
                  invoice.id, invoice.amount_refunded_cents, data["refunded_total_cents"])

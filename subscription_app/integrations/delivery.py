@@ -1,0 +1,152 @@
+"""Deliver one webhook (the RQ job's body), retry it on the Standard Webhooks schedule, sweep.
+
+The delivery row is the truth: the job locks it (FOR UPDATE SKIP LOCKED), POSTs, records the
+attempt and the next one in one commit. A worker killed mid-POST commits nothing, so the row
+stays pending and due, and the sweep enqueues it again; receivers dedupe by webhook-id.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import timedelta
+
+import requests
+from flask import current_app
+from sqlalchemy import select
+
+from core import http
+from core.extensions import db
+from subscription_app.integrations import events, signing
+from subscription_app.integrations.guard import UnsafeTarget, check_target
+from subscription_app.integrations.models import (SNIPPET_BYTES, IntegrationEvent, WebhookAttempt, WebhookDelivery,
+                                                  WebhookEndpoint)
+
+log = logging.getLogger(__name__)
+# Seconds before attempt n+1 after n failed (the spec: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+RETRY_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+JITTER = 0.1
+DISABLE_AFTER = timedelta(days=5)
+EARLY_SLACK = timedelta(seconds=2)  # RQ's scheduler may move a delayed job up to a second early
+
+
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+def _locked(delivery_id: str) -> WebhookDelivery | None:
+    return db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                             .with_for_update(skip_locked=True))
+
+
+def signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
+    """The current secret, and the previous one while its overlap lasts."""
+    keep_previous = endpoint.previous_secret and endpoint.previous_expires_at and \
+        endpoint.previous_expires_at > events.now()
+    return [endpoint.secret, endpoint.previous_secret] if keep_previous else [endpoint.secret]
+
+
+def _read_capped(response: requests.Response) -> str:
+    chunks, size = [], 0
+    for chunk in response.iter_content(256):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= SNIPPET_BYTES:
+            break
+    return b"".join(chunks)[:SNIPPET_BYTES].decode("utf-8", "replace")
+
+
+def post(endpoint: WebhookEndpoint, msg_id: str, body: bytes) -> tuple[int | None, str | None, str | None]:
+    """(status code, response snippet, error): one POST, bounded in time and in what is read."""
+    try:
+        check_target(endpoint.url, production=_settings().is_production)
+    except UnsafeTarget as exc:
+        return None, None, f"refused: {exc}"
+    headers = {"Content-Type": "application/json", "User-Agent": "billing-backend-webhooks/1",
+               **signing.headers(signing_secrets(endpoint), msg_id, int(time.time()), body)}
+    timeout = (_settings().outgoing_webhook_connect_timeout_seconds, _settings().outgoing_webhook_read_timeout_seconds)
+    try:
+        with http.session().post(endpoint.url, data=body, headers=headers, timeout=timeout, stream=True,
+                                 allow_redirects=False) as response:
+            return response.status_code, _read_capped(response), None
+    except requests.RequestException as exc:
+        return None, None, f"{exc.__class__.__name__}: {str(exc)[:200]}"
+
+
+def deliver(delivery_id: str) -> str:
+    """Returns 'succeeded', 'retry', 'failed', 'dead' or 'skipped'."""
+    delivery = _locked(delivery_id)
+    if delivery is None or delivery.status != "pending" or \
+            (delivery.next_attempt_at and delivery.next_attempt_at > events.now() + EARLY_SLACK):
+        db.session.rollback()
+        return "skipped"
+    endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id)
+    if not endpoint.enabled:
+        delivery.status, delivery.next_attempt_at, delivery.last_error = "failed", None, "endpoint disabled"
+        db.session.commit()
+        return "failed"
+    event = db.session.get(IntegrationEvent, delivery.event_id)
+    started = time.perf_counter()
+    code, snippet, error = post(endpoint, delivery.id, http.encode(event.payload))
+    outcome = _record(delivery, endpoint, code, snippet, error, int((time.perf_counter() - started) * 1000))
+    # Read before the commit: reading after it would open a new transaction and hold the enqueue for its commit.
+    retry_in = (delivery.next_attempt_at - events.now()).total_seconds() if outcome == "retry" else None
+    db.session.commit()
+    if retry_in is not None:
+        events.enqueue(delivery_id, delay=max(retry_in, 0))
+    return outcome
+
+
+def _record(delivery, endpoint, code, snippet, error, latency_ms) -> str:
+    at = events.now()
+    delivery.attempts += 1
+    delivery.last_status_code, delivery.last_latency_ms, delivery.last_response_snippet = code, latency_ms, snippet
+    if code is not None and 200 <= code < 300:
+        outcome = _succeeded(delivery, endpoint)
+    else:
+        delivery.last_error = error or f"HTTP {code}"
+        outcome = _failed(delivery, endpoint, code, at)
+    db.session.add(WebhookAttempt(delivery_id=delivery.id, attempted_at=at, status_code=code, latency_ms=latency_ms,
+                                  response_snippet=snippet, error=delivery.last_error if outcome != "succeeded"
+                                  else None, next_attempt_at=delivery.next_attempt_at))
+    return outcome
+
+
+def _succeeded(delivery, endpoint) -> str:
+    delivery.status, delivery.next_attempt_at, delivery.last_error = "succeeded", None, None
+    endpoint.failing_since = None
+    return "succeeded"
+
+
+def _failed(delivery, endpoint, code, at) -> str:
+    endpoint.failing_since = endpoint.failing_since or at
+    if code == 410:
+        disable(endpoint, "the receiver answered 410 Gone")
+        delivery.status, delivery.next_attempt_at = "failed", None
+        return "failed"
+    if at - endpoint.failing_since >= DISABLE_AFTER:
+        disable(endpoint, f"every delivery failed since {endpoint.failing_since.isoformat()} (5 days)")
+    if delivery.attempts >= len(RETRY_SCHEDULE):
+        delivery.status, delivery.next_attempt_at = "dead", None
+        log.warning("webhook %s to endpoint %s gave up after %s attempts", delivery.id, endpoint.id, delivery.attempts)
+        return "dead"
+    delay = RETRY_SCHEDULE[delivery.attempts] * random.uniform(1 - JITTER, 1 + JITTER)
+    delivery.next_attempt_at = at + timedelta(seconds=delay)
+    return "retry"
+
+
+def disable(endpoint: WebhookEndpoint, reason: str) -> None:
+    endpoint.enabled, endpoint.disabled_reason = False, reason
+    log.warning("webhook endpoint %s disabled: %s", endpoint.id, reason)
+
+
+def sweep(grace_seconds: float = 10, limit: int = 500) -> int:
+    """Enqueue pending deliveries that are due and that no job seems to hold (after a crash or Redis loss)."""
+    cutoff = events.now() - timedelta(seconds=grace_seconds)
+    ids = db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.status == "pending",
+                                                              WebhookDelivery.next_attempt_at <= cutoff)
+                             .order_by(WebhookDelivery.next_attempt_at).limit(limit)).all()
+    db.session.rollback()
+    for delivery_id in ids:
+        events.enqueue(delivery_id)
+    return len(ids)
