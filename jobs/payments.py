@@ -63,39 +63,33 @@ def send_gateway_answer(request_id: str) -> str:
 
 @in_app("payment")
 def resubmit_stuck() -> dict:
-    """Periodic: re-enqueue what Redis may have refused or lost: a pending charge or refund the gateway
-    never saw (after PAYMENTS_STUCK_AFTER_SECONDS), a gateway answer never sent, a verification's
-    authorisation never voided. Every job here is idempotent, so a duplicate is harmless."""
-    from payment_app import gateway
+    """Periodic: what Redis may have refused or lost. A pending charge or refund older than
+    PAYMENTS_STUCK_AFTER_SECONDS is settled from the gateway's record of its key, or submitted again if
+    the gateway never saw it (payment_app/reconcile.py); an unsent gateway answer is sent again; a
+    verification's authorisation never voided is voided. Every step is idempotent."""
+    from payment_app import gateway, reconcile
 
     settings = current_app.config["SETTINGS"]
     now = datetime.now(timezone.utc)
-    stuck = _stuck_rows(now - timedelta(seconds=settings.payments_stuck_after_seconds))
+    report = reconcile.reconcile_pending(now - timedelta(seconds=settings.payments_stuck_after_seconds))
+    voids = _unvoided_verifications(now - timedelta(seconds=settings.payments_stuck_after_seconds))
     max_delay = settings.gateway_max_delay_ms / 1000.0
     answers = gateway.unanswered_before(now - timedelta(
         seconds=max_delay + settings.gateway_answer_redeliver_after_seconds))
     db.session.rollback()
-    for name, ids in stuck.items():
-        for row_id in ids:
-            enqueue_after_commit(PAYMENTS, f"jobs.payments.{name}", str(row_id))
+    for txn_id in voids:
+        enqueue_after_commit(PAYMENTS, "jobs.payments.void_verification", str(txn_id))
     for request_id in answers:
         gateway.schedule_answer(request_id)
-    return {"charges": len(stuck["submit_charge"]), "refunds": len(stuck["submit_refund"]),
-            "voids": len(stuck["void_verification"]), "gateway_answers": len(answers)}
+    return {**report, "voids": len(voids), "gateway_answers": len(answers)}
 
 
-def _stuck_rows(cutoff) -> dict[str, list]:
-    """Ids of the rows older than `cutoff` still waiting for a job, by the job that moves them on."""
+def _unvoided_verifications(cutoff) -> list:
+    """A succeeded verification is voided as soon as its answer lands; still succeeded, its void was lost."""
     from sqlalchemy import select
 
-    from payment_app.models import Refund, Transaction
+    from payment_app.models import Transaction
 
-    def ids(model, *where):
-        return list(db.session.scalars(select(model.id).where(model.created_at < cutoff, *where).limit(500)))
-
-    return {
-        "submit_charge": ids(Transaction, Transaction.status == "pending", Transaction.gateway_reference.is_(None)),
-        "submit_refund": ids(Refund, Refund.status == "pending", Refund.gateway_reference.is_(None)),
-        # A succeeded verification is voided as soon as its answer lands; still succeeded, its void was lost.
-        "void_verification": ids(Transaction, Transaction.kind == "verify", Transaction.status == "succeeded"),
-    }
+    return list(db.session.scalars(select(Transaction.id).where(
+        Transaction.created_at < cutoff, Transaction.kind == "verify", Transaction.status == "succeeded")
+        .limit(500)))

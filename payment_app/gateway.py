@@ -150,3 +150,11 @@ def unanswered_before(cutoff, limit: int = 500) -> list[str]:
                                    .where(MockGatewayRequest.answered_at.is_(None),
                                           MockGatewayRequest.created_at < cutoff)
                                    .order_by(MockGatewayRequest.created_at).limit(limit)))
+
+
+def status_by_key(idempotency_key: str) -> dict | None:
+    """The gateway's record of the request sent with this key, as its webhook would report it (a PSP's
+    status query); None if the gateway never saw that key."""
+    row = db.session.scalar(select(MockGatewayRequest)
+                            .where(MockGatewayRequest.idempotency_key == idempotency_key))
+    return answer_event(row) if row is not None else None
