@@ -113,6 +113,7 @@ class Settings:
     # A pending charge/refund the gateway never saw, or a gateway answer never delivered, is sent
     # again after these many seconds (every resend is idempotent; these only bound the delay).
     payments_stuck_after_seconds: int = 30
+    payments_resubmit_interval_seconds: int = 30  # how often jobs.payments.resubmit_stuck runs
     # An Idempotency-Key claim in progress this long belongs to a dead request and may be taken over.
     idempotency_stale_after_seconds: int = 60
     gateway_answer_redeliver_after_seconds: int = 150
@@ -218,6 +219,8 @@ def load_settings() -> Settings:
         dashboard_password=_env("RQ_DASHBOARD_PASSWORD", d.dashboard_password),
         log_level=_env("LOG_LEVEL", d.log_level),
         payments_stuck_after_seconds=_int("PAYMENTS_STUCK_AFTER_SECONDS", d.payments_stuck_after_seconds),
+        payments_resubmit_interval_seconds=_int("PAYMENTS_RESUBMIT_INTERVAL_SECONDS",
+                                                d.payments_resubmit_interval_seconds),
         idempotency_stale_after_seconds=_int("IDEMPOTENCY_STALE_AFTER_SECONDS", d.idempotency_stale_after_seconds),
         gateway_answer_redeliver_after_seconds=_int("GATEWAY_ANSWER_REDELIVER_AFTER_SECONDS",
                                                     d.gateway_answer_redeliver_after_seconds),

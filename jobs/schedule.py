@@ -58,8 +58,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
                 description="Writes usage counters changed since the last run to PostgreSQL"),
     PeriodicJob("usage-sweep", "jobs.usage:sweep_usage", 600,
                 description="Indexes dirty usage counters whose announce was lost"),
-    PeriodicJob("payments-resubmit", "jobs.payments:resubmit_stuck", 30,
-                description="Re-enqueue pending charges/refunds and gateway answers that Redis lost"),
+    PeriodicJob("payments-resubmit", "jobs.payments:resubmit_stuck", "payments_resubmit_interval_seconds",
+                description="Settle stale pending charges/refunds from the gateway, resend what Redis lost"),
 )
 
 
