@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     outbox_backoff_base_seconds: float = Field(2.0, description="Base of the outbox's exponential retry delay")
     payments_stuck_after_seconds: int = Field(
         30, description="A charge/refund the gateway never saw, or an answer never delivered, is resent after this")
+    payments_resubmit_interval_seconds: int = Field(
+        30, description="How often the payment sweep (payment_app/resubmit.py) settles or resends what is stuck")
     idempotency_stale_after_seconds: int = Field(
         60, description="An Idempotency-Key claim in progress this long belongs to a dead request, "
                         "which may be taken over")

@@ -66,8 +66,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
                 description="Writes usage counters changed since the last run to PostgreSQL"),
     PeriodicJob("usage-sweep", ledger.sweep_unindexed, 600,
                 description="Indexes dirty usage counters whose announce was lost"),
-    PeriodicJob("payments-resubmit", resubmit.resubmit_stuck, 30,
-                description="Re-enqueue pending charges/refunds and gateway answers that Redis lost"),
+    PeriodicJob("payments-resubmit", resubmit.resubmit_stuck, "payments_resubmit_interval_seconds",
+                description="Settle stale pending charges/refunds from the gateway, resend what Redis lost"),
 )
 
 
@@ -94,7 +94,9 @@ def register(scheduler) -> list[str]:
         job = scheduler.schedule(
             scheduled_time=now, func=run_periodic, args=[entry.job_id], interval=entry.interval_seconds,
             repeat=None, queue_name=entry.queue, id=JOB_ID_PREFIX + entry.job_id,
-            timeout=entry.timeout_seconds, result_ttl=entry.interval_seconds * 2,
+            # Kept, not expired: rq-scheduler re-queues this same hash, and drops the job from the
+            # schedule for good if the hash expired while no worker ran it (RQ keeps 10 results).
+            timeout=entry.timeout_seconds, result_ttl=-1,
             description=entry.description or entry.job_id,
         )
         ids.append(job.id)

@@ -172,3 +172,11 @@ def send_answer(request_id: str) -> str:
                        .values(answered_at=datetime.now(timezone.utc)))
     db.session.commit()
     return f"HTTP {response.status_code}"
+
+
+def status_by_key(idempotency_key: str) -> dict | None:
+    """The gateway's record of the request sent with this key, as its webhook would report it (a PSP's
+    status query); None if the gateway never saw that key."""
+    row = db.session.scalar(select(MockGatewayRequest)
+                            .where(MockGatewayRequest.idempotency_key == idempotency_key))
+    return answer_event(row) if row is not None else None

@@ -29,6 +29,7 @@ from core.schemas import paginate
 from payment_app import events, gateway
 from core.cards import Card
 from payment_app.models import PaymentInbox, PaymentMethod, Transaction
+from payment_app.reconcile import gateway_key
 
 log = logging.getLogger(__name__)
 PAID_STATUSES = ("succeeded", "partially_refunded", "refunded")
@@ -232,8 +233,8 @@ def submit_to_gateway(txn_id: str) -> str | None:
     if row is None or row.status != "pending":
         return None
     op = gateway.authorise if row.kind == "verify" else gateway.charge
-    ref, key, token, amount, currency = txn_id, f"txn:{txn_id}", row.gateway_token, row.amount_cents, row.currency
-    gateway_id = op(token=token, amount_cents=amount, currency=currency, idempotency_key=key, reference=ref)
+    gateway_id = op(token=row.gateway_token, amount_cents=row.amount_cents, currency=row.currency,
+                    idempotency_key=gateway_key("charge", txn_id), reference=txn_id)
     db.session.execute(Transaction.__table__.update().where(Transaction.id == uuid.UUID(txn_id),
                                                             Transaction.gateway_reference.is_(None))
                        .values(gateway_reference=gateway_id))

@@ -25,6 +25,7 @@ from core.extensions import db
 from core.queues import PAYMENTS, enqueue_after_commit
 from payment_app import gateway
 from payment_app.models import REFUNDABLE_STATUSES, Refund, Transaction
+from payment_app.reconcile import gateway_key
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def submit_to_gateway(refund_id: str) -> str | None:
     amount, currency = refund.amount_cents, refund.currency
     db.session.rollback()  # the gateway commits its own ledger
     gateway_id = gateway.refund(charge_id=charge_id, amount_cents=amount, currency=currency,
-                                idempotency_key=f"refund:{refund_id}", reference=refund_id)
+                                idempotency_key=gateway_key("refund", refund_id), reference=refund_id)
     db.session.execute(Refund.__table__.update().where(Refund.id == uuid.UUID(refund_id),
                                                        Refund.gateway_reference.is_(None))
                        .values(gateway_reference=gateway_id))

@@ -76,3 +76,18 @@ def test_scheduler_keeps_retrying_while_redis_is_unreachable(monkeypatch):
     with pytest.raises(redis.exceptions.ConnectionError):
         scheduler_module.run_forever(sched, max_restarts=2)
     assert len(attempts) == 3
+
+
+def test_periodic_jobs_survive_a_worker_outage_longer_than_their_result_ttl(app, redis_conn):
+    """rq-scheduler re-queues the same job id, and drops it from the schedule for good if its hash is gone."""
+    sched = Scheduler(connection=redis_conn)
+    ids = schedule.register(sched)
+    sched.enqueue_jobs()
+    SimpleWorker([get_queue(n) for n in QUEUE_NAMES], connection=redis_conn).work(burst=True)
+    # No worker for minutes (SIGKILLed, restarting): Redis drops every key whose TTL runs out meanwhile.
+    for job_id in ids:
+        if redis_conn.ttl(f"rq:job:{job_id}") > 0:
+            redis_conn.delete(f"rq:job:{job_id}")
+    redis_conn.zadd(sched.scheduled_jobs_key, {job_id: 0 for job_id in ids})  # and all of them are due
+    sched.enqueue_jobs()
+    assert sorted(job.id for job in sched.get_jobs()) == sorted(ids)

@@ -105,7 +105,10 @@ def _insert(sub: Subscription) -> None:
 
 def create(user_id: int, plan_id: uuid.UUID, card: dict | None = None,
            payment_method_id: uuid.UUID | None = None) -> Subscription:
-    """A new `incomplete` subscription and its open invoice; with a method, the charge is requested."""
+    """A new `incomplete` subscription and its open invoice; with a method, the charge is requested.
+
+    Flushed, not committed: the caller commits (core.idempotency, with the stored answer).
+    """
     plan = load_plan(plan_id)
     if is_trial_plan(plan):
         raise ApiError(422, "This is a trial plan: use POST /v1/subscriptions/trial",
@@ -124,12 +127,15 @@ def create(user_id: int, plan_id: uuid.UUID, card: dict | None = None,
         sub.status = "active"
     elif method_id is not None:
         invoices.request_charge(invoice, sub, f"{plan.name} subscription")
-    db.session.commit()
+    db.session.flush()
     return with_latest_invoice(sub, invoice)
 
 
 def start_trial(user_id: int, trial_plan_id: uuid.UUID, card: dict | None = None) -> Subscription:
-    """`trialing` at once; a card is saved and verified by a zero-amount authorisation."""
+    """`trialing` at once; a card is saved and verified by a zero-amount authorisation.
+
+    Flushed, not committed: the caller commits (core.idempotency, with the stored answer).
+    """
     plan = load_plan(trial_plan_id, field="trial_plan_id")
     if not is_trial_plan(plan) or plan.converts_to_plan_id is None:
         raise ApiError(422, "Not a trial plan", errors={"json": {"trial_plan_id": ["Not a trial plan."]}})
@@ -150,7 +156,7 @@ def start_trial(user_id: int, trial_plan_id: uuid.UUID, card: dict | None = None
     _insert(sub)
     if method_id is not None:
         invoices.request_verification(sub, paid_plan.currency)
-    db.session.commit()
+    db.session.flush()
     sub.latest_invoice = None
     return sub
 

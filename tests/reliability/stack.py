@@ -171,6 +171,9 @@ class Stack:
                 self.kill(name)
         self.redis.stop()
         self.pg.stop("immediate")
+        if os.environ.get("KEEP_STACK_LOGS"):  # to read the services' logs after a failed run
+            print(f"stack logs kept in {self.workdir}")
+            return
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- HTTP helpers ----------------------------------------------------------------------
