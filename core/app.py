@@ -7,6 +7,7 @@ from typing import Iterable
 
 import swagger_ui_bundle
 from flask import Flask, g, request, send_from_directory
+from sqlalchemy.engine import make_url
 
 from core import health, logging as billing_logging, metrics, ratelimit
 from core.blueprint import Blueprint
@@ -22,10 +23,18 @@ SWAGGER_ASSETS_URL = "/docs/assets/"
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
+def _database_url(raw: str) -> str:
+    """DATABASE_URL with the driver named: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, we ship psycopg2."""
+    if raw.startswith("postgres://"):  # Heroku style
+        raw = "postgresql://" + raw[len("postgres://"):]
+    url = make_url(raw)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg2")
+    return url.render_as_string(hide_password=False)
+
+
 def _sqlalchemy_config(settings: Settings) -> dict:
-    url = settings.database_url
-    if url.startswith("postgres://"):  # Heroku style
-        url = "postgresql://" + url[len("postgres://"):]
+    url = _database_url(settings.database_url)
     return {
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": {
