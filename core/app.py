@@ -96,7 +96,7 @@ def _register_docs_assets(app: Flask) -> None:
 
 def build_app(import_name: str, *, service_name: str, title: str, blueprints: Iterable[Blueprint],
               settings: Settings | None = None, version_lookup: TokenVersionLookup = None,
-              config: dict | None = None) -> Flask:
+              config: dict | None = None, cluster_metrics: Iterable[str] = metrics.FAMILIES) -> Flask:
     settings = (settings or load_settings()).validate()
     app = Flask(import_name)
     app.config["SETTINGS"] = settings
@@ -118,7 +118,7 @@ def build_app(import_name: str, *, service_name: str, title: str, blueprints: It
     register_error_handlers(app)
     _register_request_id(app)
     billing_logging.init_app(app)
-    metrics.init_app(app)
+    metrics.init_app(app, cluster_metrics)
     _register_docs_assets(app)
 
     api.register_blueprint(health.blp)
