@@ -44,16 +44,21 @@ def register(scheduler: Scheduler) -> list[str]:
     return [_schedule_entry(scheduler, entry, now) for entry in schedule.PERIODIC_JOBS]
 
 
-def missing(scheduler: Scheduler) -> list[schedule.PeriodicJob]:
-    """The periodic jobs rq-scheduler would not run again: not in its sorted set, or their job hash gone."""
-    pipe = scheduler.connection.pipeline(transaction=False)
+def _next_times(connection) -> list[float | None]:
+    """Per PERIODIC_JOBS entry, its next run (epoch seconds), None if rq-scheduler would not run it again:
+    no entry in its sorted set, or the job hash gone (deleted from rq-dashboard; rq-scheduler then drops it)."""
+    pipe = connection.pipeline(transaction=False)
     for entry in schedule.PERIODIC_JOBS:
         job_id = schedule.JOB_ID_PREFIX + entry.job_id
-        pipe.zscore(scheduler.scheduled_jobs_key, job_id)
+        pipe.zscore(Scheduler.scheduled_jobs_key, job_id)
         pipe.exists(Job.key_for(job_id))
     answers = pipe.execute()
-    return [entry for i, entry in enumerate(schedule.PERIODIC_JOBS)
-            if answers[2 * i] is None or not answers[2 * i + 1]]
+    return [score if exists else None for score, exists in zip(answers[::2], answers[1::2])]
+
+
+def missing(scheduler: Scheduler) -> list[schedule.PeriodicJob]:
+    """The periodic jobs rq-scheduler would not run again."""
+    return [entry for entry, when in zip(schedule.PERIODIC_JOBS, _next_times(scheduler.connection)) if when is None]
 
 
 class BillingScheduler(Scheduler):
@@ -79,3 +84,9 @@ def run_forever(scheduler: BillingScheduler, *, max_restarts: int | None = None)
                 raise
             log.warning("scheduler lost Redis (%s); retrying in %ss", exc.__class__.__name__, RETRY_SECONDS)
             time.sleep(RETRY_SECONDS)
+
+
+def next_runs(connection) -> dict[str, str | None]:
+    """When rq-scheduler will next enqueue each periodic job (ISO 8601 UTC), None if it would not."""
+    return {entry.job_id: datetime.fromtimestamp(when, timezone.utc).isoformat() if when is not None else None
+            for entry, when in zip(schedule.PERIODIC_JOBS, _next_times(connection))}
