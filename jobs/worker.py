@@ -42,7 +42,7 @@ class _RoutineToDebug(logging.Filter):
     """RQ's INFO lines about a periodic job (start, success, result kept) and its housekeeping become DEBUG.
 
     A periodic job's failure is logged by RQ at ERROR and passes unchanged; its lag shows in
-    /v1/health/queues. Keyed on job.meta["periodic"], which jobs.schedule sets on every periodic job.
+    /v1/health/queues. Keyed on job.meta["periodic"], which jobs.scheduler sets on every periodic job.
     """
 
     def __init__(self, logger: logging.Logger):

@@ -62,3 +62,15 @@ def test_periodic_failure_stays_visible(app, redis_conn, json_logs, monkeypatch)
     _work(redis_conn)
     lines = _job_lines(json_logs, schedule.JOB_ID_PREFIX + "boom")
     assert any(line["level"] == "ERROR" and "periodic boom" in str(line) for line in lines), lines
+
+
+def test_registry_cleaning_is_debug(app, redis_conn, json_logs):
+    worker = BillingWorker([get_queue(n) for n in QUEUE_NAMES], connection=redis_conn)
+    worker.clean_registries()
+    assert not [line for line in json_logs("rq.worker") if "cleaning" in line["message"]]
+    worker.log.setLevel(logging.DEBUG)
+    try:
+        worker.clean_registries()
+    finally:
+        worker.log.setLevel(logging.INFO)
+    assert {line["level"] for line in json_logs("rq.worker") if "cleaning" in line["message"]} == {"DEBUG"}
