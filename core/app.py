@@ -7,6 +7,7 @@ from typing import Iterable
 
 import swagger_ui_bundle
 from flask import Flask, g, request, send_from_directory
+from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core import health, logging as billing_logging, metrics, ratelimit
@@ -23,10 +24,18 @@ SWAGGER_ASSETS_URL = "/docs/assets/"
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
+def _database_url(raw: str) -> str:
+    """DATABASE_URL with the driver named: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, we ship psycopg2."""
+    if raw.startswith("postgres://"):  # Heroku style
+        raw = "postgresql://" + raw[len("postgres://"):]
+    url = make_url(raw)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg2")
+    return url.render_as_string(hide_password=False)
+
+
 def _sqlalchemy_config(settings: Settings) -> dict:
-    url = settings.database_url
-    if url.startswith("postgres://"):  # Heroku style
-        url = "postgresql://" + url[len("postgres://"):]
+    url = _database_url(settings.database_url)
     return {
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": {
@@ -94,7 +103,7 @@ def _trust_proxies(app: Flask, count: int) -> None:
 
 def build_app(import_name: str, *, service_name: str, title: str, blueprints: Iterable[Blueprint],
               settings: Settings | None = None, version_lookup: TokenVersionLookup = None,
-              config: dict | None = None) -> Flask:
+              config: dict | None = None, cluster_metrics: Iterable[str] = metrics.FAMILIES) -> Flask:
     settings = (settings or load_settings()).validate()
     app = Flask(import_name)
     app.config["SETTINGS"] = settings
@@ -117,7 +126,7 @@ def build_app(import_name: str, *, service_name: str, title: str, blueprints: It
     register_error_handlers(app)
     _register_request_id(app)
     billing_logging.init_app(app)
-    metrics.init_app(app)
+    metrics.init_app(app, cluster_metrics)
     _register_docs_assets(app)
 
     api.register_blueprint(health.blp)

@@ -10,9 +10,12 @@ Two kinds of metric, kept where they can be counted correctly:
   cardinality is bounded.
 * Business metrics happen mostly in RQ workers, which nobody scrapes: payment_outcome(),
   webhook_delivery() and usage_sync() write to small Redis hashes (one round trip each),
-  and /metrics reads them, with the queue depths, at scrape time. They are therefore
-  cluster-wide: every target reports the same values, so query them with max() (or
-  scrape one target for them). A metrics call never raises into the caller.
+  and /metrics reads them, with the queue depths, at scrape time. Each family is exposed
+  by one service only, the one owning the events (build_app's `cluster_metrics`), so a
+  Prometheus sum() over both targets counts each event once (docs/metrics.md). A metrics
+  call never raises into the caller.
+* Process and platform metrics (process_*, python_info): prometheus-client's collectors,
+  for the process answering the scrape (under gunicorn, one of its workers).
 * A business fact decided inside a database transaction is counted by on_commit()
   (core/on_commit.py), once that transaction commits: a rolled-back attempt that is retried
   counts once, not twice.
@@ -30,7 +33,7 @@ import time
 
 from flask import Flask, Response, current_app, g, has_app_context, request
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram,
-                               generate_latest)
+                               PlatformCollector, ProcessCollector, generate_latest)
 from prometheus_client import multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from redis.commands.core import Script
@@ -46,8 +49,10 @@ LATENCY = Histogram("billing_http_request_duration_seconds", "HTTP request laten
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
 
 PAYMENTS_KEY = "metrics:payments"
-WEBHOOKS_KEY = "metrics:webhooks"
+WEBHOOKS_KEY = "metrics:webhooks:{service}"  # per service: each exposes its own outbox's deliveries
 USAGE_SYNC_KEY = "metrics:usage_sync"
+# The Redis-held families a service's /metrics can expose (build_app's cluster_metrics).
+FAMILIES = ("queues", "payments", "webhooks", "usage_sync")
 UNMATCHED = "<unmatched>"
 _LABEL_RE = re.compile(r"^[a-z0-9_.:-]{1,64}$")
 # A label value outside this shape becomes "other": callers can never explode cardinality.
@@ -110,9 +115,15 @@ def payment_outcome(outcome: str) -> None:
     _record(lambda conn: _hincr(conn, PAYMENTS_KEY, _label(outcome)))
 
 
+def webhooks_key(service: str) -> str:
+    return WEBHOOKS_KEY.format(service=_label(service))
+
+
 def webhook_delivery(event_type: str, outcome: str) -> None:
-    """Count one webhook delivery attempt: outcome delivered, failed, dead, duplicate, ..."""
-    _record(lambda conn: _hincr(conn, WEBHOOKS_KEY, f"{_label(event_type)}|{_label(outcome)}"))
+    """Count one delivery attempt of this service's outbox: outcome delivered, failed, dead, duplicate, ..."""
+    def _write(conn):
+        _hincr(conn, webhooks_key(current_app.config["SERVICE_NAME"]), f"{_label(event_type)}|{_label(outcome)}")
+    _record(_write)
 
 
 def usage_sync(lag_seconds: float, keys: int) -> None:
@@ -134,18 +145,24 @@ def _decode(mapping: dict) -> dict:
 
 
 class ClusterCollector:
-    """Queue depths and the Redis-held business counters, read when Prometheus scrapes."""
+    """The Redis-held families this service owns (queue depths, business counters), read at scrape time."""
 
-    def __init__(self, conn):
+    def __init__(self, conn, families=FAMILIES, service: str = ""):
         self.conn = conn
+        self.families = frozenset(families)
+        self.service = service
+
+    def _read(self) -> dict:
+        reads = {"queues": lambda: queue_stats(self.conn),
+                 "payments": lambda: _decode(self.conn.hgetall(PAYMENTS_KEY)),
+                 "webhooks": lambda: _decode(self.conn.hgetall(webhooks_key(self.service))),
+                 "usage_sync": lambda: _decode(self.conn.hgetall(USAGE_SYNC_KEY))}
+        return {family: read() if family in self.families else {} for family, read in reads.items()}
 
     def collect(self):
         up = GaugeMetricFamily("billing_metrics_redis_up", "1 if queue and business metrics could be read.")
         try:
-            stats = queue_stats(self.conn)
-            payments = _decode(self.conn.hgetall(PAYMENTS_KEY))
-            webhooks = _decode(self.conn.hgetall(WEBHOOKS_KEY))
-            usage = _decode(self.conn.hgetall(USAGE_SYNC_KEY))
+            data = self._read()
         except Exception as exc:  # noqa: BLE001 - /metrics answers even with Redis down
             log.warning("metrics: redis unavailable (%s)", exc.__class__.__name__)
             up.add_metric([], 0)
@@ -153,34 +170,46 @@ class ClusterCollector:
             return
         up.add_metric([], 1)
         yield up
-        depth = GaugeMetricFamily("billing_queue_depth", "Jobs waiting per RQ queue.", labels=["queue"])
-        failed = GaugeMetricFamily("billing_queue_failed_jobs", "Jobs in the failed registry per queue.",
-                                   labels=["queue"])
-        workers = GaugeMetricFamily("billing_queue_workers", "Workers listening per queue.", labels=["queue"])
-        for name, s in stats.items():
-            depth.add_metric([name], s["depth"])
-            failed.add_metric([name], s["failed"])
-            workers.add_metric([name], s["workers"])
-        yield from (depth, failed, workers)
+        if "queues" in self.families:
+            yield from _queue_families(data["queues"])
+        if "payments" in self.families:
+            yield _labelled_counter("billing_payments", "Payment outcomes.", ["outcome"], data["payments"])
+        if "webhooks" in self.families:
+            yield _labelled_counter("billing_webhook_deliveries", "Delivery attempts of this service's outbox.",
+                                    ["event_type", "outcome"], data["webhooks"])
+        if data["usage_sync"]:
+            yield from _usage_families(data["usage_sync"])
 
-        pay = CounterMetricFamily("billing_payments", "Payment outcomes (cluster-wide).", labels=["outcome"])
-        for outcome, count in sorted(payments.items()):
-            pay.add_metric([outcome], float(count))
-        yield pay
-        hooks = CounterMetricFamily("billing_webhook_deliveries", "Webhook delivery attempts (cluster-wide).",
-                                    labels=["event_type", "outcome"])
-        for field, count in sorted(webhooks.items()):
-            event_type, _, outcome = field.partition("|")
-            hooks.add_metric([event_type, outcome or "other"], float(count))
-        yield hooks
-        if usage:
-            yield _gauge("billing_usage_sync_lag_seconds", "Lag of the last usage sync run.", usage, "lag_seconds")
-            yield _gauge("billing_usage_sync_keys", "Counters written by the last usage sync run.", usage, "keys")
-            yield _gauge("billing_usage_sync_last_run_timestamp_seconds", "When the last usage sync ran.",
-                         usage, "last_run")
-            runs = CounterMetricFamily("billing_usage_sync_runs", "Usage sync runs.")
-            runs.add_metric([], float(usage.get("runs", 0)))
-            yield runs
+
+def _queue_families(stats: dict):
+    depth = GaugeMetricFamily("billing_queue_depth", "Jobs waiting per RQ queue.", labels=["queue"])
+    failed = GaugeMetricFamily("billing_queue_failed_jobs", "Jobs in the failed registry per queue.",
+                               labels=["queue"])
+    workers = GaugeMetricFamily("billing_queue_workers", "Workers listening per queue.", labels=["queue"])
+    for name, s in stats.items():
+        depth.add_metric([name], s["depth"])
+        failed.add_metric([name], s["failed"])
+        workers.add_metric([name], s["workers"])
+    return depth, failed, workers
+
+
+def _labelled_counter(name: str, doc: str, labels: list[str], counts: dict) -> CounterMetricFamily:
+    """A counter from a hash whose fields are the label values joined by "|" (a missing one reads "other")."""
+    family = CounterMetricFamily(name, doc, labels=labels)
+    for field, count in sorted(counts.items()):
+        parts = field.split("|", len(labels) - 1)
+        family.add_metric(parts + ["other"] * (len(labels) - len(parts)), float(count))
+    return family
+
+
+def _usage_families(usage: dict):
+    yield _gauge("billing_usage_sync_lag_seconds", "Lag of the last usage sync run.", usage, "lag_seconds")
+    yield _gauge("billing_usage_sync_keys", "Counters written by the last usage sync run.", usage, "keys")
+    yield _gauge("billing_usage_sync_last_run_timestamp_seconds", "When the last usage sync ran.",
+                 usage, "last_run")
+    runs = CounterMetricFamily("billing_usage_sync_runs", "Usage sync runs.")
+    runs.add_metric([], float(usage.get("runs", 0)))
+    yield runs
 
 
 def _gauge(name: str, doc: str, values: dict, field: str) -> GaugeMetricFamily:
@@ -189,15 +218,18 @@ def _gauge(name: str, doc: str, values: dict, field: str) -> GaugeMetricFamily:
     return gauge
 
 
-def exposition(conn) -> bytes:
-    """The full /metrics body: this process's (or all gunicorn workers') metrics, then the cluster's."""
+def exposition(conn, families=FAMILIES, service: str = "") -> bytes:
+    """The full /metrics body: this process's (or all gunicorn workers') metrics, then this service's cluster ones."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         local = CollectorRegistry()
         multiprocess.MultiProcessCollector(local)
+        # Per process by nature: these describe the worker answering this scrape (docs/metrics.md).
+        ProcessCollector(registry=local)
+        PlatformCollector(registry=local)
     else:
-        local = REGISTRY
+        local = REGISTRY  # prometheus-client registers the process, platform and GC collectors there
     cluster = CollectorRegistry(auto_describe=False)
-    cluster.register(ClusterCollector(conn))
+    cluster.register(ClusterCollector(conn, families, service))
     return generate_latest(local) + generate_latest(cluster)
 
 
@@ -234,9 +266,16 @@ def _authorised() -> bool:
 def metrics_view():
     if not _authorised():  # logged at WARNING by the request log line, like every 401
         return Response("metrics token required\n", 401, {"WWW-Authenticate": "Bearer"}, mimetype="text/plain")
-    return Response(exposition(current_app.extensions["redis"]), mimetype=CONTENT_TYPE_LATEST)
+    body = exposition(current_app.extensions["redis"], current_app.config["CLUSTER_METRICS"],
+                      current_app.config["SERVICE_NAME"])
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, cluster_metrics=FAMILIES) -> None:
+    """`cluster_metrics`: the FAMILIES this service exposes, the ones whose events it owns."""
+    unknown = set(cluster_metrics) - set(FAMILIES)
+    if unknown:
+        raise ValueError(f"unknown metric families {sorted(unknown)}; known: {', '.join(FAMILIES)}")
+    app.config["CLUSTER_METRICS"] = tuple(cluster_metrics)
     app.after_request(_observe)
     app.add_url_rule("/metrics", endpoint="metrics", view_func=metrics_view)

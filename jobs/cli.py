@@ -12,10 +12,9 @@ from sqlalchemy.orm import configure_mappers
 
 from core.logging import configure_logging
 from core.queues import QUEUE_NAMES, get_queue
-from jobs import schedule
 from jobs.context import SERVICES, get_app, register_app
 from jobs.outbox import dead_events, replay_event
-from jobs.scheduler import BillingScheduler, run_forever
+from jobs.scheduler import BillingScheduler, register, run_forever
 from jobs.worker import BillingForkWorker, BillingWorker, work_forever
 
 WORKER_MAINTENANCE_SECONDS = 30
@@ -63,7 +62,7 @@ def scheduler(interval, register_only):
     """Register jobs/schedule.py's periodic jobs with rq-scheduler and run it."""
     conn = current_app.extensions["redis"]
     sched = BillingScheduler(connection=conn, interval=interval)
-    ids = schedule.register(sched)
+    ids = register(sched)
     click.echo(f"registered {len(ids)} periodic jobs: {', '.join(ids)}")
     if not register_only:
         configure_logging(current_app.config["SETTINGS"], "scheduler", process="scheduler")

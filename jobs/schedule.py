@@ -1,9 +1,9 @@
 """The periodic job registry: the one place that says what runs on a schedule.
 
-The scheduler process (`flask rq scheduler`) registers every entry of PERIODIC_JOBS
-with rq-scheduler at start, replacing what an earlier run left. Each run goes through
-run_periodic(), which records when the job last finished, so /v1/health/queues can
-show lag.
+Nothing here knows which scheduler runs them: jobs/scheduler.py, the one module that
+knows rq-scheduler, registers every entry (docs/scheduler.md). Each run goes through
+run_periodic(), which records when the job last finished, so /v1/health/queues and the
+dashboard's /periodic page can show lag.
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from subscription_app.integrations import delivery
 from subscription_app.usage import ledger
 
 LAST_RUN_KEY = "periodic:last_run:{job_id}"
-REGISTERED_KEY = "periodic:registered"  # gone with a Redis loss: the scheduler then registers again
 JOB_ID_PREFIX = "periodic-"
+PERIODIC_META = "periodic"  # job.meta key holding the entry's job_id: the worker logs these runs at DEBUG
 
 
 @dataclass(frozen=True)
@@ -80,28 +80,6 @@ def run_periodic(job_id: str):
     if job is not None:
         job.connection.set(LAST_RUN_KEY.format(job_id=job_id), time.time())
     return result
-
-
-def register(scheduler) -> list[str]:
-    """Replace this project's periodic jobs in rq-scheduler with PERIODIC_JOBS."""
-    for job in scheduler.get_jobs():
-        if job.id.startswith(JOB_ID_PREFIX):
-            scheduler.cancel(job)
-            job.delete()
-    now = datetime.now(timezone.utc)
-    ids = []
-    for entry in PERIODIC_JOBS:
-        job = scheduler.schedule(
-            scheduled_time=now, func=run_periodic, args=[entry.job_id], interval=entry.interval_seconds,
-            repeat=None, queue_name=entry.queue, id=JOB_ID_PREFIX + entry.job_id,
-            # Kept, not expired: rq-scheduler re-queues this same hash, and drops the job from the
-            # schedule for good if the hash expired while no worker ran it (RQ keeps 10 results).
-            timeout=entry.timeout_seconds, result_ttl=-1,
-            description=entry.description or entry.job_id,
-        )
-        ids.append(job.id)
-    scheduler.connection.set(REGISTERED_KEY, time.time())
-    return ids
 
 
 def periodic_status(connection: Redis) -> dict:

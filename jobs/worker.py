@@ -23,9 +23,12 @@ from rq import SimpleWorker, Worker
 
 from core.logging import bind_job, current_job
 from jobs.context import service_context, service_of
+from jobs.schedule import PERIODIC_META
 
 HEARTBEAT_EVERY = 2.0  # seconds; RQ's worker key lives worker_ttl + 60 s (480 s by default)
 RQ_JOB_LINES = ("Worker %s: %s: %s (%s)", "Worker %s: %s: %s")  # RQ's "dequeued" and "Job OK" lines
+# RQ's housekeeping, every maintenance interval: routine, so DEBUG (its problems come at WARNING).
+RQ_ROUTINE_LINES = ("Worker %s: cleaning registries for queue: %s", "Worker %s: cleaning group registries")
 
 
 class _JobLineOnceBound(logging.Filter):
@@ -33,6 +36,31 @@ class _JobLineOnceBound(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.msg not in RQ_JOB_LINES or current_job() is not None
+
+
+class _RoutineToDebug(logging.Filter):
+    """RQ's INFO lines about a periodic job (start, success, result kept) and its housekeeping become DEBUG.
+
+    A periodic job's failure is logged by RQ at ERROR and passes unchanged; its lag shows in
+    /v1/health/queues. Keyed on job.meta["periodic"], which jobs.scheduler sets on every periodic job.
+    """
+
+    def __init__(self, logger: logging.Logger):
+        super().__init__()
+        self.logger = logger
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not self._routine(record):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return self.logger.isEnabledFor(logging.DEBUG)
+
+    @staticmethod
+    def _routine(record: logging.LogRecord) -> bool:
+        if record.msg in RQ_ROUTINE_LINES:
+            return True
+        job = current_job()
+        return job is not None and bool((job.meta or {}).get(PERIODIC_META))
 
 
 class _FewerRoundTrips:
@@ -59,6 +87,7 @@ class _FewerRoundTrips:
         super().__init__(*args, **kwargs)
         if not any(isinstance(f, _JobLineOnceBound) for f in self.log.filters):
             self.log.addFilter(_JobLineOnceBound())
+            self.log.addFilter(_RoutineToDebug(self.log))
 
     def execute_job(self, job, queue):
         # RQ logs about the job outside its function too ("Successfully completed ...", "Job OK"):

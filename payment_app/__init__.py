@@ -18,6 +18,7 @@ def create_app(settings: Settings | None = None, config: dict | None = None) -> 
         settings=settings,
         version_lookup=identity.token_version_of,
         config=config,
+        cluster_metrics=("payments", "webhooks"),  # the Redis-held metrics whose events this service owns (docs/metrics.md)
     )
     outbox.init_app(app)
     return app

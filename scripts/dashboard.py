@@ -8,7 +8,8 @@ gunicorn as `wsgi:dashboard_app`; `python -m scripts.dashboard` starts that guni
 bound to DASHBOARD_HOST (127.0.0.1 unless told otherwise) on DASHBOARD_PORT (9181).
 
 rq-dashboard's own `--username` option mutates its module-level blueprint and compares
-passwords with `!=`, so it is not used. Its job actions are POSTs made by its own page;
+passwords with `!=`, so it is not used. The periodic jobs, which rq-dashboard cannot see,
+are on /periodic (scripts/dashboard_periodic.py). Its job actions are POSTs made by its own page;
 a POST whose Origin (or Referer) names another site is refused, so a page elsewhere
 cannot use a browser's remembered credentials to delete or requeue jobs.
 """
@@ -23,6 +24,7 @@ from flask import Flask, Response, request
 
 from core.settings import Settings, load_server_settings, load_settings
 from core.queues import QUEUE_NAMES
+from scripts import dashboard_periodic
 
 REALM = "billing rq-dashboard"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(blueprint, url_prefix="")
     setup_rq_connection(app)
+    dashboard_periodic.init_app(app)
     return app
 
 

@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None, config: dict | None = None) -> 
         settings=settings,
         version_lookup=accounts.token_version_of,
         config=config,
+        cluster_metrics=("queues", "webhooks", "usage_sync"),  # the Redis-held metrics whose events this service owns (docs/metrics.md)
     )
     outbox.init_app(app)
     cli.register(app)

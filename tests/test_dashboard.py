@@ -74,3 +74,23 @@ def test_healthz_answers_without_credentials_and_tells_nothing(dashboard):
     r = dashboard.get("/healthz")
     assert r.status_code == 200 and r.data == b"ok\n"
     assert dashboard.get("/healthz/../").status_code == 401
+
+
+def test_periodic_jobs_page_lists_every_job_with_its_next_run(dashboard, redis_conn):
+    from rq.job import Job
+
+    from jobs import schedule, scheduler
+
+    scheduler.register(scheduler.BillingScheduler(connection=redis_conn))
+    Job.fetch(schedule.JOB_ID_PREFIX + "heartbeat", connection=redis_conn).delete()  # the dashboard's "delete"
+    assert dashboard.get("/periodic.json").status_code == 401
+    data = dashboard.get("/periodic.json", headers=GOOD).json
+    assert set(data) == {entry.job_id for entry in schedule.PERIODIC_JOBS}
+    assert data["outbox-sweep"]["next_run"] is not None and data["outbox-sweep"]["interval_seconds"] == 15
+    assert data["heartbeat"]["next_run"] is None
+    page = dashboard.get("/periodic", headers=GOOD)
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert all(entry.job_id in text for entry in schedule.PERIODIC_JOBS)
+    assert "re-registers it on its next poll" in text
+    assert b'href="/periodic"' in dashboard.get("/", headers=GOOD).data  # linked from rq-dashboard's page

@@ -98,3 +98,15 @@ def test_worker_and_scheduler_healthchecks_read_their_registrations(monkeypatch,
     finally:
         worker.register_death()
         redis_conn.flushdb()
+
+
+def test_first_install_shows_progress(tmp_path):
+    """`make run` on a fresh clone: pip says what it installs instead of minutes of silence."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parent.parent
+    dry = subprocess.run(["make", "-n", "-C", str(repo), f"VENV={tmp_path / 'venv'}", "venv"],
+                         capture_output=True, text=True, check=True).stdout
+    installs = [line for line in dry.splitlines() if "pip install" in line and "requirements" in line]
+    assert installs, dry
+    assert all("--quiet" not in line and "-q " not in line and "--progress-bar on" in line for line in installs)

@@ -297,10 +297,10 @@ def test_a_subscription_started_on_jan_31_renews_on_each_months_last_day(world, 
     assert [c.amount_cents for c in world.gateway_requests("charge") if c.approved] == [2900] * 4
 
 
-def test_payment_outcomes_and_deliveries_reach_the_metrics(world, client):
+def test_payment_outcomes_and_deliveries_reach_the_metrics(world, payment_client):
     h = world.user("e2e-metrics@example.com")
     world.subscribe(h)
     world.run()
-    text = client.get("/metrics").get_data(as_text=True)
+    text = payment_client.get("/metrics").get_data(as_text=True)  # the service owning both events
     assert 'billing_payments_total{outcome="succeeded"} 1.0' in text
     assert 'billing_webhook_deliveries_total{event_type="payment.succeeded",outcome="delivered"} 1.0' in text

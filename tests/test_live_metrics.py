@@ -58,11 +58,13 @@ def test_counts_add_up_across_workers_and_survive_a_worker_restart(live_stack, a
     assert health_count(url) - before == 40  # the dead worker's requests are still counted
 
 
-def test_queue_depth_on_both_services(live_stack, app, redis_conn):
+def test_queue_depth_from_the_subscription_service_only(live_stack, app, redis_conn):
     from core.queues import enqueue_after_commit
 
     with app.app_context():
         enqueue_after_commit("webhooks", "tests.test_logging.report_request_id", "x")
-    for url in (live_stack.subscription_url, live_stack.payment_url):
-        body = requests.get(f"{url}/metrics", timeout=10).text
-        assert 'billing_queue_depth{queue="webhooks"} 1.0' in body
+    body = requests.get(f"{live_stack.subscription_url}/metrics", timeout=10).text
+    assert 'billing_queue_depth{queue="webhooks"} 1.0' in body
+    # One target only, so a Prometheus sum() over both services does not double the depth.
+    assert "billing_queue_depth" not in requests.get(f"{live_stack.payment_url}/metrics", timeout=10).text
+    assert "process_resident_memory_bytes" in body and "python_info" in body  # gunicorn multiprocess mode

@@ -78,33 +78,67 @@ def test_queue_depth_and_failed_count_read_at_scrape_time(app, client, redis_con
     assert value(samples, "billing_queue_failed_jobs", queue="webhooks") == 0
 
 
-def test_business_metric_api(app, client, payment_client):
-    metrics.payment_outcome("succeeded")
-    metrics.payment_outcome("succeeded")
-    metrics.payment_outcome("failed")
-    metrics.webhook_delivery("payment.succeeded", "delivered")
-    metrics.webhook_delivery("payment.succeeded", "failed")
-    metrics.webhook_delivery("payment.succeeded", "failed")
+BUSINESS = ("billing_payments_total", "billing_webhook_deliveries_total", "billing_usage_sync_runs_total",
+            "billing_usage_sync_keys", "billing_queue_depth", "billing_queue_failed_jobs", "billing_queue_workers")
+
+
+def _business(samples) -> dict:
+    return {key: v for key, v in samples.items() if key[0] in BUSINESS}
+
+
+def test_business_metric_api(app, client, payment_app, payment_client):
+    with payment_app.app_context():
+        metrics.payment_outcome("succeeded")
+        metrics.payment_outcome("succeeded")
+        metrics.payment_outcome("failed")
+        metrics.webhook_delivery("payment.succeeded", "delivered")
+        metrics.webhook_delivery("payment.succeeded", "failed")
+        metrics.webhook_delivery("payment.succeeded", "failed")
+    metrics.webhook_delivery("invoice.paid", "delivered")  # the subscription service's own outbox
     metrics.usage_sync(lag_seconds=12.5, keys=3)
     metrics.usage_sync(lag_seconds=4, keys=7)
-    for c in (client, payment_client):  # cluster-wide: the same on every target
-        samples = scrape(c)
-        assert value(samples, "billing_payments_total", outcome="succeeded") == 2
-        assert value(samples, "billing_payments_total", outcome="failed") == 1
-        assert value(samples, "billing_webhook_deliveries_total", event_type="payment.succeeded",
-                     outcome="failed") == 2
-        assert value(samples, "billing_webhook_deliveries_total", event_type="payment.succeeded",
-                     outcome="delivered") == 1
-        assert value(samples, "billing_usage_sync_lag_seconds") == 4
-        assert value(samples, "billing_usage_sync_keys") == 7
-        assert value(samples, "billing_usage_sync_runs_total") == 2
-        assert value(samples, "billing_usage_sync_last_run_timestamp_seconds") > 0
+    pay = scrape(payment_client)
+    assert value(pay, "billing_payments_total", outcome="succeeded") == 2
+    assert value(pay, "billing_payments_total", outcome="failed") == 1
+    assert value(pay, "billing_webhook_deliveries_total", event_type="payment.succeeded", outcome="failed") == 2
+    assert value(pay, "billing_webhook_deliveries_total", event_type="payment.succeeded", outcome="delivered") == 1
+    sub = scrape(client)
+    assert value(sub, "billing_webhook_deliveries_total", event_type="invoice.paid", outcome="delivered") == 1
+    assert value(sub, "billing_usage_sync_lag_seconds") == 4
+    assert value(sub, "billing_usage_sync_keys") == 7
+    assert value(sub, "billing_usage_sync_runs_total") == 2
+    assert value(sub, "billing_usage_sync_last_run_timestamp_seconds") > 0
 
 
-def test_hostile_label_values_collapse_to_other(app, client, redis_conn):
+def test_each_business_series_comes_from_one_service_only(app, client, payment_app, payment_client):
+    """A Prometheus sum() over both targets counts every event once."""
+    with payment_app.app_context():
+        metrics.payment_outcome("succeeded")
+        metrics.webhook_delivery("payment.succeeded", "delivered")
+    metrics.webhook_delivery("invoice.paid", "delivered")
+    metrics.usage_sync(lag_seconds=1, keys=1)
+    enqueue_after_commit(PAYMENTS, noop)
+    sub, pay = _business(scrape(client)), _business(scrape(payment_client))
+    assert sub and pay
+    assert not set(sub) & set(pay), set(sub) & set(pay)
+    assert value(pay, "billing_payments_total", outcome="succeeded") == 1
+    assert value(sub, "billing_queue_depth", queue="payments") == 1
+
+
+def test_process_and_platform_collectors(client, redis_conn, tmp_path, monkeypatch):
+    assert value(scrape(client), "process_resident_memory_bytes") > 0
+    # Under gunicorn (multiprocess mode) they describe the worker answering the scrape.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    samples = {s.name: s for f in text_string_to_metric_families(metrics.exposition(redis_conn).decode())
+               for s in f.samples}
+    assert samples["process_resident_memory_bytes"].value > 0
+    assert samples["python_info"].value == 1
+
+
+def test_hostile_label_values_collapse_to_other(app, payment_client, redis_conn):
     metrics.payment_outcome('x"} 1\nevil_metric 666')
     metrics.payment_outcome("A" * 500)
-    samples = scrape(client)
+    samples = scrape(payment_client)
     assert value(samples, "billing_payments_total", outcome="other") == 2
     assert not any(name == "evil_metric" for name, _ in samples)
 
@@ -137,7 +171,8 @@ def test_business_counter_is_one_round_trip_adding_exactly_one(app, redis_conn, 
         metrics.payment_outcome("succeeded")
         metrics.webhook_delivery("payment.succeeded", "delivered")
         assert int(redis_conn.hget(metrics.PAYMENTS_KEY, "succeeded")) == n
-        assert int(redis_conn.hget(metrics.WEBHOOKS_KEY, "payment.succeeded|delivered")) == n - 1
+        assert int(redis_conn.hget(metrics.webhooks_key("subscription-service"),
+                                   "payment.succeeded|delivered")) == n - 1
     assert logged.sent == ["EVALSHA"] * 6
     logged.close()
 

@@ -3,13 +3,14 @@ from rq import SimpleWorker
 from rq_scheduler import Scheduler
 
 from jobs import schedule
+from jobs import scheduler as scheduler_module
 from core.queues import QUEUE_NAMES, get_queue
 
 
 def test_register_schedules_every_listed_job_once(app, redis_conn):
     sched = Scheduler(connection=redis_conn)
-    first = schedule.register(sched)
-    second = schedule.register(sched)  # a restarted scheduler replaces, never duplicates
+    first = scheduler_module.register(sched)
+    second = scheduler_module.register(sched)  # a restarted scheduler replaces, never duplicates
     assert first == second == [schedule.JOB_ID_PREFIX + j.job_id for j in schedule.PERIODIC_JOBS]
     jobs = {j.id: j for j in sched.get_jobs()}
     assert set(jobs) == set(first)
@@ -27,7 +28,7 @@ def test_every_listed_function_resolves_and_queue_exists():
 
 def test_a_scheduled_run_is_recorded_for_health(app, client, redis_conn):
     sched = Scheduler(connection=redis_conn)
-    schedule.register(sched)
+    scheduler_module.register(sched)
     sched.enqueue_jobs()  # due now: moves them to their queues
     SimpleWorker([get_queue(n) for n in QUEUE_NAMES], connection=redis_conn).work(burst=True)
     status = client.get("/v1/health/queues").json["periodic_jobs"]["heartbeat"]
@@ -50,7 +51,7 @@ def test_intervals_named_by_a_setting_follow_that_setting(app, settings):
 def test_scheduler_registers_again_after_redis_lost_its_jobs(app, redis_conn):
     from jobs.scheduler import BillingScheduler
     sched = BillingScheduler(connection=redis_conn)
-    schedule.register(sched)
+    scheduler_module.register(sched)
     redis_conn.flushdb()  # Redis restarted empty
     sched.enqueue_jobs()
     ids = {j.id for j in sched.get_jobs()}
@@ -81,7 +82,7 @@ def test_scheduler_keeps_retrying_while_redis_is_unreachable(monkeypatch):
 def test_periodic_jobs_survive_a_worker_outage_longer_than_their_result_ttl(app, redis_conn):
     """rq-scheduler re-queues the same job id, and drops it from the schedule for good if its hash is gone."""
     sched = Scheduler(connection=redis_conn)
-    ids = schedule.register(sched)
+    ids = scheduler_module.register(sched)
     sched.enqueue_jobs()
     SimpleWorker([get_queue(n) for n in QUEUE_NAMES], connection=redis_conn).work(burst=True)
     # No worker for minutes (SIGKILLed, restarting): Redis drops every key whose TTL runs out meanwhile.
@@ -91,3 +92,19 @@ def test_periodic_jobs_survive_a_worker_outage_longer_than_their_result_ttl(app,
     redis_conn.zadd(sched.scheduled_jobs_key, {job_id: 0 for job_id in ids})  # and all of them are due
     sched.enqueue_jobs()
     assert sorted(job.id for job in sched.get_jobs()) == sorted(ids)
+
+
+def test_a_periodic_job_deleted_from_redis_is_back_after_one_poll(app, redis_conn):
+    from rq.job import Job
+
+    from jobs.scheduler import BillingScheduler
+    sched = BillingScheduler(connection=redis_conn)
+    scheduler_module.register(sched)
+    sched.enqueue_jobs()  # the first runs are queued; rq-scheduler keeps the next ones
+    victim = schedule.JOB_ID_PREFIX + "outbox-sweep"
+    Job.fetch(victim, connection=redis_conn).delete()  # what rq-dashboard's "delete" does
+    sched.enqueue_jobs()  # rq-scheduler drops an entry whose job is gone; this poll must restore it
+    sched.enqueue_jobs()
+    ids = {j.id for j in sched.get_jobs()}
+    assert ids == {schedule.JOB_ID_PREFIX + j.job_id for j in schedule.PERIODIC_JOBS}
+    assert Job.fetch(victim, connection=redis_conn).meta["interval"] == 15

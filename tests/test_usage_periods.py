@@ -164,13 +164,13 @@ def test_scheduled_sync_job_runs_on_a_worker(app, client, make_user, plan, redis
     from rq import SimpleWorker
     from rq_scheduler import Scheduler
 
-    from jobs import schedule
+    from jobs import scheduler as scheduler_module
     from core.queues import QUEUE_NAMES, get_queue
 
     user, headers = make_user()
     subscribe(user, plan)
     use(client, headers, delta=4)
-    schedule.register(Scheduler(connection=redis_conn))
+    scheduler_module.register(Scheduler(connection=redis_conn))
     Scheduler(connection=redis_conn).enqueue_jobs()
     SimpleWorker([get_queue(n) for n in QUEUE_NAMES], connection=redis_conn).work(burst=True)
     assert ledger_used(user.id) == [4]
