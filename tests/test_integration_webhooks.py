@@ -66,6 +66,24 @@ def test_a_subscription_arrives_verified_as_created_then_paid(client, admin, rec
     assert all(r["verified_by"] for r in receiver.received)
 
 
+@pytest.mark.calendar
+@pytest.mark.payment
+def test_pause_and_resume_reach_the_integrator(client, admin, receiver, seeded, redis_conn, monkeypatch):
+    from payment_app import gateway
+    monkeypatch.setattr(gateway, "random_fraction", lambda: 0.0)
+    register(client, admin, receiver, event_types=["subscription.paused", "subscription.resumed"])
+    headers = sign_up(client, "pia@example.com")
+    sub = client.post("/v1/subscriptions", json={"plan_id": str(PRO_MONTHLY_ID), "card": CARD}, headers=headers).json
+    drain(redis_conn)
+    assert client.post(f"/v1/subscriptions/{sub['id']}/pause", json={}, headers=headers).status_code == 200
+    assert client.post(f"/v1/subscriptions/{sub['id']}/resume", json={}, headers=headers).status_code == 200
+    drain(redis_conn)
+    [paused] = receiver.verified("subscription.paused")
+    [resumed] = receiver.verified("subscription.resumed")
+    assert paused["event"]["data"]["object"]["status"] == "paused"
+    assert resumed["event"]["data"]["object"]["status"] == "active"
+
+
 def test_a_receiver_down_then_up_gets_every_event_once(app, client, admin, receiver, redis_conn):
     register(client, admin, receiver)
     receiver.stop()
