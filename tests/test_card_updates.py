@@ -59,7 +59,7 @@ def test_bad_card_is_422_and_changes_nothing(client, seeded, make_user, payment_
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id)
     r = _put_card(client, h, sub, BAD_CARD)
-    assert r.status_code == 422 and r.json["errors"] == {"json": {"card": {"number": ["Invalid card number."]}}}
+    assert r.status_code == 422 and r.json["errors"] == {"json": {"card": {"number": ["Card number is invalid (checksum)."]}}}
     assert client.put(f"/v1/subscriptions/{sub['id']}/payment-method", json={}, headers=h).status_code == 422
     after = client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
     assert after["payment_method_id"] == sub["payment_method_id"]
