@@ -23,7 +23,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GROUPS = ("ceilings", "product", "payments", "rq")
-OPTIONAL_GROUPS = ("rq-compare",)  # run only when named in --only
+OPTIONAL_GROUPS = ("rq-compare", "lists")  # run only when named in --only; lists: bench/lists.py, alone
 
 
 def parse_args(argv=None):
@@ -60,6 +60,8 @@ def parse_args(argv=None):
     unknown = set(args.only) - set(GROUPS + OPTIONAL_GROUPS)
     if unknown:
         p.error(f"unknown --only groups {sorted(unknown)}")
+    if "lists" in args.only and len(args.only) > 1:
+        p.error("--only lists runs alone (in-process, no wrk): python -m bench.lists")
     args.work_dir = os.path.join(ROOT, "bench", "out")
     return args
 
@@ -164,6 +166,9 @@ def payments_floor(results: dict) -> dict | None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.only == ["lists"]:
+        from bench import lists
+        return lists.main([]) + lists.main(["--retention"])
     from bench import fixtures, phases, report, scenarios
     from bench.procs import Processes
 

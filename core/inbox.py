@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import Index, func
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from core.extensions import db
 
@@ -20,6 +20,11 @@ class InboxMixin:
     event_type: Mapped[str] = mapped_column(db.String(64), nullable=False)
     received_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), server_default=func.now(),
                                                   nullable=False)
+
+    @declared_attr.directive
+    def __table_args__(cls):
+        # The retention job's range scan (jobs/retention.py).
+        return (Index(f"ix_{cls.__tablename__}_received_at", "received_at"),)
 
 
 def claim(model, event_id: str, event_type: str) -> bool:

@@ -56,7 +56,10 @@ class OutboxMixin:
     @declared_attr.directive
     def __table_args__(cls):
         return (Index(f"ix_{cls.__tablename__}_undelivered", "next_attempt_at",
-                      postgresql_where=text("delivered_at IS NULL AND dead_at IS NULL")),)
+                      postgresql_where=text("delivered_at IS NULL AND dead_at IS NULL")),
+                # The retention job's range scan (jobs/retention.py).
+                Index(f"ix_{cls.__tablename__}_delivered", "delivered_at",
+                      postgresql_where=text("delivered_at IS NOT NULL")))
 
 
 @dataclass(frozen=True)

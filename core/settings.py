@@ -103,6 +103,19 @@ class Settings(BaseSettings):
                         "which may be taken over")
     gateway_answer_redeliver_after_seconds: int = Field(
         150, description="When an undelivered gateway answer is sent again")
+    outbox_retention_days: int = Field(
+        30, ge=1, description="Delivered outbox rows are deleted after this (dead and undelivered ones stay)")
+    inbox_retention_days: int = Field(
+        30, ge=1, description="Inbox dedupe records are deleted after this; keep it longer than a sender "
+                              "retries (docs/retention.md)")
+    gateway_record_retention_days: int = Field(
+        90, ge=1, description="Answered mock gateway requests are deleted after this (unanswered ones stay)")
+    webhook_attempt_retention_days: int = Field(
+        30, ge=1, description="Integrator webhook attempt logs are deleted after this (deliveries stay)")
+    retention_batch_rows: int = Field(5000, ge=1, description="Rows one retention DELETE removes per transaction")
+    retention_budget_seconds: int = Field(
+        60, ge=1, description="A retention run stops after this and leaves the rest to the next run")
+    retention_interval_seconds: int = Field(3600, ge=60, description="How often the retention job runs")
     login_rate_limit_per_account: str = Field("10 per minute;50 per hour",
                                               description="Login attempts per account (flask-limiter syntax)")
     login_rate_limit_per_ip: str = Field("60 per minute",

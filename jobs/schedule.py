@@ -18,7 +18,7 @@ from rq.job import get_current_job
 
 from core.queues import DEFAULT
 from core.settings import load_settings
-from jobs import maintenance, outbox
+from jobs import maintenance, outbox, retention
 from jobs.context import service_context, service_of
 from payment_app import resubmit
 from subscription_app.billing import cycle
@@ -61,6 +61,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
                 description="Renewals, trial ends, dunning retries, expiry of unpaid subscriptions"),
     PeriodicJob("idempotency-purge", outbox.purge_idempotency_keys, 3600,
                 description="Drop Idempotency-Key records past their TTL"),
+    PeriodicJob("retention", retention.purge_expired_rows, "retention_interval_seconds",
+                description="Delete delivered outbox, old inbox, answered gateway and webhook attempt rows"),
     PeriodicJob("usage-sync", ledger.sync_usage, "usage_sync_interval_seconds",
                 timeout_seconds=120, status=ledger.health_status,
                 description="Writes usage counters changed since the last run to PostgreSQL"),

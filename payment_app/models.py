@@ -66,7 +66,8 @@ class Transaction(db.Model):
         CheckConstraint("refunded_cents >= 0 AND refunded_cents <= amount_cents", name="refunded_within_amount"),
         CheckConstraint(f"status IN {TRANSACTION_STATUSES}", name="status_known"),
         CheckConstraint("kind IN ('charge', 'verify')", name="kind_known"),
-        Index("ix_transactions_user_created", "user_id", "created_at"),
+        # Backs the keyset order of GET /v1/payments/transactions (core/pagination.py).
+        Index("ix_transactions_user_created_id", "user_id", "created_at", "id"),
         # One live charge per invoice, in flight or paid (refunded ones: see docs/guarantees.md).
         Index("uq_transactions_one_live_charge_per_invoice", "invoice_id", unique=True,
               postgresql_where=text(f"invoice_id IS NOT NULL AND status IN {INVOICE_HOLDING_STATUSES}")),
@@ -151,6 +152,7 @@ class MockGatewayRequest(db.Model):
     __table_args__ = (
         CheckConstraint("operation IN ('charge', 'authorise', 'void', 'refund')", name="operation_known"),
         Index("ix_mock_gateway_requests_unanswered", "created_at", postgresql_where=text("answered_at IS NULL")),
+        Index("ix_mock_gateway_requests_answered", "created_at", postgresql_where=text("answered_at IS NOT NULL")),
     )
 
     id: Mapped[str] = mapped_column(db.String(40), primary_key=True)

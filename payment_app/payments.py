@@ -25,7 +25,7 @@ from core.errors import ApiError
 from core.extensions import db
 from core.http import service_request
 from core.queues import PAYMENTS, enqueue_after_commit
-from core.schemas import paginate
+from core.pagination import list_page
 from payment_app import events, gateway
 from core.cards import Card
 from payment_app.models import PaymentInbox, PaymentMethod, Transaction
@@ -263,8 +263,6 @@ def get_transaction(user_id: int, txn_id) -> Transaction:
     return txn
 
 
-def list_transactions(user_id: int, page: int, per_page: int) -> dict:
-    stmt = (select(Transaction).where(Transaction.user_id == user_id)
-            .options(selectinload(Transaction.refunds))
-            .order_by(Transaction.created_at.desc(), Transaction.id.desc()))
-    return paginate(stmt, page, per_page)
+def list_transactions(user_id: int, args: dict) -> dict:
+    stmt = select(Transaction).where(Transaction.user_id == user_id).options(selectinload(Transaction.refunds))
+    return list_page(stmt, [Transaction.created_at, Transaction.id], args)

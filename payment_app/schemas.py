@@ -9,7 +9,8 @@ import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from core import cards
-from core.schemas import Integer, PageMetaSchema, StrictBoolean, StrictSchema
+from core.pagination import ListPageSchema
+from core.schemas import Integer, StrictBoolean, StrictSchema
 
 MAX_AMOUNT_CENTS = 100_000_000  # 1,000,000.00 in a two-decimal currency: above that, talk to sales
 MAX_BIGINT = 2**63 - 1
@@ -118,9 +119,8 @@ class TransactionSchema(ma.Schema):
     updated_at = fields.DateTime()
 
 
-class TransactionPageSchema(ma.Schema):
+class TransactionPageSchema(ListPageSchema):
     items = fields.List(fields.Nested(TransactionSchema))
-    meta = fields.Nested(PageMetaSchema)
 
 
 # --- internal API --------------------------------------------------------------------------------

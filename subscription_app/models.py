@@ -105,6 +105,7 @@ class Subscription(TimestampMixin, db.Model):
         Index("uq_subscriptions_one_live_per_user", "user_id", unique=True,
               postgresql_where=text(_in("status", LIVE_STATUSES))),
         Index("ix_subscriptions_due", "status", "current_period_end"),
+        Index("ix_subscriptions_user_created_id", "user_id", "created_at", "id"),
         # One trial per user, ever: a trial subscription keeps its trial_start for good.
         Index("uq_subscriptions_one_trial_per_user", "user_id", unique=True,
               postgresql_where=text("trial_start IS NOT NULL")),
@@ -156,6 +157,7 @@ class Invoice(TimestampMixin, db.Model):
         CheckConstraint("amount_paid_cents >= 0", name="paid_nonnegative"),
         CheckConstraint("amount_refunded_cents >= 0", name="refunded_nonnegative"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
+        Index("ix_invoices_user_number", "user_id", "number"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -210,6 +212,7 @@ class CreditNote(db.Model):
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
         Index("ix_credit_notes_user_created", "user_id", "created_at"),
+        Index("ix_credit_notes_user_number", "user_id", "number"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -250,7 +253,7 @@ class CreditNoteLine(db.Model):
 class SubscriptionEvent(db.Model):
     """A subscription's history, written in the same transaction as what it records."""
     __tablename__ = "subscription_events"
-    __table_args__ = (Index("ix_subscription_events_subscription_at", "subscription_id", "at"),)
+    __table_args__ = (Index("ix_subscription_events_subscription_at_id", "subscription_id", "at", "id"),)
 
     id: Mapped[int] = mapped_column(db.BigInteger, primary_key=True)
     subscription_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), db.ForeignKey("subscriptions.id"),

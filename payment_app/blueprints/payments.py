@@ -6,7 +6,7 @@ from flask_jwt_extended import get_jwt, get_jwt_identity, jwt_required, verify_j
 from core.blueprint import Blueprint
 from core.idempotency import idempotent, openapi_parameter
 from core.security import has_service_token
-from core.schemas import PageArgsSchema
+from core.pagination import ListArgsSchema
 from payment_app import payments, refunds
 from payment_app.models import PaymentIdempotencyKey
 from payment_app.schemas import (ProcessPaymentSchema, RefundRequestSchema, RefundSchema, TransactionPageSchema,
@@ -57,11 +57,11 @@ def process(data):
 @blp.route("/transactions")
 @jwt_required()
 @blp.doc(security=BEARER)
-@blp.arguments(PageArgsSchema, location="query")
+@blp.arguments(ListArgsSchema, location="query")
 @blp.response(200, TransactionPageSchema)
 def list_transactions(args):
     """The caller's transactions, newest first."""
-    return payments.list_transactions(_user_id(), args["page"], args["per_page"])
+    return payments.list_transactions(_user_id(), args)
 
 
 @blp.route("/transactions/<uuid:transaction_id>")

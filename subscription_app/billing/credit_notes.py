@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from core import clock
 from core.errors import ApiError
 from core.extensions import db
-from core.schemas import paginate
+from core.pagination import list_page
 from subscription_app import integrations
 from subscription_app.models import CreditNote, CreditNoteLine, Invoice
 
@@ -44,9 +44,8 @@ def record(invoice: Invoice, refund: dict) -> CreditNote | None:
     return note
 
 
-def list_credit_notes(user_id: int, page: int, per_page: int) -> dict:
-    return paginate(select(CreditNote).where(CreditNote.user_id == user_id)
-                    .order_by(CreditNote.number.desc()), page, per_page)
+def list_credit_notes(user_id: int, args: dict) -> dict:
+    return list_page(select(CreditNote).where(CreditNote.user_id == user_id), [CreditNote.number], args)
 
 
 def owned_credit_note(user_id: int, note_id: uuid.UUID) -> CreditNote:

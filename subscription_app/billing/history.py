@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from core import clock
 from core.extensions import db
-from core.schemas import paginate
+from core.pagination import list_page
 from subscription_app import integrations
 from subscription_app.models import Subscription, SubscriptionEvent
 
@@ -22,6 +22,6 @@ def record(sub: Subscription, event_type: str, details: dict) -> SubscriptionEve
     return event
 
 
-def list_events(sub: Subscription, page: int, per_page: int) -> dict:
-    return paginate(select(SubscriptionEvent).where(SubscriptionEvent.subscription_id == sub.id)
-                    .order_by(SubscriptionEvent.at, SubscriptionEvent.id), page, per_page)
+def list_events(sub: Subscription, args: dict) -> dict:
+    return list_page(select(SubscriptionEvent).where(SubscriptionEvent.subscription_id == sub.id),
+                     [SubscriptionEvent.at, SubscriptionEvent.id], args, descending=False)

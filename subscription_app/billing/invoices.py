@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from core import outbox
 from core.errors import ApiError
 from core.extensions import db
-from core.schemas import paginate
+from core.pagination import list_page
 from subscription_app import integrations
 from subscription_app.catalog import prices
 from subscription_app.models import (Invoice, InvoiceLine, Plan, Subscription, SubscriptionOutbox,
@@ -149,9 +149,8 @@ def owned_invoice(user_id: int, invoice_id: uuid.UUID) -> Invoice:
     return invoice
 
 
-def list_invoices(user_id: int, page: int, per_page: int) -> dict:
-    return paginate(select(Invoice).where(Invoice.user_id == user_id).order_by(Invoice.number.desc()),
-                    page, per_page)
+def list_invoices(user_id: int, args: dict) -> dict:
+    return list_page(select(Invoice).where(Invoice.user_id == user_id), [Invoice.number], args)
 
 
 def internal_view(invoice: Invoice) -> dict:

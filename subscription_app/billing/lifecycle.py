@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from core import clock
 from core.errors import ApiError
 from core.extensions import db
-from core.schemas import paginate
+from core.pagination import list_page
 from subscription_app import integrations
 from subscription_app.billing import invoices, payment_methods
 from subscription_app.billing.periods import plan_period_end
@@ -69,9 +69,9 @@ def live_subscription(user_id: int) -> Subscription | None:
                                                         Subscription.status.in_(LIVE_STATUSES)))
 
 
-def list_subscriptions(user_id: int, page: int, per_page: int) -> dict:
-    return paginate(select(Subscription).where(Subscription.user_id == user_id)
-                    .order_by(Subscription.created_at.desc(), Subscription.id), page, per_page)
+def list_subscriptions(user_id: int, args: dict) -> dict:
+    return list_page(select(Subscription).where(Subscription.user_id == user_id),
+                     [Subscription.created_at, Subscription.id], args)
 
 
 def _refuse_if_live(user_id: int) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from core.cards import CardSchema
-from core.schemas import Integer, PageMetaSchema, StrictSchema
+from core.pagination import ListPageSchema
+from core.schemas import Integer, StrictSchema
 
 
 class CreateSubscriptionSchema(StrictSchema):
@@ -88,9 +89,8 @@ class CreditNoteSchema(StrictSchema):
     created_at = fields.DateTime(dump_only=True)
 
 
-class CreditNotePageSchema(StrictSchema):
+class CreditNotePageSchema(ListPageSchema):
     items = fields.List(fields.Nested(CreditNoteSchema), dump_only=True)
-    meta = fields.Nested(PageMetaSchema, dump_only=True)
 
 
 class InvoiceSchema(InvoiceSummarySchema):
@@ -108,9 +108,8 @@ class SubscriptionEventSchema(StrictSchema):
     at = fields.DateTime(dump_only=True)
 
 
-class SubscriptionEventPageSchema(StrictSchema):
+class SubscriptionEventPageSchema(ListPageSchema):
     items = fields.List(fields.Nested(SubscriptionEventSchema), dump_only=True)
-    meta = fields.Nested(PageMetaSchema, dump_only=True)
 
 
 class SubscriptionSchema(StrictSchema):
@@ -138,14 +137,12 @@ class SubscriptionSchema(StrictSchema):
     latest_invoice = fields.Nested(InvoiceSchema, dump_only=True, allow_none=True)
 
 
-class SubscriptionPageSchema(StrictSchema):
+class SubscriptionPageSchema(ListPageSchema):
     items = fields.List(fields.Nested(SubscriptionSchema), dump_only=True)
-    meta = fields.Nested(PageMetaSchema, dump_only=True)
 
 
-class InvoicePageSchema(StrictSchema):
+class InvoicePageSchema(ListPageSchema):
     items = fields.List(fields.Nested(InvoiceSchema), dump_only=True)
-    meta = fields.Nested(PageMetaSchema, dump_only=True)
 
 
 class WebhookAckSchema(StrictSchema):

@@ -19,4 +19,4 @@ blp = Blueprint("Admin: audit", __name__, url_prefix="/v1/admin/audit",
 def list_audit(args):
     """Audit events, filtered by object when asked (`object_type=plan&object_id=<uuid>`)."""
     require_admin()
-    return audit.list_events(args["page"], args["per_page"], args.get("object_type"), args.get("object_id"))
+    return audit.list_events(args, args.get("object_type"), args.get("object_id"))

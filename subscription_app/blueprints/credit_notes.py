@@ -4,7 +4,7 @@ import uuid
 from flask_jwt_extended import jwt_required
 
 from core.blueprint import Blueprint
-from core.schemas import PageArgsSchema
+from core.pagination import ListArgsSchema
 from subscription_app.accounts import current_user_id
 from subscription_app.billing import credit_notes
 from subscription_app.billing.schemas import CreditNotePageSchema, CreditNoteSchema
@@ -17,11 +17,11 @@ BEARER = [{"bearerAuth": []}]
 @blp.route("")
 @jwt_required()
 @blp.doc(security=BEARER)
-@blp.arguments(PageArgsSchema, location="query")
+@blp.arguments(ListArgsSchema, location="query")
 @blp.response(200, CreditNotePageSchema)
 def list_credit_notes(args):
     """The user's credit notes, newest first, with their lines."""
-    return credit_notes.list_credit_notes(current_user_id(), args["page"], args["per_page"])
+    return credit_notes.list_credit_notes(current_user_id(), args)
 
 
 @blp.route("/<uuid:credit_note_id>")

@@ -4,7 +4,7 @@ import uuid
 from flask_jwt_extended import jwt_required
 
 from core.blueprint import Blueprint
-from core.schemas import PageArgsSchema
+from core.pagination import ListArgsSchema
 from subscription_app.accounts import current_user_id
 from subscription_app.billing import invoices
 from subscription_app.billing.schemas import InvoicePageSchema, InvoiceSchema
@@ -16,11 +16,11 @@ BEARER = [{"bearerAuth": []}]
 @blp.route("")
 @jwt_required()
 @blp.doc(security=BEARER)
-@blp.arguments(PageArgsSchema, location="query")
+@blp.arguments(ListArgsSchema, location="query")
 @blp.response(200, InvoicePageSchema)
 def list_invoices(args):
     """The user's invoices, newest first, each with its lines."""
-    return invoices.list_invoices(current_user_id(), args["page"], args["per_page"])
+    return invoices.list_invoices(current_user_id(), args)
 
 
 @blp.route("/<uuid:invoice_id>")

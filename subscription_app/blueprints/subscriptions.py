@@ -5,7 +5,7 @@ from flask_jwt_extended import jwt_required
 
 from core.blueprint import Blueprint
 from core.idempotency import idempotent, openapi_parameter
-from core.schemas import PageArgsSchema
+from core.pagination import ListArgsSchema
 from subscription_app.accounts import current_user, current_user_id
 from subscription_app.billing import history as sub_history
 from subscription_app.billing import lifecycle, plan_change
@@ -55,11 +55,11 @@ def create_trial(data):
 @blp.route("")
 @jwt_required()
 @blp.doc(security=BEARER)
-@blp.arguments(PageArgsSchema, location="query")
+@blp.arguments(ListArgsSchema, location="query")
 @blp.response(200, SubscriptionPageSchema)
 def history(args):
     """Every subscription of the user, newest first."""
-    return lifecycle.list_subscriptions(current_user_id(), args["page"], args["per_page"])
+    return lifecycle.list_subscriptions(current_user_id(), args)
 
 
 @blp.route("/active")
@@ -84,13 +84,13 @@ def get_subscription(subscription_id: uuid.UUID):
 @blp.route("/<uuid:subscription_id>/history")
 @jwt_required()
 @blp.doc(security=BEARER)
-@blp.arguments(PageArgsSchema, location="query")
+@blp.arguments(ListArgsSchema, location="query")
 @blp.response(200, SubscriptionEventPageSchema)
 @blp.alt_response(404, description="Unknown subscription, or another user's")
 def subscription_history(args, subscription_id: uuid.UUID):
     """What happened to the subscription, oldest first: refunds and what they did to it."""
     sub = lifecycle.owned_subscription(current_user_id(), subscription_id)
-    return sub_history.list_events(sub, args["page"], args["per_page"])
+    return sub_history.list_events(sub, args)
 
 
 @blp.route("/<uuid:subscription_id>/plan", methods=["PUT"])

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from core import clock
 from core.extensions import db
 from core.logging import current_request_id
-from core.schemas import paginate
+from core.pagination import list_page
 from subscription_app.catalog.models import AuditEvent
 
 
@@ -38,10 +38,10 @@ def record(actor: Actor, action: str, object_type: str, object_id, before: dict 
     return event
 
 
-def list_events(page: int, per_page: int, object_type: str | None = None, object_id: str | None = None) -> dict:
-    stmt = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+def list_events(args: dict, object_type: str | None = None, object_id: str | None = None) -> dict:
+    stmt = select(AuditEvent)
     if object_type:
         stmt = stmt.where(AuditEvent.object_type == object_type)
     if object_id:
         stmt = stmt.where(AuditEvent.object_id == object_id)
-    return paginate(stmt, page, per_page)
+    return list_page(stmt, [AuditEvent.at, AuditEvent.id], args)

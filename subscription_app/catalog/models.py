@@ -51,7 +51,7 @@ class AuditEvent(db.Model):
     """Who did what to which catalog object, written in the transaction of the change itself."""
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id", "at"),
-                      Index("ix_audit_events_at", "at"))
+                      Index("ix_audit_events_at_id", "at", "id"))
 
     id: Mapped[int] = mapped_column(db.BigInteger, primary_key=True)
     actor_user_id: Mapped[int | None] = mapped_column(db.BigInteger, db.ForeignKey("users.id"))

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from core.schemas import Currency, Integer, PageArgsSchema, PageMetaSchema, StrictBoolean, StrictSchema
+from core.pagination import ListArgsSchema, ListPageSchema
+from core.schemas import Currency, Integer, StrictBoolean, StrictSchema
 from subscription_app.billing.periods import MAX_INTERVAL_COUNT
 from subscription_app.catalog.models import FEATURE_KINDS
 from subscription_app.schemas import PlanSchema
@@ -94,7 +95,7 @@ class FeatureSchema(StrictSchema):
     created_at = fields.DateTime(dump_only=True)
 
 
-class AuditArgsSchema(PageArgsSchema):
+class AuditArgsSchema(ListArgsSchema):
     object_type = fields.String(validate=validate.OneOf(["plan", "feature"]))
     object_id = fields.String(validate=validate.Length(max=64))
 
@@ -112,6 +113,5 @@ class AuditEventSchema(StrictSchema):
     at = fields.DateTime()
 
 
-class AuditPageSchema(StrictSchema):
+class AuditPageSchema(ListPageSchema):
     items = fields.List(fields.Nested(AuditEventSchema))
-    meta = fields.Nested(PageMetaSchema)

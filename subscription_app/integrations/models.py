@@ -79,7 +79,8 @@ class WebhookDelivery(db.Model):
 
 class WebhookAttempt(db.Model):
     __tablename__ = "webhook_attempts"
-    __table_args__ = (Index("ix_webhook_attempts_delivery", "delivery_id", "attempted_at"),)
+    __table_args__ = (Index("ix_webhook_attempts_delivery", "delivery_id", "attempted_at"),
+                      Index("ix_webhook_attempts_attempted_at", "attempted_at"))
 
     id: Mapped[int] = mapped_column(db.BigInteger, primary_key=True)
     delivery_id: Mapped[str] = mapped_column(db.String(40), db.ForeignKey("webhook_deliveries.id",
