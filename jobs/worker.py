@@ -1,13 +1,8 @@
-"""The worker classes `flask rq worker` runs: RQ's own, running each job in its service's app context,
-minus Redis round trips that buy nothing.
+"""The worker classes `flask rq worker` runs: RQ's own, running each job in its service's app context.
 
-RQ 3.0 sends the worker heartbeat (HSET + EXPIRE + EXPIRE, three round trips) three
-times per job and writes the state "idle" twice per job: 11 of the 20 round trips a
-trivial job costs (measured by `make bench`'s harness, counted client-side). Here a
-plain heartbeat is one pipelined round trip, sent at most every HEARTBEAT_EVERY seconds
-unless a job-specific TTL was set since (then the next one always goes out, so the worker
-key never outlives its TTL), and an unchanged state is not rewritten. Job heartbeats and
-everything RQ does inside its own pipelines are untouched.
+They extend RQ only where a custom worker class is meant to: around a job's execution (its log
+lines bound to the job) and its performance (the service's app context). RQ's heartbeats and
+state writes are its own (tests/test_architecture.py fails if RQ changes what we extend).
 """
 from __future__ import annotations
 
@@ -25,7 +20,6 @@ from core.logging import bind_job, current_job
 from jobs.context import service_context, service_of
 from jobs.schedule import PERIODIC_META
 
-HEARTBEAT_EVERY = 2.0  # seconds; RQ's worker key lives worker_ttl + 60 s (480 s by default)
 RQ_JOB_LINES = ("Worker %s: %s: %s (%s)", "Worker %s: %s: %s")  # RQ's "dequeued" and "Job OK" lines
 # RQ's housekeeping, every maintenance interval: routine, so DEBUG (its problems come at WARNING).
 RQ_ROUTINE_LINES = ("Worker %s: cleaning registries for queue: %s", "Worker %s: cleaning group registries")
@@ -63,26 +57,7 @@ class _RoutineToDebug(logging.Filter):
         return job is not None and bool((job.meta or {}).get(PERIODIC_META))
 
 
-class _FewerRoundTrips:
-    _plain_heartbeat_at = 0.0
-    _ttl_shortened = True
-
-    def heartbeat(self, timeout=None, pipeline=None):
-        if pipeline is not None or timeout is not None:
-            # A job's TTL (shorter than the idle one) or part of RQ's own transaction: always sent,
-            # and the next plain heartbeat must go out to restore the idle TTL.
-            self._ttl_shortened = True
-            return super().heartbeat(timeout, pipeline=pipeline)
-        now = time.monotonic()
-        if not self._ttl_shortened and now - self._plain_heartbeat_at < HEARTBEAT_EVERY:
-            return None
-        with self.connection.pipeline(transaction=False) as pipe:
-            super().heartbeat(pipeline=pipe)
-            pipe.execute()
-        self._plain_heartbeat_at = now
-        self._ttl_shortened = False
-        return None
-
+class _BillingJobs:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not any(isinstance(f, _JobLineOnceBound) for f in self.log.filters):
@@ -101,18 +76,12 @@ class _FewerRoundTrips:
         with service_context(service_of(job.func_name)):
             return super().perform_job(job, queue, execution)
 
-    def set_state(self, state, pipeline=None):
-        # This worker is the only writer of its state, so an unchanged state is already stored.
-        if pipeline is None and state == getattr(self, "_state", None):
-            return
-        super().set_state(state, pipeline=pipeline)
 
-
-class BillingWorker(_FewerRoundTrips, SimpleWorker):
+class BillingWorker(_BillingJobs, SimpleWorker):
     """Runs jobs in the worker process (the default): no fork, no per-job connection setup."""
 
 
-class BillingForkWorker(_FewerRoundTrips, Worker):
+class BillingForkWorker(_BillingJobs, Worker):
     """Forks a child per job (`flask rq worker --fork`): isolation at several times the cost."""
 
 

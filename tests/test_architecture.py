@@ -57,8 +57,6 @@ def test_the_worker_pushes_the_app_of_the_job_service(payment_app, redis_conn):
 
 # What jobs/worker.py overrides or calls on RQ's Worker: if RQ changes one, this fails before production does.
 RQ_SIGNATURES = {
-    "heartbeat": ["self", "timeout", "pipeline"],
-    "set_state": ["self", "state", "pipeline"],
     "execute_job": ["self", "job", "queue"],
     "perform_job": ["self", "job", "queue", "execution"],
 }
