@@ -32,6 +32,9 @@ class User(TimestampMixin, db.Model):
     __table_args__ = (
         CheckConstraint("role IN ('user', 'admin')", name="role"),
         Index("uq_users_email_lower", text("lower(email)"), unique=True),
+        Index("uq_users_external_id", "external_id", unique=True),
+        Index("ix_users_email_prefix", text("lower(email) text_pattern_ops")),
+        Index("ix_users_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(db.BigInteger, primary_key=True)
@@ -43,6 +46,10 @@ class User(TimestampMixin, db.Model):
     is_active: Mapped[bool] = mapped_column(db.Boolean, nullable=False, server_default=text("true"))
     # Bumped on password change: every token carrying an older version is refused.
     token_version: Mapped[int] = mapped_column(db.Integer, nullable=False, server_default="0")
+    # The operator's own id and a small string map, so their systems can link customers (backoffice/).
+    external_id: Mapped[str | None] = mapped_column(db.String(255))
+    metadata_: Mapped[dict] = mapped_column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb"),
+                                            default=dict)
 
     @property
     def is_admin(self) -> bool:
@@ -105,6 +112,8 @@ class Subscription(TimestampMixin, db.Model):
         Index("uq_subscriptions_one_live_per_user", "user_id", unique=True,
               postgresql_where=text(_in("status", LIVE_STATUSES))),
         Index("ix_subscriptions_due", "status", "current_period_end"),
+        Index("ix_subscriptions_status_plan", "status", "plan_id", "price_id"),
+        Index("ix_subscriptions_trial_start", "trial_start", postgresql_where=text("trial_start IS NOT NULL")),
         # One trial per user, ever: a trial subscription keeps its trial_start for good.
         Index("uq_subscriptions_one_trial_per_user", "user_id", unique=True,
               postgresql_where=text("trial_start IS NOT NULL")),
@@ -156,6 +165,9 @@ class Invoice(TimestampMixin, db.Model):
         CheckConstraint("amount_paid_cents >= 0", name="paid_nonnegative"),
         CheckConstraint("amount_refunded_cents >= 0", name="refunded_nonnegative"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
+        Index("ix_invoices_status_created", "status", "created_at"),
+        Index("ix_invoices_paid_at", "paid_at", postgresql_where=text("paid_at IS NOT NULL")),
+        Index("ix_invoices_reason_period", "reason", "period_start"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -210,6 +222,7 @@ class CreditNote(db.Model):
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
         Index("ix_credit_notes_user_created", "user_id", "created_at"),
+        Index("ix_credit_notes_created", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -219,8 +232,9 @@ class CreditNote(db.Model):
                                                   index=True)
     user_id: Mapped[int] = mapped_column(db.BigInteger, db.ForeignKey("users.id"), nullable=False)
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    refund_id: Mapped[str] = mapped_column(db.String(64), unique=True, nullable=False)  # the payment service's
-    transaction_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    # The payment service's refund; null on a credit note the operator issues without a refund.
+    refund_id: Mapped[str | None] = mapped_column(db.String(64), unique=True)
+    transaction_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     amount_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
     reason: Mapped[str | None] = mapped_column(db.String(255))

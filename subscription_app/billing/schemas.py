@@ -79,8 +79,9 @@ class CreditNoteSchema(StrictSchema):
     number = fields.String(attribute="display_number", dump_only=True, metadata={"example": "CN-000001"})
     invoice_id = fields.UUID(dump_only=True)
     subscription_id = fields.UUID(dump_only=True, allow_none=True)
-    refund_id = fields.String(dump_only=True, metadata={"description": "The payment service's refund"})
-    transaction_id = fields.UUID(dump_only=True)
+    refund_id = fields.String(dump_only=True, allow_none=True,
+                              metadata={"description": "The payment service's refund; null on a credit without one"})
+    transaction_id = fields.UUID(dump_only=True, allow_none=True)
     amount_cents = Integer(dump_only=True)
     currency = fields.String(dump_only=True)
     reason = fields.String(dump_only=True, allow_none=True)

@@ -1,0 +1,107 @@
+"""The operator's customers over /v1/admin/customers: search, detail, external_id and metadata (issue #15)."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from core import clock
+from core.extensions import db
+from subscription_app.catalog.models import AuditEvent
+from subscription_app.models import User
+from tests.billing_support import advance_to, run_cycle, subscribe_and_pay
+
+pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
+
+
+@pytest.fixture
+def admin(seeded, make_user):
+    return make_user("ops@example.com", role="admin")
+
+
+def emails(response) -> list[str]:
+    assert response.status_code == 200, response.json
+    return [c["email"] for c in response.json["items"]]
+
+
+def test_non_admins_get_403_everywhere(client, seeded, make_user):
+    user, h = make_user()
+    for method, url in (("get", "/v1/admin/customers"), ("get", f"/v1/admin/customers/{user.id}"),
+                        ("patch", f"/v1/admin/customers/{user.id}")):
+        response = getattr(client, method)(url, json={"external_id": "x"} if method == "patch" else None, headers=h)
+        assert response.status_code == 403 and response.json["message"] == "Admin role required", url
+
+
+def test_search_by_email_prefix_status_past_due_and_created(client, admin, make_user):
+    _, h = admin
+    alice, ah = make_user("alice@acme.test")
+    bob, bh = make_user("bob@acme.test")
+    make_user("al_x@other.test")
+    subscribe_and_pay(client, ah, alice.id)
+    late = subscribe_and_pay(client, bh, bob.id, card=False)
+    advance_to(client.application, late["current_period_end"])
+    run_cycle()  # no saved card: bob's renewal is past due
+
+    assert emails(client.get("/v1/admin/customers?email_prefix=AL", headers=h)) == ["al_x@other.test",
+                                                                                     "alice@acme.test"]
+    assert emails(client.get("/v1/admin/customers?email_prefix=al_", headers=h)) == ["al_x@other.test"]
+    assert emails(client.get("/v1/admin/customers?past_due=true", headers=h)) == ["bob@acme.test"]
+    assert emails(client.get("/v1/admin/customers?status=active", headers=h)) == ["alice@acme.test"]
+    later = (clock.utcnow() + timedelta(days=1)).isoformat()
+    assert emails(client.get("/v1/admin/customers", query_string={"created_from": later}, headers=h)) == []
+    page = client.get("/v1/admin/customers?per_page=2&page=2", headers=h).json
+    assert page["meta"]["total"] == db.session.scalar(select(func.count()).select_from(User))
+    assert len(page["items"]) == 2
+
+
+@pytest.mark.parametrize("query, field", [("status=nope", "status"), ("past_due=maybe", "past_due"),
+                                          ("created_from=yesterday", "created_from"), ("per_page=1000", "per_page"),
+                                          ("created_from=2026-02-01T00:00:00Z&created_to=2026-01-01T00:00:00Z",
+                                           "created_to")])
+def test_bad_filters_are_a_422_naming_the_field(client, admin, query, field):
+    response = client.get(f"/v1/admin/customers?{query}", headers=admin[1])
+    assert response.status_code == 422, response.json
+    assert field in response.json["errors"]["query"], response.json
+
+
+def test_detail_shows_profile_subscriptions_invoices_and_audit(client, admin, make_user):
+    _, h = admin
+    user, uh = make_user()
+    sub = subscribe_and_pay(client, uh, user.id)
+    client.patch(f"/v1/admin/customers/{user.id}", json={"external_id": "crm-1"}, headers=h)
+    detail = client.get(f"/v1/admin/customers/{user.id}", headers=h)
+    assert detail.status_code == 200, detail.json
+    body = detail.json
+    assert body["customer"]["email"] == user.email and body["customer"]["external_id"] == "crm-1"
+    assert [s["id"] for s in body["subscriptions"]] == [sub["id"]]
+    assert [(i["status"], i["amount_paid_cents"]) for i in body["invoices"]] == [("paid", 2900)]
+    assert [(a["action"], a["after"]["external_id"]) for a in body["audit"]] == [("customer.updated", "crm-1")]
+    assert client.get("/v1/admin/customers/999999", headers=h).status_code == 404
+
+
+def test_external_id_and_metadata_are_set_audited_and_unique(client, admin, make_user):
+    admin_user, h = admin
+    user, _ = make_user()
+    other, _ = make_user()
+    links = {"external_id": "crm-4711", "metadata": {"crm": "hubspot"}}
+    done = client.patch(f"/v1/admin/customers/{user.id}", json=links, headers=h)
+    assert done.status_code == 200 and done.json["metadata"] == {"crm": "hubspot"}, done.json
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.object_type == "customer"))
+    assert (event.actor_user_id, event.before, event.after) == (
+        admin_user.id, {"external_id": None, "metadata": {}}, links)
+    taken = client.patch(f"/v1/admin/customers/{other.id}", json={"external_id": "crm-4711"}, headers=h)
+    assert taken.status_code == 422 and "external_id" in taken.json["errors"]["json"], taken.json
+    assert db.session.get(User, other.id).external_id is None
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.object_type == "customer")) == 1
+
+
+@pytest.mark.parametrize("body, field", [({"metadata": {"k": 1}}, "metadata"), ({"metadata": "x"}, "metadata"),
+                                         ({"metadata": {"k" * 41: "v"}}, "metadata"), ({}, "external_id"),
+                                         ({"external_id": ""}, "external_id"), ({"role": "admin"}, "role")])
+def test_bad_links_are_a_422_naming_the_field_and_change_nothing(client, admin, make_user, body, field):
+    user, _ = make_user()
+    response = client.patch(f"/v1/admin/customers/{user.id}", json=body, headers=admin[1])
+    assert response.status_code == 422 and field in response.json["errors"]["json"], response.json
+    db.session.expire_all()
+    stored = db.session.get(User, user.id)
+    assert (stored.role, stored.external_id, stored.metadata_) == ("user", None, {})
