@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from core.schemas import Integer, PageArgsSchema, PageMetaSchema, StrictSchema
+from core.schemas import Integer, PageArgsSchema, PageMetaSchema, StrictBoolean, StrictSchema
+from subscription_app.billing.lifecycle_schemas import PRORATION_MODES
 from subscription_app.billing.schemas import CreditNoteSchema, InvoiceSchema, SubscriptionSchema
 from subscription_app.catalog.schemas import AuditEventSchema
 from subscription_app.models import INVOICE_REASONS, INVOICE_STATUSES, SUBSCRIPTION_STATUSES
@@ -134,3 +135,18 @@ class SummarySchema(StrictSchema):
     refunded = fields.List(fields.Nested(MonthAmountSchema))
     outstanding = fields.List(fields.Nested(OutstandingSchema))
     dunning = fields.Nested(DunningSchema)
+
+
+class AdminCancelSchema(StrictSchema):
+    at_period_end = StrictBoolean(load_default=False, metadata={"description": "false: now; true: at the period end"})
+
+
+class AdminChangePlanSchema(StrictSchema):
+    plan_id = fields.UUID(required=True)
+    proration = fields.String(load_default="create_prorations", validate=validate.OneOf(PRORATION_MODES),
+                              metadata={"description": "`create_prorations` (charge the remaining time now) or "
+                                                       "`none` (the new price from the next renewal)"})
+
+
+class ExtendTrialSchema(StrictSchema):
+    trial_end = fields.AwareDateTime(required=True, metadata={"example": "2027-01-15T00:00:00+00:00"})

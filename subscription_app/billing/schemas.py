@@ -104,7 +104,7 @@ class SubscriptionEventSchema(StrictSchema):
     id = Integer(dump_only=True)
     type = fields.String(dump_only=True, metadata={"enum": [
         "refund", "canceled", "cancel_undone", "pause_scheduled", "pause_undone", "paused", "resumed",
-        "payment_method_updated", "plan_changed_in_trial", "trial_will_end"]})
+        "payment_method_updated", "plan_changed_in_trial", "trial_will_end", "trial_extended"]})
     details = fields.Dict(dump_only=True)
     at = fields.DateTime(dump_only=True)
 
