@@ -8,7 +8,7 @@ from core import clock
 from core.extensions import db
 from subscription_app.catalog.models import AuditEvent
 from subscription_app.models import User
-from tests.billing_support import advance_to, run_cycle, subscribe_and_pay
+from tests.billing_support import GOOD_CARD, advance_to, payment_down, run_cycle, subscribe_and_pay  # noqa: F401
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 
@@ -105,3 +105,29 @@ def test_bad_links_are_a_422_naming_the_field_and_change_nothing(client, admin, 
     db.session.expire_all()
     stored = db.session.get(User, user.id)
     assert (stored.role, stored.external_id, stored.metadata_) == ("user", None, {})
+
+
+def test_detail_lists_transactions_from_the_payment_service(client, payment_client, admin, make_user):
+    user, uh = make_user()
+    txn = payment_client.post("/v1/payments/process", json={"amount_cents": 700, "currency": "USD",
+                                                            "card": GOOD_CARD}, headers=uh)
+    assert txn.status_code == 202, txn.json
+    body = client.get(f"/v1/admin/customers/{user.id}", headers=admin[1]).json
+    assert body["transactions"]["error"] is None
+    assert [(t["id"], t["amount_cents"]) for t in body["transactions"]["items"]] == [(txn.json["id"], 700)]
+
+
+def test_detail_still_answers_when_the_payment_service_is_down(client, admin, make_user, payment_down):
+    user, _ = make_user()
+    body = client.get(f"/v1/admin/customers/{user.id}", headers=admin[1]).json
+    assert body["transactions"] == {"items": [], "error": "Payment service unavailable"}
+    assert body["customer"]["id"] == user.id
+
+
+def test_the_payment_service_lists_a_users_transactions_only_for_a_service_caller(payment_client, make_user,
+                                                                                  service_headers):
+    user, uh = make_user()
+    path = f"/v1/payments/internal/users/{user.id}/transactions"
+    assert payment_client.get(path, headers=uh).status_code == 403
+    listed = payment_client.get(path, headers=service_headers)
+    assert listed.status_code == 200 and listed.json["items"] == [], listed.json

@@ -8,6 +8,7 @@ from sqlalchemy import exists, select
 from core.errors import ApiError
 from core.extensions import db
 from core.schemas import paginate
+from subscription_app.backoffice import transactions
 from subscription_app.catalog import audit
 from subscription_app.catalog.audit import Actor
 from subscription_app.catalog.models import AuditEvent
@@ -64,14 +65,15 @@ def _newest(model, order, user_id: int) -> list:
 
 
 def detail(user_id: int) -> dict:
-    """Profile, subscription history, invoices, credit notes and the audit trail (newest first, up to 50 each)."""
+    """Profile, subscriptions, invoices, credit notes, payment transactions and audit trail (newest 50 each)."""
     user = get_customer(user_id)
     trail = db.session.scalars(select(AuditEvent).where(AuditEvent.object_type == "customer",
                                                         AuditEvent.object_id == str(user.id))
                                .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(DETAIL_LIMIT)).all()
     return {"customer": user, "subscriptions": _newest(Subscription, Subscription.created_at, user.id),
             "invoices": _newest(Invoice, Invoice.number, user.id),
-            "credit_notes": _newest(CreditNote, CreditNote.number, user.id), "audit": trail}
+            "credit_notes": _newest(CreditNote, CreditNote.number, user.id), "audit": trail,
+            "transactions": transactions.of_customer(user.id, DETAIL_LIMIT)}
 
 
 def _links(user: User) -> dict:

@@ -47,12 +47,20 @@ class CustomerPageSchema(StrictSchema):
     meta = fields.Nested(PageMetaSchema, dump_only=True)
 
 
+class TransactionsSchema(StrictSchema):
+    items = fields.List(fields.Dict(), dump_only=True, metadata={
+        "description": "As the payment service's GET /v1/payments/transactions shows them"})
+    error = fields.String(dump_only=True, allow_none=True,
+                          metadata={"description": "Why the list is empty when the payment service did not answer"})
+
+
 class CustomerDetailSchema(StrictSchema):
     customer = fields.Nested(CustomerSchema, dump_only=True)
     subscriptions = fields.List(fields.Nested(SubscriptionSchema), dump_only=True)
     invoices = fields.List(fields.Nested(InvoiceSchema), dump_only=True)
     credit_notes = fields.List(fields.Nested(CreditNoteSchema), dump_only=True)
     audit = fields.List(fields.Nested(AuditEventSchema), dump_only=True)
+    transactions = fields.Nested(TransactionsSchema, dump_only=True)
 
 
 class CustomerUpdateSchema(StrictSchema):
