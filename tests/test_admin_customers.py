@@ -7,8 +7,9 @@ from sqlalchemy import func, select
 from core import clock
 from core.extensions import db
 from subscription_app.catalog.models import AuditEvent
-from subscription_app.models import User
-from tests.billing_support import GOOD_CARD, advance_to, payment_down, run_cycle, subscribe_and_pay  # noqa: F401
+from subscription_app.models import Invoice, User
+from tests.billing_support import (GOOD_CARD, advance_to, charge_requests, pay, payment_down,  # noqa: F401
+                                   run_cycle, subscribe_and_pay)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 
@@ -131,3 +132,46 @@ def test_the_payment_service_lists_a_users_transactions_only_for_a_service_calle
     assert payment_client.get(path, headers=uh).status_code == 403
     listed = payment_client.get(path, headers=service_headers)
     assert listed.status_code == 200 and listed.json["items"] == [], listed.json
+
+
+def test_one_off_charge_of_the_saved_card_is_an_invoice_paid_by_its_payment(client, admin, make_user):
+    admin_user, h = admin
+    user, uh = make_user()
+    sub = subscribe_and_pay(client, uh, user.id)
+    key = {**h, "Idempotency-Key": "charge-1"}
+    body = {"amount_cents": 5000, "currency": "USD", "reason": "Onboarding session"}
+    charged = client.post(f"/v1/admin/customers/{user.id}/charges", json=body, headers=key)
+    assert charged.status_code == 201, charged.json
+    invoice = charged.json
+    assert (invoice["reason"], invoice["status"], invoice["amount_due_cents"], invoice["subscription_id"]) == (
+        "manual", "open", 5000, None)
+    assert client.post(f"/v1/admin/customers/{user.id}/charges", json=body, headers=key).status_code == 201
+    [request] = [r for r in charge_requests(client.application) if r["data"]["invoice_id"] == invoice["id"]]
+    assert (request["data"]["payment_method_id"], request["data"]["amount_cents"]) == (sub["payment_method_id"], 5000)
+    assert pay(client, invoice, user.id).json["processed"] is True
+    paid = client.get(f"/v1/invoices/{invoice['id']}", headers=uh).json
+    assert (paid["status"], paid["amount_paid_cents"]) == ("paid", 5000)
+    assert client.get(f"/v1/subscriptions/{sub['id']}", headers=uh).json["status"] == "active"
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "customer.charge"))
+    assert event.actor_user_id == admin_user.id and event.after["reason"] == "Onboarding session"
+
+
+@pytest.mark.parametrize("body, field", [({"amount_cents": 0, "currency": "USD", "reason": "x"}, "amount_cents"),
+                                         ({"amount_cents": "50", "currency": "USD", "reason": "x"}, "amount_cents"),
+                                         ({"amount_cents": 50, "currency": "usd", "reason": "x"}, "currency"),
+                                         ({"amount_cents": 50, "currency": "USD"}, "reason")])
+def test_bad_charge_is_a_422_naming_the_field_and_writes_nothing(client, admin, make_user, body, field):
+    user, uh = make_user()
+    subscribe_and_pay(client, uh, user.id)
+    response = client.post(f"/v1/admin/customers/{user.id}/charges", json=body, headers=admin[1])
+    assert response.status_code == 422 and field in response.json["errors"]["json"], response.json
+    assert db.session.scalar(select(func.count()).select_from(Invoice).where(Invoice.reason == "manual")) == 0
+
+
+def test_a_customer_without_a_saved_card_cannot_be_charged(client, admin, make_user):
+    user, _ = make_user()
+    response = client.post(f"/v1/admin/customers/{user.id}/charges",
+                           json={"amount_cents": 50, "currency": "USD", "reason": "x"}, headers=admin[1])
+    assert response.status_code == 409 and "saved card" in response.json["message"]
+    assert client.post("/v1/admin/customers/99999/charges", json={"amount_cents": 50, "currency": "USD",
+                                                                  "reason": "x"}, headers=admin[1]).status_code == 404

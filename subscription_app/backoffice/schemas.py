@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from core.schemas import Integer, PageArgsSchema, PageMetaSchema, StrictBoolean, StrictSchema
+from core.schemas import Currency, Integer, PageArgsSchema, PageMetaSchema, StrictBoolean, StrictSchema
 from subscription_app.billing.lifecycle_schemas import PRORATION_MODES
 from subscription_app.billing.schemas import CreditNoteSchema, InvoiceSchema, SubscriptionSchema
 from subscription_app.catalog.schemas import AuditEventSchema
@@ -158,3 +158,11 @@ class AdminChangePlanSchema(StrictSchema):
 
 class ExtendTrialSchema(StrictSchema):
     trial_end = fields.AwareDateTime(required=True, metadata={"example": "2027-01-15T00:00:00+00:00"})
+
+
+class ChargeSchema(StrictSchema):
+    amount_cents = Integer(required=True, strict=True, validate=validate.Range(min=1, max=100_000_000),
+                           metadata={"description": "Minor units of `currency`"})
+    currency = Currency(required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                           metadata={"description": "Shown on the invoice line and the card statement"})

@@ -3,15 +3,21 @@ from flask_jwt_extended import jwt_required
 
 from core.blueprint import Blueprint
 from core.extensions import db
+from core.idempotency import idempotent
 from subscription_app.accounts import require_admin
-from subscription_app.backoffice import customers
-from subscription_app.backoffice.schemas import (CustomerArgsSchema, CustomerDetailSchema, CustomerPageSchema,
-                                                 CustomerSchema, CustomerUpdateSchema)
+from subscription_app.backoffice import charges, customers
+from subscription_app.backoffice.schemas import (AdminInvoiceSchema, ChargeSchema, CustomerArgsSchema,
+                                                 CustomerDetailSchema, CustomerPageSchema, CustomerSchema,
+                                                 CustomerUpdateSchema)
 from subscription_app.catalog.audit import Actor
+from subscription_app.models import SubscriptionIdempotencyKey
 
 blp = Blueprint("Admin: customers", __name__, url_prefix="/v1/admin/customers",
                 description="Customers: search, detail and the operator's link fields (admin role only; audited)")
 ADMIN = {"security": [{"bearerAuth": []}]}
+IDEMPOTENCY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": False,
+                               "schema": {"type": "string", "maxLength": 255},
+                               "description": "Replays the first answer for the same key and body"}]}
 LINKS_EXAMPLE = {"external_id": "crm-4711", "metadata": {"crm": "hubspot", "segment": "smb"}}
 
 
@@ -51,3 +57,17 @@ def update_customer(data, customer_id: int):
     user = customers.update_links(customer_id, data, Actor(require_admin().id, "api"))
     db.session.commit()
     return user
+
+
+@blp.route("/<int:customer_id>/charges", methods=["POST"])
+@jwt_required()
+@blp.doc(**ADMIN, **IDEMPOTENCY)
+@idempotent(SubscriptionIdempotencyKey)
+@blp.arguments(ChargeSchema, example={"amount_cents": 5000, "currency": "USD", "reason": "Onboarding session"})
+@blp.response(201, AdminInvoiceSchema)
+@blp.alt_response(403, description="Admin role required")
+@blp.alt_response(409, description="The customer has no saved card")
+def charge_customer(data, customer_id: int):
+    """A one-off charge of the customer's saved card: an open `manual` invoice, paid when the charge succeeds."""
+    return charges.charge(customer_id, data["amount_cents"], data["currency"], data["reason"],
+                          Actor(require_admin().id, "api"))
