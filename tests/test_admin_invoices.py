@@ -10,6 +10,7 @@ from core.extensions import db
 from subscription_app.catalog.models import AuditEvent
 from subscription_app.models import CreditNote, Invoice
 from tests.billing_support import subscribe_and_pay
+from tests.test_end_to_end import world  # noqa: F401
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 
@@ -125,3 +126,24 @@ def test_an_open_invoice_cannot_be_credited(client, admin, open_and_paid):
     opened, _, _ = open_and_paid
     response = client.post(f"/v1/admin/invoices/{opened}/credit-notes", json={"reason": "x"}, headers=admin[1])
     assert response.status_code == 409 and "paid" in response.json["message"]
+
+
+@pytest.mark.payment
+def test_refund_through_the_payment_service_then_its_credit_note(world, client, admin):  # noqa: F811
+    _, h = admin
+    customer = world.user("refund-me@example.com")
+    sub = world.subscribe(customer)
+    world.run()
+    [txn] = world.transactions(customer)
+    url = f"/v1/admin/invoices/{txn['invoice_id']}/refunds"
+    too_much = client.post(url, json={"amount_cents": 2901, "reason": "goodwill"}, headers=h)
+    assert too_much.status_code == 422 and "amount_cents" in too_much.json["errors"]["json"]
+    asked = client.post(url, json={"amount_cents": 1000, "reason": "goodwill"}, headers=h)
+    assert asked.status_code == 202 and asked.json["transaction_id"] == txn["id"], asked.json
+    world.run()
+    invoice = client.get(f"/v1/invoices/{txn['invoice_id']}", headers=customer).json
+    assert invoice["amount_refunded_cents"] == 1000
+    [note] = invoice["credit_notes"]
+    assert note["refund_id"] and (note["amount_cents"], note["reason"]) == (1000, "goodwill")
+    assert world.sub(customer, sub["id"])["status"] == "active"  # a partial refund keeps the subscription
+    assert audit_actions(txn["invoice_id"]) == ["invoice.refund_requested"]

@@ -11,14 +11,15 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from core import clock
+from core import clock, outbox
 from core.errors import ApiError
 from core.extensions import db
 from core.schemas import paginate
 from subscription_app import integrations
 from subscription_app.catalog import audit
 from subscription_app.catalog.audit import Actor
-from subscription_app.models import CreditNote, CreditNoteLine, Invoice
+from subscription_app.billing.invoices import REFUND_TARGET
+from subscription_app.models import CreditNote, CreditNoteLine, Invoice, SubscriptionOutbox
 
 
 def list_all(page: int, per_page: int, **filters) -> dict:
@@ -83,9 +84,7 @@ def creditable_cents(invoice: Invoice) -> int:
     return invoice.amount_paid_cents - invoice.amount_refunded_cents - credited
 
 
-def credit_note(invoice_id: uuid.UUID, amount_cents: int | None, reason: str, actor: Actor) -> CreditNote:
-    """A credit note without a refund on a paid invoice: the whole creditable amount unless amount_cents."""
-    invoice = _locked(invoice_id)
+def _checked_amount(invoice: Invoice, amount_cents: int | None) -> int:
     if invoice.status != "paid":
         raise ApiError(409, f"Only a paid invoice can be credited; this one is {invoice.status}")
     left = creditable_cents(invoice)
@@ -93,6 +92,30 @@ def credit_note(invoice_id: uuid.UUID, amount_cents: int | None, reason: str, ac
     if amount <= 0 or amount > left:
         raise ApiError(422, "Validation failed", errors={"json": {"amount_cents": [
             f"Must be between 1 and {left}, what is left to credit on this invoice."]}})
+    return amount
+
+
+def refund(invoice_id: uuid.UUID, amount_cents: int | None, reason: str, actor: Actor) -> dict:
+    """Ask the payment service to refund the payment of a paid invoice (refund.requested, in this transaction).
+
+    Its refund.succeeded then writes the credit note with the refund's id (billing/refunds.py).
+    """
+    invoice = _locked(invoice_id)
+    amount = _checked_amount(invoice, amount_cents)
+    request_id = f"admin-refund:{uuid.uuid4()}"
+    outbox.emit(SubscriptionOutbox, "refund.requested", REFUND_TARGET, {
+        "request_id": request_id, "transaction_id": str(invoice.transaction_id), "amount_cents": amount,
+        "reason": reason})
+    requested = {"invoice_id": invoice.id, "transaction_id": invoice.transaction_id, "amount_cents": amount,
+                 "currency": invoice.currency, "reason": reason, "request_id": request_id}
+    audit.record(actor, "invoice.refund_requested", "invoice", invoice.id, None, requested)
+    return requested
+
+
+def credit_note(invoice_id: uuid.UUID, amount_cents: int | None, reason: str, actor: Actor) -> CreditNote:
+    """A credit note without a refund on a paid invoice: the whole creditable amount unless amount_cents."""
+    invoice = _locked(invoice_id)
+    amount = _checked_amount(invoice, amount_cents)
     note = CreditNote(id=uuid.uuid4(), invoice_id=invoice.id, user_id=invoice.user_id,
                       subscription_id=invoice.subscription_id, amount_cents=amount, currency=invoice.currency,
                       reason=reason, created_at=clock.utcnow())

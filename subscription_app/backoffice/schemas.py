@@ -166,3 +166,12 @@ class ChargeSchema(StrictSchema):
     currency = Currency(required=True)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=200),
                            metadata={"description": "Shown on the invoice line and the card statement"})
+
+
+class RefundRequestedSchema(StrictSchema):
+    invoice_id = fields.UUID(dump_only=True)
+    transaction_id = fields.UUID(dump_only=True)
+    amount_cents = Integer(dump_only=True)
+    currency = fields.String(dump_only=True)
+    reason = fields.String(dump_only=True)
+    request_id = fields.String(dump_only=True, metadata={"description": "The payment service dedupes by it"})

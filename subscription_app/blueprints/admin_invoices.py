@@ -12,7 +12,7 @@ from core.idempotency import idempotent
 from subscription_app.accounts import require_admin
 from subscription_app.backoffice import export, invoices_admin
 from subscription_app.backoffice.schemas import (AdminInvoicePageSchema, AdminInvoiceSchema, CreditNoteRequestSchema,
-                                                 InvoiceArgsSchema, InvoiceFilterSchema)
+                                                 InvoiceArgsSchema, InvoiceFilterSchema, RefundRequestedSchema)
 from subscription_app.billing.schemas import CreditNoteSchema
 from subscription_app.catalog.audit import Actor
 from subscription_app.models import SubscriptionIdempotencyKey
@@ -93,3 +93,16 @@ def mark_uncollectible(invoice_id: uuid.UUID):
 def credit_invoice(data, invoice_id: uuid.UUID):
     """A credit note without a refund on a paid invoice (full when `amount_cents` is left out)."""
     return invoices_admin.credit_note(invoice_id, data.get("amount_cents"), data["reason"], _admin())
+
+
+@blp.route("/<uuid:invoice_id>/refunds", methods=["POST"])
+@jwt_required()
+@blp.doc(**ADMIN, **IDEMPOTENCY)
+@idempotent(SubscriptionIdempotencyKey)
+@blp.arguments(CreditNoteRequestSchema, example={"amount_cents": 500, "reason": "Goodwill"})
+@blp.response(202, RefundRequestedSchema)
+@blp.alt_response(403, description="Admin role required")
+@blp.alt_response(409, description="The invoice is not paid")
+def refund_invoice(data, invoice_id: uuid.UUID):
+    """Refund (part of) the payment of a paid invoice; its credit note follows when the refund succeeds."""
+    return invoices_admin.refund(invoice_id, data.get("amount_cents"), data["reason"], _admin())
