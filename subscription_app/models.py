@@ -180,7 +180,7 @@ class Invoice(TimestampMixin, db.Model):
     currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
     amount_due_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
     amount_paid_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
-    # Refunded so far: always the sum of its credit notes (billing/refunds.py).
+    # Refunded so far: always the sum of its credit notes with a refund_id (billing/refunds.py).
     amount_refunded_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
     period_start: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
     period_end: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
@@ -216,7 +216,7 @@ class InvoiceLine(db.Model):
 
 
 class CreditNote(db.Model):
-    """The document for money given back on an invoice: one per refund of the payment that paid it."""
+    """Money given back on an invoice: one per refund of its payment, or an operator's credit without one."""
     __tablename__ = "credit_notes"
     __table_args__ = (
         CheckConstraint("amount_cents > 0", name="amount_positive"),

@@ -97,7 +97,7 @@ class CreditNotePageSchema(StrictSchema):
 class InvoiceSchema(InvoiceSummarySchema):
     lines = fields.List(fields.Nested(InvoiceLineSchema), dump_only=True)
     credit_notes = fields.List(fields.Nested(CreditNoteSchema), dump_only=True,
-                               metadata={"description": "One per refund; their sum is amount_refunded_cents"})
+                               metadata={"description": "One per refund (their sum is amount_refunded_cents), plus any the operator issued without a refund (refund_id null)"})
 
 
 class SubscriptionEventSchema(StrictSchema):
