@@ -8,7 +8,7 @@ from core.extensions import db
 from subscription_app.catalog.models import AuditEvent
 from subscription_app.models import CreditNote, Invoice
 from subscription_app.seed import BASIC_MONTHLY_ID
-from tests.billing_support import subscribe_and_pay
+from tests.billing_support import refund_requests, subscribe_and_pay
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 
@@ -70,3 +70,13 @@ def test_credit_note_partial_and_a_refused_amount_writes_nothing(cli, payer):
     assert (note.amount_cents, note.refund_id, note.reason) == (500, None, "outage")
     missing = cli("invoices", "credit-note", "not-a-uuid", "--reason", "x")
     assert missing.exit_code == 2 and "INVOICE_ID" in missing.output
+
+
+def test_credit_note_with_refund_asks_the_payment_service(cli, payer, app):
+    _, sub = payer
+    invoice = sub["latest_invoice"]
+    done = cli("invoices", "credit-note", invoice["id"], "--reason", "goodwill", "--amount", "700", "--refund")
+    assert done.exit_code == 0 and "refund of 7.00 USD requested" in done.output, done.output
+    [asked] = refund_requests(app)
+    assert (asked["data"]["transaction_id"], asked["data"]["amount_cents"]) == (invoice["transaction_id"], 700)
+    assert db.session.scalar(select(func.count()).select_from(CreditNote)) == 0  # written when it succeeds

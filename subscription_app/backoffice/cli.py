@@ -67,9 +67,15 @@ def void_command(invoice_id: uuid.UUID):
 @click.argument("invoice_id", type=click.UUID)
 @click.option("--reason", required=True, help="Why, shown on the credit note.")
 @click.option("--amount", "amount_cents", type=int, help="Minor units; the whole creditable amount if left out.")
+@click.option("--refund", is_flag=True, help="Refund the payment too; the credit note follows the refund.")
 @committed
-def credit_note_command(invoice_id: uuid.UUID, reason: str, amount_cents: int | None):
-    """A credit note without a refund on a paid invoice."""
+def credit_note_command(invoice_id: uuid.UUID, reason: str, amount_cents: int | None, refund: bool):
+    """A credit note on a paid invoice: without a refund, or (--refund) by refunding its payment."""
+    if refund:
+        asked = invoices_admin.refund(invoice_id, amount_cents, reason, audit.CLI)
+        click.echo(f"refund of {format_money(asked['amount_cents'], asked['currency'])} requested "
+                   f"({asked['request_id']}); its credit note follows when it succeeds")
+        return
     note = invoices_admin.credit_note(invoice_id, amount_cents, reason, audit.CLI)
     click.echo(f"credit note {note.display_number} of {format_money(note.amount_cents, note.currency)}")
 
