@@ -76,6 +76,10 @@ def test_detail_shows_profile_subscriptions_invoices_and_audit(client, admin, ma
     assert [s["id"] for s in body["subscriptions"]] == [sub["id"]]
     assert [(i["status"], i["amount_paid_cents"]) for i in body["invoices"]] == [("paid", 2900)]
     assert [(a["action"], a["after"]["external_id"]) for a in body["audit"]] == [("customer.updated", "crm-1")]
+    client.post(f"/v1/admin/subscriptions/{sub['id']}/cancel", json={"at_period_end": True}, headers=h)
+    trail = client.get(f"/v1/admin/customers/{user.id}", headers=h).json["audit"]
+    assert [(a["action"], a["object_id"]) for a in trail] == [("subscription.cancel_at_period_end", sub["id"]),
+                                                              ("customer.updated", str(user.id))]
     assert client.get("/v1/admin/customers/999999", headers=h).status_code == 404
 
 

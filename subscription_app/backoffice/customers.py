@@ -64,15 +64,22 @@ def _newest(model, order, user_id: int) -> list:
                               .limit(DETAIL_LIMIT)).all()
 
 
+def _trail(user_id: int) -> list[AuditEvent]:
+    """Operator actions on the customer, their subscriptions and their invoices, newest first."""
+    owned = [(t, select(db.cast(m.id, db.String)).where(m.user_id == user_id))
+             for t, m in (("subscription", Subscription), ("invoice", Invoice))]
+    about = db.or_(db.and_(AuditEvent.object_type == "customer", AuditEvent.object_id == str(user_id)),
+                   *(db.and_(AuditEvent.object_type == t, AuditEvent.object_id.in_(ids)) for t, ids in owned))
+    return db.session.scalars(select(AuditEvent).where(about).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+                              .limit(DETAIL_LIMIT)).all()
+
+
 def detail(user_id: int) -> dict:
     """Profile, subscriptions, invoices, credit notes, payment transactions and audit trail (newest 50 each)."""
     user = get_customer(user_id)
-    trail = db.session.scalars(select(AuditEvent).where(AuditEvent.object_type == "customer",
-                                                        AuditEvent.object_id == str(user.id))
-                               .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(DETAIL_LIMIT)).all()
     return {"customer": user, "subscriptions": _newest(Subscription, Subscription.created_at, user.id),
             "invoices": _newest(Invoice, Invoice.number, user.id),
-            "credit_notes": _newest(CreditNote, CreditNote.number, user.id), "audit": trail,
+            "credit_notes": _newest(CreditNote, CreditNote.number, user.id), "audit": _trail(user.id),
             "transactions": transactions.of_customer(user.id, DETAIL_LIMIT)}
 
 
