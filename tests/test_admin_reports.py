@@ -2,13 +2,16 @@
 import csv
 import io
 import uuid
+from collections import Counter
+from datetime import timezone
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from core import clock
 from core.extensions import db
 from subscription_app.backoffice import reports
+from subscription_app.models import CreditNote, Invoice, Subscription
 from subscription_app.seed import BASIC_MONTHLY_ID, PRO_MONTHLY_ID, PRO_TRIAL_ID
 from tests.billing_support import GOOD_CARD, add_plan, advance_to, run_cycle, send_event, subscribe_and_pay
 
@@ -32,6 +35,14 @@ def refund(client, invoice: dict, user_id: int, cents: int) -> None:
             "invoice_id": invoice["id"], "user_id": user_id, "amount_cents": cents, "currency": invoice["currency"],
             "refunded_total_cents": cents, "keep_subscription": True, "reason": "goodwill"}
     assert send_event(client, "refund.succeeded", data).json["processed"] is True
+
+
+def money_by_month(rows) -> list[dict]:
+    """(moment, currency, cents) summed per UTC month and currency, ordered as the report orders them."""
+    sums = Counter()
+    for moment, currency, cents in rows:
+        sums[(moment.astimezone(timezone.utc).strftime("%Y-%m"), currency)] += cents
+    return [{"month": m, "currency": c, "cents": sums[(m, c)]} for m, c in sorted(sums)]
 
 
 @pytest.fixture
@@ -60,17 +71,26 @@ def test_mrr_subscribers_movement_and_money_in_exact_cents(client, admin, ledger
     user, pro = ledger["pro"]
     refund(client, pro["latest_invoice"], user.id, 900)
     body = summary(client, admin[1])
-    month = clock.utcnow().strftime("%Y-%m")
     # 2900 + 2 x round_half_up(12006 / 12 = 1000.5) + round(1000 x 52 / 12 = 4333.3) + round(1000 / 3): USD;
     # the Team subscriber keeps its own price version (4900), not the new 5900.
     assert body["mrr"] == {"EUR": 4900, "USD": 2900 + 1001 + 1001 + 4333 + 333}
     per_plan = {p["code"]: (p["active"], p["trialing"]) for p in body["subscribers_per_plan"]}
     assert per_plan.pop("pro_monthly") == (1, 0) and per_plan.pop("pro_trial") == (0, 1)
     assert sorted(per_plan.values()) == [(1, 0), (1, 0), (1, 0), (2, 0)]
-    assert (body["month"], body["new_this_month"], body["churned_this_month"]) == (month, 7, 0)
-    assert body["collected"] == [{"month": month, "currency": "EUR", "cents": 4900},
-                                 {"month": month, "currency": "USD", "cents": 2900 + 12006 * 2 + 1000 + 1000}]
-    assert body["refunded"] == [{"month": month, "currency": "USD", "cents": 900}]
+    # The clock ticks: at 23:59:59 on Dec 31 the ledger itself spans two months, so months come from the rows.
+    paid = db.session.scalars(select(Invoice).where(Invoice.paid_at.is_not(None))).all()
+    started = [i.period_start for i in paid if i.reason == "subscription_create"]
+    started += db.session.scalars(select(Subscription.trial_start).where(Subscription.trial_start.is_not(None))).all()
+    assert body["month"] == clock.utcnow().strftime("%Y-%m")
+    assert body["new_this_month"] == sum(m.astimezone(timezone.utc).strftime("%Y-%m") == body["month"] for m in started)
+    assert body["churned_this_month"] == 0
+    assert body["collected"] == money_by_month((i.paid_at, i.currency, i.amount_paid_cents) for i in paid)
+    totals = Counter()
+    for row in body["collected"]:
+        totals[row["currency"]] += row["cents"]
+    assert totals == {"EUR": 4900, "USD": 2900 + 12006 * 2 + 1000 + 1000}
+    note = db.session.scalar(select(CreditNote))
+    assert body["refunded"] == money_by_month([(note.created_at, "USD", 900)])
     assert body["outstanding"] == [{"currency": "USD", "open_cents": 900, "past_due_cents": 0}]
     assert body["dunning"] == {"subscriptions": 0, "next_attempt_at": None}
 
