@@ -49,7 +49,10 @@ def test_non_admins_get_403(client, open_and_paid, make_user):
 def test_list_filters_by_status_customer_and_reason(client, admin, open_and_paid):
     _, h = admin
     opened, paid, payer = open_and_paid
-    ids = lambda **q: [i["id"] for i in client.get("/v1/admin/invoices", query_string=q, headers=h).json["items"]]  # noqa: E731
+
+    def ids(**query):
+        return [i["id"] for i in client.get("/v1/admin/invoices", query_string=query, headers=h).json["items"]]
+
     assert ids() == [paid, opened]
     assert ids(status="open") == [opened]
     assert ids(customer_id=payer) == [paid]

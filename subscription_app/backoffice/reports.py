@@ -14,9 +14,9 @@ from sqlalchemy import text
 from core import clock
 from core.extensions import db
 
-MRR_STATUSES = ("active", "past_due")
 PRICE = """COALESCE(pp.amount_cents, p.price_cents) AS amount, COALESCE(pp.currency, p.currency) AS currency,
-           COALESCE(pp.billing_interval, p.billing_interval) AS unit, COALESCE(pp.interval_count, p.interval_count) AS n"""
+           COALESCE(pp.billing_interval, p.billing_interval) AS unit,
+           COALESCE(pp.interval_count, p.interval_count) AS n"""
 MRR_SQL = f"""
 SELECT currency, SUM(ROUND(amount::numeric * CASE unit WHEN 'week' THEN 52 WHEN 'day' THEN 365 ELSE 1 END
                            / (CASE unit WHEN 'month' THEN 1 ELSE 12 END * n)))::bigint AS mrr
