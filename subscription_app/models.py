@@ -32,6 +32,9 @@ class User(TimestampMixin, db.Model):
     __table_args__ = (
         CheckConstraint("role IN ('user', 'admin')", name="role"),
         Index("uq_users_email_lower", text("lower(email)"), unique=True),
+        Index("uq_users_external_id", "external_id", unique=True),
+        Index("ix_users_email_prefix", text("lower(email) text_pattern_ops")),
+        Index("ix_users_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(db.BigInteger, primary_key=True)
@@ -43,6 +46,10 @@ class User(TimestampMixin, db.Model):
     is_active: Mapped[bool] = mapped_column(db.Boolean, nullable=False, server_default=text("true"))
     # Bumped on password change: every token carrying an older version is refused.
     token_version: Mapped[int] = mapped_column(db.Integer, nullable=False, server_default="0")
+    # The operator's own id and a small string map, so their systems can link customers (backoffice/).
+    external_id: Mapped[str | None] = mapped_column(db.String(255))
+    metadata_: Mapped[dict] = mapped_column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb"),
+                                            default=dict)
 
     @property
     def is_admin(self) -> bool:
@@ -106,6 +113,8 @@ class Subscription(TimestampMixin, db.Model):
               postgresql_where=text(_in("status", LIVE_STATUSES))),
         Index("ix_subscriptions_due", "status", "current_period_end"),
         Index("ix_subscriptions_user_created_id", "user_id", "created_at", "id"),
+        Index("ix_subscriptions_status_plan", "status", "plan_id", "price_id"),
+        Index("ix_subscriptions_trial_start", "trial_start", postgresql_where=text("trial_start IS NOT NULL")),
         # One trial per user, ever: a trial subscription keeps its trial_start for good.
         Index("uq_subscriptions_one_trial_per_user", "user_id", unique=True,
               postgresql_where=text("trial_start IS NOT NULL")),
@@ -158,6 +167,9 @@ class Invoice(TimestampMixin, db.Model):
         CheckConstraint("amount_refunded_cents >= 0", name="refunded_nonnegative"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
         Index("ix_invoices_user_number", "user_id", "number"),
+        Index("ix_invoices_status_created", "status", "created_at"),
+        Index("ix_invoices_paid_at", "paid_at", postgresql_where=text("paid_at IS NOT NULL")),
+        Index("ix_invoices_reason_period", "reason", "period_start"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -170,7 +182,7 @@ class Invoice(TimestampMixin, db.Model):
     currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
     amount_due_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
     amount_paid_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
-    # Refunded so far: always the sum of its credit notes (billing/refunds.py).
+    # Refunded so far: always the sum of its credit notes with a refund_id (billing/refunds.py).
     amount_refunded_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
     period_start: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
     period_end: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
@@ -206,13 +218,14 @@ class InvoiceLine(db.Model):
 
 
 class CreditNote(db.Model):
-    """The document for money given back on an invoice: one per refund of the payment that paid it."""
+    """Money given back on an invoice: one per refund of its payment, or an operator's credit without one."""
     __tablename__ = "credit_notes"
     __table_args__ = (
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
         Index("ix_credit_notes_user_created", "user_id", "created_at"),
         Index("ix_credit_notes_user_number", "user_id", "number"),
+        Index("ix_credit_notes_created", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -222,8 +235,9 @@ class CreditNote(db.Model):
                                                   index=True)
     user_id: Mapped[int] = mapped_column(db.BigInteger, db.ForeignKey("users.id"), nullable=False)
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    refund_id: Mapped[str] = mapped_column(db.String(64), unique=True, nullable=False)  # the payment service's
-    transaction_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    # The payment service's refund; null on a credit note the operator issues without a refund.
+    refund_id: Mapped[str | None] = mapped_column(db.String(64), unique=True)
+    transaction_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     amount_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
     reason: Mapped[str | None] = mapped_column(db.String(255))

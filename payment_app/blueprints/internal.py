@@ -1,10 +1,12 @@
 """Service-to-service endpoints (X-Service-Token), per docs/service-contract.md."""
 
 from core.blueprint import Blueprint
+from core.pagination import ListArgsSchema
 from core.security import service_auth_required
 from payment_app import payments, refunds
 from payment_app.schemas import (ChargeAcceptedSchema, ChargeRequestedSchema, NewPaymentMethodSchema,
-                                 PaymentMethodSchema, RefundRequestedSchema, ServiceRefundSchema)
+                                 PaymentMethodSchema, RefundRequestedSchema, ServiceRefundSchema,
+                                 TransactionPageSchema)
 
 blp = Blueprint("payments_internal", __name__, url_prefix="/v1/payments/internal",
                 description="Internal endpoints for the subscription service (X-Service-Token)")
@@ -55,3 +57,13 @@ def request_refund(envelope):
                                                           data["reason"], data["request_id"])
     body = {"outcome": outcome, "refund": refund, "transaction": txn}
     return body, 202 if outcome == "refund_requested" else 200
+
+
+@blp.route("/users/<int:user_id>/transactions")
+@service_auth_required
+@blp.doc(security=SERVICE)
+@blp.arguments(ListArgsSchema, location="query")
+@blp.response(200, TransactionPageSchema)
+def list_user_transactions(args, user_id: int):
+    """A user's transactions, newest first, for the subscription service's back office."""
+    return payments.list_transactions(user_id, args)

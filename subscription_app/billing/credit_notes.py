@@ -2,7 +2,8 @@
 
 A credit note is written when the payment service reports a refund of the payment that paid
 the invoice (billing/refunds.py), in the same transaction as the invoice's refunded total, so
-an invoice's amount_refunded_cents is always the sum of its credit notes.
+an invoice's amount_refunded_cents is always the sum of its refund credit notes; the operator's
+credits without a refund (backoffice/invoices_admin.py, refund_id null) are not refunds.
 """
 from __future__ import annotations
 

@@ -80,8 +80,9 @@ class CreditNoteSchema(StrictSchema):
     number = fields.String(attribute="display_number", dump_only=True, metadata={"example": "CN-000001"})
     invoice_id = fields.UUID(dump_only=True)
     subscription_id = fields.UUID(dump_only=True, allow_none=True)
-    refund_id = fields.String(dump_only=True, metadata={"description": "The payment service's refund"})
-    transaction_id = fields.UUID(dump_only=True)
+    refund_id = fields.String(dump_only=True, allow_none=True,
+                              metadata={"description": "The payment service's refund; null on a credit without one"})
+    transaction_id = fields.UUID(dump_only=True, allow_none=True)
     amount_cents = Integer(dump_only=True)
     currency = fields.String(dump_only=True)
     reason = fields.String(dump_only=True, allow_none=True)
@@ -96,14 +97,14 @@ class CreditNotePageSchema(ListPageSchema):
 class InvoiceSchema(InvoiceSummarySchema):
     lines = fields.List(fields.Nested(InvoiceLineSchema), dump_only=True)
     credit_notes = fields.List(fields.Nested(CreditNoteSchema), dump_only=True,
-                               metadata={"description": "One per refund; their sum is amount_refunded_cents"})
+                               metadata={"description": "One per refund (their sum is amount_refunded_cents), plus any the operator issued without a refund (refund_id null)"})
 
 
 class SubscriptionEventSchema(StrictSchema):
     id = Integer(dump_only=True)
     type = fields.String(dump_only=True, metadata={"enum": [
         "refund", "canceled", "cancel_undone", "pause_scheduled", "pause_undone", "paused", "resumed",
-        "payment_method_updated", "plan_changed_in_trial", "trial_will_end"]})
+        "payment_method_updated", "plan_changed_in_trial", "trial_will_end", "trial_extended"]})
     details = fields.Dict(dump_only=True)
     at = fields.DateTime(dump_only=True)
 

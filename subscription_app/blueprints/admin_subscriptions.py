@@ -1,16 +1,31 @@
-"""/v1/admin/subscriptions: the operator's lifecycle actions (admin role only, in production too)."""
+"""/v1/admin/subscriptions: the operator's lifecycle actions (admin role only, in production too; audited).
+
+Each calls the customer routes' own domain functions (through backoffice/subscriptions_admin.py);
+the actions that move money take an Idempotency-Key.
+"""
 import uuid
 
 from flask_jwt_extended import jwt_required
 
 from core.blueprint import Blueprint
+from core.idempotency import idempotent
 from subscription_app import accounts
-from subscription_app.billing import pausing
+from subscription_app.backoffice import subscriptions_admin
+from subscription_app.backoffice.schemas import AdminCancelSchema, AdminChangePlanSchema, ExtendTrialSchema
 from subscription_app.billing.schemas import SubscriptionSchema
+from subscription_app.catalog.audit import Actor
+from subscription_app.models import SubscriptionIdempotencyKey
 
 blp = Blueprint("admin_subscriptions", __name__, url_prefix="/v1/admin/subscriptions",
                 description="Admin: subscriptions")
 BEARER = [{"bearerAuth": []}]
+IDEMPOTENCY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": False,
+                               "schema": {"type": "string", "maxLength": 255},
+                               "description": "Replays the first answer for the same key and body"}]}
+
+
+def _admin() -> Actor:
+    return Actor(accounts.require_admin().id, "api")
 
 
 @blp.route("/<uuid:subscription_id>/resume", methods=["POST"])
@@ -20,6 +35,44 @@ BEARER = [{"bearerAuth": []}]
 @blp.alt_response(403, description="Admin role required")
 @blp.alt_response(409, description="Nothing to resume, or the period already ended")
 def resume(subscription_id: uuid.UUID):
-    """Resume any customer's subscription, as the customer could (recorded as `by: admin` in its history)."""
-    accounts.require_admin()
-    return pausing.resume_any(subscription_id)
+    """Resume or un-cancel any customer's subscription, as the customer could (`by: admin` in its history)."""
+    return subscriptions_admin.resume(subscription_id, _admin())
+
+
+@blp.route("/<uuid:subscription_id>/cancel", methods=["POST"])
+@jwt_required()
+@blp.doc(security=BEARER, **IDEMPOTENCY)
+@idempotent(SubscriptionIdempotencyKey)
+@blp.arguments(AdminCancelSchema, example={"at_period_end": True})
+@blp.response(200, SubscriptionSchema)
+@blp.alt_response(403, description="Admin role required")
+@blp.alt_response(409, description="Already canceled or ended")
+def cancel(data, subscription_id: uuid.UUID):
+    """Cancel now (open invoices voided) or at the period end, as the customer's DELETE does."""
+    return subscriptions_admin.cancel(subscription_id, data["at_period_end"], _admin())
+
+
+@blp.route("/<uuid:subscription_id>/plan", methods=["POST"])
+@jwt_required()
+@blp.doc(security=BEARER, **IDEMPOTENCY)
+@idempotent(SubscriptionIdempotencyKey)
+@blp.arguments(AdminChangePlanSchema, example={"plan_id": "550e8400-e29b-41d4-a716-446655440003",
+                                               "proration": "none"})
+@blp.response(200, SubscriptionSchema)
+@blp.alt_response(403, description="Admin role required")
+@blp.alt_response(409, description="Not active, or an upgrade is waiting for payment")
+def change_plan(data, subscription_id: uuid.UUID):
+    """Change the plan with the chosen proration, billed exactly as the customer's preview quotes it."""
+    return subscriptions_admin.change_plan(subscription_id, data["plan_id"], data["proration"], _admin())
+
+
+@blp.route("/<uuid:subscription_id>/trial", methods=["POST"])
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.arguments(ExtendTrialSchema, example={"trial_end": "2027-01-15T00:00:00+00:00"})
+@blp.response(200, SubscriptionSchema)
+@blp.alt_response(403, description="Admin role required")
+@blp.alt_response(409, description="Not trialing")
+def extend_trial(data, subscription_id: uuid.UUID):
+    """Extend a running trial to a later `trial_end` (at most a year past the current one)."""
+    return subscriptions_admin.extend_trial(subscription_id, data["trial_end"], _admin())

@@ -24,7 +24,7 @@ plans_cli = AppGroup("plans", help="Manage plans and their price versions.")
 features_cli = AppGroup("features", help="Manage the feature catalogue.")
 
 
-def _committed(command):
+def committed(command):
     """Commit what the command did, or roll it all back and say why (naming the field) with exit 1."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -69,7 +69,7 @@ def _plan(plan_id: str):
 @click.option("--description", default=None)
 @click.option("--limit", "limit_values", multiple=True, metavar="KEY=VALUE",
               help="A feature value, repeatable: api_calls=50000, api_calls=null (unlimited), sso=true.")
-@_committed
+@committed
 def create(limit_values, **spec):
     """Create a plan with its price version 1."""
     spec = {key: value for key, value in spec.items() if value is not None}
@@ -93,7 +93,7 @@ def list_command():
 @click.option("--description", default=None)
 @click.option("--limit", "limit_values", multiple=True, metavar="KEY=VALUE",
               help="Replaces the plan's feature values when given (repeatable).")
-@_committed
+@committed
 def update(plan_id, name, description, limit_values):
     """Edit PLAN_ID's name, description or feature values (a price changes only with new-price)."""
     changes = {key: value for key, value in (("name", name), ("description", description)) if value is not None}
@@ -105,7 +105,7 @@ def update(plan_id, name, description, limit_values):
 
 @plans_cli.command("archive")
 @click.argument("plan_id")
-@_committed
+@committed
 def archive(plan_id):
     """Take no new subscribers on PLAN_ID; existing ones keep it."""
     plan = plans.set_archived(_plan(plan_id), True, audit.CLI)
@@ -114,7 +114,7 @@ def archive(plan_id):
 
 @plans_cli.command("unarchive")
 @click.argument("plan_id")
-@_committed
+@committed
 def unarchive(plan_id):
     """Offer PLAN_ID to new subscribers again."""
     plan = plans.set_archived(_plan(plan_id), False, audit.CLI)
@@ -124,7 +124,7 @@ def unarchive(plan_id):
 @plans_cli.command("new-price")
 @click.argument("plan_id")
 @click.option("--price", "price_cents", type=int, required=True, help="Minor units.")
-@_committed
+@committed
 def new_price(plan_id, price_cents):
     """Issue a new price version of PLAN_ID; existing subscribers stay on theirs until migrated."""
     plan = _plan(plan_id)
@@ -137,7 +137,7 @@ def new_price(plan_id, price_cents):
 @click.argument("plan_id")
 @click.option("--subscription", "subscription_id", default=None, help="One subscription id; omit for all.")
 @click.option("--dry-run", is_flag=True, help="List who would move and for how much; change nothing.")
-@_committed
+@committed
 def migrate(plan_id, subscription_id, dry_run):
     """Move PLAN_ID's subscribers (or one) to its current price at their next period."""
     try:
@@ -157,7 +157,7 @@ def migrate(plan_id, subscription_id, dry_run):
 @click.argument("key")
 @click.option("--kind", type=click.Choice(FEATURE_KINDS), required=True)
 @click.option("--description", default=None)
-@_committed
+@committed
 def create_feature(key, kind, description):
     """Add feature KEY: metered (a limit per period) or flag (on/off)."""
     feature = features.create_feature({"key": key, "kind": kind, "description": description}, audit.CLI)

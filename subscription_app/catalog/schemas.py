@@ -96,7 +96,7 @@ class FeatureSchema(StrictSchema):
 
 
 class AuditArgsSchema(ListArgsSchema):
-    object_type = fields.String(validate=validate.OneOf(["plan", "feature"]))
+    object_type = fields.String(validate=validate.OneOf(["plan", "feature", "customer", "invoice", "subscription"]))
     object_id = fields.String(validate=validate.Length(max=64))
 
 

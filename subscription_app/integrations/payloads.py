@@ -77,7 +77,7 @@ class CreditNoteObject(ma.Schema):
     invoice_id = fields.UUID()
     customer_id = Integer(attribute="user_id")
     subscription_id = fields.UUID(allow_none=True)
-    refund_id = fields.String()
+    refund_id = fields.String(allow_none=True)
     amount_cents = Integer()
     currency = fields.String()
     reason = fields.String(allow_none=True)

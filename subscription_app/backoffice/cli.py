@@ -1,0 +1,85 @@
+"""`flask customers list|show` and `flask invoices void|credit-note`: the back office from a shell.
+
+Each command calls the same backoffice function as the admin API, audits as source `cli` and
+commits; a refused input prints the API's message naming the field, exits 1 and writes nothing.
+"""
+from __future__ import annotations
+
+import uuid
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from core.money import format_money
+from subscription_app.backoffice import customers, invoices_admin
+from subscription_app.catalog import audit
+from subscription_app.catalog.cli import committed
+from subscription_app.models import SUBSCRIPTION_STATUSES
+
+customers_cli = AppGroup("customers", help="Find and inspect customers.")
+invoices_cli = AppGroup("invoices", help="Void invoices and issue credit notes.")
+
+
+@customers_cli.command("list")
+@click.option("--email-prefix", help="Emails starting with this (case-insensitive).")
+@click.option("--status", type=click.Choice(SUBSCRIPTION_STATUSES), help="With a subscription in this status.")
+@click.option("--past-due", is_flag=True, default=None, help="Only customers with a past-due subscription.")
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--per-page", type=click.IntRange(1, 100), default=20, show_default=True)
+def list_command(email_prefix, status, past_due, page, per_page):
+    """Customers, newest first: id, email, external id."""
+    result = customers.search(page, per_page, email_prefix=email_prefix, status=status, past_due=past_due)
+    for user in result["items"]:
+        click.echo(f"{user.id}\t{user.email}\t{user.external_id or '-'}")
+    click.echo(f"page {page} of {result['meta']['pages']} ({result['meta']['total']} customers)")
+
+
+@customers_cli.command("show")
+@click.argument("customer")
+@committed
+def show_command(customer):
+    """One customer (by id, email or external id): subscriptions, invoices, credit notes."""
+    data = customers.detail(customers.find_customer(customer).id)
+    user = data["customer"]
+    click.echo(f"customer {user.id} {user.email} external_id={user.external_id or '-'} metadata={user.metadata_}")
+    for sub in data["subscriptions"]:
+        click.echo(f"subscription {sub.id} {sub.status} period ends {sub.current_period_end:%Y-%m-%d}")
+    for inv in data["invoices"]:
+        click.echo(f"invoice #{inv.number} {inv.id} {inv.status} {inv.reason} "
+                   f"due {format_money(inv.amount_due_cents, inv.currency)} "
+                   f"paid {format_money(inv.amount_paid_cents, inv.currency)}")
+    for note in data["credit_notes"]:
+        click.echo(f"credit note {note.display_number} {format_money(note.amount_cents, note.currency)} "
+                   f"{note.reason or ''}".rstrip())
+
+
+@invoices_cli.command("void")
+@click.argument("invoice_id", type=click.UUID)
+@committed
+def void_command(invoice_id: uuid.UUID):
+    """Void an open invoice: the customer no longer owes it."""
+    invoice = invoices_admin.void(invoice_id, audit.CLI)
+    click.echo(f"invoice #{invoice.number} is void")
+
+
+@invoices_cli.command("credit-note")
+@click.argument("invoice_id", type=click.UUID)
+@click.option("--reason", required=True, help="Why, shown on the credit note.")
+@click.option("--amount", "amount_cents", type=int, help="Minor units; the whole creditable amount if left out.")
+@click.option("--refund", is_flag=True, help="Refund the payment too; the credit note follows the refund.")
+@committed
+def credit_note_command(invoice_id: uuid.UUID, reason: str, amount_cents: int | None, refund: bool):
+    """A credit note on a paid invoice: without a refund, or (--refund) by refunding its payment."""
+    if refund:
+        asked = invoices_admin.refund(invoice_id, amount_cents, reason, audit.CLI)
+        click.echo(f"refund of {format_money(asked['amount_cents'], asked['currency'])} requested "
+                   f"({asked['request_id']}); its credit note follows when it succeeds")
+        return
+    note = invoices_admin.credit_note(invoice_id, amount_cents, reason, audit.CLI)
+    click.echo(f"credit note {note.display_number} of {format_money(note.amount_cents, note.currency)}")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(customers_cli)
+    app.cli.add_command(invoices_cli)

@@ -1,0 +1,103 @@
+"""Customers for the operator: search, one customer's whole picture, and their link fields."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import exists, select
+
+from core.errors import ApiError
+from core.extensions import db
+from core.schemas import paginate
+from subscription_app.backoffice import transactions
+from subscription_app.catalog import audit
+from subscription_app.catalog.audit import Actor
+from subscription_app.catalog.models import AuditEvent
+from subscription_app.models import CreditNote, Invoice, Subscription, User
+
+DETAIL_LIMIT = 50
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search(page: int, per_page: int, email_prefix: str | None = None, status: str | None = None,
+           past_due: bool | None = None, created_from: datetime | None = None,
+           created_to: datetime | None = None) -> dict:
+    """Customers, newest first; status matches any of their subscriptions, past_due one that is past due."""
+    stmt = select(User).order_by(User.created_at.desc(), User.id.desc())
+    if email_prefix:
+        # lower(email) LIKE 'prefix%' is what ix_users_email_prefix (text_pattern_ops) serves.
+        stmt = stmt.where(db.func.lower(User.email).like(_escape_like(email_prefix.lower()) + "%", escape="\\"))
+    if status:
+        stmt = stmt.where(exists().where(Subscription.user_id == User.id, Subscription.status == status))
+    if past_due is not None:
+        is_past_due = exists().where(Subscription.user_id == User.id, Subscription.status == "past_due")
+        stmt = stmt.where(is_past_due if past_due else ~is_past_due)
+    if created_from:
+        stmt = stmt.where(User.created_at >= created_from)
+    if created_to:
+        stmt = stmt.where(User.created_at < created_to)
+    return paginate(stmt, page, per_page)
+
+
+def get_customer(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise ApiError(404, "Customer not found")
+    return user
+
+
+def find_customer(key: str) -> User:
+    """By id, email or external_id: what an operator has at hand in a shell."""
+    clauses = [db.func.lower(User.email) == key.lower(), User.external_id == key]
+    if key.isdigit():
+        clauses.append(User.id == int(key))
+    user = db.session.scalar(select(User).where(db.or_(*clauses)).limit(1))
+    if user is None:
+        raise ApiError(404, "Customer not found")
+    return user
+
+
+def _newest(model, order, user_id: int) -> list:
+    return db.session.scalars(select(model).where(model.user_id == user_id).order_by(order.desc())
+                              .limit(DETAIL_LIMIT)).all()
+
+
+def _trail(user_id: int) -> list[AuditEvent]:
+    """Operator actions on the customer, their subscriptions and their invoices, newest first."""
+    owned = [(t, select(db.cast(m.id, db.String)).where(m.user_id == user_id))
+             for t, m in (("subscription", Subscription), ("invoice", Invoice))]
+    about = db.or_(db.and_(AuditEvent.object_type == "customer", AuditEvent.object_id == str(user_id)),
+                   *(db.and_(AuditEvent.object_type == t, AuditEvent.object_id.in_(ids)) for t, ids in owned))
+    return db.session.scalars(select(AuditEvent).where(about).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+                              .limit(DETAIL_LIMIT)).all()
+
+
+def detail(user_id: int) -> dict:
+    """Profile, subscriptions, invoices, credit notes, payment transactions and audit trail (newest 50 each)."""
+    user = get_customer(user_id)
+    return {"customer": user, "subscriptions": _newest(Subscription, Subscription.created_at, user.id),
+            "invoices": _newest(Invoice, Invoice.number, user.id),
+            "credit_notes": _newest(CreditNote, CreditNote.number, user.id), "audit": _trail(user.id),
+            "transactions": transactions.of_customer(user.id, DETAIL_LIMIT)}
+
+
+def _links(user: User) -> dict:
+    return {"external_id": user.external_id, "metadata": dict(user.metadata_ or {})}
+
+
+def update_links(user_id: int, changes: dict, actor: Actor) -> User:
+    """Set external_id and/or metadata (metadata replaces the whole map); a taken external_id is a 422."""
+    user = get_customer(user_id)
+    before = _links(user)
+    if "external_id" in changes:
+        taken = db.session.scalar(select(User.id).where(User.external_id == changes["external_id"], User.id != user.id))
+        if changes["external_id"] is not None and taken is not None:
+            raise ApiError(422, "Validation failed",
+                           errors={"json": {"external_id": ["Another customer has this external_id."]}})
+        user.external_id = changes["external_id"]
+    if "metadata" in changes:
+        user.metadata_ = changes["metadata"]
+    audit.record(actor, "customer.updated", "customer", user.id, before, _links(user))
+    return user

@@ -1,0 +1,73 @@
+"""/v1/admin/customers: search customers, one customer's whole picture, and their link fields (admin only)."""
+from flask_jwt_extended import jwt_required
+
+from core.blueprint import Blueprint
+from core.extensions import db
+from core.idempotency import idempotent
+from subscription_app.accounts import require_admin
+from subscription_app.backoffice import charges, customers
+from subscription_app.backoffice.schemas import (AdminInvoiceSchema, ChargeSchema, CustomerArgsSchema,
+                                                 CustomerDetailSchema, CustomerPageSchema, CustomerSchema,
+                                                 CustomerUpdateSchema)
+from subscription_app.catalog.audit import Actor
+from subscription_app.models import SubscriptionIdempotencyKey
+
+blp = Blueprint("Admin: customers", __name__, url_prefix="/v1/admin/customers",
+                description="Customers: search, detail and the operator's link fields (admin role only; audited)")
+ADMIN = {"security": [{"bearerAuth": []}]}
+IDEMPOTENCY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": False,
+                               "schema": {"type": "string", "maxLength": 255},
+                               "description": "Replays the first answer for the same key and body"}]}
+LINKS_EXAMPLE = {"external_id": "crm-4711", "metadata": {"crm": "hubspot", "segment": "smb"}}
+
+
+@blp.route("")
+@jwt_required()
+@blp.doc(**ADMIN)
+@blp.arguments(CustomerArgsSchema, location="query")
+@blp.response(200, CustomerPageSchema)
+@blp.alt_response(403, description="Admin role required")
+def list_customers(args):
+    """Customers, newest first: `email_prefix`, subscription `status`, `past_due`, `created_from`/`created_to`."""
+    require_admin()
+    return customers.search(**args)
+
+
+@blp.route("/<int:customer_id>")
+@jwt_required()
+@blp.doc(**ADMIN)
+@blp.response(200, CustomerDetailSchema)
+@blp.alt_response(403, description="Admin role required")
+@blp.alt_response(404, description="No such customer")
+def get_customer(customer_id: int):
+    """Profile, subscription history, invoices, credit notes and audit trail (up to 50 of each, newest first)."""
+    require_admin()
+    return customers.detail(customer_id)
+
+
+@blp.route("/<int:customer_id>", methods=["PATCH"])
+@jwt_required()
+@blp.doc(**ADMIN)
+@blp.arguments(CustomerUpdateSchema, example=LINKS_EXAMPLE)
+@blp.response(200, CustomerSchema)
+@blp.alt_response(403, description="Admin role required")
+@blp.alt_response(404, description="No such customer")
+def update_customer(data, customer_id: int):
+    """Set `external_id` (unique; null clears it) and/or `metadata` (a string map, replaced whole)."""
+    user = customers.update_links(customer_id, data, Actor(require_admin().id, "api"))
+    db.session.commit()
+    return user
+
+
+@blp.route("/<int:customer_id>/charges", methods=["POST"])
+@jwt_required()
+@blp.doc(**ADMIN, **IDEMPOTENCY)
+@idempotent(SubscriptionIdempotencyKey)
+@blp.arguments(ChargeSchema, example={"amount_cents": 5000, "currency": "USD", "reason": "Onboarding session"})
+@blp.response(201, AdminInvoiceSchema)
+@blp.alt_response(403, description="Admin role required")
+@blp.alt_response(409, description="The customer has no saved card")
+def charge_customer(data, customer_id: int):
+    """A one-off charge of the customer's saved card: an open `manual` invoice, paid when the charge succeeds."""
+    return charges.charge(customer_id, data["amount_cents"], data["currency"], data["reason"],
+                          Actor(require_admin().id, "api"))
