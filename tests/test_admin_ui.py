@@ -172,7 +172,9 @@ def test_dashboard_customers_and_refund_with_credit_note(ui, world, admin):
     assert sub["id"] in detail and "49.00 USD" in detail
 
     invoice_id = sub["latest_invoice"]["id"]
-    assert invoice_id in ui.get("/admin/invoices?status=paid").get_data(as_text=True)
+    paid = ui.get("/admin/invoices?status=paid")
+    assert paid.status_code == 200 and invoice_id in paid.get_data(as_text=True)
+    assert invoice_id not in ui.get("/admin/invoices?status=open").get_data(as_text=True)
     page = f"/admin/invoices/{invoice_id}"
     refunded = post_form(ui, page + "/refund", {"amount_cents": "2450", "reason": "half back"}, page=page)
     assert refunded.status_code == 302, refunded.get_data(as_text=True)

@@ -40,8 +40,9 @@ def actor() -> Actor:
     return Actor(g.admin.id, SOURCE)
 
 
-def page(template: str, status: int = 200, **context):
-    return render_template(f"admin_ui/{template}", **context), status
+def page(template: str, http_status: int = 200, /, **context):
+    """A rendered page; positional-only status, so a template variable may be called `status`."""
+    return render_template(f"admin_ui/{template}", **context), http_status
 
 
 def field_errors(exc: ApiError) -> dict[str, list[str]]:
