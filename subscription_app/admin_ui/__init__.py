@@ -1,7 +1,8 @@
 """The operator's web UI under /admin: server-rendered pages over the same domain functions as the API.
 
 A plain Flask blueprint (HTML pages are not API resources, so they stay out of the OpenAPI
-spec); sessions are Flask's signed cookie, every POST is CSRF-checked by Flask-WTF.
+spec); sessions are Flask's signed cookie, scoped to /admin, and every POST under /admin is
+CSRF-checked by Flask-WTF. Nothing else reads that cookie, so the bearer-token API needs no token.
 """
 from __future__ import annotations
 
@@ -10,15 +11,12 @@ import hmac
 from datetime import timedelta
 
 from flask import Flask, jsonify
-from flask_smorest import Blueprint as ApiBlueprint
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 
 from core.errors import error_body
 from core.money import format_money
 from subscription_app.admin_ui import customers, invoices, pages, plans, session  # noqa: F401 - routes
-from subscription_app.admin_ui.views import bp
-
-csrf = CSRFProtect()
+from subscription_app.admin_ui.views import bp, csrf
 
 
 def _session_secret(jwt_secret: str) -> str:
@@ -32,20 +30,12 @@ def _configure(app: Flask) -> None:
     app.config.update(SESSION_COOKIE_NAME="billing_admin", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.is_production,
                       SESSION_COOKIE_PATH="/admin", PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
-                      WTF_CSRF_TIME_LIMIT=None)
-
-
-def _exempt_json_api(app: Flask) -> None:
-    # Bearer-token routes cannot be forged cross-site: a browser never attaches the token by itself.
-    for blueprint in app.blueprints.values():
-        if isinstance(blueprint, ApiBlueprint):
-            csrf.exempt(blueprint)
+                      WTF_CSRF_TIME_LIMIT=None, WTF_CSRF_CHECK_DEFAULT=False)
 
 
 def init_app(app: Flask) -> None:
     _configure(app)
     app.register_blueprint(bp)
-    _exempt_json_api(app)
     csrf.init_app(app)
     app.add_template_filter(format_money, "money")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFProtect
 
 from core.errors import ApiError
 from core.extensions import db
@@ -11,6 +12,7 @@ from subscription_app.models import User
 bp = Blueprint("admin_ui", __name__, url_prefix="/admin", template_folder="templates", static_folder="static")
 OPEN_ENDPOINTS = {"admin_ui.login", "admin_ui.static"}
 SOURCE = "admin-ui"
+csrf = CSRFProtect()
 
 
 def signed_in_admin() -> User | None:
@@ -24,6 +26,7 @@ def signed_in_admin() -> User | None:
 
 @bp.before_request
 def _require_admin():
+    csrf.protect()  # every POST here, sign-in and sign-out included; a bad token is a CSRFError (400)
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     user = signed_in_admin()
