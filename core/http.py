@@ -53,11 +53,11 @@ def signed_post(url: str, body: bytes, *, extra_headers: dict | None = None,
     return _send("POST", url, data=body, headers=headers, timeout=timeout)
 
 
-def service_request(method: str, url: str, *, json_body: dict | None = None,
+def service_request(method: str, url: str, *, json_body: dict | None = None, extra_headers: dict | None = None,
                     timeout=DEFAULT_TIMEOUT) -> requests.Response:
     """A call to the other service's internal API, authenticated by SERVICE_TO_SERVICE_SECRET."""
     settings = current_app.config["SETTINGS"]
-    headers = {**_base_headers(), SERVICE_TOKEN_HEADER: settings.service_to_service_secret}
+    headers = {**_base_headers(), SERVICE_TOKEN_HEADER: settings.service_to_service_secret, **(extra_headers or {})}
     data = encode(json_body) if json_body is not None else None
     return _send(method, url, data=data, headers=headers, timeout=timeout)
 

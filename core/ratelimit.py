@@ -16,8 +16,9 @@ def client_ip() -> str:
 
 
 def account_key() -> str:
+    """The account a login names: the JSON body's email (the API) or the form's (the /admin page)."""
     body = request.get_json(silent=True)
-    email = body.get("email") if isinstance(body, dict) else None
+    email = body.get("email") if isinstance(body, dict) else request.form.get("email")
     return "account:" + (email.strip().lower()[:254] if isinstance(email, str) else "-")
 
 

@@ -5,7 +5,7 @@ from flask import Flask
 
 from core.app import build_app
 from core.settings import Settings
-from subscription_app import accounts, cli, outbox, usage
+from subscription_app import accounts, admin_ui, cli, outbox, usage
 from subscription_app.blueprints import BLUEPRINTS
 from subscription_app import integrations
 
@@ -25,4 +25,5 @@ def create_app(settings: Settings | None = None, config: dict | None = None) -> 
     cli.register(app)
     integrations.init_app(app)
     usage.init_app(app)
+    admin_ui.init_app(app)
     return app

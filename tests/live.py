@@ -1,4 +1,5 @@
-"""Real processes for the slow tests: both services under gunicorn plus rq-dashboard.
+"""Real processes for the slow tests: both services under gunicorn plus rq-dashboard, and an RQ
+worker (`live_worker`) for tests whose requests finish in jobs. The services know each other's URLs.
 
 They run on the test database and test Redis db (the same ones the in-process tests use,
 schema built by the `_schema` fixture) on free loopback ports, unless
@@ -37,6 +38,7 @@ class LiveStack:
     dashboard_user: str
     dashboard_password: str
     processes: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)
 
     def register_and_login(self, email: str, password: str = "browser-pass-1") -> str:
         requests.post(f"{self.subscription_url}/v1/auth/register", json={"email": email, "password": password},
@@ -71,7 +73,9 @@ def live_stack(settings, _schema, tmp_path_factory):
            "BCRYPT_ROUNDS": "4", "LOG_FORMAT": "json", "RQ_DASHBOARD_USERNAME": "ops",
            "RQ_DASHBOARD_PASSWORD": password, "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "2",
            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("prometheus")),
-           "GATEWAY_MIN_DELAY_MS": "0", "GATEWAY_MAX_DELAY_MS": "0"}
+           "GATEWAY_MIN_DELAY_MS": "0", "GATEWAY_MAX_DELAY_MS": "0", "GATEWAY_SUCCESS_RATE": "1.0",
+           "SUBSCRIPTION_SERVICE_URL": f"http://127.0.0.1:{ports['subscription']}",
+           "PAYMENT_SERVICE_URL": f"http://127.0.0.1:{ports['payment']}"}
     env.pop("PROMETHEUS_MULTIPROC_DIR_BASE", None)
     commands = {
         "subscription": ["--bind", f"127.0.0.1:{ports['subscription']}", "wsgi:subscription_app"],
@@ -79,7 +83,7 @@ def live_stack(settings, _schema, tmp_path_factory):
         "dashboard": ["--workers", "1", "--bind", f"127.0.0.1:{ports['dashboard']}", "wsgi:dashboard_app"],
     }
     stack = LiveStack(f"http://127.0.0.1:{ports['subscription']}", f"http://127.0.0.1:{ports['payment']}",
-                      f"http://127.0.0.1:{ports['dashboard']}", "ops", password)
+                      f"http://127.0.0.1:{ports['dashboard']}", "ops", password, env=env)
     logs = []
     try:
         for name, args in commands.items():
@@ -101,3 +105,24 @@ def live_stack(settings, _schema, tmp_path_factory):
                 proc.kill()
         for log in logs:
             log.close()
+
+
+@pytest.fixture
+def live_worker(live_stack, app):
+    """An RQ worker for the live stack (charges, refunds and the services' webhooks run in jobs).
+
+    Per test and after `app`, so it stops before `app` empties the tables: a worker between jobs may
+    hold a read transaction that TRUNCATE would wait on."""
+    log = open(os.path.join(ARTIFACTS, "worker.log"), "w")
+    flask = os.path.join(os.path.dirname(sys.executable), "flask")
+    proc = subprocess.Popen([flask, "--app", "wsgi:subscription_app", "rq", "worker"], cwd=REPO,
+                            env=live_stack.env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

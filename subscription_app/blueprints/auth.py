@@ -24,8 +24,9 @@ def register(data):
 
 
 @blp.route("/login", methods=["POST"])
-@limiter.limit(ratelimit.login_ip_limit, key_func=ratelimit.client_ip, scope="login-ip")
-@limiter.limit(ratelimit.login_account_limit, key_func=ratelimit.account_key, scope="login-account")
+# Shared with the /admin sign-in page: one budget of guesses per account and IP, whichever door is used.
+@limiter.shared_limit(ratelimit.login_ip_limit, "login-ip", key_func=ratelimit.client_ip)
+@limiter.shared_limit(ratelimit.login_account_limit, "login-account", key_func=ratelimit.account_key)
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenSchema)
 @blp.alt_response(401, description="Invalid email or password")
