@@ -25,5 +25,5 @@ def dashboard():
 @bp.route("/audit")
 def audit_log():
     object_type = request.args.get("object_type") or None
-    result = audit.list_events(_page_number(), PER_PAGE, object_type=object_type)
+    result = audit.list_events({"page": _page_number(), "per_page": PER_PAGE}, object_type=object_type)
     return page("audit.html", events=result["items"], meta=result["meta"], object_type=object_type or "")
