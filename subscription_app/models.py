@@ -315,3 +315,5 @@ class PlanChangeQuote(db.Model):
 
 # Catalog tables (price versions, features, audit) share this metadata: subscriptions refer to prices.
 from subscription_app.catalog.models import AuditEvent, Feature, PlanPrice  # noqa: E402,F401
+from subscription_app.discounts.models import (BalanceTransaction, Coupon, CouponRedemption, Discount,  # noqa: E402,F401
+                                               PromotionCode)

@@ -11,6 +11,8 @@ class CreateSubscriptionSchema(StrictSchema):
     plan_id = fields.UUID(required=True)
     card = fields.Nested(CardSchema)
     payment_method_id = fields.UUID()
+    promotion_code = fields.String(validate=validate.Length(min=1, max=64),
+                                   metadata={"description": "A customer-facing code (any case)", "example": "WELCOME20"})
 
     @validates_schema
     def _one_way_to_pay(self, data, **kwargs):
