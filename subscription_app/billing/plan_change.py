@@ -33,6 +33,7 @@ from subscription_app.billing.lifecycle import is_trial_plan, load_plan, owned_s
 from subscription_app.billing.periods import plan_period_end, same_cycle
 from subscription_app.billing.proration import prorate_interval_change, prorate_upgrade, remaining_seconds
 from subscription_app.catalog import prices
+from subscription_app.discounts import balance
 from subscription_app.models import InvoiceLine, Plan, Subscription
 
 log = logging.getLogger(__name__)
@@ -91,15 +92,9 @@ def _quoted(sub: Subscription, new: Plan, quote):
     if quote.body["effect"] == "at_period_end":
         sub.pending_plan_id = new.id
         return None
-    now = clock.utcnow()
     lines = quotes.invoice_lines(quote)
-    invoice = invoices.new_invoice(sub, "subscription_update", quote.currency, lines, lines[0].period_start,
-                                   lines[-1].period_end, now)
-    if invoice.status == "paid":  # a zero-cent upgrade: nothing to collect, switch now
-        sub.plan_id, sub.pending_plan_id = new.id, None
-    else:
-        _collect(sub, invoice, f"Change to {new.name} (as quoted)")
-    return invoice
+    return _bill_change(sub, new, lines, lines[0].period_start, lines[1].period_end,
+                        f"Change to {new.name} (as quoted)")
 
 
 def _upgrade(sub: Subscription, old: Plan, new: Plan):
@@ -125,14 +120,10 @@ def _upgrade(sub: Subscription, old: Plan, new: Plan):
 
 
 def _change_interval(sub: Subscription, old: Plan, new: Plan):
-    """Credit the unused old time, charge a whole new period; None when it waits for the period end."""
+    """Credit the unused old time, charge a whole new period; a credit beyond its price goes to the balance."""
     now = clock.utcnow()
     remaining, period = remaining_seconds(now, sub.current_period_start, sub.current_period_end)
     p = prorate_interval_change(prices.price_of(sub, old).amount_cents, new.price_cents, remaining, period)
-    if p.amount_cents <= 0:
-        # No customer balance to hold a credit: the old plan runs out its paid period instead.
-        sub.pending_plan_id = new.id
-        return None
     # As quoted now; the period really starts when the invoice is paid (apply_paid_upgrade).
     new_end = plan_period_end(new, now)
     lines = [
@@ -140,9 +131,19 @@ def _change_interval(sub: Subscription, old: Plan, new: Plan):
                     period_start=now, period_end=sub.current_period_end,
                     description=f"Unused time on {old.name} ({remaining} of {period} s)"),
         invoices.plan_line(new, now, new_end),
+        *balance.excess_lines(p.amount_cents, new.currency),
     ]
-    invoice = invoices.new_invoice(sub, "subscription_update", new.currency, lines, now, new_end, now)
-    _collect(sub, invoice, f"Change to {new.name} (new billing cycle)")
+    return _bill_change(sub, new, lines, now, new_end, f"Change to {new.name} (new billing cycle)")
+
+
+def _bill_change(sub: Subscription, new: Plan, lines: list[InvoiceLine], start, end, description: str):
+    """The change's invoice after held credit; paid at once (nothing to collect) it applies now."""
+    invoice = invoices.with_balance(sub, "subscription_update", new.currency, lines, start, end, clock.utcnow())
+    balance.bank_excess(invoice)
+    if invoice.status == "paid":
+        apply_paid_upgrade(sub, invoice, None)
+    else:
+        _collect(sub, invoice, description)
     return invoice
 
 

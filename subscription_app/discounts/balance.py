@@ -67,3 +67,19 @@ def give_back(invoice: Invoice) -> None:
                               .where(BalanceTransaction.invoice_id == invoice.id))
     if taken > 0:
         credit(invoice.user_id, invoice.currency, int(taken), "invoice_voided", invoice_id=invoice.id)
+
+
+def excess_lines(amount_cents: int, currency: str) -> list[InvoiceLine]:
+    """A negative total (credit beyond the charge) is moved to the balance by a balancing line, never paid out."""
+    if amount_cents >= 0:
+        return []
+    return [InvoiceLine(kind="credit_to_balance", currency=currency, amount_cents=-amount_cents,
+                        description="Unused credit moved to your customer balance")]
+
+
+def bank_excess(invoice: Invoice) -> None:
+    """The ledger row for the invoice's credit_to_balance line (the invoice is flushed first)."""
+    excess = sum(line.amount_cents for line in invoice.lines if line.kind == "credit_to_balance")
+    if excess:
+        db.session.flush()
+        credit(invoice.user_id, invoice.currency, excess, "interval_change_credit", invoice_id=invoice.id)
