@@ -176,3 +176,21 @@ def test_admin_validation_and_role(client, admin, make_user):
     assert client.get("/v1/admin/coupons", headers=user_h).status_code == 403
     assert client.get("/v1/admin/promotion-codes", headers=admin).json[0]["code"] == "Summer"
     assert db.session.scalar(select(func.count()).select_from(Coupon)) == 1
+
+
+def test_a_code_added_later_discounts_the_next_renewal(client, admin, make_user):
+    make_code(client, admin, "LOYAL", coupon={"name": "Loyal 15 %", "percent_off": 15, "duration": "forever"})
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id)
+    other_user_h = make_user()[1]
+    assert client.post(f"/v1/subscriptions/{sub['id']}/discount", json={"promotion_code": "LOYAL"},
+                       headers=other_user_h).status_code == 404
+    r = client.post(f"/v1/subscriptions/{sub['id']}/discount", json={"promotion_code": "loyal"}, headers=h)
+    assert r.status_code == 201, r.json
+    assert r.json["coupon"]["percent_off"] == 15 and r.json["periods_left"] is None
+    again = client.post(f"/v1/subscriptions/{sub['id']}/discount", json={"promotion_code": "LOYAL"}, headers=h)
+    assert again.status_code == 409
+    advance_to(client.application, sub["current_period_end"])
+    run_cycle()
+    renewal = client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json["latest_invoice"]
+    assert lines(renewal) == [("plan", 2900), ("discount", -435)] and renewal["amount_due_cents"] == 2465

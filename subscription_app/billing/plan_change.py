@@ -4,8 +4,8 @@ A change to another billing interval (month -> year, month x1 -> month x3) start
 cycle, as Stripe does when the interval changes: the unused time of the old plan is
 credited and the new plan's full price charged (billing/proration.py); once that invoice is
 paid, the new plan's period and billing cycle anchor start at that moment. If the credit
-is worth the new price or more, nothing is charged now and the change waits for the period
-end like a downgrade (the renewal starts the new cycle there). The credit is priced when the
+is worth the new price or more, the invoice is zero, the change applies at once and the
+excess goes to the customer balance (docs/credit-balance.md). The credit is priced when the
 change is asked for, so an interval change not paid within INCOMPLETE_EXPIRY_HOURS (23 h,
 like Stripe's pending updates) lapses (renewals.run_lapsed_changes): paid days later, it
 would give the time in between for free.

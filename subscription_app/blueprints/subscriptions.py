@@ -110,8 +110,8 @@ def change_plan(data, subscription_id: uuid.UUID):
     quote expired or the subscription changed since. During a trial, see docs/lifecycle.md.
 
     To a plan with another billing interval: the unused time is credited and the new plan's full
-    price charged; once paid, a new period and billing cycle anchor start. A credit worth the new
-    price or more waits for the period end instead.
+    price charged; once paid, a new period and billing cycle anchor start. A credit worth more than
+    the new price switches at once and the rest goes to the customer balance (docs/credit-balance.md).
     """
     return plan_change.change_plan(current_user_id(), subscription_id, data["plan_id"],
                                    quote_id=data.get("quote_id"), trial_end=data.get("trial_end"))

@@ -91,3 +91,4 @@ def redeem(code: PromotionCode, sub: Subscription) -> Discount:
 
 def _periods(coupon: Coupon) -> int | None:
     return {"once": 1, "repeating": coupon.duration_in_periods, "forever": None}[coupon.duration]
+

@@ -68,3 +68,29 @@ class PromotionCodeSchema(StrictSchema):
     expires_at = fields.DateTime(dump_only=True, allow_none=True)
     once_per_customer = fields.Boolean(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
+
+
+class ApplyCodeSchema(StrictSchema):
+    promotion_code = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                                   metadata={"example": "WELCOME20"})
+
+
+class CouponTermsSchema(StrictSchema):
+    """What the customer may see of a coupon: its terms, not its limits."""
+    id = fields.UUID(dump_only=True)
+    name = fields.String(dump_only=True)
+    percent_off = Integer(dump_only=True, allow_none=True)
+    amount_off_cents = Integer(dump_only=True, allow_none=True)
+    currency = fields.String(dump_only=True, allow_none=True)
+    duration = fields.String(dump_only=True)
+    duration_in_periods = Integer(dump_only=True, allow_none=True)
+
+
+class DiscountSchema(StrictSchema):
+    id = fields.UUID(dump_only=True)
+    subscription_id = fields.UUID(dump_only=True)
+    promotion_code_id = fields.UUID(dump_only=True, allow_none=True)
+    coupon = fields.Nested(CouponTermsSchema, dump_only=True)
+    start = fields.DateTime(dump_only=True)
+    periods_left = Integer(dump_only=True, allow_none=True,
+                           metadata={"description": "Plan invoices it still applies to; null: forever"})

@@ -1,0 +1,60 @@
+"""The customer credit balance (issue #16): a ledger per currency, spent before any charge, never negative."""
+import pytest
+from sqlalchemy import select
+
+from core.extensions import db
+from subscription_app.discounts import balance
+from subscription_app.discounts.models import BalanceTransaction
+from tests.billing_support import BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, charge_requests, payment_stub  # noqa: F401
+
+pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
+
+
+def give(app, user_id: int, cents: int, currency: str = "USD") -> None:
+    with app.app_context():
+        balance.credit(user_id, currency, cents, "test_grant")
+        db.session.commit()
+
+
+def ledger(user_id: int) -> list[tuple[str, int]]:
+    return [(row.reason, row.amount_cents) for row in db.session.scalars(
+        select(BalanceTransaction).where(BalanceTransaction.user_id == user_id).order_by(BalanceTransaction.id))]
+
+
+def test_partial_credit_is_spent_first_and_only_the_rest_is_charged(client, seeded, make_user, payment_stub):
+    user, h = make_user()
+    give(client.application, user.id, 1000)
+    give(client.application, user.id, 700, currency="EUR")  # another currency is not touched
+    r = client.post("/v1/subscriptions", json={"plan_id": str(PRO_MONTHLY_ID), "card": GOOD_CARD}, headers=h)
+    assert r.status_code == 201, r.json
+    invoice = r.json["latest_invoice"]
+    assert [(line["kind"], line["amount_cents"]) for line in invoice["lines"]] == [
+        ("plan", 2900), ("applied_balance", -1000)]
+    assert invoice["amount_due_cents"] == 1900
+    assert [c["data"]["amount_cents"] for c in charge_requests(client.application)] == [1900]
+    assert client.get("/v1/auth/me", headers=h).json["balance"] == [{"currency": "EUR", "amount_cents": 700}]
+    assert ledger(user.id) == [("test_grant", -1000), ("test_grant", -700), ("applied_to_invoice", 1000)]
+
+
+def test_credit_covering_the_whole_invoice_pays_it_with_no_charge(client, seeded, make_user):
+    user, h = make_user()
+    give(client.application, user.id, 5000)
+    r = client.post("/v1/subscriptions", json={"plan_id": str(BASIC_MONTHLY_ID)}, headers=h)
+    assert r.json["latest_invoice"]["amount_due_cents"] == 0 and r.json["latest_invoice"]["status"] == "paid"
+    assert r.json["status"] == "active" and charge_requests(client.application) == []
+    assert client.get("/v1/auth/me", headers=h).json["balance"] == [{"currency": "USD", "amount_cents": 4100}]
+
+
+def test_a_voided_invoice_gives_its_credit_back(client, seeded, make_user):
+    user, h = make_user()
+    give(client.application, user.id, 1000)
+    sub = client.post("/v1/subscriptions", json={"plan_id": str(PRO_MONTHLY_ID)}, headers=h).json
+    assert client.get("/v1/auth/me", headers=h).json["balance"] == []
+    assert client.delete(f"/v1/subscriptions/{sub['id']}", headers=h).status_code == 200  # voids the open invoice
+    assert client.get("/v1/auth/me", headers=h).json["balance"] == [{"currency": "USD", "amount_cents": 1000}]
+    assert ledger(user.id)[-1] == ("invoice_voided", -1000)
+
+
+def test_me_without_credit_shows_an_empty_balance(client, make_user):
+    _, h = make_user()
+    assert client.get("/v1/auth/me", headers=h).json["balance"] == []
