@@ -8,6 +8,7 @@ from flask import Flask
 from subscription_app import admin_cli
 from subscription_app.billing.renewals import run_cycle
 from subscription_app.catalog import cli as catalog_cli
+from subscription_app.discounts import cli as discounts_cli
 from subscription_app.seed import seed
 
 
@@ -60,3 +61,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(billing_cycle_command)
     admin_cli.register(app)
     catalog_cli.register(app)
+    discounts_cli.register(app)
