@@ -1,11 +1,16 @@
 """The customer credit balance (issue #16): a ledger per currency, spent before any charge, never negative."""
+from datetime import timedelta
+
 import pytest
+import time_machine
 from sqlalchemy import select
 
+from core import clock
 from core.extensions import db
 from subscription_app.discounts import balance
 from subscription_app.discounts.models import BalanceTransaction
-from tests.billing_support import BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, charge_requests, payment_stub  # noqa: F401
+from tests.billing_support import (BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, charge_requests,  # noqa: F401
+                                   payment_stub, put_plan, set_period, subscribe_and_pay)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 
@@ -58,3 +63,19 @@ def test_a_voided_invoice_gives_its_credit_back(client, seeded, make_user):
 def test_me_without_credit_shows_an_empty_balance(client, make_user):
     _, h = make_user()
     assert client.get("/v1/auth/me", headers=h).json["balance"] == []
+
+
+def test_an_upgrade_paid_by_credit_switches_at_once(client, seeded, make_user, payment_stub):
+    """Basic 900 -> Pro 2900 half-way: credit -450, charge 1450, due 1000, all from a 5000 balance."""
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID)
+    give(client.application, user.id, 5000)
+    now = clock.utcnow().replace(microsecond=0)
+    set_period(client.application, sub["id"], now - timedelta(days=15), now + timedelta(days=15))
+    with time_machine.travel(now, tick=False):
+        r = put_plan(client, h, sub, PRO_MONTHLY_ID)
+    assert r.status_code == 200, r.json
+    assert [(line["kind"], line["amount_cents"]) for line in r.json["latest_invoice"]["lines"]] == [
+        ("proration_credit", -450), ("proration_charge", 1450), ("applied_balance", -1000)]
+    assert r.json["latest_invoice"]["status"] == "paid" and r.json["plan_id"] == str(PRO_MONTHLY_ID)
+    assert client.get("/v1/auth/me", headers=h).json["balance"] == [{"currency": "USD", "amount_cents": 4000}]

@@ -110,13 +110,7 @@ def _upgrade(sub: Subscription, old: Plan, new: Plan):
                     period_start=now, period_end=end,
                     description=f"Remaining time on {new.name} ({remaining} of {period} s)"),
     ]
-    invoice = invoices.new_invoice(sub, "subscription_update", new.currency, lines, now, end, now)
-    if invoice.status == "paid":  # nothing left to prorate (0 cents): switch now
-        prices.put_on_current_price(sub, new)
-        sub.plan_id, sub.pending_plan_id = new.id, None
-    else:
-        _collect(sub, invoice, f"Upgrade to {new.name} (prorated)")
-    return invoice
+    return _bill_change(sub, new, lines, now, end, f"Upgrade to {new.name} (prorated)")
 
 
 def _change_interval(sub: Subscription, old: Plan, new: Plan):
