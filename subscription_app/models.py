@@ -204,7 +204,7 @@ class InvoiceLine(db.Model):
 
 
 class CreditNote(db.Model):
-    """The document for money given back on an invoice: one per refund of the payment that paid it."""
+    """The document for money given back on an invoice: a refund of its payment, or credit to the balance."""
     __tablename__ = "credit_notes"
     __table_args__ = (
         CheckConstraint("amount_cents > 0", name="amount_positive"),
@@ -219,8 +219,9 @@ class CreditNote(db.Model):
                                                   index=True)
     user_id: Mapped[int] = mapped_column(db.BigInteger, db.ForeignKey("users.id"), nullable=False)
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    refund_id: Mapped[str] = mapped_column(db.String(64), unique=True, nullable=False)  # the payment service's
-    transaction_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    # The payment service's refund and payment; both null on a credit note to the customer balance.
+    refund_id: Mapped[str | None] = mapped_column(db.String(64), unique=True)
+    transaction_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     amount_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(db.String(3), nullable=False)
     reason: Mapped[str | None] = mapped_column(db.String(255))

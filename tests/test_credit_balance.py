@@ -79,3 +79,23 @@ def test_an_upgrade_paid_by_credit_switches_at_once(client, seeded, make_user, p
         ("proration_credit", -450), ("proration_charge", 1450), ("applied_balance", -1000)]
     assert r.json["latest_invoice"]["status"] == "paid" and r.json["plan_id"] == str(PRO_MONTHLY_ID)
     assert client.get("/v1/auth/me", headers=h).json["balance"] == [{"currency": "USD", "amount_cents": 4000}]
+
+
+def test_a_credit_note_without_refund_goes_to_the_balance(client, seeded, make_user, payment_stub):
+    _, admin = make_user("ops@example.com", role="admin")
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id)  # Pro 2900 paid
+    url = f"/v1/admin/invoices/{sub['latest_invoice']['id']}/credit-notes"
+    assert client.post(url, json={"amount_cents": 100, "reason": "x"}, headers=h).status_code == 403
+    refund = client.post(url, json={"amount_cents": 100, "reason": "x", "refund": True}, headers=admin)
+    assert refund.status_code == 422 and "refund" in refund.json["errors"]["json"]
+    r = client.post(url, json={"amount_cents": 1000, "reason": "Outage", "refund": False}, headers=admin)
+    assert r.status_code == 201, r.json
+    assert r.json["refund_id"] is None and r.json["lines"][0]["kind"] == "credit_to_balance"
+    too_much = client.post(url, json={"amount_cents": 1901, "reason": "again"}, headers=admin)
+    assert too_much.status_code == 422 and too_much.json["errors"]["json"]["amount_cents"] == ["Must be at most 1900."]
+    assert client.get("/v1/auth/me", headers=h).json["balance"] == [{"currency": "USD", "amount_cents": 1000}]
+    assert ledger(user.id) == [("credit_note", -1000)]
+    invoice = client.get(f"/v1/invoices/{sub['latest_invoice']['id']}", headers=h).json
+    assert invoice["amount_refunded_cents"] == 0 and len(invoice["credit_notes"]) == 1
+    assert client.get("/v1/credit-notes", headers=h).json["items"][0]["amount_cents"] == 1000

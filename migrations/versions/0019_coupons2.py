@@ -105,8 +105,17 @@ def upgrade():
         sa.CheckConstraint("currency ~ '^[A-Z]{3}$'", name=op.f("ck_customer_balance_transactions_currency_iso")),
     )
     op.create_index("ix_customer_balance_user_currency", "customer_balance_transactions", ["user_id", "currency"])
+    # A credit note to the balance refunds nothing: no refund or transaction of the payment service.
+    op.alter_column("credit_notes", "refund_id", nullable=True)
+    op.alter_column("credit_notes", "transaction_id", nullable=True)
 
 
 def downgrade():
+    op.execute("DELETE FROM credit_note_lines WHERE credit_note_id IN "
+               "(SELECT id FROM credit_notes WHERE refund_id IS NULL)")
+    op.execute("DELETE FROM customer_balance_transactions")
+    op.execute("DELETE FROM credit_notes WHERE refund_id IS NULL")
+    op.alter_column("credit_notes", "refund_id", nullable=False)
+    op.alter_column("credit_notes", "transaction_id", nullable=False)
     for table in ("customer_balance_transactions", "coupon_redemptions", "discounts", "promotion_codes", "coupons"):
         op.drop_table(table)

@@ -94,3 +94,11 @@ class DiscountSchema(StrictSchema):
     start = fields.DateTime(dump_only=True)
     periods_left = Integer(dump_only=True, allow_none=True,
                            metadata={"description": "Plan invoices it still applies to; null: forever"})
+
+
+class CreditNoteCreateSchema(StrictSchema):
+    amount_cents = Integer(required=True, validate=validate.Range(min=1))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    refund = StrictBoolean(load_default=False, validate=validate.Equal(
+        False, error="Only false here: a refund of the payment is POST /v1/payments/refund/{{transaction_id}}."),
+        metadata={"description": "false: the amount goes to the customer balance"})
