@@ -10,7 +10,7 @@ from core.extensions import db
 from subscription_app.discounts import balance
 from subscription_app.discounts.models import BalanceTransaction
 from tests.billing_support import (BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, charge_requests,  # noqa: F401
-                                   payment_stub, put_plan, set_period, subscribe_and_pay)
+                                   add_plan, payment_stub, put_plan, set_period, subscribe_and_pay)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 
@@ -99,3 +99,22 @@ def test_a_credit_note_without_refund_goes_to_the_balance(client, seeded, make_u
     invoice = client.get(f"/v1/invoices/{sub['latest_invoice']['id']}", headers=h).json
     assert invoice["amount_refunded_cents"] == 0 and len(invoice["credit_notes"]) == 1
     assert client.get("/v1/credit-notes", headers=h).json["items"][0]["amount_cents"] == 1000
+
+
+def test_a_quoted_interval_change_banks_the_same_excess(client, seeded, make_user, payment_stub):
+    """The quote shows the credit_to_balance line; PUT with it moves exactly that to the balance."""
+    yearly = add_plan(client.application, 29000)
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id, plan_id=yearly)
+    now = clock.utcnow().replace(microsecond=0)
+    set_period(client.application, sub["id"], now - timedelta(days=65), now + timedelta(days=300))
+    with time_machine.travel(now, tick=False):
+        quote = client.post(f"/v1/subscriptions/{sub['id']}/plan/preview",
+                            json={"plan_id": str(PRO_MONTHLY_ID)}, headers=h).json
+        assert [(line["kind"], line["amount_cents"]) for line in quote["lines"]] == [
+            ("proration_credit", -23836), ("plan", 2900), ("credit_to_balance", 20936)]
+        r = client.put(f"/v1/subscriptions/{sub['id']}/plan",
+                       json={"plan_id": str(PRO_MONTHLY_ID), "quote_id": quote["quote_id"]}, headers=h)
+    assert r.status_code == 200, r.json
+    assert r.json["plan_id"] == str(PRO_MONTHLY_ID) and r.json["latest_invoice"]["status"] == "paid"
+    assert client.get("/v1/auth/me", headers=h).json["balance"] == [{"currency": "USD", "amount_cents": 20936}]
