@@ -13,6 +13,7 @@ from core.logging import security_event
 from core.security import check_password, hash_password
 from subscription_app import integrations
 from subscription_app import refresh_tokens as refresh_store
+from subscription_app.discounts import balance
 from subscription_app.models import User
 
 # Compared against when the email is unknown, so both failures cost one bcrypt check.
@@ -68,6 +69,13 @@ def current_user() -> User:
     user = db.session.get(User, current_user_id())
     if user is None or not user.is_active:
         raise ApiError(401, "User no longer exists")
+    return user
+
+
+def me() -> User:
+    """The current user with `balance` set: credit per currency (discounts/balance.py)."""
+    user = current_user()
+    user.balance = balance.balances(user.id)
     return user
 
 

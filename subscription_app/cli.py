@@ -9,6 +9,7 @@ from subscription_app import admin_cli
 from subscription_app.backoffice import cli as backoffice_cli
 from subscription_app.billing.renewals import run_cycle
 from subscription_app.catalog import cli as catalog_cli
+from subscription_app.discounts import cli as discounts_cli
 from subscription_app.seed import seed
 
 
@@ -62,3 +63,4 @@ def register(app: Flask) -> None:
     admin_cli.register(app)
     catalog_cli.register(app)
     backoffice_cli.register(app)
+    discounts_cli.register(app)

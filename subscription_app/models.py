@@ -218,7 +218,7 @@ class InvoiceLine(db.Model):
 
 
 class CreditNote(db.Model):
-    """Money given back on an invoice: one per refund of its payment, or an operator's credit without one."""
+    """The document for money given back on an invoice: a refund of its payment, or credit to the balance."""
     __tablename__ = "credit_notes"
     __table_args__ = (
         CheckConstraint("amount_cents > 0", name="amount_positive"),
@@ -235,7 +235,7 @@ class CreditNote(db.Model):
                                                   index=True)
     user_id: Mapped[int] = mapped_column(db.BigInteger, db.ForeignKey("users.id"), nullable=False)
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    # The payment service's refund; null on a credit note the operator issues without a refund.
+    # The payment service's refund and payment; both null on a credit note to the customer balance.
     refund_id: Mapped[str | None] = mapped_column(db.String(64), unique=True)
     transaction_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     amount_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
@@ -332,3 +332,5 @@ class PlanChangeQuote(db.Model):
 
 # Catalog tables (price versions, features, audit) share this metadata: subscriptions refer to prices.
 from subscription_app.catalog.models import AuditEvent, Feature, PlanPrice  # noqa: E402,F401
+from subscription_app.discounts.models import (BalanceTransaction, Coupon, CouponRedemption, Discount,  # noqa: E402,F401
+                                               PromotionCode)

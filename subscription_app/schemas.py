@@ -48,6 +48,17 @@ class UserSchema(StrictSchema):
     created_at = fields.DateTime(dump_only=True)
 
 
+class BalanceSchema(StrictSchema):
+    currency = fields.String(dump_only=True, metadata={"example": "USD"})
+    amount_cents = Integer(dump_only=True, metadata={"description": "Credit held, applied to the next invoices",
+                                                     "example": 1250})
+
+
+class MeSchema(UserSchema):
+    balance = fields.List(fields.Nested(BalanceSchema), dump_only=True,
+                          metadata={"description": "Customer credit per currency (docs/credit-balance.md)"})
+
+
 class TokenSchema(StrictSchema):
     access_token = fields.String(required=True)
     refresh_token = fields.String(required=True)

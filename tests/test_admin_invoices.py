@@ -101,7 +101,7 @@ def test_credit_notes_without_refund_partial_then_the_rest(client, admin, open_a
     part = client.post(url, json={"amount_cents": 900, "reason": "outage"}, headers=h)
     assert part.status_code == 201, part.json
     assert (part.json["amount_cents"], part.json["refund_id"], part.json["transaction_id"]) == (900, None, None)
-    assert [(line["kind"], line["amount_cents"]) for line in part.json["lines"]] == [("credit", 900)]
+    assert [(line["kind"], line["amount_cents"]) for line in part.json["lines"]] == [("credit_to_balance", 900)]
     too_much = client.post(url, json={"amount_cents": 2001, "reason": "again"}, headers=h)
     assert too_much.status_code == 422 and "amount_cents" in too_much.json["errors"]["json"], too_much.json
     rest = client.post(url, json={"reason": "goodwill"}, headers=h)

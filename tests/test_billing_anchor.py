@@ -163,9 +163,14 @@ def test_a_downgrade_on_the_same_interval_keeps_the_anchor(client, seeded, make_
 
 def test_a_scheduled_change_to_another_interval_starts_a_new_cycle_at_the_period_end(client, seeded, make_user,
                                                                                       payment_stub):
-    cheaper_yearly = add_plan(client.application, 9000, "year")  # cheaper than Enterprise: applied at the period end
+    cheaper_yearly = add_plan(client.application, 9000, "year")
     user, h, sub, start = _subscribed_at(client, make_user, _at(2027, 1, 31), plan_id=ENTERPRISE_MONTHLY_ID)
-    client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(cheaper_yearly)}, headers=h)
+    # Without proration the change is scheduled for the period end (a prorated one applies now).
+    quote = client.post(f"/v1/subscriptions/{sub['id']}/plan/preview",
+                        json={"plan_id": str(cheaper_yearly), "proration": "none"}, headers=h).json
+    assert quote["lines"] == [] and quote["amount_due_now_cents"] == 0, quote
+    client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(cheaper_yearly),
+                                                           "quote_id": quote["quote_id"]}, headers=h)
     sub = _renew_and_pay(client, h, user.id, sub)
     feb28 = start.replace(month=2, day=28)
     assert sub["plan_id"] == str(cheaper_yearly) and sub["latest_invoice"]["amount_due_cents"] == 9000

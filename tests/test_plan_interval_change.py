@@ -2,7 +2,7 @@
 
 The unused time of the old plan is credited (rounded up: the customer's favour), the new plan's full
 price is charged, and once that invoice is paid a new period and billing cycle anchor start at that
-moment. A credit worth at least the new price is not paid out: the change waits for the period end.
+moment. A credit worth more than the new price is never paid out: the rest goes to the customer balance.
 """
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -104,35 +104,45 @@ def test_month_to_quarter_is_an_interval_change_too(client, seeded, make_user, p
     assert when(after["current_period_end"]) == add_interval(anchor, "month", 3)
 
 
-def test_a_credit_worth_the_new_price_or_more_waits_for_the_period_end(client, seeded, make_user, payment_stub):
-    """Yearly -> monthly early in the year: never a negative charge; the change is scheduled like a downgrade."""
+def test_a_credit_beyond_the_new_price_goes_to_the_balance_and_pays_the_next_invoices(
+        client, seeded, make_user, payment_stub):
+    """Yearly -> monthly early in the year: never a negative charge; the excess credit is kept, not thrown away.
+
+    29000 a year, 300 of 365 days unused: credit ceil(23835.6) = 23836; Pro monthly 2900; 20936 to the balance.
+    """
     yearly = add_plan(client.application, 29000)
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id, plan_id=yearly)
     charges_before = len(charge_requests(client.application))
     r = _change_at(client, h, sub, PRO_MONTHLY_ID, elapsed_days=65, period_days=365)
     assert r.status_code == 200, r.json
-    assert r.json["plan_id"] == str(yearly) and r.json["pending_plan_id"] == str(PRO_MONTHLY_ID)
-    assert r.json["latest_invoice"]["reason"] == "subscription_create"  # no new invoice
-    assert len(client.get("/v1/invoices", headers=h).json["items"]) == 1
+    invoice = r.json["latest_invoice"]
+    assert [(line["kind"], line["amount_cents"]) for line in invoice["lines"]] == [
+        ("proration_credit", -23836), ("plan", 2900), ("credit_to_balance", 20936)]
+    assert invoice["amount_due_cents"] == 0 and invoice["status"] == "paid"
+    assert r.json["plan_id"] == str(PRO_MONTHLY_ID) and r.json["pending_plan_id"] is None  # switched now
+    assert client.get("/v1/auth/me", headers=h).json["balance"] == [{"currency": "USD", "amount_cents": 20936}]
     assert len(charge_requests(client.application)) == charges_before
-    end = get_subscription(client, h, sub)["current_period_end"]
-    advance_to(client.application, end)
-    run_cycle()
     after = get_subscription(client, h, sub)
-    assert after["plan_id"] == str(PRO_MONTHLY_ID) and after["pending_plan_id"] is None
-    assert after["latest_invoice"]["amount_due_cents"] == 2900
-    assert after["billing_cycle_anchor"] == after["current_period_start"] == end  # the monthly cycle starts there
-    assert when(after["current_period_end"]) == add_interval(when(end), "month")
+    assert after["billing_cycle_anchor"] == after["current_period_start"]  # the monthly cycle starts at the change
+    advance_to(client.application, after["current_period_end"])
+    run_cycle()
+    renewed = get_subscription(client, h, sub)["latest_invoice"]
+    assert [(line["kind"], line["amount_cents"]) for line in renewed["lines"]] == [
+        ("plan", 2900), ("applied_balance", -2900)]
+    assert renewed["status"] == "paid" and len(charge_requests(client.application)) == charges_before
+    assert client.get("/v1/auth/me", headers=h).json["balance"] == [{"currency": "USD", "amount_cents": 18036}]
 
 
-def test_a_credit_exactly_equal_to_the_new_price_charges_nothing_and_waits(client, seeded, make_user, payment_stub):
+def test_a_credit_exactly_equal_to_the_new_price_charges_nothing_and_switches_now(
+        client, seeded, make_user, payment_stub):
     same_price_quarterly = add_plan(client.application, 2900, interval="month", count=3)
     user, h = make_user()
     sub = subscribe_and_pay(client, h, user.id, plan_id=PRO_MONTHLY_ID)
     r = _change_at(client, h, sub, same_price_quarterly, elapsed_days=0)  # the whole 2900 unused
-    assert r.json["pending_plan_id"] == str(same_price_quarterly) and r.json["plan_id"] == str(PRO_MONTHLY_ID)
-    assert len(client.get("/v1/invoices", headers=h).json["items"]) == 1
+    assert r.json["plan_id"] == str(same_price_quarterly) and r.json["pending_plan_id"] is None
+    assert r.json["latest_invoice"]["amount_due_cents"] == 0 and r.json["latest_invoice"]["status"] == "paid"
+    assert client.get("/v1/auth/me", headers=h).json["balance"] == []
 
 
 def test_a_failed_payment_leaves_plan_period_and_anchor_as_they_were(client, seeded, make_user, payment_stub):

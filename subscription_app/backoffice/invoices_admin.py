@@ -16,10 +16,11 @@ from core.errors import ApiError
 from core.extensions import db
 from core.schemas import paginate
 from subscription_app import integrations
+from subscription_app.billing import credit_notes
+from subscription_app.billing.invoices import REFUND_TARGET
 from subscription_app.catalog import audit
 from subscription_app.catalog.audit import Actor
-from subscription_app.billing.invoices import REFUND_TARGET
-from subscription_app.models import CreditNote, CreditNoteLine, Invoice, SubscriptionOutbox
+from subscription_app.models import CreditNote, Invoice, SubscriptionOutbox
 
 
 def list_all(page: int, per_page: int, **filters) -> dict:
@@ -113,17 +114,7 @@ def refund(invoice_id: uuid.UUID, amount_cents: int | None, reason: str, actor: 
 
 
 def credit_note(invoice_id: uuid.UUID, amount_cents: int | None, reason: str, actor: Actor) -> CreditNote:
-    """A credit note without a refund on a paid invoice: the whole creditable amount unless amount_cents."""
+    """A credit note without a refund on a paid invoice (the whole creditable amount unless amount_cents):
+    its amount goes to the customer balance, paid to the next invoices (billing/credit_notes.py)."""
     invoice = _locked(invoice_id)
-    amount = _checked_amount(invoice, amount_cents)
-    note = CreditNote(id=uuid.uuid4(), invoice_id=invoice.id, user_id=invoice.user_id,
-                      subscription_id=invoice.subscription_id, amount_cents=amount, currency=invoice.currency,
-                      reason=reason, created_at=clock.utcnow())
-    note.lines.append(CreditNoteLine(kind="credit", amount_cents=amount, currency=invoice.currency,
-                                     description=f"Credit on invoice #{invoice.number}: {reason}"[:255]))
-    db.session.add(note)
-    db.session.flush()
-    audit.record(actor, "credit_note.created", "invoice", invoice.id, None,
-                 {"credit_note_id": note.id, "amount_cents": amount, "currency": note.currency, "reason": reason})
-    integrations.emit("credit_note.created", "credit_note", note.id, integrations.dump(note))
-    return note
+    return credit_notes.credit_to_balance(invoice.id, _checked_amount(invoice, amount_cents), reason, actor)

@@ -106,6 +106,9 @@ class CreditNoteRequestSchema(StrictSchema):
     amount_cents = Integer(strict=True, validate=validate.Range(min=1), metadata={
         "description": "Minor units of the invoice's currency; the whole creditable amount when left out"})
     reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    refund = StrictBoolean(load_default=False, validate=validate.Equal(
+        False, error="Only false here: a refund of the payment is POST /v1/admin/invoices/{{id}}/refunds."),
+        metadata={"description": "false: the amount goes to the customer balance (docs/credit-balance.md)"})
 
 
 class PlanCountSchema(StrictSchema):

@@ -13,6 +13,8 @@ from core.extensions import db
 from core.pagination import list_page
 from subscription_app import integrations
 from subscription_app.catalog import prices
+from subscription_app.discounts import apply as discounts
+from subscription_app.discounts import balance
 from subscription_app.models import (Invoice, InvoiceLine, Plan, Subscription, SubscriptionOutbox,
                                      UnwantedPayment)
 
@@ -52,10 +54,24 @@ def new_invoice(sub: Subscription, reason: str, currency: str, lines: list[Invoi
 
 def plan_invoice(sub: Subscription, plan: Plan, reason: str, start: datetime, end: datetime,
                  now: datetime) -> Invoice:
-    """A period of `plan` at the price `sub` pays (its own price version, catalog/prices.py)."""
+    """A period of `plan` at the price `sub` pays (its own price version, catalog/prices.py).
+
+    Its discount, then the customer's credit balance, come off before anything is charged.
+    """
     price = prices.price_of(sub, plan)
     line = plan_line(plan, start, end, amount_cents=price.amount_cents, currency=price.currency)
-    return new_invoice(sub, reason, price.currency, [line], start, end, now)
+    lines = [line, *discounts.discount_lines(sub, line)]
+    return with_balance(sub, reason, price.currency, lines, start, end, now)
+
+
+def with_balance(sub: Subscription, reason: str, currency: str, lines: list[InvoiceLine],
+                 period_start: datetime, period_end: datetime, now: datetime) -> Invoice:
+    """new_invoice, after the customer's held credit (in its currency) is spent on the total."""
+    applied = balance.applied_line(sub.user_id, currency, sum(line.amount_cents for line in lines))
+    invoice = new_invoice(sub, reason, currency, lines + ([applied] if applied else []), period_start,
+                          period_end, now)
+    balance.spend(invoice)
+    return invoice
 
 
 def request_charge(invoice: Invoice, sub: Subscription, description: str) -> None:
@@ -127,6 +143,7 @@ def void_open_invoices(sub: Subscription, now: datetime, reason: str | None = No
         stmt = stmt.where(Invoice.reason == reason)
     voided = db.session.scalars(stmt.values(status="void", voided_at=now).returning(Invoice)).all()
     for invoice in voided:
+        balance.give_back(invoice)
         integrations.emit("invoice.voided", "invoice", invoice.id, integrations.dump(invoice))
     return len(voided)
 

@@ -20,6 +20,7 @@ from subscription_app import integrations
 from subscription_app.billing import invoices, payment_methods
 from subscription_app.billing.periods import plan_period_end
 from subscription_app.catalog import prices
+from subscription_app.discounts import redeem
 from subscription_app.models import LIVE_STATUSES, Plan, Subscription
 
 # What counts as "the user's active subscription": paid up, in trial, or being dunned.
@@ -104,8 +105,10 @@ def _insert(sub: Subscription) -> None:
 
 
 def create(user_id: int, plan_id: uuid.UUID, card: dict | None = None,
-           payment_method_id: uuid.UUID | None = None) -> Subscription:
+           payment_method_id: uuid.UUID | None = None, promotion_code: str | None = None) -> Subscription:
     """A new `incomplete` subscription and its open invoice; with a method, the charge is requested.
+
+    A promotion code is checked before the card is sent anywhere and redeemed with the insert.
 
     Flushed, not committed: the caller commits (core.idempotency, with the stored answer).
     """
@@ -114,6 +117,7 @@ def create(user_id: int, plan_id: uuid.UUID, card: dict | None = None,
         raise ApiError(422, "This is a trial plan: use POST /v1/subscriptions/trial",
                        errors={"json": {"plan_id": ["Trial plans start with /v1/subscriptions/trial."]}})
     _refuse_if_live(user_id)
+    code = redeem.resolve(promotion_code, user_id, plan) if promotion_code else None
     method_id = _payment_method(user_id, card, payment_method_id)
     now = clock.utcnow()
     end = plan_period_end(plan, now)
@@ -122,6 +126,8 @@ def create(user_id: int, plan_id: uuid.UUID, card: dict | None = None,
                        payment_method_id=method_id, cancel_at_period_end=False, failed_payment_attempts=0)
     prices.put_on_current_price(sub, plan)
     _insert(sub)
+    if code is not None:
+        redeem.redeem(code, sub)
     invoice = invoices.plan_invoice(sub, plan, "subscription_create", now, end, now)
     if invoice.status == "paid":  # a free plan: nothing to collect
         sub.status = "active"

@@ -37,7 +37,8 @@ class QuoteLineSchema(StrictSchema):
     description = fields.String(dump_only=True)
     amount_cents = Integer(dump_only=True, metadata={"example": -1450})
     currency = fields.String(dump_only=True, metadata={"example": "USD"})
-    plan_id = fields.UUID(dump_only=True)
+    plan_id = fields.UUID(dump_only=True, allow_none=True,
+                          metadata={"description": "None on a credit_to_balance line"})
 
 
 class QuoteSchema(StrictSchema):

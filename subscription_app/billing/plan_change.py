@@ -4,8 +4,8 @@ A change to another billing interval (month -> year, month x1 -> month x3) start
 cycle, as Stripe does when the interval changes: the unused time of the old plan is
 credited and the new plan's full price charged (billing/proration.py); once that invoice is
 paid, the new plan's period and billing cycle anchor start at that moment. If the credit
-is worth the new price or more, nothing is charged now and the change waits for the period
-end like a downgrade (the renewal starts the new cycle there). The credit is priced when the
+is worth the new price or more, the invoice is zero, the change applies at once and the
+excess goes to the customer balance (docs/credit-balance.md). The credit is priced when the
 change is asked for, so an interval change not paid within INCOMPLETE_EXPIRY_HOURS (23 h,
 like Stripe's pending updates) lapses (renewals.run_lapsed_changes): paid days later, it
 would give the time in between for free.
@@ -33,6 +33,7 @@ from subscription_app.billing.lifecycle import is_trial_plan, load_plan, owned_s
 from subscription_app.billing.periods import plan_period_end, same_cycle
 from subscription_app.billing.proration import prorate_interval_change, prorate_upgrade, remaining_seconds
 from subscription_app.catalog import prices
+from subscription_app.discounts import balance
 from subscription_app.models import InvoiceLine, Plan, Subscription
 
 log = logging.getLogger(__name__)
@@ -91,15 +92,9 @@ def _quoted(sub: Subscription, new: Plan, quote):
     if quote.body["effect"] == "at_period_end":
         sub.pending_plan_id = new.id
         return None
-    now = clock.utcnow()
     lines = quotes.invoice_lines(quote)
-    invoice = invoices.new_invoice(sub, "subscription_update", quote.currency, lines, lines[0].period_start,
-                                   lines[-1].period_end, now)
-    if invoice.status == "paid":  # a zero-cent upgrade: nothing to collect, switch now
-        sub.plan_id, sub.pending_plan_id = new.id, None
-    else:
-        _collect(sub, invoice, f"Change to {new.name} (as quoted)")
-    return invoice
+    return _bill_change(sub, new, lines, lines[0].period_start, lines[1].period_end,
+                        f"Change to {new.name} (as quoted)")
 
 
 def _upgrade(sub: Subscription, old: Plan, new: Plan):
@@ -115,24 +110,14 @@ def _upgrade(sub: Subscription, old: Plan, new: Plan):
                     period_start=now, period_end=end,
                     description=f"Remaining time on {new.name} ({remaining} of {period} s)"),
     ]
-    invoice = invoices.new_invoice(sub, "subscription_update", new.currency, lines, now, end, now)
-    if invoice.status == "paid":  # nothing left to prorate (0 cents): switch now
-        prices.put_on_current_price(sub, new)
-        sub.plan_id, sub.pending_plan_id = new.id, None
-    else:
-        _collect(sub, invoice, f"Upgrade to {new.name} (prorated)")
-    return invoice
+    return _bill_change(sub, new, lines, now, end, f"Upgrade to {new.name} (prorated)")
 
 
 def _change_interval(sub: Subscription, old: Plan, new: Plan):
-    """Credit the unused old time, charge a whole new period; None when it waits for the period end."""
+    """Credit the unused old time, charge a whole new period; a credit beyond its price goes to the balance."""
     now = clock.utcnow()
     remaining, period = remaining_seconds(now, sub.current_period_start, sub.current_period_end)
     p = prorate_interval_change(prices.price_of(sub, old).amount_cents, new.price_cents, remaining, period)
-    if p.amount_cents <= 0:
-        # No customer balance to hold a credit: the old plan runs out its paid period instead.
-        sub.pending_plan_id = new.id
-        return None
     # As quoted now; the period really starts when the invoice is paid (apply_paid_upgrade).
     new_end = plan_period_end(new, now)
     lines = [
@@ -140,9 +125,19 @@ def _change_interval(sub: Subscription, old: Plan, new: Plan):
                     period_start=now, period_end=sub.current_period_end,
                     description=f"Unused time on {old.name} ({remaining} of {period} s)"),
         invoices.plan_line(new, now, new_end),
+        *balance.excess_lines(p.amount_cents, new.currency),
     ]
-    invoice = invoices.new_invoice(sub, "subscription_update", new.currency, lines, now, new_end, now)
-    _collect(sub, invoice, f"Change to {new.name} (new billing cycle)")
+    return _bill_change(sub, new, lines, now, new_end, f"Change to {new.name} (new billing cycle)")
+
+
+def _bill_change(sub: Subscription, new: Plan, lines: list[InvoiceLine], start, end, description: str):
+    """The change's invoice after held credit; paid at once (nothing to collect) it applies now."""
+    invoice = invoices.with_balance(sub, "subscription_update", new.currency, lines, start, end, clock.utcnow())
+    balance.bank_excess(invoice)
+    if invoice.status == "paid":
+        apply_paid_upgrade(sub, invoice, None)
+    else:
+        _collect(sub, invoice, description)
     return invoice
 
 

@@ -22,8 +22,8 @@ credited the unused time of the old plan and charged the new plan's full price:
     amount = new + credit                         = floor(new - old * remaining / period)
 
 The amount may be zero or negative (a year's unused time is worth more than a month):
-there is no customer balance to carry it, so such a change is not charged now and waits
-for the period end, like a downgrade (billing/plan_change.py).
+nothing is charged, the change applies at once and the excess goes to the customer
+balance (docs/credit-balance.md), which pays the next invoices.
 """
 from __future__ import annotations
 

@@ -16,11 +16,13 @@ from core.extensions import db
 from subscription_app.billing import invoices
 from subscription_app.billing.periods import plan_period_end, same_cycle
 from subscription_app.billing.proration import prorate_interval_change, prorate_upgrade, remaining_seconds
+from subscription_app.discounts import balance
 from subscription_app.models import InvoiceLine, Plan, PlanChangeQuote, Subscription
 
 QUOTE_TTL = timedelta(minutes=15)  # long enough to read and confirm, short enough that the price stays fair
 ROUNDING = {"upgrade": "amount = floor((new - old) * remaining / period); credit = -ceil(old * remaining / period)",
-            "interval_change": "credit = -ceil(old * remaining / period); amount = new + credit",
+            "interval_change": "credit = -ceil(old * remaining / period); amount = max(0, new + credit), "
+                               "the rest to the customer balance",
             "at_period_end": "nothing prorated: the new price applies from the next renewal"}
 
 
@@ -56,11 +58,11 @@ def price(sub: Subscription, old: Plan, new: Plan, at: datetime, proration: str)
         return _body(body, "upgrade", lines, new.price_cents, end)
     if proration != "none" and not same_cycle(old, new):
         p = prorate_interval_change(old.price_cents, new.price_cents, remaining, period)
-        if p.amount_cents > 0:
-            new_end = plan_period_end(new, at)
-            lines = [_credit(old, p.credit_cents, at, end, remaining, period),
-                     _line("plan", new, new.price_cents, at, new_end, invoices.plan_line(new, at, new_end).description)]
-            return _body(body, "interval_change", lines, new.price_cents, new_end)
+        new_end = plan_period_end(new, at)
+        lines = [_credit(old, p.credit_cents, at, end, remaining, period),
+                 _line("plan", new, new.price_cents, at, new_end, invoices.plan_line(new, at, new_end).description),
+                 *[_balance_line(line) for line in balance.excess_lines(p.amount_cents, new.currency)]]
+        return _body(body, "interval_change", lines, new.price_cents, new_end)
     return _body(body, "at_period_end", [], new.price_cents, end)
 
 
@@ -72,6 +74,11 @@ def _body(body: dict, effect: str, lines: list[dict], renewal_cents: int, renewa
 
 def _credit(old: Plan, cents: int, start: datetime, end: datetime, remaining: int, period: int) -> dict:
     return _line("proration_credit", old, cents, start, end, f"Unused time on {old.name} ({remaining} of {period} s)")
+
+
+def _balance_line(line: InvoiceLine) -> dict:
+    return {"kind": line.kind, "plan_id": None, "currency": line.currency, "amount_cents": line.amount_cents,
+            "period_start": None, "period_end": None, "description": line.description}
 
 
 def _line(kind: str, plan: Plan, cents: int, start: datetime, end: datetime, description: str) -> dict:
@@ -98,7 +105,11 @@ def redeem(sub: Subscription, quote_id: uuid.UUID, plan_id: uuid.UUID, now: date
 
 
 def invoice_lines(quote: PlanChangeQuote) -> list[InvoiceLine]:
-    return [InvoiceLine(kind=line["kind"], plan_id=uuid.UUID(line["plan_id"]), currency=line["currency"],
+    return [InvoiceLine(kind=line["kind"], plan_id=_maybe(uuid.UUID, line["plan_id"]), currency=line["currency"],
                         amount_cents=line["amount_cents"], description=line["description"],
-                        period_start=datetime.fromisoformat(line["period_start"]),
-                        period_end=datetime.fromisoformat(line["period_end"])) for line in quote.body["lines"]]
+                        period_start=_maybe(datetime.fromisoformat, line["period_start"]),
+                        period_end=_maybe(datetime.fromisoformat, line["period_end"])) for line in quote.body["lines"]]
+
+
+def _maybe(parse, value):
+    return None if value is None else parse(value)

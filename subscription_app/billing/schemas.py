@@ -12,6 +12,9 @@ class CreateSubscriptionSchema(StrictSchema):
     plan_id = fields.UUID(required=True)
     card = fields.Nested(CardSchema)
     payment_method_id = fields.UUID()
+    promotion_code = fields.String(validate=validate.Length(min=1, max=64),
+                                   metadata={"description": "A customer-facing code (any case)",
+                                             "example": "WELCOME20"})
 
     @validates_schema
     def _one_way_to_pay(self, data, **kwargs):
@@ -81,7 +84,7 @@ class CreditNoteSchema(StrictSchema):
     invoice_id = fields.UUID(dump_only=True)
     subscription_id = fields.UUID(dump_only=True, allow_none=True)
     refund_id = fields.String(dump_only=True, allow_none=True,
-                              metadata={"description": "The payment service's refund; null on a credit without one"})
+                              metadata={"description": "The payment service's refund; null: credited to the balance"})
     transaction_id = fields.UUID(dump_only=True, allow_none=True)
     amount_cents = Integer(dump_only=True)
     currency = fields.String(dump_only=True)
@@ -97,7 +100,8 @@ class CreditNotePageSchema(ListPageSchema):
 class InvoiceSchema(InvoiceSummarySchema):
     lines = fields.List(fields.Nested(InvoiceLineSchema), dump_only=True)
     credit_notes = fields.List(fields.Nested(CreditNoteSchema), dump_only=True,
-                               metadata={"description": "One per refund (their sum is amount_refunded_cents), plus any the operator issued without a refund (refund_id null)"})
+                               metadata={"description": "One per refund (their sum is amount_refunded_cents), or "
+                                                        "credit to the customer balance (refund_id null)"})
 
 
 class SubscriptionEventSchema(StrictSchema):

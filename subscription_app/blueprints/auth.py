@@ -5,8 +5,8 @@ from core import ratelimit
 from core.blueprint import Blueprint
 from core.ratelimit import limiter
 from subscription_app import accounts
-from subscription_app.schemas import (ChangePasswordSchema, LoginSchema, RegisterResponseSchema, RegisterSchema,
-                                      TokenSchema, UserSchema)
+from subscription_app.schemas import (ChangePasswordSchema, LoginSchema, MeSchema, RegisterResponseSchema,
+                                      RegisterSchema, TokenSchema)
 
 blp = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Registration, login and tokens")
 BEARER = [{"bearerAuth": []}]
@@ -40,10 +40,10 @@ def login(data):
 @blp.route("/me")
 @jwt_required()
 @blp.doc(security=BEARER)
-@blp.response(200, UserSchema)
+@blp.response(200, MeSchema)
 def me():
-    """The authenticated user."""
-    return accounts.current_user()
+    """The authenticated user, with the credit balance held per currency."""
+    return accounts.me()
 
 
 @blp.route("/change-password", methods=["POST"])

@@ -1,17 +1,18 @@
-"""/v1/subscriptions/{id}: resume, pause, card updates and binding plan-change quotes. Owner-only."""
+"""/v1/subscriptions/{id}: resume, pause, card updates, discounts and plan-change quotes. Owner-only."""
 import uuid
 
 from flask_jwt_extended import jwt_required
 
 from core.blueprint import Blueprint
 from subscription_app.accounts import current_user_id
-from subscription_app.billing import card_updates, pausing, plan_change
+from subscription_app.billing import card_updates, discount_changes, pausing, plan_change
 from subscription_app.billing.lifecycle_schemas import (PauseSchema, PaymentMethodSchema, PlanPreviewSchema,
                                                         QuoteSchema)
 from subscription_app.billing.schemas import SubscriptionSchema
+from subscription_app.discounts.schemas import ApplyCodeSchema, DiscountSchema
 
 blp = Blueprint("subscription_lifecycle", __name__, url_prefix="/v1/subscriptions",
-                description="Resume, pause, card updates and plan-change quotes (docs/lifecycle.md)")
+                description="Resume, pause, card updates, discounts and plan-change quotes (docs/lifecycle.md)")
 BEARER = [{"bearerAuth": []}]
 
 
@@ -58,3 +59,14 @@ def update_payment_method(data, subscription_id: uuid.UUID):
 def preview_plan_change(data, subscription_id: uuid.UUID):
     """What a change to `plan_id` costs, changing nothing; `PUT .../plan` with the `quote_id` bills exactly it."""
     return plan_change.preview(current_user_id(), subscription_id, data["plan_id"], data["proration"])
+
+
+@blp.route("/<uuid:subscription_id>/discount", methods=["POST"])
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.arguments(ApplyCodeSchema, example={"promotion_code": "WELCOME20"})
+@blp.response(201, DiscountSchema)
+@blp.alt_response(409, description="The subscription has ended, or has a discount already")
+def add_discount(data, subscription_id: uuid.UUID):
+    """Redeem a promotion code on a live subscription: it discounts the next plan invoices (docs/discounts.md)."""
+    return discount_changes.add_discount(current_user_id(), subscription_id, data["promotion_code"])

@@ -24,7 +24,8 @@ IDEMPOTENCY = {"parameters": [openapi_parameter("Replays the first answer for th
 @jwt_required()
 @blp.doc(security=BEARER, **IDEMPOTENCY)
 @idempotent(SubscriptionIdempotencyKey)
-@blp.arguments(CreateSubscriptionSchema)
+@blp.arguments(CreateSubscriptionSchema, example={"plan_id": "550e8400-e29b-41d4-a716-446655440000",
+                                                  "promotion_code": "WELCOME20"})
 @blp.response(201, SubscriptionSchema)
 @blp.alt_response(409, description="A live subscription exists already")
 @blp.alt_response(503, description="The payment service cannot save the card right now")
@@ -32,11 +33,13 @@ def create(data):
     """Subscribe to a paid plan: `incomplete` with an open invoice until a payment succeeds.
 
     With `card`, the card is saved with the payment service and charged at once; without
-    it, pay the invoice with `POST /v1/payments/process {invoice_id, card}`.
+    it, pay the invoice with `POST /v1/payments/process {invoice_id, card}`. A `promotion_code`
+    adds a `discount` line (docs/discounts.md); an expired or used-up code is a 422 naming why.
     """
     user = current_user()
     return lifecycle.create(user.id, data["plan_id"], card=data.get("card"),
-                            payment_method_id=data.get("payment_method_id"))
+                            payment_method_id=data.get("payment_method_id"),
+                            promotion_code=data.get("promotion_code"))
 
 
 @blp.route("/trial", methods=["POST"])
@@ -107,8 +110,8 @@ def change_plan(data, subscription_id: uuid.UUID):
     quote expired or the subscription changed since. During a trial, see docs/lifecycle.md.
 
     To a plan with another billing interval: the unused time is credited and the new plan's full
-    price charged; once paid, a new period and billing cycle anchor start. A credit worth the new
-    price or more waits for the period end instead.
+    price charged; once paid, a new period and billing cycle anchor start. A credit worth more than
+    the new price switches at once and the rest goes to the customer balance (docs/credit-balance.md).
     """
     return plan_change.change_plan(current_user_id(), subscription_id, data["plan_id"],
                                    quote_id=data.get("quote_id"), trial_end=data.get("trial_end"))
