@@ -18,9 +18,9 @@ from subscription_app.billing.periods import interval_problem
 from subscription_app.catalog import audit, features, prices
 from subscription_app.catalog.audit import Actor
 from subscription_app.models import LIVE_STATUSES, Plan, Subscription
-from subscription_app.usage import entitlements
+from subscription_app.usage import entitlements, plan_pricing
 
-EDITABLE = ("name", "description", "feature_limits", "sort_order")
+EDITABLE = ("name", "description", "feature_limits", "usage_pricing", "sort_order")
 
 
 def invalid(field: str, message: str) -> ApiError:
@@ -32,7 +32,8 @@ def snapshot(plan: Plan) -> dict:
             "price_cents": plan.price_cents, "currency": plan.currency, "billing_interval": plan.billing_interval,
             "interval_count": plan.interval_count, "trial_days": plan.trial_days,
             "converts_to_plan_id": plan.converts_to_plan_id, "feature_limits": dict(plan.feature_limits or {}),
-            "is_active": plan.is_active, "sort_order": plan.sort_order}
+            "is_active": plan.is_active, "sort_order": plan.sort_order,
+            "usage_pricing": plan_pricing.of(plan.id) if plan.id else {}}
 
 
 def get_plan(plan_id: uuid.UUID) -> Plan:
@@ -83,6 +84,7 @@ def _check_new(spec: dict) -> str:
     if converts is not None and db.session.get(Plan, converts) is None:
         raise invalid("converts_to_plan_id", "No such plan.")
     features.check_limits(spec.get("feature_limits") or {})
+    plan_pricing.check(spec.get("usage_pricing") or {}, features.kinds())
     return code
 
 
@@ -98,6 +100,7 @@ def create_plan(spec: dict, actor: Actor) -> Plan:
                 is_active=True)
     db.session.add(plan)
     db.session.flush()
+    plan_pricing.replace(plan.id, plan_pricing.check(spec.get("usage_pricing") or {}, features.kinds()))
     prices.add_version(plan, plan.price_cents)
     audit.record(actor, "plan.created", "plan", plan.id, None, snapshot(plan))
     return plan
@@ -113,10 +116,16 @@ def update_plan(plan: Plan, changes: dict, actor: Actor) -> Plan:
         _check_name(changes["name"], plan.id)
     if "feature_limits" in changes:
         features.check_limits(changes["feature_limits"] or {})
+    pricing = changes.pop("usage_pricing", None)
+    if pricing is not None:
+        pricing = plan_pricing.check(pricing, features.kinds())
     before = snapshot(plan)
     for key, value in changes.items():
         setattr(plan, key, value.strip() if key == "name" else value)
-    if "feature_limits" in changes and changes["feature_limits"] != before["feature_limits"]:
+    if pricing is not None:
+        plan_pricing.replace(plan.id, pricing)
+    if (changes.get("feature_limits", before["feature_limits"]) != before["feature_limits"]
+            or (pricing is not None and pricing != before["usage_pricing"])):
         entitlements.invalidate_after_commit(_subscriber_ids(plan))
     db.session.flush()
     audit.record(actor, "plan.updated", "plan", plan.id, before, snapshot(plan))

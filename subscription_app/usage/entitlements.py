@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.extensions import db
 from subscription_app.models import Plan, Subscription
-from subscription_app.usage import keys
+from subscription_app.usage import keys, plan_pricing
 from subscription_app.usage.store import get_store
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def load_entitlement(user_id: int) -> Entitlement:
     """Read the user's entitlement from PostgreSQL (the only place that reads subscriptions)."""
     row = db.session.execute(
         select(Subscription.status, Subscription.current_period_start, Subscription.current_period_end,
-               Plan.feature_limits)
+               Plan.id.label("plan_id"), Plan.feature_limits)
         .join(Plan, Plan.id == Subscription.plan_id)
         .where(Subscription.user_id == user_id, Subscription.status.in_(ENTITLED_STATUSES + UNENTITLED_LIVE))
         .order_by(Subscription.created_at.desc()).limit(1)
@@ -83,6 +83,8 @@ def load_entitlement(user_id: int) -> Entitlement:
     if row.status not in ENTITLED_STATUSES:
         return Entitlement(user_id, False, PAUSED if row.status == "paused" else INCOMPLETE)
     limits = {str(name): _limit(value) for name, value in (row.feature_limits or {}).items() if value is not False}
+    # A soft limit is billed as overage at period end, not refused: the script sees no cap.
+    limits.update({name: UNLIMITED for name in plan_pricing.uncapped(row.plan_id) if name in limits})
     return Entitlement(user_id, True, "", int(row.current_period_start.timestamp()),
                        int(row.current_period_end.timestamp()), limits)
 

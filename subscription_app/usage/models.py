@@ -5,9 +5,11 @@ UPSERT that only moves forward, and an admin reset writes here as well as Redis.
 """
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.extensions import db
@@ -29,3 +31,27 @@ class UsageCounter(db.Model):
     used: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), server_default=func.now(),
                                                  onupdate=func.now(), nullable=False)
+
+
+class PlanFeaturePrice(db.Model):
+    """How a plan prices one metered feature: included units, limit mode and the overage price."""
+    __tablename__ = "plan_feature_prices"
+    __table_args__ = (
+        CheckConstraint("included >= 0", name="included_nonnegative"),
+        CheckConstraint("limit_mode IN ('hard', 'soft', 'unlimited')", name="limit_mode"),
+        CheckConstraint("model IN ('per_unit', 'package', 'graduated', 'volume')", name="model"),
+    )
+
+    plan_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), db.ForeignKey("plans.id", ondelete="CASCADE"),
+                                               primary_key=True)
+    feature_key: Mapped[str] = mapped_column(db.String(64), db.ForeignKey("features.key"), primary_key=True)
+    included: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
+    limit_mode: Mapped[str] = mapped_column(db.String(9), nullable=False)
+    model: Mapped[str] = mapped_column(db.String(9), nullable=False, server_default="per_unit")
+    unit_amount_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
+    package_size: Mapped[int | None] = mapped_column(db.BigInteger)
+    tiers: Mapped[list | None] = mapped_column(JSONB)
+
+    def as_dict(self) -> dict:
+        return {"included": self.included, "limit_mode": self.limit_mode, "model": self.model,
+                "unit_amount_cents": self.unit_amount_cents, "package_size": self.package_size, "tiers": self.tiers}
