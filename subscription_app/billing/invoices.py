@@ -51,11 +51,11 @@ def new_invoice(sub: Subscription, reason: str, currency: str, lines: list[Invoi
 
 
 def plan_invoice(sub: Subscription, plan: Plan, reason: str, start: datetime, end: datetime,
-                 now: datetime) -> Invoice:
-    """A period of `plan` at the price `sub` pays (its own price version, catalog/prices.py)."""
+                 now: datetime, usage_lines: tuple[InvoiceLine, ...] = ()) -> Invoice:
+    """A period of `plan` at the price `sub` pays (its own price version, catalog/prices.py), plus usage in arrears."""
     price = prices.price_of(sub, plan)
     line = plan_line(plan, start, end, amount_cents=price.amount_cents, currency=price.currency)
-    return new_invoice(sub, reason, price.currency, [line], start, end, now)
+    return new_invoice(sub, reason, price.currency, [line, *usage_lines], start, end, now)
 
 
 def request_charge(invoice: Invoice, sub: Subscription, description: str) -> None:
