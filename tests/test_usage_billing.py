@@ -83,3 +83,26 @@ def test_usage_under_included_is_a_zero_line(app, client, basic_soft, make_user,
     run_cycle()
     invoice = client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json["latest_invoice"]
     assert _usage_line(invoice["lines"])["amount_cents"] == 0 and invoice["amount_due_cents"] == 900
+
+
+def test_done_when_reported_events_become_the_renewal_usage_line(app, client, basic_soft, make_user, payment_stub):
+    """Issue #17's acceptance: 1,500 events (some twice) -> 500 billable = 1000 cents, billed and paid."""
+    from core import clock
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID)
+    key = client.post("/v1/admin/api-keys", json={"name": "backend"}, headers=basic_soft).json["key"]
+    events = [{"event_id": f"call-{i}", "customer": user.id, "feature": "api_calls", "quantity": 1,
+               "timestamp": clock.utcnow().isoformat()} for i in range(1500)]
+    for start in range(0, 1500, 1000):
+        r = client.post("/v1/usage/events", json={"events": events[start:start + 1000]}, headers={"X-Api-Key": key})
+        assert r.json["accepted"] == len(events[start:start + 1000])
+    resent = client.post("/v1/usage/events", json={"events": events[:300]}, headers={"X-Api-Key": key}).json
+    assert (resent["accepted"], resent["duplicate"]) == (0, 300)
+    line = _usage_line(client.get("/v1/invoices/upcoming", headers=h).json["lines"])
+    assert (line["quantity"], line["billable"], line["amount_cents"]) == (1500, 500, 1000)
+    advance_to(app, sub["current_period_end"])
+    assert run_cycle()["renewed_or_ended"] == 1
+    invoice = client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json["latest_invoice"]
+    assert _usage_line(invoice["lines"])["amount_cents"] == 1000 and invoice["amount_due_cents"] == 1900
+    pay(client, invoice, user.id)
+    assert client.get(f"/v1/invoices/{invoice['id']}", headers=h).json["status"] == "paid"

@@ -120,3 +120,12 @@ def test_parallel_batches_with_overlapping_ids_count_each_once(app, client, key,
     assert _used(client, h) == 40
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(UsageEvent)) == 40
+
+
+def test_a_full_batch_fits_but_a_larger_body_is_413(client, key, customer):
+    user, _, _ = customer
+    full = [_ev(user.id, "x" * 200 + str(i)) for i in range(1000)]
+    assert _post(client, full, key).json["accepted"] == 50  # the plan's hard limit of 50 widgets
+    huge = client.post("/v1/usage/events", data=b"{" + b" " * (1024 * 1024 + 1) + b"}",
+                       headers={"X-Api-Key": key["key"], "Content-Type": "application/json"})
+    assert huge.status_code == 413
