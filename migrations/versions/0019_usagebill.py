@@ -31,6 +31,7 @@ def upgrade():
         sa.Column("unit_amount_cents", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("package_size", sa.BigInteger),
         sa.Column("tiers", postgresql.JSONB),
+        sa.Column("alert_percents", postgresql.JSONB),
         sa.CheckConstraint("included >= 0", name=op.f("ck_plan_feature_prices_included_nonnegative")),
         sa.CheckConstraint("limit_mode IN ('hard', 'soft', 'unlimited')", name=op.f("ck_plan_feature_prices_limit_mode")),
         sa.CheckConstraint("model IN ('per_unit', 'package', 'graduated', 'volume')",
@@ -62,6 +63,16 @@ def upgrade():
         sa.CheckConstraint("quantity > 0", name=op.f("ck_usage_events_quantity_positive")),
         sa.UniqueConstraint("event_id", name=op.f("uq_usage_events_event_id")),
     )
+    op.create_table(
+        "usage_threshold_crossings",
+        sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("feature", sa.String(64), primary_key=True),
+        sa.Column("period_start", TZ, primary_key=True),
+        sa.Column("threshold_quantity", sa.BigInteger, primary_key=True),
+        sa.Column("threshold_percent", sa.Integer, nullable=False),
+        sa.Column("used", sa.BigInteger, nullable=False),
+        sa.Column("reached_at", TZ, nullable=False, server_default=sa.func.now()),
+    )
     op.create_index("ix_usage_events_user_period", "usage_events", ["user_id", "period_start", "feature"])
     for name, type_ in (("feature", sa.String(64)), ("quantity", sa.BigInteger), ("included", sa.BigInteger),
                         ("billable", sa.BigInteger), ("pricing", postgresql.JSONB)):
@@ -71,6 +82,7 @@ def upgrade():
 def downgrade():
     for name in ("pricing", "billable", "included", "quantity", "feature"):
         op.drop_column("invoice_lines", name)
+    op.drop_table("usage_threshold_crossings")
     op.drop_table("usage_events")
     op.drop_table("api_keys")
     op.drop_table("plan_feature_prices")

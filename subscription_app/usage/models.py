@@ -51,10 +51,12 @@ class PlanFeaturePrice(db.Model):
     unit_amount_cents: Mapped[int] = mapped_column(db.BigInteger, nullable=False, server_default="0")
     package_size: Mapped[int | None] = mapped_column(db.BigInteger)
     tiers: Mapped[list | None] = mapped_column(JSONB)
+    alert_percents: Mapped[list | None] = mapped_column(JSONB)  # null: 80 and 100
 
     def as_dict(self) -> dict:
         return {"included": self.included, "limit_mode": self.limit_mode, "model": self.model,
-                "unit_amount_cents": self.unit_amount_cents, "package_size": self.package_size, "tiers": self.tiers}
+                "unit_amount_cents": self.unit_amount_cents, "package_size": self.package_size, "tiers": self.tiers,
+                "alert_percents": self.alert_percents}
 
 
 class ApiKey(db.Model):
@@ -89,3 +91,18 @@ class UsageEvent(db.Model):
     api_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), db.ForeignKey("api_keys.id"))
     received_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), server_default=func.now(),
                                                   nullable=False)
+
+
+class UsageThresholdCrossing(db.Model):
+    """A usage threshold a customer reached in a period: the row makes its event once-only."""
+    __tablename__ = "usage_threshold_crossings"
+
+    user_id: Mapped[int] = mapped_column(db.BigInteger, db.ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    feature: Mapped[str] = mapped_column(db.String(64), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), primary_key=True)
+    threshold_quantity: Mapped[int] = mapped_column(db.BigInteger, primary_key=True)
+    threshold_percent: Mapped[int] = mapped_column(db.Integer, nullable=False)
+    used: Mapped[int] = mapped_column(db.BigInteger, nullable=False)
+    reached_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), server_default=func.now(),
+                                                 nullable=False)

@@ -28,8 +28,3 @@ def replace(plan_id: uuid.UUID, pricing: dict[str, dict]) -> None:
         db.session.add(PlanFeaturePrice(plan_id=plan_id, feature_key=key, **spec))
     db.session.flush()
 
-
-def uncapped(plan_id: uuid.UUID) -> set[str]:
-    """Features the use script must not cap: soft ones are billed past included, unlimited ones never stop."""
-    return set(db.session.scalars(select(PlanFeaturePrice.feature_key).where(
-        PlanFeaturePrice.plan_id == plan_id, PlanFeaturePrice.limit_mode.in_(("soft", "unlimited")))))

@@ -11,7 +11,7 @@ from core.schemas import BIGINT_MAX
 
 LIMIT_MODES = ("hard", "soft", "unlimited")
 MODELS = ("per_unit", "package", "graduated", "volume")
-FIELDS = ("included", "limit_mode", "model", "unit_amount_cents", "package_size", "tiers")
+FIELDS = ("included", "limit_mode", "model", "unit_amount_cents", "package_size", "tiers", "alert_percents")
 
 
 def _tier_amount(units: int, tier: dict) -> int:
@@ -97,6 +97,14 @@ def _check_price(field: str, spec: dict) -> None:
         _check_tiers(f"{field}.tiers", spec.get("tiers"))
 
 
+def _check_alerts(field: str, percents) -> None:
+    if percents is None:
+        return
+    if (not isinstance(percents, list) or not 1 <= len(percents) <= 10
+            or not all(_whole(p, 1) and p <= 1000 for p in percents) or len(set(percents)) != len(percents)):
+        raise _invalid(field, "Must be a list of 1 to 10 distinct whole percents of included, 1 to 1000.")
+
+
 def check_feature(field: str, spec, kind: str | None) -> dict:
     """One feature's pricing, normalised; a 422 naming `usage_pricing.<key>.<field>` otherwise."""
     if kind is None:
@@ -115,9 +123,10 @@ def check_feature(field: str, spec, kind: str | None) -> dict:
         raise _invalid(f"{field}.limit_mode", f"Must be one of: {', '.join(LIMIT_MODES)}.")
     if mode == "soft":
         _check_price(field, spec)
+    _check_alerts(f"{field}.alert_percents", spec.get("alert_percents"))
     return {"included": spec.get("included", 0), "limit_mode": mode, "model": spec.get("model", "per_unit"),
             "unit_amount_cents": spec.get("unit_amount_cents", 0), "package_size": spec.get("package_size"),
-            "tiers": spec.get("tiers")}
+            "tiers": spec.get("tiers"), "alert_percents": spec.get("alert_percents")}
 
 
 def check_all(pricing, kinds: dict[str, str]) -> dict[str, dict]:
