@@ -129,3 +129,13 @@ def test_a_full_batch_fits_but_a_larger_body_is_413(client, key, customer):
     huge = client.post("/v1/usage/events", data=b"{" + b" " * (1024 * 1024 + 1) + b"}",
                        headers={"X-Api-Key": key["key"], "Content-Type": "application/json"})
     assert huge.status_code == 413
+
+
+def test_recount_rebuilds_counters_lost_with_redis_from_the_events(app, client, key, customer):
+    user, h, _ = customer
+    _post(client, [_ev(user.id, f"r{i}", quantity=2) for i in range(3)], key)
+    app.extensions["redis"].flushdb()  # lost before any ledger sync
+    assert _used(client, h) == 0
+    result = app.test_cli_runner().invoke(args=["usage", "recount", str(user.id)])
+    assert result.exit_code == 0 and '"widgets": 6' in result.output
+    assert _used(client, h) == 6
