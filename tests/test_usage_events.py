@@ -88,12 +88,14 @@ def test_bad_events_are_rejected_one_by_one_with_a_reason(client, key, customer,
 def test_auth_api_key_service_token_user_token_revoked_key(client, key, customer, admin_h, service_headers):
     user, h, _ = customer
     assert _post(client, [_ev(user.id)], headers=service_headers).json["accepted"] == 1
+    assert _post(client, [_ev(user.id)], key).json["accepted"] == 1
     assert _post(client, [_ev(user.id)], headers=h).status_code == 401  # a user token is never enough
     assert _post(client, [_ev(user.id)], headers=admin_h).status_code == 401
     assert _post(client, [_ev(user.id)], headers={"X-Api-Key": "usk_wrong"}).status_code == 401
     assert client.post(f"/v1/admin/api-keys/{key['id']}/revoke", headers=admin_h).json["revoked_at"]
     assert _post(client, [_ev(user.id)], key).status_code == 401
-    assert "key" not in client.get("/v1/admin/api-keys", headers=admin_h).json[0]
+    listed = client.get("/v1/admin/api-keys", headers=admin_h).json[0]
+    assert "key" not in listed and listed["last_used_at"] and listed["prefix"] == key["key"][:12]
     assert client.post("/v1/admin/api-keys", json={"name": "x"}, headers=h).status_code == 403
     with client.application.app_context():  # hashed at rest
         stored = db.session.scalar(select(ApiKey))

@@ -64,6 +64,7 @@ def authenticate() -> uuid.UUID | None:
         key_id = db.session.scalar(
             update(ApiKey).where(ApiKey.key_hash == _digest(provided), ApiKey.revoked_at.is_(None))
             .values(last_used_at=clock.utcnow()).returning(ApiKey.id))
+        db.session.commit()  # a short row lock: parallel batches with one key do not queue on it
         if key_id is not None:
             return key_id
         security_event("api_key_refused", f"API key refused on {request.path}", path=request.path)
