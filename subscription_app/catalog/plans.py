@@ -20,7 +20,8 @@ from subscription_app.catalog.audit import Actor
 from subscription_app.models import LIVE_STATUSES, Plan, Subscription
 from subscription_app.usage import entitlements, plan_pricing
 
-EDITABLE = ("name", "description", "feature_limits", "usage_pricing", "sort_order")
+EDITABLE = ("name", "description", "feature_limits", "sort_order")  # columns of plans
+PRICING = "usage_pricing"  # rows of plan_feature_prices (usage/plan_pricing.py)
 
 
 def invalid(field: str, message: str) -> ApiError:
@@ -108,7 +109,7 @@ def create_plan(spec: dict, actor: Actor) -> Plan:
 
 def update_plan(plan: Plan, changes: dict, actor: Actor) -> Plan:
     """Name, description, limits or order; a price changes only through new_price."""
-    unknown = set(changes) - set(EDITABLE)
+    unknown = set(changes) - {*EDITABLE, PRICING}
     if unknown:
         field = sorted(unknown)[0]
         raise invalid(field, "Cannot be edited here" + ("; issue a new price instead." if "price" in field else "."))
@@ -116,7 +117,7 @@ def update_plan(plan: Plan, changes: dict, actor: Actor) -> Plan:
         _check_name(changes["name"], plan.id)
     if "feature_limits" in changes:
         features.check_limits(changes["feature_limits"] or {})
-    pricing = changes.pop("usage_pricing", None)
+    pricing = changes.pop(PRICING, None)
     if pricing is not None:
         pricing = plan_pricing.check(pricing, features.kinds())
     before = snapshot(plan)
