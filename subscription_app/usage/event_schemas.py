@@ -34,7 +34,8 @@ class EventResultSchema(StrictSchema):
     event_id = fields.String(allow_none=True)
     status = fields.String(metadata={"enum": ["accepted", "duplicate", "rejected"]})
     reason = fields.String(metadata={"enum": ["invalid", "in_future", "period_closed", "unknown_customer",
-                                              "not_entitled", "unknown_feature", "limit_exceeded"]})
+                                              "not_entitled", "unknown_feature", "limit_exceeded",
+                                              "unavailable"]})
     message = fields.String()
     errors = fields.Dict()
 

@@ -25,6 +25,8 @@ from subscription_app.usage.models import UsageEvent
 
 FUTURE_SKEW = timedelta(minutes=5)
 EVENT = EventSchema()
+# What the metering call's refusal means for one event (503: usage state changing, retry it).
+REASONS = {429: "limit_exceeded", 403: "not_entitled", 404: "unknown_feature"}
 
 
 def _rejected(event_id, reason: str, message: str, **extra) -> dict:
@@ -70,7 +72,7 @@ def _count(event: dict) -> dict:
     try:
         metering.use_feature(event["customer"], event["feature"], event["quantity"])
     except ApiError as err:
-        reason = "limit_exceeded" if err.code == 429 else "not_entitled"
+        reason = REASONS.get(err.code, "unavailable")
         return _rejected(event["event_id"], reason, err.message)
     return {"event_id": event["event_id"], "status": "accepted"}
 
