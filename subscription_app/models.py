@@ -213,6 +213,12 @@ class InvoiceLine(db.Model):
     plan_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), db.ForeignKey("plans.id"))
     period_start: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
     period_end: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+    # Usage lines (kind "usage") only: what was used, what the plan included and how it was priced.
+    feature: Mapped[str | None] = mapped_column(db.String(64))
+    quantity: Mapped[int | None] = mapped_column(db.BigInteger)
+    included: Mapped[int | None] = mapped_column(db.BigInteger)
+    billable: Mapped[int | None] = mapped_column(db.BigInteger)
+    pricing: Mapped[dict | None] = mapped_column(JSONB)
 
     invoice = db.relationship("Invoice", back_populates="lines")
 

@@ -123,7 +123,7 @@ def test_sync_is_proportional_to_changed_users_and_moves_forward_only(app, clien
     use(client, users[0][1])
     assert ledger.sync_dirty()["users"] == 1
     # A stale, lower value never overwrites the ledger.
-    ledger._upsert([{"user_id": users[0][0].id, "feature": "widgets", "used": 1,
+    ledger.upsert_counters([{"user_id": users[0][0].id, "feature": "widgets", "used": 1,
                      **{k: v for k, v in db.session.execute(select(UsageCounter.period_start, UsageCounter.period_end)
                                                             .where(UsageCounter.user_id == users[0][0].id)).mappings().one().items()}}])
     db.session.commit()

@@ -53,14 +53,14 @@ def new_invoice(sub: Subscription, reason: str, currency: str, lines: list[Invoi
 
 
 def plan_invoice(sub: Subscription, plan: Plan, reason: str, start: datetime, end: datetime,
-                 now: datetime) -> Invoice:
-    """A period of `plan` at the price `sub` pays (its own price version, catalog/prices.py).
+                 now: datetime, usage_lines: tuple[InvoiceLine, ...] = ()) -> Invoice:
+    """A period of `plan` at the price `sub` pays (its own price version, catalog/prices.py), plus usage in arrears.
 
-    Its discount, then the customer's credit balance, come off before anything is charged.
+    Its discount (on the plan line), then the customer's credit balance, come off before anything is charged.
     """
     price = prices.price_of(sub, plan)
     line = plan_line(plan, start, end, amount_cents=price.amount_cents, currency=price.currency)
-    lines = [line, *discounts.discount_lines(sub, line)]
+    lines = [line, *discounts.discount_lines(sub, line), *usage_lines]
     return with_balance(sub, reason, price.currency, lines, start, end, now)
 
 

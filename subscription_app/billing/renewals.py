@@ -24,6 +24,7 @@ from subscription_app.billing.lifecycle import end_now
 from subscription_app.billing.periods import next_period_end, same_cycle
 from subscription_app.catalog import prices
 from subscription_app.models import Invoice, InvoiceLine, Plan, Subscription, SubscriptionEvent
+from subscription_app.usage import arrears
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +73,26 @@ def resume_paused(sub: Subscription, at: datetime, now: datetime, by: str) -> No
         renew_or_end(sub, now)
 
 
+def _closed_usage(sub: Subscription, reason: str) -> list:
+    """The ending period's usage, priced with the plan in force at its end (a trial's usage is free)."""
+    if reason != "subscription_cycle":
+        return []
+    closed_plan = db.session.get(Plan, sub.plan_id)
+    currency = prices.price_of(sub, closed_plan).currency
+    return arrears.close_period(sub.user_id, sub.plan_id, sub.current_period_start, sub.current_period_end, currency)
+
+
 def _start_paid_period(sub: Subscription, plan: Plan, reason: str, now: datetime) -> None:
     start = sub.current_period_end
     end = next_period_end(sub.billing_cycle_anchor, start, plan.billing_interval, plan.interval_count)
+    usage = _closed_usage(sub, reason)
     if sub.plan_id != plan.id:  # a downgrade or a trial's conversion: the new plan's current price
         prices.put_on_current_price(sub, plan)
     else:
         prices.apply_pending_price(sub)
     sub.plan_id = plan.id
     sub.current_period_start, sub.current_period_end = start, end
-    invoice = invoices.plan_invoice(sub, plan, reason, start, end, now)
+    invoice = invoices.plan_invoice(sub, plan, reason, start, end, now, usage_lines=tuple(usage))
     if invoice.status == "paid":
         return
     if sub.payment_method_id is not None:

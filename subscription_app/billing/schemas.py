@@ -49,6 +49,23 @@ class InvoiceLineSchema(StrictSchema):
     plan_id = fields.UUID(dump_only=True, allow_none=True)
     period_start = fields.DateTime(dump_only=True, allow_none=True)
     period_end = fields.DateTime(dump_only=True, allow_none=True)
+    feature = fields.String(dump_only=True, allow_none=True, metadata={"description": "Usage lines only"})
+    quantity = Integer(dump_only=True, allow_none=True, metadata={"description": "Units used in the period"})
+    included = Integer(dump_only=True, allow_none=True)
+    billable = Integer(dump_only=True, allow_none=True)
+    pricing = fields.Dict(dump_only=True, allow_none=True,
+                          metadata={"description": "The feature's pricing and how the amount was reached"})
+
+
+class UpcomingInvoiceSchema(StrictSchema):
+    subscription_id = fields.UUID(dump_only=True)
+    currency = fields.String(dump_only=True)
+    period_start = fields.DateTime(dump_only=True)
+    period_end = fields.DateTime(dump_only=True)
+    usage_as_of = fields.DateTime(dump_only=True)
+    lines = fields.List(fields.Nested(InvoiceLineSchema), dump_only=True)
+    subtotal_cents = Integer(dump_only=True)
+    amount_due_cents = Integer(dump_only=True)
 
 
 class InvoiceSummarySchema(StrictSchema):

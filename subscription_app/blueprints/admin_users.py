@@ -9,6 +9,8 @@ from core.blueprint import Blueprint
 from core.errors import ApiError
 from core.extensions import db
 from subscription_app import accounts
+from subscription_app.billing import upcoming
+from subscription_app.billing.schemas import UpcomingInvoiceSchema
 from subscription_app.models import User
 from subscription_app.schemas import UserSchema
 
@@ -45,3 +47,13 @@ def reactivate(user_id: int):
     user = _user(user_id)
     accounts.reactivate(user)
     return user
+
+
+@blp.route("/<int:user_id>/upcoming-invoice")
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.response(200, UpcomingInvoiceSchema)
+def upcoming_invoice(user_id: int):
+    """The user's next renewal as of now, as the customer sees it at GET /v1/invoices/upcoming."""
+    accounts.require_admin()
+    return upcoming.upcoming(_user(user_id).id)

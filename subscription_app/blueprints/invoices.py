@@ -6,8 +6,8 @@ from flask_jwt_extended import jwt_required
 from core.blueprint import Blueprint
 from core.pagination import ListArgsSchema
 from subscription_app.accounts import current_user_id
-from subscription_app.billing import invoices
-from subscription_app.billing.schemas import InvoicePageSchema, InvoiceSchema
+from subscription_app.billing import invoices, upcoming
+from subscription_app.billing.schemas import InvoicePageSchema, InvoiceSchema, UpcomingInvoiceSchema
 
 blp = Blueprint("invoices", __name__, url_prefix="/v1/invoices", description="Invoices of the authenticated user")
 BEARER = [{"bearerAuth": []}]
@@ -21,6 +21,16 @@ BEARER = [{"bearerAuth": []}]
 def list_invoices(args):
     """The user's invoices, newest first, each with its lines."""
     return invoices.list_invoices(current_user_id(), args)
+
+
+@blp.route("/upcoming")
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.response(200, UpcomingInvoiceSchema)
+@blp.alt_response(404, description="No subscription renews at the end of this period")
+def get_upcoming():
+    """The next renewal as of now: the plan's next period and this period's usage with its overage."""
+    return upcoming.upcoming(current_user_id())
 
 
 @blp.route("/<uuid:invoice_id>")

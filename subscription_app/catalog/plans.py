@@ -18,9 +18,10 @@ from subscription_app.billing.periods import interval_problem
 from subscription_app.catalog import audit, features, prices
 from subscription_app.catalog.audit import Actor
 from subscription_app.models import LIVE_STATUSES, Plan, Subscription
-from subscription_app.usage import entitlements
+from subscription_app.usage import entitlements, plan_pricing
 
-EDITABLE = ("name", "description", "feature_limits", "sort_order")
+EDITABLE = ("name", "description", "feature_limits", "sort_order")  # columns of plans
+PRICING = "usage_pricing"  # rows of plan_feature_prices (usage/plan_pricing.py)
 
 
 def invalid(field: str, message: str) -> ApiError:
@@ -32,7 +33,8 @@ def snapshot(plan: Plan) -> dict:
             "price_cents": plan.price_cents, "currency": plan.currency, "billing_interval": plan.billing_interval,
             "interval_count": plan.interval_count, "trial_days": plan.trial_days,
             "converts_to_plan_id": plan.converts_to_plan_id, "feature_limits": dict(plan.feature_limits or {}),
-            "is_active": plan.is_active, "sort_order": plan.sort_order}
+            "is_active": plan.is_active, "sort_order": plan.sort_order,
+            "usage_pricing": plan_pricing.of(plan.id) if plan.id else {}}
 
 
 def get_plan(plan_id: uuid.UUID) -> Plan:
@@ -83,6 +85,7 @@ def _check_new(spec: dict) -> str:
     if converts is not None and db.session.get(Plan, converts) is None:
         raise invalid("converts_to_plan_id", "No such plan.")
     features.check_limits(spec.get("feature_limits") or {})
+    plan_pricing.check(spec.get("usage_pricing") or {}, features.kinds())
     return code
 
 
@@ -98,6 +101,7 @@ def create_plan(spec: dict, actor: Actor) -> Plan:
                 is_active=True)
     db.session.add(plan)
     db.session.flush()
+    plan_pricing.replace(plan.id, plan_pricing.check(spec.get("usage_pricing") or {}, features.kinds()))
     prices.add_version(plan, plan.price_cents)
     audit.record(actor, "plan.created", "plan", plan.id, None, snapshot(plan))
     return plan
@@ -105,7 +109,7 @@ def create_plan(spec: dict, actor: Actor) -> Plan:
 
 def update_plan(plan: Plan, changes: dict, actor: Actor) -> Plan:
     """Name, description, limits or order; a price changes only through new_price."""
-    unknown = set(changes) - set(EDITABLE)
+    unknown = set(changes) - {*EDITABLE, PRICING}
     if unknown:
         field = sorted(unknown)[0]
         raise invalid(field, "Cannot be edited here" + ("; issue a new price instead." if "price" in field else "."))
@@ -113,10 +117,16 @@ def update_plan(plan: Plan, changes: dict, actor: Actor) -> Plan:
         _check_name(changes["name"], plan.id)
     if "feature_limits" in changes:
         features.check_limits(changes["feature_limits"] or {})
+    pricing = changes.pop(PRICING, None)
+    if pricing is not None:
+        pricing = plan_pricing.check(pricing, features.kinds())
     before = snapshot(plan)
     for key, value in changes.items():
         setattr(plan, key, value.strip() if key == "name" else value)
-    if "feature_limits" in changes and changes["feature_limits"] != before["feature_limits"]:
+    if pricing is not None:
+        plan_pricing.replace(plan.id, pricing)
+    if (changes.get("feature_limits", before["feature_limits"]) != before["feature_limits"]
+            or (pricing is not None and pricing != before["usage_pricing"])):
         entitlements.invalidate_after_commit(_subscriber_ids(plan))
     db.session.flush()
     audit.record(actor, "plan.updated", "plan", plan.id, before, snapshot(plan))

@@ -8,6 +8,7 @@ from core.schemas import Currency, Integer, StrictBoolean, StrictSchema
 from subscription_app.billing.periods import MAX_INTERVAL_COUNT
 from subscription_app.catalog.models import FEATURE_KINDS
 from subscription_app.schemas import PlanSchema
+from subscription_app.usage import plan_pricing
 
 LIMITS_DOC = {"description": "Feature key to value: a whole-number limit or null (unlimited) for a metered "
                              "feature, true or false for a flag.", "example": {"api_calls": 50000}}
@@ -15,6 +16,18 @@ TEAM = {"name": "Team", "price_cents": 4900, "currency": "USD", "billing_interva
         "feature_limits": {"api_calls": 50000}}
 UPDATE_EXAMPLE = {"description": "For small teams.", "feature_limits": {"api_calls": 60000}}
 FEATURE_EXAMPLE = {"key": "api_calls", "kind": "metered", "description": "API calls per billing period"}
+
+
+PRICING_DOC = {"description": "Metered feature key to its pricing: included units, limit_mode hard|soft|unlimited, "
+                              "model per_unit|package|graduated|volume, unit_amount_cents, package_size, tiers "
+                              "[{up_to, unit_amount_cents, flat_amount_cents}] (docs/usage-billing.md).",
+               "example": {"api_calls": {"included": 1000, "limit_mode": "soft", "model": "per_unit",
+                                         "unit_amount_cents": 2}}}
+
+
+def _pricing(**kwargs):
+    # Checked field by field by usage.pricing.check_all, which names the failing path.
+    return fields.Dict(keys=fields.String(), values=fields.Raw(), metadata=PRICING_DOC, **kwargs)
 
 
 def _limits(**kwargs):
@@ -34,6 +47,7 @@ class PlanCreateSchema(StrictSchema):
     trial_days = Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=730))
     converts_to_plan_id = fields.UUID(allow_none=True)
     feature_limits = _limits(load_default=dict)
+    usage_pricing = _pricing(load_default=dict)
     sort_order = Integer(load_default=0, strict=True)
 
 
@@ -41,6 +55,7 @@ class PlanUpdateSchema(StrictSchema):
     name = fields.String(validate=validate.Length(min=1, max=100))
     description = fields.String(allow_none=True, validate=validate.Length(max=2000))
     feature_limits = _limits()
+    usage_pricing = _pricing()
     sort_order = Integer(strict=True)
 
 
@@ -68,6 +83,7 @@ class PriceSchema(StrictSchema):
 class AdminPlanSchema(PlanSchema):
     is_active = fields.Boolean(dump_only=True, metadata={"description": "False once archived."})
     sort_order = Integer(dump_only=True)
+    usage_pricing = fields.Function(lambda plan: plan_pricing.of(plan.id), dump_only=True, metadata=PRICING_DOC)
 
 
 class MoveSchema(StrictSchema):

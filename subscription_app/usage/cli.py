@@ -1,4 +1,4 @@
-"""`flask usage ...`: run the ledger sync by hand."""
+"""`flask usage ...`: run the ledger sync by hand, rebuild counters from reported events."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import click
 from flask.cli import AppGroup
 
-from subscription_app.usage import ledger
+from subscription_app.usage import ledger, recount
 
 usage_cli = AppGroup("usage", help="Usage metering: counters in Redis, ledger in PostgreSQL.")
 
@@ -28,3 +28,10 @@ def sweep():
 def status():
     """Print the sync backlog (what /v1/health/queues shows)."""
     click.echo(json.dumps(ledger.sync_status()))
+
+
+@usage_cli.command("recount")
+@click.argument("user_id", type=int)
+def recount_user(user_id: int):
+    """Raise a customer's open-period counters to at least their reported events (after a Redis loss)."""
+    click.echo(json.dumps(recount.recount(user_id)))

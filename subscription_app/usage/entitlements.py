@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.extensions import db
 from subscription_app.models import Plan, Subscription
-from subscription_app.usage import keys
+from subscription_app.usage import keys, plan_pricing, thresholds
 from subscription_app.usage.store import get_store
 
 log = logging.getLogger(__name__)
@@ -48,18 +48,21 @@ class Entitlement:
     period_start: int = 0  # epoch seconds
     period_end: int = 0
     limits: dict[str, int] = field(default_factory=dict)  # UNLIMITED = no cap
+    alerts: dict[str, str] = field(default_factory=dict)  # feature -> "percent:quantity,..." (thresholds.py)
 
     def to_hash(self) -> dict[str, str]:
         data = {"e": "1" if self.entitled else "0", "why": self.reason,
                 "ps": str(self.period_start), "pe": str(self.period_end)}
         data.update({f"f:{name}": str(limit) for name, limit in self.limits.items()})
+        data.update({f"t:{name}": marks for name, marks in self.alerts.items()})
         return data
 
     @classmethod
     def from_hash(cls, user_id: int, data: dict[str, str]) -> "Entitlement":
         limits = {k[2:]: int(v) for k, v in data.items() if k.startswith("f:")}
+        alerts = {k[2:]: v for k, v in data.items() if k.startswith("t:")}
         return cls(user_id, data.get("e") == "1", data.get("why", ""), int(data.get("ps") or 0),
-                   int(data.get("pe") or 0), limits)
+                   int(data.get("pe") or 0), limits, alerts)
 
 
 def _limit(value) -> int:
@@ -73,7 +76,7 @@ def load_entitlement(user_id: int) -> Entitlement:
     """Read the user's entitlement from PostgreSQL (the only place that reads subscriptions)."""
     row = db.session.execute(
         select(Subscription.status, Subscription.current_period_start, Subscription.current_period_end,
-               Plan.feature_limits)
+               Plan.id.label("plan_id"), Plan.feature_limits)
         .join(Plan, Plan.id == Subscription.plan_id)
         .where(Subscription.user_id == user_id, Subscription.status.in_(ENTITLED_STATUSES + UNENTITLED_LIVE))
         .order_by(Subscription.created_at.desc()).limit(1)
@@ -83,8 +86,13 @@ def load_entitlement(user_id: int) -> Entitlement:
     if row.status not in ENTITLED_STATUSES:
         return Entitlement(user_id, False, PAUSED if row.status == "paused" else INCOMPLETE)
     limits = {str(name): _limit(value) for name, value in (row.feature_limits or {}).items() if value is not False}
+    pricing = plan_pricing.of(row.plan_id)
+    alerts = thresholds.marks(limits, pricing)
+    # A soft limit is billed as overage at period end, not refused: the script sees no cap.
+    limits.update({name: UNLIMITED for name, spec in pricing.items()
+                   if name in limits and spec["limit_mode"] != "hard"})
     return Entitlement(user_id, True, "", int(row.current_period_start.timestamp()),
-                       int(row.current_period_end.timestamp()), limits)
+                       int(row.current_period_end.timestamp()), limits, alerts)
 
 
 def refresh(user_id: int) -> Entitlement:

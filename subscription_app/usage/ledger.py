@@ -116,7 +116,8 @@ def _read_dirty(client, user_ids: list[int]) -> dict[int, list[tuple[str, str | 
     return result
 
 
-def _upsert(rows: list[dict]) -> None:
+def upsert_counters(rows: list[dict]) -> None:
+    """Write counters to the ledger, only ever forward."""
     if not rows:
         return
     stmt = insert(UsageCounter).values(rows)
@@ -145,7 +146,7 @@ def _sync_batch(entries: list[tuple[int, float]], shard_key: str) -> tuple[int, 
             row = rows.setdefault((uid, feature, ps), {"user_id": uid, "feature": feature, "used": int(value),
                                                       "period_start": as_datetime(ps), "period_end": as_datetime(pe)})
             row["period_end"] = max(row["period_end"], as_datetime(pe))
-    _upsert(list(rows.values()))
+    upsert_counters(list(rows.values()))
     db.session.commit()
     for uid, score in entries:
         items = dirty[uid]

@@ -16,7 +16,7 @@ from core import clock, tokens
 from core.errors import ApiError
 from core.extensions import db
 from subscription_app.models import User
-from subscription_app.usage import entitlements, keys, ledger
+from subscription_app.usage import entitlements, keys, ledger, thresholds
 from subscription_app.usage.entitlements import UNLIMITED, Entitlement
 from subscription_app.usage.models import UsageCounter
 from subscription_app.usage.store import get_store
@@ -77,9 +77,11 @@ def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | N
             if outcome == "tv_unknown":
                 continue
         if outcome == "ok":
-            used, limit, _, newly_dirty = reply[1:]
+            used, limit, _, newly_dirty, marks = reply[1:]
             if newly_dirty:
                 ledger.announce(user_id)
+            if marks:
+                thresholds.check_crossed(user_id, feature, ps, pe, int(used), delta, marks)
             return {**_view(feature, used, limit, ps, pe), "replayed": False}
         if outcome == "noent":
             entitlements.refresh(user_id)

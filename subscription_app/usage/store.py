@@ -33,7 +33,7 @@ if KEYS[5] then
   if not version then return {'tv_unknown'} end
   if tonumber(ARGV[9]) < tonumber(version) then return {'revoked'} end
 end
-local ent = redis.call('HMGET', KEYS[1], 'e', 'ps', 'pe', 'f:' .. ARGV[1], 'why')
+local ent = redis.call('HMGET', KEYS[1], 'e', 'ps', 'pe', 'f:' .. ARGV[1], 'why', 't:' .. ARGV[1])
 if not ent[1] then return {'noent'} end
 if ent[1] ~= '1' then return {'forbidden', ent[5] or ''} end
 if ent[2] ~= ARGV[2] or ent[3] ~= ARGV[3] then return {'stale', ent[2], ent[3]} end
@@ -56,7 +56,7 @@ end
 if ARGV[5] == '1' then
   redis.call('SET', KEYS[4], ARGV[6] .. '|' .. used .. '|' .. limit, 'EX', ARGV[7])
 end
-return {'ok', used, limit, ent[3], newly_dirty}
+return {'ok', used, limit, ent[3], newly_dirty, ent[6] or ''}
 """
 
 # KEYS: ent, generation. ARGV: generation seen before reading PostgreSQL, ttl, field, value, ...

@@ -1,0 +1,55 @@
+"""The upcoming invoice: what the next renewal would bill if the period ended now (docs/usage-billing.md)."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core import clock
+from core.errors import ApiError
+from core.extensions import db
+from subscription_app.billing import invoices
+from subscription_app.billing.periods import next_period_end
+from subscription_app.billing.renewals import conversion_plan
+from subscription_app.catalog import prices
+from subscription_app.models import Plan, Subscription
+from subscription_app.usage import arrears, plan_pricing
+
+RENEWING = ("active", "trialing", "past_due")
+
+
+def _renewing(user_id: int) -> Subscription:
+    sub = db.session.scalar(select(Subscription).where(Subscription.user_id == user_id,
+                                                       Subscription.status.in_(RENEWING))
+                            .order_by(Subscription.created_at.desc()).limit(1))
+    if sub is None or sub.cancel_at_period_end or sub.pause_at_period_end:
+        raise ApiError(404, "No upcoming invoice: no subscription renews at the end of this period")
+    return sub
+
+
+def _usage_lines(sub: Subscription, currency: str) -> list:
+    if sub.status == "trialing":
+        return []  # a trial's usage is not billed
+    pricing = plan_pricing.of(sub.plan_id)
+    soft = sorted(k for k, v in pricing.items() if v["limit_mode"] == "soft")
+    used = arrears.used_so_far(sub.user_id, soft, sub.current_period_start)
+    return arrears.priced_lines(sub.plan_id, used, pricing, sub.current_period_start, sub.current_period_end,
+                                currency)
+
+
+def upcoming(user_id: int) -> dict:
+    sub = _renewing(user_id)
+    if sub.status == "trialing":
+        plan = conversion_plan(sub)
+        if plan is None:
+            raise ApiError(404, "No upcoming invoice: the trial ends without converting")
+        anchor = sub.current_period_end
+    else:
+        plan = db.session.get(Plan, sub.pending_plan_id or sub.plan_id)
+        anchor = sub.billing_cycle_anchor
+    price = prices.price_of(sub, plan)
+    start = sub.current_period_end
+    end = next_period_end(anchor, start, plan.billing_interval, plan.interval_count)
+    lines = [invoices.plan_line(plan, start, end, amount_cents=price.amount_cents, currency=price.currency),
+             *_usage_lines(sub, price.currency)]
+    total = sum(line.amount_cents for line in lines)
+    return {"subscription_id": sub.id, "currency": price.currency, "period_start": start, "period_end": end,
+            "usage_as_of": clock.utcnow(), "lines": lines, "subtotal_cents": total, "amount_due_cents": total}

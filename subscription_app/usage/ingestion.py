@@ -1,0 +1,105 @@
+"""POST /v1/usage/events: server-to-server usage, deduplicated durably by event_id (docs/usage-billing.md).
+
+Per batch: each event is checked on its own; the valid ones are inserted into usage_events
+(INSERT ... ON CONFLICT DO NOTHING RETURNING, in event_id order so parallel batches cannot
+deadlock) and committed; then only the rows this request inserted are counted, through the
+same metering call as `use` (a hard limit refuses an event and its row is deleted again).
+A concurrent batch holding the same event_id makes the insert wait for its commit, so an id
+is counted once whichever batch wins.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from marshmallow import ValidationError
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert
+
+from core import clock
+from core.errors import ApiError
+from core.extensions import db
+from subscription_app.models import User
+from subscription_app.usage import entitlements, ledger, metering
+from subscription_app.usage.event_schemas import EventSchema
+from subscription_app.usage.models import UsageEvent
+
+FUTURE_SKEW = timedelta(minutes=5)
+EVENT = EventSchema()
+# What the metering call's refusal means for one event (503: usage state changing, retry it).
+REASONS = {429: "limit_exceeded", 403: "not_entitled", 404: "unknown_feature"}
+
+
+def _rejected(event_id, reason: str, message: str, **extra) -> dict:
+    return {"event_id": event_id, "status": "rejected", "reason": reason, "message": message, **extra}
+
+
+def _check(raw) -> tuple[dict | None, dict | None]:
+    """(event, None) or (None, rejection)."""
+    event_id = raw.get("event_id") if isinstance(raw, dict) else None
+    try:
+        event = EVENT.load(raw)
+    except ValidationError as err:
+        return None, _rejected(event_id if isinstance(event_id, str) else None, "invalid", "Invalid event",
+                               errors=err.messages)
+    now = clock.utcnow()
+    if event["timestamp"] > now + FUTURE_SKEW:
+        return None, _rejected(event["event_id"], "in_future", "Timestamp is more than 5 minutes in the future")
+    if db.session.get(User, event["customer"]) is None:
+        return None, _rejected(event["event_id"], "unknown_customer", "No such customer")
+    ent = entitlements.cached_entitlement(event["customer"])
+    if not ent.entitled:
+        return None, _rejected(event["event_id"], "not_entitled", ent.reason)
+    if event["feature"] not in ent.limits:
+        return None, _rejected(event["event_id"], "unknown_feature", "Feature is not part of the customer's plan")
+    if event["timestamp"] < ledger.as_datetime(ent.period_start):
+        return None, _rejected(event["event_id"], "period_closed",
+                               "Timestamp is before the open billing period, which is already billed")
+    return {**event, "period_start": ledger.as_datetime(ent.period_start)}, None
+
+
+def _insert(events: list[dict], api_key_id) -> dict[str, int]:
+    """event_id -> row id of the events this request inserted (the others were known already)."""
+    rows = [{"event_id": e["event_id"], "user_id": e["customer"], "feature": e["feature"], "quantity": e["quantity"],
+             "occurred_at": e["timestamp"], "period_start": e["period_start"], "api_key_id": api_key_id}
+            for e in sorted(events, key=lambda e: e["event_id"])]
+    if not rows:
+        return {}
+    stmt = insert(UsageEvent).values(rows).on_conflict_do_nothing(index_elements=[UsageEvent.event_id])
+    return dict(db.session.execute(stmt.returning(UsageEvent.event_id, UsageEvent.id)).all())
+
+
+def _count(event: dict) -> dict:
+    try:
+        metering.use_feature(event["customer"], event["feature"], event["quantity"])
+    except ApiError as err:
+        reason = REASONS.get(err.code, "unavailable")
+        return _rejected(event["event_id"], reason, err.message)
+    return {"event_id": event["event_id"], "status": "accepted"}
+
+
+def ingest(batch: list, api_key_id) -> dict:
+    checked = [_check(raw) for raw in batch]
+    seen: set[str] = set()
+    results, fresh = [], []
+    for event, rejection in checked:
+        if rejection is None and event["event_id"] in seen:
+            rejection = {"event_id": event["event_id"], "status": "duplicate"}
+        results.append(rejection)
+        if rejection is None:
+            seen.add(event["event_id"])
+            fresh.append(event)
+    inserted = _insert(fresh, api_key_id)
+    db.session.commit()  # durable before counting: metering may roll the session back to re-read
+    outcome = {}
+    for event in fresh:
+        if event["event_id"] not in inserted:
+            outcome[event["event_id"]] = {"event_id": event["event_id"], "status": "duplicate"}
+            continue
+        outcome[event["event_id"]] = _count(event)
+    refused = [inserted[i] for i, r in outcome.items() if r["status"] == "rejected"]
+    if refused:
+        db.session.execute(delete(UsageEvent).where(UsageEvent.id.in_(refused)))
+    db.session.commit()
+    answers = [r if r is not None else outcome[e["event_id"]] for (e, _), r in zip(checked, results)]
+    return {"results": answers, **{k: sum(a["status"] == k for a in answers)
+                                   for k in ("accepted", "duplicate", "rejected")}}
