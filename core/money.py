@@ -5,14 +5,16 @@ from iso4217 import Currency
 
 
 def is_currency(code: str) -> bool:
-    """True for an upper-case ISO 4217 alphabetic code in the package's current table."""
+    """True for an upper-case ISO 4217 code in the package's current table that money is priced in.
+
+    Codes without minor units (gold XAU, the SDR XDR, test XTS, "no currency" XXX) are not.
+    """
     if not isinstance(code, str) or len(code) != 3 or not code.isupper():
         return False
     try:
-        Currency(code)
+        return Currency(code).exponent is not None
     except ValueError:
         return False
-    return True
 
 
 def minor_units(code: str) -> int:

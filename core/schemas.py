@@ -35,8 +35,6 @@ def Currency(**kwargs) -> fields.String:  # noqa: N802 - a field factory, read l
     return fields.String(validate=_check_currency, metadata={"pattern": "^[A-Z]{3}$", "example": "USD"}, **kwargs)
 
 
-
-
 class StrictBoolean(fields.Boolean):
     """JSON true or false only: 1, "yes" or null is a 422 (marshmallow's documented custom-field hook)."""
 

@@ -10,24 +10,10 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 
 from core import cards
 from core.pagination import ListPageSchema
-from core.schemas import Integer, StrictBoolean, StrictSchema
+from core.schemas import Currency, Integer, StrictBoolean, StrictSchema
 
 MAX_AMOUNT_CENTS = 100_000_000  # 1,000,000.00 in a two-decimal currency: above that, talk to sales
 MAX_BIGINT = 2**63 - 1
-# Active ISO 4217 codes (funds and precious metals left out).
-ISO_4217 = frozenset("""
-AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD
-CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ
-GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR
-LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN
-PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB
-TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL
-""".split())
-
-
-def currency_field(**kwargs):
-    return fields.String(validate=validate.OneOf(sorted(ISO_4217), error="Must be an ISO 4217 code like USD."),
-                         **kwargs)
 
 
 class CardSchema(cards.CardSchema):
@@ -44,7 +30,7 @@ class ProcessPaymentSchema(StrictSchema):
     and either {card} or {payment_method_id}."""
     invoice_id = fields.UUID()
     amount_cents = Integer(strict=True, validate=validate.Range(min=1, max=MAX_AMOUNT_CENTS))
-    currency = currency_field()
+    currency = Currency()
     description = fields.String(validate=validate.Length(max=255))
     card = fields.Nested(CardSchema)
     payment_method_id = fields.UUID()
@@ -141,7 +127,7 @@ class ChargeRequestedDataSchema(ma.Schema):
     subscription_id = fields.UUID(allow_none=True)
     payment_method_id = fields.UUID(allow_none=True)
     amount_cents = Integer(strict=True, required=True, validate=validate.Range(min=0, max=MAX_AMOUNT_CENTS))
-    currency = currency_field(required=True)
+    currency = Currency(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(["charge", "verify"]))
     description = fields.String(allow_none=True, validate=validate.Length(max=255))
 

@@ -44,3 +44,11 @@ def test_the_same_bad_card_gets_the_same_422_on_both_ports(_apps, app, make_user
 def test_a_good_card_passes_the_shared_check():
     from core.cards import CardSchema
     assert CardSchema().load(GOOD)["number"] == GOOD["number"]
+
+
+@pytest.mark.parametrize("code, ok", [("USD", True), ("JPY", True), ("VED", True), ("XCG", True), ("ZWG", True),
+                                      ("ZWL", False), ("ANG", False), ("BGN", False), ("XAU", False),
+                                      ("XXX", False), ("usd", False)])
+def test_currencies_come_from_the_maintained_iso_4217_table(code, ok):
+    from core.money import is_currency
+    assert is_currency(code) is ok
