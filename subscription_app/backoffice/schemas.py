@@ -8,6 +8,7 @@ from subscription_app.billing.lifecycle_schemas import PRORATION_MODES
 from subscription_app.billing.schemas import CreditNoteSchema, InvoiceSchema, SubscriptionSchema
 from subscription_app.catalog.schemas import AuditEventSchema
 from subscription_app.models import INVOICE_REASONS, INVOICE_STATUSES, SUBSCRIPTION_STATUSES
+from subscription_app.schemas import UserSchema
 
 METADATA_MAX_KEYS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 50, 40, 500
 
@@ -30,16 +31,10 @@ class CustomerArgsSchema(PageArgsSchema):
         _dates_in_order(data, "created_from", "created_to")
 
 
-class CustomerSchema(StrictSchema):
-    id = Integer(dump_only=True)
-    email = fields.String(dump_only=True)
-    first_name = fields.String(dump_only=True, allow_none=True)
-    last_name = fields.String(dump_only=True, allow_none=True)
-    role = fields.String(dump_only=True)
-    is_active = fields.Boolean(dump_only=True)
+class CustomerSchema(UserSchema):
+    """A user as the operator sees them: the profile plus the operator's own links."""
     external_id = fields.String(dump_only=True, allow_none=True)
     metadata = fields.Dict(attribute="metadata_", keys=fields.String(), values=fields.String(), dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
 
 
 class CustomerPageSchema(StrictSchema):
