@@ -18,7 +18,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 help:
 	@echo "make run        install, start PostgreSQL/Redis if needed, migrate, seed, start every process of Procfile.dev"
-	@echo "make test       the test suite on real PostgreSQL and Redis (billing tests at 8 calendar instants)"
+	@echo "make test       the test suite on real PostgreSQL and Redis (billing tests at 7 calendar instants)"
 	@echo "make test-slow  the slow suites (crashes, outages, fuzzing, browser)"
 	@echo "make browser-deps  Debian's chromium for the browser test (root: apt-get), once"
 	@echo "make bench      load-test both services against their ceilings: bench/out/ (see bench/README.md)"
