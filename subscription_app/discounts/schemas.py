@@ -34,7 +34,8 @@ class CouponCreateSchema(StrictSchema):
                                   field_name="duration_in_periods")
 
 
-class CouponSchema(StrictSchema):
+class CouponTermsSchema(StrictSchema):
+    """What the customer may see of a coupon: its terms, not its limits."""
     id = fields.UUID(dump_only=True)
     name = fields.String(dump_only=True)
     percent_off = Integer(dump_only=True, allow_none=True)
@@ -42,6 +43,10 @@ class CouponSchema(StrictSchema):
     currency = fields.String(dump_only=True, allow_none=True)
     duration = fields.String(dump_only=True)
     duration_in_periods = Integer(dump_only=True, allow_none=True)
+
+
+class CouponSchema(CouponTermsSchema):
+    """The operator's view: the terms plus the limits and the count."""
     max_redemptions = Integer(dump_only=True, allow_none=True)
     times_redeemed = Integer(dump_only=True)
     redeem_by = fields.DateTime(dump_only=True, allow_none=True)
@@ -73,17 +78,6 @@ class PromotionCodeSchema(StrictSchema):
 class ApplyCodeSchema(StrictSchema):
     promotion_code = fields.String(required=True, validate=validate.Length(min=1, max=64),
                                    metadata={"example": "WELCOME20"})
-
-
-class CouponTermsSchema(StrictSchema):
-    """What the customer may see of a coupon: its terms, not its limits."""
-    id = fields.UUID(dump_only=True)
-    name = fields.String(dump_only=True)
-    percent_off = Integer(dump_only=True, allow_none=True)
-    amount_off_cents = Integer(dump_only=True, allow_none=True)
-    currency = fields.String(dump_only=True, allow_none=True)
-    duration = fields.String(dump_only=True)
-    duration_in_periods = Integer(dump_only=True, allow_none=True)
 
 
 class DiscountSchema(StrictSchema):
