@@ -8,6 +8,8 @@ export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/billing
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 export TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/billing_test
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# pytest-xdist workers for `make test` (0: one process); each worker gets its own database and Redis db.
+PYTEST_WORKERS ?= auto
 # `make bench` owns these: it empties the database (its name must contain "bench") and flushes the Redis db.
 export BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/billing_bench
 export BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
@@ -47,7 +49,7 @@ run: seed
 test: venv
 	$(BIN)/python scripts/services.py ensure --database-url $(TEST_DATABASE_URL) --redis-url $(TEST_REDIS_URL)
 	$(BIN)/lint-imports
-	$(BIN)/pytest -m "not slow" --calendar
+	$(BIN)/pytest -m "not slow" --calendar -n $(PYTEST_WORKERS)
 
 # Idempotent: nothing to do when chromium is there. Without root or apt the browser test skips.
 browser-deps:

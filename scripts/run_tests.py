@@ -2,6 +2,7 @@
 """Test runner with the seed README's flags, over pytest markers.
 
     python scripts/run_tests.py --all                 # the whole fast suite, as `make test` runs it
+    python scripts/run_tests.py --all --workers 0     # the same in one process (no pytest-xdist)
     python scripts/run_tests.py --subscription        # subscription service tests
     python scripts/run_tests.py --payment             # payment service tests
     python scripts/run_tests.py --security            # security tests only
@@ -64,6 +65,10 @@ def build_args(opts) -> list[str]:
     args = ["-m", expr]
     if getattr(opts, "all", False) or getattr(opts, "calendar", False):
         args.append("--calendar")  # billing tests at every calendar edge instant, as `make test` runs them
+    workers = opts.workers if getattr(opts, "workers", None) is not None else (
+        os.environ.get("PYTEST_WORKERS", "auto") if getattr(opts, "all", False) else None)
+    if workers is not None:
+        args += ["-n", str(workers)]  # pytest-xdist; each worker has its own database (docs/testing.md)
     if opts.pattern:
         args += ["-k", keyword_expression(opts.pattern)]
     if opts.coverage:
@@ -83,6 +88,8 @@ def main() -> int:
     parser.add_argument("--coverage", action="store_true", help="coverage report in htmlcov/")
     parser.add_argument("--pattern", help="only tests whose name or file name contains this (a leading test_ is "
                         "ignored), or a pytest -k expression")
+    parser.add_argument("--workers", help="pytest-xdist workers (`auto`: one per core, 0: one process); "
+                        "--all defaults to PYTEST_WORKERS or auto, as `make test`")
     parser.add_argument("--summary", action="store_true", help="count the tests of each group and exit")
     parser.add_argument("pytest_args", nargs="*", help="passed to pytest after --")
     opts = parser.parse_args()

@@ -20,8 +20,33 @@ from sqlalchemy.engine import make_url
 
 from core.settings import Settings, load_settings
 
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing_test")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _per_worker(database_url: str, redis_url: str, worker: str | None) -> tuple[str, str]:
+    """Each pytest-xdist worker gets its own database and Redis db, since tests truncate and flush them.
+
+    gw0 keeps the configured ones; gwN appends `_gwN` to the database name and takes the Redis db N
+    below the configured one (15 -> 14 would be the bench's, so the step skips it).
+    """
+    if not worker or worker == "gw0":
+        return database_url, redis_url
+    n = int(worker.removeprefix("gw"))
+    db_url = make_url(database_url)
+    db_url = db_url.set(database=f"{db_url.database}_{worker}")
+    base, _, index = redis_url.rpartition("/")
+    redis_db = int(index or 0) - n
+    if redis_db <= 14 < int(index or 0):
+        redis_db -= 1  # db 14 belongs to `make bench`
+    if redis_db < 1:
+        raise pytest.UsageError(f"no Redis db left for xdist worker {worker} below {redis_url}")
+    return db_url.render_as_string(hide_password=False), f"{base}/{redis_db}"
+
+
+TEST_DATABASE_URL, TEST_REDIS_URL = _per_worker(
+    os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing_test"),
+    os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+    os.environ.get("PYTEST_XDIST_WORKER"),
+)
 # The two services reach each other in-process in the fast suite (tests/wsgi_transport.py).
 SUBSCRIPTION_URL = "http://subscription.internal"
 PAYMENT_URL = "http://payment.internal"

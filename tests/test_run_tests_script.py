@@ -46,3 +46,18 @@ def test_all_runs_the_calendar_check_as_make_test_does():
         assert 'pytest -m "not slow" --calendar' in makefile.read()
     opts.all = False
     assert "--calendar" not in run_tests.build_args(opts)
+
+
+def test_all_spreads_over_the_cores_as_make_test_does(monkeypatch):
+    monkeypatch.delenv("PYTEST_WORKERS", raising=False)
+    opts = argparse.Namespace(all=True, subscription=False, payment=False, security=False, slow=False,
+                              coverage=False, pattern=None, pytest_args=[], workers=None)
+    args = run_tests.build_args(opts)
+    assert args[args.index("-n") + 1] == "auto"
+    with open(os.path.join(ROOT, "Makefile")) as makefile:
+        assert "-n $(PYTEST_WORKERS)" in makefile.read()
+    opts.workers = "0"
+    args = run_tests.build_args(opts)
+    assert args[args.index("-n") + 1] == "0"
+    opts.all, opts.workers = False, None
+    assert "-n" not in run_tests.build_args(opts)

@@ -1,9 +1,11 @@
 """Usage counters on their own Redis (USAGE_REDIS_URL) and on a 3-node Redis Cluster.
 
-Each server is a private redis-server started here on loopback ports 7101-7104 (never the
+Each server is a private redis-server started here on loopback ports 7101-7104, shifted per xdist worker (never the
 shared Redis), so flushing its scripts or data affects nobody else.
 """
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -16,8 +18,10 @@ from tests.usage_support import hammer, make_plan, new_subscriber, subscribe, us
 
 pytestmark = [pytest.mark.subscription, pytest.mark.reliability, needs_redis_server]
 
-STANDALONE_PORT = 7104
-CLUSTER_PORTS = (7101, 7102, 7103)
+# Each pytest-xdist worker shifts the ports by 10 so two workers never share a private server.
+_SHIFT = 10 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+STANDALONE_PORT = 7104 + _SHIFT
+CLUSTER_PORTS = (7101 + _SHIFT, 7102 + _SHIFT, 7103 + _SHIFT)
 
 
 def _usage_app(url: str, cluster_mode: bool = False):
