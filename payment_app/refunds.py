@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from core.errors import ApiError
 from core.extensions import db
 from core.queues import PAYMENTS, enqueue_after_commit
-from payment_app import gateway
+from payment_app import gateway, payments
 from payment_app.models import REFUNDABLE_STATUSES, Refund, Transaction
 from payment_app.reconcile import gateway_key
 
@@ -55,6 +55,7 @@ class Caller:
 def request_refund(caller: Caller, txn_id: uuid.UUID, amount_cents: int | None, reason: str | None,
                    keep_subscription: bool = False) -> Refund:
     """POST /refund: flushed, not committed; the caller commits (core.idempotency, with its stored answer)."""
+    can_end = _refund_can_end_subscription(txn_id) if caller.operator else False
     txn = _locked_transaction(txn_id)
     if txn is None or (not caller.operator and txn.user_id != caller.user_id):
         db.session.rollback()
@@ -63,7 +64,8 @@ def request_refund(caller: Caller, txn_id: uuid.UUID, amount_cents: int | None, 
         db.session.rollback()
         raise ApiError(403, "This payment paid an invoice: only an operator (support) can refund it, since the "
                             "refund changes the invoice and its subscription")
-    return _create(txn, amount_cents, reason, None, keep_subscription=keep_subscription, requested_by=caller.label)
+    return _create(txn, amount_cents, reason, None, keep_subscription=keep_subscription, requested_by=caller.label,
+                   can_end_subscription=can_end)
 
 
 def request_service_refund(txn_id: uuid.UUID, amount_cents: int | None, reason: str,
@@ -98,21 +100,34 @@ def request_service_refund(txn_id: uuid.UUID, amount_cents: int | None, reason: 
     return "refund_requested", refund, txn
 
 
+def _refund_can_end_subscription(txn_id: uuid.UUID) -> bool:
+    """Asked of the subscription service before the row lock is taken, so no lock waits on HTTP."""
+    txn = db.session.get(Transaction, txn_id)
+    if txn is None or txn.invoice_id is None:
+        return False
+    invoice = payments.fetch_invoice(txn.invoice_id)
+    return bool(invoice and invoice.get("refund_can_end_subscription"))
+
+
 def _locked_transaction(txn_id: uuid.UUID) -> Transaction | None:
     return db.session.scalar(select(Transaction).where(Transaction.id == txn_id).with_for_update())
 
 
-def subscription_effect(txn: Transaction, amount: int, available: int, keep: bool, request_id: str | None) -> str:
+def subscription_effect(txn: Transaction, amount: int, available: int, keep: bool, request_id: str | None,
+                        can_end_subscription: bool) -> str:
     """What the refund will do to the invoice's subscription once it succeeds (docs/refunds.md)."""
     if txn.invoice_id is None or request_id is not None:
         return "none"  # a one-off charge, or an unwanted payment given back: no subscription of it to change
+    if not can_end_subscription:
+        return "none"  # an older period's invoice, or an ended subscription, as the subscription service says
     if amount < available or keep:
         return "kept"
     return "canceled"
 
 
 def _create(txn: Transaction, amount_cents: int | None, reason: str | None, request_id: str | None, *,
-            keep_subscription: bool = False, requested_by: str | None = None) -> Refund:
+            keep_subscription: bool = False, requested_by: str | None = None,
+            can_end_subscription: bool = False) -> Refund:
     """Add a pending refund of the locked transaction; it is submitted once the caller commits."""
     if txn.kind != "charge" or txn.status not in REFUNDABLE_STATUSES:
         db.session.rollback()
@@ -126,7 +141,7 @@ def _create(txn: Transaction, amount_cents: int | None, reason: str | None, requ
         db.session.rollback()
         raise ApiError(422, "Refund exceeds the refundable amount",
                        errors={"json": {"amount_cents": [f"At most {available} can be refunded."]}})
-    effect = subscription_effect(txn, amount, available, keep_subscription, request_id)
+    effect = subscription_effect(txn, amount, available, keep_subscription, request_id, can_end_subscription)
     refund = Refund(id=uuid.uuid4(), transaction_id=txn.id, user_id=txn.user_id, amount_cents=amount,
                     currency=txn.currency, status="pending", reason=reason, request_id=request_id,
                     keep_subscription=keep_subscription, subscription_effect=effect, requested_by=requested_by)

@@ -105,10 +105,12 @@ class StandInSubscriptionService:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def add_invoice(self, invoice_id, user_id, *, amount_due_cents=2900, amount_paid_cents=0, status="open",
-                    currency="USD", subscription_id=None):
+                    currency="USD", subscription_id=None, refund_can_end_subscription=True):
+        """By default the current period's invoice of a live subscription, whose full refund ends it."""
         self.invoices[str(invoice_id)] = {
             "id": str(invoice_id), "user_id": user_id, "subscription_id": subscription_id, "status": status,
-            "amount_due_cents": amount_due_cents, "amount_paid_cents": amount_paid_cents, "currency": currency}
+            "amount_due_cents": amount_due_cents, "amount_paid_cents": amount_paid_cents, "currency": currency,
+            "refund_can_end_subscription": refund_can_end_subscription}
 
     def close(self):
         self.server.shutdown()

@@ -177,3 +177,23 @@ def test_charged_equals_paid_invoices_and_refunded_equals_credit_notes(world, ap
         assert db.session.query(SubscriptionEvent).filter_by(type="canceled").count() == 1
     assert (charged, paid) == (4 * 2900, 4 * 2900)
     assert refunded == noted == invoiced_back == 500 + 2900 + 100
+
+
+def test_a_full_refund_of_an_older_periods_invoice_answers_none_and_keeps_the_subscription(
+        world, client, payment_client, operator):
+    """The answer's prediction is the subscription service's rule: only the current period's invoice ends it."""
+    from datetime import timedelta
+
+    from core import clock
+
+    h, sub, first_txn = _subscribed(world, "older-period@example.com")
+    clock.set_offset(timedelta(days=32).total_seconds())
+    world.billing_cycle()
+    world.run()
+    assert world.sub(h, sub["id"])["status"] == "active"
+    r = _refund(payment_client, operator, first_txn["id"], {"reason": "old period"})
+    assert r.status_code == 202, r.json
+    assert (r.json["amount_cents"], r.json["subscription_effect"]) == (2900, "none")
+    world.run()
+    assert world.sub(h, sub["id"])["status"] == "active"
+    assert ("refund", "none") in _history(client, h, sub["id"])

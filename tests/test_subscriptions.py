@@ -249,7 +249,8 @@ def test_internal_invoice_and_user_summary(client, seeded, make_user, service_he
     r = client.get(f"/v1/subscriptions/internal/invoices/{inv['id']}", headers=service_headers)
     assert r.status_code == 200
     assert r.json == {"id": inv["id"], "user_id": user.id, "subscription_id": sub["id"], "status": "open",
-                      "amount_due_cents": 2900, "amount_paid_cents": 0, "currency": "USD"}
+                      "amount_due_cents": 2900, "amount_paid_cents": 0, "currency": "USD",
+                      "refund_can_end_subscription": True}
     assert client.get(f"/v1/subscriptions/internal/invoices/{uuid.uuid4()}",
                       headers=service_headers).status_code == 404
     assert client.get(f"/v1/subscriptions/internal/invoices/{inv['id']}", headers=h).status_code == 403

@@ -170,9 +170,22 @@ def list_invoices(user_id: int, args: dict) -> dict:
     return list_page(select(Invoice).where(Invoice.user_id == user_id), [Invoice.number], args)
 
 
+def covers_current_period(invoice: Invoice, sub: Subscription) -> bool:
+    """The invoice's period overlaps the subscription's current one (the first, a renewal, a proration)."""
+    return ((invoice.period_end is None or invoice.period_end > sub.current_period_start)
+            and (invoice.period_start is None or invoice.period_start < sub.current_period_end))
+
+
+def refund_can_end_subscription(invoice: Invoice) -> bool:
+    """Whether a full refund of this invoice ends its subscription (docs/refunds.md)."""
+    sub = db.session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+    return sub is not None and sub.is_live and covers_current_period(invoice, sub)
+
+
 def internal_view(invoice: Invoice) -> dict:
     """What the payment service may know about an invoice (docs/service-contract.md)."""
     return {"id": str(invoice.id), "user_id": invoice.user_id,
             "subscription_id": str(invoice.subscription_id) if invoice.subscription_id else None,
             "status": invoice.status, "amount_due_cents": invoice.amount_due_cents,
-            "amount_paid_cents": invoice.amount_paid_cents, "currency": invoice.currency}
+            "amount_paid_cents": invoice.amount_paid_cents, "currency": invoice.currency,
+            "refund_can_end_subscription": refund_can_end_subscription(invoice)}

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from core import clock
 from core.extensions import db
 from subscription_app import integrations
-from subscription_app.billing import credit_notes, history
+from subscription_app.billing import credit_notes, history, invoices
 from subscription_app.billing.lifecycle import end_now
 from subscription_app.models import CreditNote, Invoice, Subscription, UnwantedPayment
 
@@ -72,13 +72,8 @@ def refund_succeeded(data: dict) -> bool:
     return True
 
 
-def _current_period(invoice: Invoice, sub: Subscription) -> bool:
-    return ((invoice.period_end is None or invoice.period_end > sub.current_period_start)
-            and (invoice.period_start is None or invoice.period_start < sub.current_period_end))
-
-
 def subscription_effect(invoice: Invoice, sub: Subscription, keep: bool) -> str:
-    if not sub.is_live or not _current_period(invoice, sub):
+    if not sub.is_live or not invoices.covers_current_period(invoice, sub):
         return "none"
     if invoice.amount_refunded_cents < invoice.amount_paid_cents or keep:
         return "kept"

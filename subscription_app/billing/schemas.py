@@ -196,3 +196,6 @@ class InternalInvoiceSchema(StrictSchema):
     amount_due_cents = Integer()
     amount_paid_cents = Integer()
     currency = fields.String()
+    refund_can_end_subscription = fields.Boolean(metadata={
+        "description": "A full refund of its payment ends the subscription: the current period's invoice "
+                       "of a live subscription (docs/refunds.md)"})
