@@ -122,6 +122,15 @@ def deactivate(user: User) -> None:
     security_event("user_deactivated", f"user {user.id} deactivated", user_id=str(user.id))
 
 
+def demote(user: User) -> None:
+    """Take the admin role away; the role is a claim of every token, so every earlier token is revoked."""
+    user.role = "user"
+    revoke_every_token(user)
+    db.session.commit()
+    tokens.cache_token_version(user.id, user.token_version)
+    security_event("admin_demoted", f"user {user.id} demoted to user", user_id=str(user.id))
+
+
 def reactivate(user: User) -> None:
     """Allow logins again; tokens from before the deactivation stay revoked (their version is older)."""
     user.is_active = True

@@ -1,4 +1,4 @@
-"""Operator CLI: `flask users create-admin|deactivate|reactivate`, `flask subscriptions show <email>`.
+"""Operator CLI: `flask users create-admin|demote|deactivate|reactivate`, `flask subscriptions show <email>`.
 
 Reads and writes through the same models and account functions as the API; nothing here
 talks to the payment service.
@@ -10,14 +10,14 @@ import re
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import tokens
 from core.extensions import db
 from core.money import format_money
 from core.security import BCRYPT_MAX_BYTES, hash_password
 from subscription_app import accounts
-from subscription_app.models import Invoice, Plan, Subscription
+from subscription_app.models import Invoice, Plan, Subscription, User
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 subscriptions_cli = AppGroup("subscriptions", help="Inspect subscriptions and invoices.")
@@ -95,6 +95,23 @@ def deactivate(email: str):
     user = _user_or_fail(email)
     accounts.deactivate(user)
     click.echo(f"{user.email} (id {user.id}): deactivated, every token revoked")
+
+
+@users_cli.command("demote")
+@click.argument("email")
+def demote(email: str):
+    """Make admin EMAIL a plain user; every token already issued (which says admin) stops working."""
+    user = _user_or_fail(email)
+    if user.role != "admin":
+        click.echo(f"{user.email} (id {user.id}): not an admin, unchanged")
+        return
+    admins = db.session.scalar(select(func.count()).select_from(User)
+                               .where(User.role == "admin", User.is_active.is_(True), User.id != user.id))
+    if not admins:
+        raise click.ClickException(f"{user.email} is the last active admin: create another first "
+                                   "(flask users create-admin)")
+    accounts.demote(user)
+    click.echo(f"{user.email} (id {user.id}): demoted to user, every token revoked")
 
 
 @users_cli.command("reactivate")

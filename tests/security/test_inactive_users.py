@@ -109,3 +109,30 @@ def test_admin_endpoint_deactivates_and_reactivates(app, client, make_user, subs
     assert r.status_code == 200 and r.json["is_active"] is True
     assert db.session.get(User, user.id).is_active is True
     assert client.get("/v1/auth/me", headers=headers).status_code == 401  # the old token stays revoked
+
+
+def test_a_demoted_admin_loses_admin_rights_at_once_on_both_services(app, client, pay, make_user, cli):
+    """The role is in the JWT: demoting signs out every session, so no old admin token refunds anything."""
+    admin, admin_headers = make_user("demoted@example.com", role="admin")
+    make_user("stays@example.com", role="admin")  # the last admin cannot be demoted
+    customer, customer_headers = make_user()
+    txn = pay.pay_invoice(customer.id, customer_headers, SUCCESS_CARD, amount_due_cents=1500).json
+    pay.drain()
+    assert client.get("/v1/admin/customers", headers=admin_headers).status_code == 200
+    result = cli("users", "demote", "Demoted@example.com")
+    assert result.exit_code == 0 and "demoted to user, every token revoked" in result.output, result.output
+    assert client.get("/v1/admin/customers", headers=admin_headers).status_code == 401
+    refund = pay.client.post(f"/v1/payments/refund/{txn['id']}", json={}, headers=admin_headers)
+    assert refund.status_code == 401
+    fresh = client.post("/v1/auth/login", json={"email": "demoted@example.com", "password": "correct-horse-1"}).json
+    assert client.get("/v1/admin/customers", headers=bearer(fresh["access_token"])).status_code == 403
+    with app.app_context():
+        assert db.session.get(User, admin.id).role == "user"
+    again = cli("users", "demote", "demoted@example.com")
+    assert again.exit_code == 0 and "not an admin, unchanged" in again.output
+
+
+def test_the_last_admin_cannot_be_demoted(app, make_user, cli):
+    make_user("only-admin@example.com", role="admin")
+    result = cli("users", "demote", "only-admin@example.com")
+    assert result.exit_code != 0 and "the last active admin" in result.output
