@@ -22,7 +22,7 @@ from core.settings import Settings, load_settings
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing_test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-# The two services reach each other in-process in the fast suite (tests/wsgi_transport.py).
+# The two services reach each other in-process in the fast suite (tests/support/wsgi_transport.py).
 SUBSCRIPTION_URL = "http://subscription.internal"
 PAYMENT_URL = "http://payment.internal"
 
@@ -128,7 +128,7 @@ def _apps(settings, _schema):
 def in_process_services(_apps, monkeypatch):
     """core.http calls to the other service go to its real app, in this process."""
     from core import http
-    from tests.wsgi_transport import FlaskAdapter
+    from tests.support.wsgi_transport import FlaskAdapter
 
     adapters = {"subscription": FlaskAdapter(_apps["subscription"]), "payment": FlaskAdapter(_apps["payment"])}
     real_session = http.session

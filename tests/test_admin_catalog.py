@@ -8,7 +8,7 @@ from core.extensions import db
 from subscription_app.catalog.models import AuditEvent, Feature, PlanPrice
 from subscription_app.models import Invoice, Plan, Subscription
 from subscription_app.seed import PRO_MONTHLY_ID
-from tests.billing_support import advance_to, run_cycle, subscribe_and_pay
+from tests.support.billing_support import advance_to, run_cycle, subscribe_and_pay
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 TEAM = {"name": "Team", "price_cents": 4900, "currency": "USD", "billing_interval": "month",

@@ -8,7 +8,7 @@ from jobs import schedule
 from scripts import test_webhook
 from subscription_app.billing.cycle import run_billing_cycle
 from subscription_app.billing.periods import add_interval
-from tests.webhook_sink import Sink
+from tests.support.webhook_sink import Sink
 
 pytestmark = pytest.mark.subscription
 

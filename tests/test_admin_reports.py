@@ -13,7 +13,7 @@ from core.extensions import db
 from subscription_app.backoffice import reports
 from subscription_app.models import CreditNote, Invoice, Subscription
 from subscription_app.seed import BASIC_MONTHLY_ID, PRO_MONTHLY_ID, PRO_TRIAL_ID
-from tests.billing_support import GOOD_CARD, add_plan, advance_to, run_cycle, send_event, subscribe_and_pay
+from tests.support.billing_support import GOOD_CARD, add_plan, advance_to, run_cycle, send_event, subscribe_and_pay
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 

@@ -10,7 +10,7 @@ from core.extensions import db
 from subscription_app.catalog.models import AuditEvent
 from subscription_app.models import Invoice, Subscription
 from subscription_app.seed import ENTERPRISE_MONTHLY_ID, PRO_TRIAL_ID
-from tests.billing_support import GOOD_CARD, subscribe_and_pay, when
+from tests.support.billing_support import GOOD_CARD, subscribe_and_pay, when
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 

@@ -8,7 +8,7 @@ from core.extensions import db
 from subscription_app.catalog.models import AuditEvent
 from subscription_app.models import CreditNote, Invoice
 from subscription_app.seed import BASIC_MONTHLY_ID
-from tests.billing_support import refund_requests, subscribe_and_pay
+from tests.support.billing_support import refund_requests, subscribe_and_pay
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 

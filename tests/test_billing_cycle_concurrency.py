@@ -11,7 +11,7 @@ from core import clock
 from core.extensions import db
 from subscription_app.billing.periods import add_interval
 from subscription_app.models import Invoice, Subscription, SubscriptionOutbox, User
-from tests.billing_support import PRO_MONTHLY_ID, run_cycle
+from tests.support.billing_support import PRO_MONTHLY_ID, run_cycle
 
 pytestmark = [pytest.mark.reliability, pytest.mark.calendar]
 

@@ -12,7 +12,7 @@ from core.queues import DEFAULT, get_queue
 from subscription_app.billing.cycle import run_billing_cycle
 from subscription_app import cli as subscription_cli
 from subscription_app.models import Invoice, Subscription, User
-from tests.billing_support import PRO_MONTHLY_ID
+from tests.support.billing_support import PRO_MONTHLY_ID
 
 pytestmark = pytest.mark.subscription
 DUE = 230  # more than several batches of BATCH, never an exact multiple

@@ -2,7 +2,7 @@
 import pytest
 
 from core.extensions import db
-from tests.billing_support import (BAD_CARD, GOOD_CARD, advance_to, charge_requests, fail, pay,  # noqa: F401
+from tests.support.billing_support import (BAD_CARD, GOOD_CARD, advance_to, charge_requests, fail, pay,  # noqa: F401
                                    payment_stub, run_cycle, subscribe_and_pay)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]

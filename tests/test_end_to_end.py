@@ -10,7 +10,7 @@ from core.extensions import db
 from payment_app import gateway
 from payment_app.models import MockGatewayRequest
 from subscription_app.seed import ENTERPRISE_MONTHLY_ID, PRO_MONTHLY_ID, PRO_TRIAL_ID
-from tests.payment_fixtures import drain
+from tests.support.payment_fixtures import drain
 
 pytestmark = [pytest.mark.subscription, pytest.mark.payment, pytest.mark.calendar]
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}

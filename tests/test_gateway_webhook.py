@@ -12,7 +12,7 @@ from core.security import signature_headers
 from jobs.context import service_context
 from payment_app import payments as payment_service, resubmit
 from payment_app.models import MockGatewayRequest, PaymentInbox
-from tests.payment_fixtures import SUCCESS_CARD, _pay_servers, pay  # noqa: F401
+from tests.support.payment_fixtures import SUCCESS_CARD, _pay_servers, pay  # noqa: F401
 
 pytestmark = [pytest.mark.payment, pytest.mark.security]
 

@@ -13,7 +13,7 @@ from sqlalchemy import event, text
 
 from core.extensions import db
 from payment_app.models import Refund, Transaction
-from tests.payment_fixtures import SUCCESS_CARD, _pay_servers, pay  # noqa: F401
+from tests.support.payment_fixtures import SUCCESS_CARD, _pay_servers, pay  # noqa: F401
 
 pytestmark = pytest.mark.payment
 ONE_OFF = {"amount_cents": 2900, "currency": "USD", "description": "crash test"}

@@ -1,4 +1,4 @@
-"""The fast suite's services reach each other through their real apps (tests/wsgi_transport.py)."""
+"""The fast suite's services reach each other through their real apps (tests/support/wsgi_transport.py)."""
 from core import http
 
 

@@ -12,8 +12,8 @@ from core.queues import QUEUE_NAMES
 from subscription_app.integrations import delivery as delivery_mod
 from subscription_app.integrations.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from subscription_app.seed import PRO_MONTHLY_ID
-from tests.payment_fixtures import drain
-from tests.webhook_receiver import Receiver
+from tests.support.payment_fixtures import drain
+from tests.support.webhook_receiver import Receiver
 
 pytestmark = [pytest.mark.subscription]
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}

@@ -9,7 +9,7 @@ from core.extensions import db
 from core.on_commit import on_commit
 from payment_app import events
 from payment_app.models import Refund, Transaction
-from tests.payment_fixtures import SUCCESS_CARD, _pay_servers, pay  # noqa: F401
+from tests.support.payment_fixtures import SUCCESS_CARD, _pay_servers, pay  # noqa: F401
 from tests.test_gateway_webhook import _event, _post
 
 pytestmark = pytest.mark.payment

@@ -9,7 +9,7 @@ from core.extensions import db
 from core.security import verify_signature
 from core.queues import QUEUE_NAMES, WEBHOOKS, get_queue
 from payment_app.models import PaymentInbox, PaymentOutbox
-from tests.webhook_sink import Sink
+from tests.support.webhook_sink import Sink
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 
 from core import clock
-from tests.billing_support import (advance, advance_to, charge_requests, run_cycle,  # noqa: F401
+from tests.support.billing_support import (advance, advance_to, charge_requests, run_cycle,  # noqa: F401
                                    payment_stub, set_period, subscribe_and_pay, when)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]

@@ -9,7 +9,7 @@ from core.extensions import db
 from core.http import encode
 from core.security import signature_headers
 from subscription_app.models import Invoice, Subscription, SubscriptionInbox, UnwantedPayment
-from tests.billing_support import PRO_MONTHLY_ID, fail, pay, payment_data, refund_requests, send_event
+from tests.support.billing_support import PRO_MONTHLY_ID, fail, pay, payment_data, refund_requests, send_event
 
 pytestmark = pytest.mark.subscription
 

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from core.extensions import db
 from subscription_app.catalog.models import AuditEvent, PlanPrice
 from subscription_app.models import Plan, Subscription
-from tests.billing_support import subscribe_and_pay
+from tests.support.billing_support import subscribe_and_pay
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 

@@ -10,7 +10,7 @@ from core.queues import DEFAULT, PAYMENTS, enqueue_after_commit, get_queue
 from payment_app.resubmit import resubmit_stuck
 from payment_app.models import MockGatewayRequest, Transaction
 from subscription_app.models import User
-from tests.payment_fixtures import drain
+from tests.support.payment_fixtures import drain
 
 JOB = "tests.test_logging.report_request_id"
 

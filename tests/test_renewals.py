@@ -7,7 +7,7 @@ import pytest
 from core.extensions import db
 from core.settings import SettingsError, load_settings
 from subscription_app.models import Invoice, Subscription
-from tests.billing_support import (BASIC_MONTHLY_ID, PRO_MONTHLY_ID, advance, advance_to, charge_requests, fail, pay,  # noqa: F401
+from tests.support.billing_support import (BASIC_MONTHLY_ID, PRO_MONTHLY_ID, advance, advance_to, charge_requests, fail, pay,  # noqa: F401
                                    payment_stub, run_cycle, subscribe_and_pay)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]

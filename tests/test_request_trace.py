@@ -9,8 +9,8 @@ import pytest
 
 from payment_app import gateway
 from subscription_app.seed import PRO_MONTHLY_ID
-from tests.log_support import json_logs  # noqa: F401
-from tests.payment_fixtures import drain
+from tests.support.log_support import json_logs  # noqa: F401
+from tests.support.payment_fixtures import drain
 
 pytestmark = [pytest.mark.subscription, pytest.mark.payment]
 RID = "trace-pay-1"

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 
 from core.extensions import db
 from subscription_app.models import Subscription
-from tests.billing_support import GOOD_CARD, PRO_MONTHLY_ID, PRO_TRIAL_ID, charge_requests, payment_stub  # noqa: F401
+from tests.support.billing_support import GOOD_CARD, PRO_MONTHLY_ID, PRO_TRIAL_ID, charge_requests, payment_stub  # noqa: F401
 from tests.test_idempotency_crash import connection_killed_when_storing_the_answer
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]

@@ -7,7 +7,7 @@ from sqlalchemy import event, select
 from core.extensions import db
 from subscription_app.usage import keys, ledger
 from subscription_app.usage.models import UsageCounter
-from tests.usage_support import hammer, make_plan, subscribe, use
+from tests.support.usage_support import hammer, make_plan, subscribe, use
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 

@@ -4,9 +4,9 @@ from sqlalchemy import select
 
 from core.extensions import db
 from subscription_app.usage.models import UsageCounter
-from tests.billing_support import (BASIC_MONTHLY_ID, advance_to, pay, payment_stub, run_cycle,  # noqa: F401
+from tests.support.billing_support import (BASIC_MONTHLY_ID, advance_to, pay, payment_stub, run_cycle,  # noqa: F401
                                    subscribe_and_pay)
-from tests.usage_support import use
+from tests.support.usage_support import use
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 SOFT = {"api_calls": {"included": 1000, "limit_mode": "soft", "model": "per_unit", "unit_amount_cents": 2}}

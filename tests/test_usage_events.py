@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from core import clock
 from core.extensions import db
 from subscription_app.usage.models import ApiKey, UsageEvent
-from tests.usage_support import make_plan, subscribe
+from tests.support.usage_support import make_plan, subscribe
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from subscription_app.usage.pricing import rate
-from tests.billing_support import BASIC_MONTHLY_ID
+from tests.support.billing_support import BASIC_MONTHLY_ID
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "usage-billing.md"
 ROW = re.compile(r"^\| (\d+) \| (\d+) \| `(\{.*\})` \| (\d+) \| (\d+) \|$")

@@ -11,8 +11,8 @@ from core.extensions import db
 from subscription_app import create_app
 from subscription_app.usage import keys, ledger
 from tests.conftest import make_settings
-from tests.redis_servers import cluster, needs_redis_server, standalone
-from tests.usage_support import hammer, make_plan, new_subscriber, subscribe, use
+from tests.support.redis_servers import cluster, needs_redis_server, standalone
+from tests.support.usage_support import hammer, make_plan, new_subscriber, subscribe, use
 
 pytestmark = [pytest.mark.subscription, pytest.mark.reliability, needs_redis_server]
 

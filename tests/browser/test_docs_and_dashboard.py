@@ -12,7 +12,7 @@ import uuid
 import pytest
 import requests
 
-from tests.live import ARTIFACTS, live_stack  # noqa: F401 - fixture
+from tests.support.live import ARTIFACTS, live_stack  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

@@ -16,7 +16,7 @@ import time
 
 import requests
 
-from tests.live import free_port
+from tests.support.live import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)

@@ -2,7 +2,7 @@
 POSTs its signed answers to it), a stand-in subscription service, a webhook sink, and a drain
 helper that runs every queued job in-process until nothing is left.
 
-Import the fixtures with the names you use: `from tests.payment_fixtures import _pay_servers, pay  # noqa: F401`.
+Import the fixtures with the names you use: `from tests.support.payment_fixtures import _pay_servers, pay  # noqa: F401`.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from core.queues import QUEUE_NAMES, get_queue
 from jobs.worker import BillingWorker
 from payment_app import gateway
 from payment_app.models import MockGatewayRequest, PaymentOutbox
-from tests.webhook_sink import Sink
+from tests.support.webhook_sink import Sink
 
 SUCCESS_CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
 DECLINE_CARD = {"number": "4000000000000002", "exp_month": 12, "exp_year": 2099, "cvc": "123"}

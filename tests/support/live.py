@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = os.path.join(REPO, "tests", "artifacts")
 GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
 
