@@ -20,6 +20,11 @@ from sqlalchemy.engine import make_url
 
 from core.settings import Settings, load_settings
 
+# Fixture modules shared by every suite: a test asks for their fixtures by name, with no import (a module
+# comes after the ones it imports, so that pytest rewrites the asserts of each).
+pytest_plugins = ["tests.support.live", "tests.support.browser", "tests.support.log_support",
+                  "tests.support.payment_fixtures", "tests.support.billing_support", "tests.support.world"]
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing_test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # The two services reach each other in-process in the fast suite (tests/support/wsgi_transport.py).

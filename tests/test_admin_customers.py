@@ -8,8 +8,7 @@ from core import clock
 from core.extensions import db
 from subscription_app.catalog.models import AuditEvent
 from subscription_app.models import Invoice, User
-from tests.support.billing_support import (GOOD_CARD, advance_to, charge_requests, pay, payment_down,  # noqa: F401
-                                   run_cycle, subscribe_and_pay)
+from tests.support.billing_support import GOOD_CARD, advance_to, charge_requests, pay, run_cycle, subscribe_and_pay
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 

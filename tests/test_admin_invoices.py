@@ -10,7 +10,6 @@ from core.extensions import db
 from subscription_app.catalog.models import AuditEvent
 from subscription_app.models import CreditNote, Invoice
 from tests.support.billing_support import subscribe_and_pay
-from tests.test_end_to_end import world  # noqa: F401
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 

@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 from core.extensions import db
 from subscription_app.catalog.models import AuditEvent, PlanPrice
 from subscription_app.models import CreditNote, Plan, User
-from tests.test_end_to_end import world  # noqa: F401
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 PASSWORD = "correct-horse-1"

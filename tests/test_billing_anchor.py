@@ -4,9 +4,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from subscription_app.billing.periods import add_interval, next_period_end
-from tests.support.billing_support import (BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID,  # noqa: F401
-                                   PRO_TRIAL_ID, add_plan, advance_to, get_subscription, pay, payment_stub,
-                                   run_cycle, subscribe_and_pay, when)
+from tests.support.billing_support import (BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID,
+                                           PRO_TRIAL_ID, add_plan, advance_to, get_subscription, pay, run_cycle,
+                                           subscribe_and_pay, when)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 UTC = timezone.utc

@@ -2,8 +2,7 @@
 import pytest
 
 from core.extensions import db
-from tests.support.billing_support import (BAD_CARD, GOOD_CARD, advance_to, charge_requests, fail, pay,  # noqa: F401
-                                   payment_stub, run_cycle, subscribe_and_pay)
+from tests.support.billing_support import BAD_CARD, advance_to, charge_requests, fail, pay, run_cycle, subscribe_and_pay
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 NEW_CARD = {"number": "5555555555554444", "exp_month": 1, "exp_year": 2031, "cvc": "321"}

@@ -12,7 +12,7 @@ from subscription_app.catalog.models import AuditEvent
 from subscription_app.discounts.models import Coupon, CouponRedemption, Discount, PromotionCode
 from subscription_app.models import Invoice, Subscription
 from tests.support.billing_support import (BASIC_MONTHLY_ID, PRO_MONTHLY_ID, advance_to, pay, run_cycle,
-                                   subscribe_and_pay)
+                                           subscribe_and_pay)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 

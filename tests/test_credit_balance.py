@@ -9,8 +9,8 @@ from core import clock
 from core.extensions import db
 from subscription_app.discounts import balance
 from subscription_app.discounts.models import BalanceTransaction
-from tests.support.billing_support import (BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, charge_requests,  # noqa: F401
-                                   add_plan, payment_stub, put_plan, set_period, subscribe_and_pay)
+from tests.support.billing_support import (BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, charge_requests, add_plan,
+                                           put_plan, set_period, subscribe_and_pay)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 

@@ -13,7 +13,7 @@ from core.http import encode
 from core.security import signature_headers
 from payment_app import gateway, payments, refunds, resubmit
 from payment_app.models import MockGatewayRequest, Refund
-from tests.support.payment_fixtures import DECLINE_CARD, SUCCESS_CARD, _pay_servers, pay  # noqa: F401
+from tests.support.payment_fixtures import DECLINE_CARD, SUCCESS_CARD
 
 pytestmark = pytest.mark.payment
 ONE_OFF = {"amount_cents": 2900, "currency": "USD", "description": "lost answer"}

@@ -12,7 +12,7 @@ from core.security import signature_headers
 from jobs.context import service_context
 from payment_app import payments as payment_service, resubmit
 from payment_app.models import MockGatewayRequest, PaymentInbox
-from tests.support.payment_fixtures import SUCCESS_CARD, _pay_servers, pay  # noqa: F401
+from tests.support.payment_fixtures import SUCCESS_CARD, gateway_event, post_gateway_event
 
 pytestmark = [pytest.mark.payment, pytest.mark.security]
 
@@ -33,29 +33,13 @@ def _resubmit_stuck():
         return resubmit.resubmit_stuck()
 
 
-def _event(txn_id, status="succeeded", event_id=None, operation="charge"):
-    return {"event_id": event_id or f"evt_{uuid.uuid4().hex}", "type": f"{operation}.{status}",
-            "created_at": "2026-11-26T04:00:00+00:00",
-            "data": {"operation": operation, "status": status, "transaction_id": str(txn_id),
-                     "gateway_id": "gw_test", "amount_cents": 700, "currency": "USD",
-                     "failure_reason": None if status == "succeeded" else "card_declined"}}
-
-
-def _post(pay, envelope, *, secret=None, timestamp=None, headers=None, body=None):
-    raw = body if body is not None else encode(envelope)
-    secret = secret or pay.app.config["SETTINGS"].webhook_signing_secret
-    sig = signature_headers(secret, raw, timestamp) if headers is None else headers
-    return pay.client.post("/v1/webhooks/gateway", data=raw,
-                           headers={"Content-Type": "application/json", **sig})
-
-
 def test_signed_event_settles_the_transaction_once(pay, make_user):
     user, h = make_user()
     txn_id = _pending(pay, user, h)
-    envelope = _event(txn_id)
-    first = _post(pay, envelope)
+    envelope = gateway_event(txn_id)
+    first = post_gateway_event(pay, envelope)
     assert first.status_code == 200 and first.json == {"received": True, "processed": True}
-    again = _post(pay, envelope)
+    again = post_gateway_event(pay, envelope)
     assert again.status_code == 200 and again.json["processed"] is False and again.json["duplicate"] is True
     assert pay.transaction(h, txn_id).json["status"] == "succeeded"
     pay.drain()  # the real gateway answer arrives too: already settled, nothing changes
@@ -65,8 +49,8 @@ def test_signed_event_settles_the_transaction_once(pay, make_user):
 def test_a_final_state_never_moves_back(pay, make_user):
     user, h = make_user()
     txn_id = _pending(pay, user, h)
-    assert _post(pay, _event(txn_id, "failed")).json["processed"] is True
-    later = _post(pay, _event(txn_id, "succeeded"))
+    assert post_gateway_event(pay, gateway_event(txn_id, "failed")).json["processed"] is True
+    later = post_gateway_event(pay, gateway_event(txn_id, "succeeded"))
     assert later.status_code == 200 and later.json["processed"] is False
     txn = pay.transaction(h, txn_id).json
     assert txn["status"] == "failed" and txn["failure_reason"] == "card_declined"
@@ -76,7 +60,7 @@ def test_a_final_state_never_moves_back(pay, make_user):
 def test_bad_signatures_are_401_with_no_effect(pay, make_user, case):
     user, h = make_user()
     txn_id = _pending(pay, user, h)
-    envelope = _event(txn_id)
+    envelope = gateway_event(txn_id)
     raw = encode(envelope)
     good = signature_headers(pay.app.config["SETTINGS"].webhook_signing_secret, raw)
     kwargs = {
@@ -88,7 +72,7 @@ def test_bad_signatures_are_401_with_no_effect(pay, make_user, case):
         "malformed": {"headers": {**good, "X-Webhook-Signature": good["X-Webhook-Signature"][7:]}},
         "tampered": {"headers": good, "body": raw.replace(b"succeeded", b"failed\x20\x20\x20")},
     }[case]
-    r = _post(pay, envelope, **kwargs)
+    r = post_gateway_event(pay, envelope, **kwargs)
     assert r.status_code == 401
     assert pay.transaction(h, txn_id).json["status"] == "pending"
     with pay.app.app_context():
@@ -101,45 +85,46 @@ def test_any_configured_secret_verifies_during_rotation(pay, make_user):
     settings = pay.app.config["SETTINGS"]
     pay.app.config["SETTINGS"] = settings.with_overrides(
         webhook_signing_secrets=("new-secret-of-sufficient-length-0000000", *settings.webhook_signing_secrets))
-    r = _post(pay, _event(txn_id), secret=settings.webhook_signing_secrets[0])  # signed with the old one
+    old_secret = settings.webhook_signing_secrets[0]
+    r = post_gateway_event(pay, gateway_event(txn_id), secret=old_secret)
     assert r.status_code == 200 and pay.transaction(h, txn_id).json["status"] == "succeeded"
 
 
 def test_oversized_gateway_fields_are_bounded_not_a_500(pay, make_user):
     user, h = make_user()
     txn_id = _pending(pay, user, h)
-    envelope = _event(txn_id, "failed")
+    envelope = gateway_event(txn_id, "failed")
     envelope["data"].update(failure_reason="x" * 5000, gateway_id="g" * 500)
-    assert _post(pay, envelope).status_code == 200
+    assert post_gateway_event(pay, envelope).status_code == 200
     assert len(pay.transaction(h, txn_id).json["failure_reason"]) == 255
 
 
 def test_an_answer_for_another_amount_is_refused(pay, make_user):
     user, h = make_user()
     txn_id = _pending(pay, user, h)
-    envelope = _event(txn_id)
+    envelope = gateway_event(txn_id)
     envelope["data"]["amount_cents"] = 1
-    assert _post(pay, envelope).status_code == 422
+    assert post_gateway_event(pay, envelope).status_code == 422
     assert pay.transaction(h, txn_id).json["status"] == "pending"
 
 
 def test_unknown_transaction_is_404_and_not_recorded(pay):
     for txn_id in (uuid.uuid4(), "test-txn"):
-        r = _post(pay, _event(txn_id))
+        r = post_gateway_event(pay, gateway_event(txn_id))
         assert r.status_code == 404
     with pay.app.app_context():
         assert db.session.query(PaymentInbox).count() == 0
 
 
 def test_event_without_type_is_recorded_and_acknowledged(pay):
-    r = _post(pay, {"event_id": "test123", "status": "success"})
+    r = post_gateway_event(pay, {"event_id": "test123", "status": "success"})
     assert r.status_code == 200 and r.json == {"received": True, "processed": False}
-    assert _post(pay, {"event_id": "test123", "status": "success"}).json["duplicate"] is True
+    assert post_gateway_event(pay, {"event_id": "test123", "status": "success"}).json["duplicate"] is True
 
 
 def test_malformed_json_is_4xx(pay):
-    assert _post(pay, None, body=b"{not json").status_code in (400, 422)
-    assert _post(pay, None, body=json.dumps({"type": "charge.succeeded"}).encode()).status_code == 422
+    assert post_gateway_event(pay, None, body=b"{not json").status_code in (400, 422)
+    assert post_gateway_event(pay, None, body=json.dumps({"type": "charge.succeeded"}).encode()).status_code == 422
 
 
 def test_a_retried_charge_job_never_charges_twice(pay, make_user):

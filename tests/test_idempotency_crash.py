@@ -5,42 +5,16 @@ answer is being stored, which is what a SIGKILLed worker or a cut network does a
 Either both the charge (or refund) and the answer are gone and the retry runs once, or both
 stayed and the retry replays: the gateway is asked once, and a 5xx never follows a commit.
 """
-import contextlib
-
-import psycopg2
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from core.extensions import db
 from payment_app.models import Refund, Transaction
-from tests.support.payment_fixtures import SUCCESS_CARD, _pay_servers, pay  # noqa: F401
+from tests.support.crashes import connection_killed_when_storing_the_answer
+from tests.support.payment_fixtures import SUCCESS_CARD
 
 pytestmark = pytest.mark.payment
 ONE_OFF = {"amount_cents": 2900, "currency": "USD", "description": "crash test"}
-
-
-@contextlib.contextmanager
-def connection_killed_when_storing_the_answer(app):
-    """The first statement that stores an idempotent answer runs on a connection that was just killed."""
-    with app.app_context():
-        engine = db.engine
-    fired = []
-
-    def kill(conn, cursor, statement, parameters, context, executemany):
-        if fired or "response_code" not in statement or not statement.startswith("UPDATE"):
-            return
-        fired.append(statement)
-        pid = conn.connection.dbapi_connection.get_backend_pid()
-        killer = psycopg2.connect(engine.url.render_as_string(hide_password=False).replace("+psycopg2", ""))
-        killer.autocommit = True
-        killer.cursor().execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
-        killer.close()
-
-    event.listen(engine, "before_cursor_execute", kill)
-    try:
-        yield fired
-    finally:
-        event.remove(engine, "before_cursor_execute", kill)
 
 
 def _count(app, model, **where):

@@ -10,7 +10,6 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.live import live_stack  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

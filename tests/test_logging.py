@@ -8,7 +8,6 @@ from rq.job import Job
 
 from core.logging import current_request_id, resolve_format
 from core.queues import DEFAULT, enqueue_after_commit, get_queue
-from tests.support.log_support import json_logs  # noqa: F401
 
 
 def report_request_id(tag):

@@ -11,6 +11,7 @@ from rq import SimpleWorker
 from core import metrics
 from core.queues import DEFAULT, PAYMENTS, enqueue_after_commit, get_queue
 from tests.conftest import make_settings
+from tests.support.metrics import scrape, value
 
 
 def always_fails():
@@ -19,22 +20,6 @@ def always_fails():
 
 def noop():
     return None
-
-
-def scrape(client, headers=None) -> dict:
-    """{(name, frozenset(labels)): value} of one /metrics answer."""
-    r = client.get("/metrics", headers=headers or {})
-    assert r.status_code == 200, r.data
-    assert r.content_type.startswith("text/plain")
-    samples = {}
-    for family in text_string_to_metric_families(r.data.decode()):
-        for s in family.samples:
-            samples[(s.name, frozenset(s.labels.items()))] = s.value
-    return samples
-
-
-def value(samples, name, **labels):
-    return samples.get((name, frozenset(labels.items())))
 
 
 def test_requests_counted_by_url_rule_never_raw_path(client, make_user):

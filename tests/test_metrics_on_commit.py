@@ -9,8 +9,7 @@ from core.extensions import db
 from core.on_commit import on_commit
 from payment_app import events
 from payment_app.models import Refund, Transaction
-from tests.support.payment_fixtures import SUCCESS_CARD, _pay_servers, pay  # noqa: F401
-from tests.test_gateway_webhook import _event, _post
+from tests.support.payment_fixtures import SUCCESS_CARD, gateway_event, post_gateway_event
 
 pytestmark = pytest.mark.payment
 
@@ -114,14 +113,14 @@ def test_gateway_answer_whose_commit_fails_counts_once_when_redelivered(pay, mak
         with db.engine.connect() as other:
             killed.append(other.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}).scalar())
 
-    envelope = _event(txn_id)
+    envelope = gateway_event(txn_id)
     event.listen(FlaskSession, "before_commit", kill_connection)
     try:
-        failed = _post(pay, envelope)
+        failed = post_gateway_event(pay, envelope)
     finally:
         event.remove(FlaskSession, "before_commit", kill_connection)
     assert killed == [True] and failed.status_code == 503
-    retried = _post(pay, envelope)
+    retried = post_gateway_event(pay, envelope)
     assert retried.status_code == 200 and retried.json["processed"] is True
     assert pay.transaction(h, txn_id).json["status"] == "succeeded"
     assert _count(pay.redis, "succeeded") == 1

@@ -150,7 +150,7 @@ def test_a_refund_request_that_goes_dead_is_counted_and_listed_for_operators(app
 
     from subscription_app.billing import invoices
     from subscription_app.models import SubscriptionOutbox
-    from tests.test_metrics import scrape, value
+    from tests.support.metrics import scrape, value
 
     monkeypatch.setattr(outbox, "MAX_ATTEMPTS", 1)
     txn_id = str(uuid.uuid4())

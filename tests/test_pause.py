@@ -4,8 +4,8 @@ from datetime import timedelta
 import pytest
 
 from core import clock
-from tests.support.billing_support import (advance, advance_to, charge_requests, run_cycle,  # noqa: F401
-                                   payment_stub, set_period, subscribe_and_pay, when)
+from tests.support.billing_support import (advance, advance_to, charge_requests, run_cycle, set_period,
+                                           subscribe_and_pay, when)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 DAY = 86400

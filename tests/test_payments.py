@@ -7,7 +7,7 @@ import pytest
 
 from core.extensions import db
 from payment_app.models import PaymentMethod, Transaction
-from tests.support.payment_fixtures import DECLINE_CARD, SUCCESS_CARD, _pay_servers, pay  # noqa: F401
+from tests.support.payment_fixtures import DECLINE_CARD, SUCCESS_CARD
 
 pytestmark = pytest.mark.payment
 ONE_OFF = {"amount_cents": 1250, "currency": "EUR", "description": "Stickers"}

@@ -8,9 +8,9 @@ import time_machine
 from core.extensions import db
 from subscription_app.billing.proration import prorate_upgrade, remaining_seconds
 from subscription_app.models import Plan, Subscription
-from tests.support.billing_support import (BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, PRO_MONTHLY_ID, PRO_TRIAL_ID,  # noqa: F401
-                                   advance, charge_requests, fail, pay, payment_data, payment_stub, refund_requests,
-                                   put_plan, run_cycle, send_event, set_period, subscribe_and_pay)
+from tests.support.billing_support import (BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, PRO_MONTHLY_ID, PRO_TRIAL_ID,
+                                           advance, charge_requests, fail, pay, payment_data, refund_requests, put_plan,
+                                           run_cycle, send_event, set_period, subscribe_and_pay)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 DAY = 86400

@@ -14,9 +14,9 @@ from core.extensions import db
 from subscription_app.billing.periods import add_interval
 from subscription_app.billing.proration import prorate_interval_change
 from subscription_app.models import Subscription
-from tests.support.billing_support import (BASIC_MONTHLY_ID, PRO_MONTHLY_ID, advance, advance_to,  # noqa: F401
-                                   charge_requests, fail, pay, payment_stub, refund_requests, run_cycle,
-                                   add_plan, get_subscription, put_plan, set_period, subscribe_and_pay, when)
+from tests.support.billing_support import (BASIC_MONTHLY_ID, PRO_MONTHLY_ID, advance, advance_to, charge_requests, fail,
+                                           pay, refund_requests, run_cycle, add_plan, get_subscription, put_plan,
+                                           set_period, subscribe_and_pay, when)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 DAY = 86400

@@ -7,7 +7,6 @@ from core.queues import DEFAULT, QUEUE_NAMES, enqueue_after_commit, get_queue
 from jobs import schedule
 from jobs import scheduler as scheduler_module
 from jobs.worker import BillingWorker
-from tests.support.log_support import json_logs  # noqa: F401
 
 
 def plain_job():

@@ -5,8 +5,8 @@ import pytest
 import time_machine
 
 from core import clock
-from tests.support.billing_support import (BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, add_plan, advance,  # noqa: F401
-                                   charge_requests, payment_stub, set_period, subscribe_and_pay)
+from tests.support.billing_support import (BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, add_plan, advance, charge_requests,
+                                           set_period, subscribe_and_pay)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 DAY = 86400

@@ -10,7 +10,7 @@ from jobs.outbox import replay_event
 from payment_app.models import MockGatewayRequest, PaymentOutbox, Refund
 from subscription_app.models import CreditNote, Invoice, SubscriptionEvent
 from subscription_app.seed import ENTERPRISE_MONTHLY_ID
-from tests.test_end_to_end import CARD, world  # noqa: F401
+from tests.support.world import CARD
 
 pytestmark = [pytest.mark.subscription, pytest.mark.payment]
 

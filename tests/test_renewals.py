@@ -7,8 +7,8 @@ import pytest
 from core.extensions import db
 from core.settings import SettingsError, load_settings
 from subscription_app.models import Invoice, Subscription
-from tests.support.billing_support import (BASIC_MONTHLY_ID, PRO_MONTHLY_ID, advance, advance_to, charge_requests, fail, pay,  # noqa: F401
-                                   payment_stub, run_cycle, subscribe_and_pay)
+from tests.support.billing_support import (BASIC_MONTHLY_ID, PRO_MONTHLY_ID, advance, advance_to, charge_requests, fail,
+                                           pay, run_cycle, subscribe_and_pay)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 DAY = 86400

@@ -9,7 +9,6 @@ import pytest
 
 from payment_app import gateway
 from subscription_app.seed import PRO_MONTHLY_ID
-from tests.support.log_support import json_logs  # noqa: F401
 from tests.support.payment_fixtures import drain
 
 pytestmark = [pytest.mark.subscription, pytest.mark.payment]

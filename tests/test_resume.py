@@ -1,8 +1,7 @@
 """Un-cancel: POST /v1/subscriptions/{id}/resume undoes a cancel scheduled for the period end."""
 import pytest
 
-from tests.support.billing_support import (advance_to, charge_requests, run_cycle,  # noqa: F401
-                                   payment_stub, subscribe_and_pay)
+from tests.support.billing_support import advance_to, run_cycle, subscribe_and_pay
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 

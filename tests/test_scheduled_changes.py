@@ -6,7 +6,7 @@ clock are controlled; 4000000000000002 is always declined, 4242... approved.
 import pytest
 
 from subscription_app.seed import BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID
-from tests.test_end_to_end import CARD, DECLINED_CARD, world  # noqa: F401 - the world fixture
+from tests.support.world import CARD, DECLINED_CARD
 
 pytestmark = [pytest.mark.subscription, pytest.mark.payment]
 

@@ -10,8 +10,8 @@ from sqlalchemy import func, select, text
 
 from core.extensions import db
 from subscription_app.models import Subscription
-from tests.support.billing_support import GOOD_CARD, PRO_MONTHLY_ID, PRO_TRIAL_ID, charge_requests, payment_stub  # noqa: F401
-from tests.test_idempotency_crash import connection_killed_when_storing_the_answer
+from tests.support.billing_support import GOOD_CARD, PRO_MONTHLY_ID, PRO_TRIAL_ID, charge_requests
+from tests.support.crashes import connection_killed_when_storing_the_answer
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 ROUTES = {"subscribe": ("/v1/subscriptions", {"plan_id": str(PRO_MONTHLY_ID), "card": GOOD_CARD}),

@@ -7,8 +7,8 @@ import pytest
 
 from core.extensions import db
 from subscription_app.models import Invoice, Plan, Subscription
-from tests.support.billing_support import (BAD_CARD, BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, PRO_TRIAL_ID,  # noqa: F401
-                                   REFUSED_CARD, charge_requests, pay, payment_down, payment_stub)
+from tests.support.billing_support import (BAD_CARD, BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, PRO_TRIAL_ID,
+                                           REFUSED_CARD, charge_requests, pay)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 

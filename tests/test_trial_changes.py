@@ -5,8 +5,8 @@ import pytest
 
 from core.extensions import db
 from subscription_app.models import Plan
-from tests.support.billing_support import (BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID,  # noqa: F401
-                                   PRO_TRIAL_ID, advance_to, charge_requests, payment_stub, run_cycle, when)
+from tests.support.billing_support import (BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, GOOD_CARD, PRO_TRIAL_ID, advance_to,
+                                           charge_requests, run_cycle, when)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 

@@ -6,8 +6,8 @@ import pytest
 
 from core.extensions import db
 from subscription_app.models import Subscription
-from tests.support.billing_support import (BAD_CARD, GOOD_CARD, PRO_MONTHLY_ID, PRO_TRIAL_ID, advance_to, charge_requests,  # noqa: F401
-                                   fail, pay, payment_stub, run_cycle, send_event)
+from tests.support.billing_support import (BAD_CARD, GOOD_CARD, PRO_MONTHLY_ID, PRO_TRIAL_ID, advance_to,
+                                           charge_requests, fail, pay, run_cycle, send_event)
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 

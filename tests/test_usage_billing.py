@@ -4,8 +4,7 @@ from sqlalchemy import select
 
 from core.extensions import db
 from subscription_app.usage.models import UsageCounter
-from tests.support.billing_support import (BASIC_MONTHLY_ID, advance_to, pay, payment_stub, run_cycle,  # noqa: F401
-                                   subscribe_and_pay)
+from tests.support.billing_support import BASIC_MONTHLY_ID, advance_to, pay, run_cycle, subscribe_and_pay
 from tests.support.usage_support import use
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]

@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from core.extensions import db
 from subscription_app.integrations.models import IntegrationEvent
-from tests.support.billing_support import BASIC_MONTHLY_ID, advance_to, payment_stub, run_cycle, subscribe_and_pay  # noqa: F401
+from tests.support.billing_support import BASIC_MONTHLY_ID, advance_to, run_cycle, subscribe_and_pay
 from tests.support.usage_support import use
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]

@@ -1,4 +1,4 @@
-"""A fixture that captures every log line as parsed JSON: `from tests.support.log_support import json_logs  # noqa: F401`."""
+"""A fixture that captures every log line as parsed JSON: ask for `json_logs` (registered in tests/conftest.py)."""
 from __future__ import annotations
 
 import io

@@ -2,7 +2,7 @@
 POSTs its signed answers to it), a stand-in subscription service, a webhook sink, and a drain
 helper that runs every queued job in-process until nothing is left.
 
-Import the fixtures with the names you use: `from tests.support.payment_fixtures import _pay_servers, pay  # noqa: F401`.
+The fixtures (`pay`, `_pay_servers`) are registered in tests/conftest.py: ask for them by name.
 """
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from werkzeug.serving import make_server
 
 from core import outbox
 from core.extensions import db
+from core.http import encode
 from core.queues import QUEUE_NAMES, get_queue
+from core.security import signature_headers
 from jobs.worker import BillingWorker
 from payment_app import gateway
 from payment_app.models import MockGatewayRequest, PaymentOutbox
@@ -183,3 +185,21 @@ def pay(app, payment_app, redis_conn, monkeypatch, _pay_servers):
         yield PayEnv(payment_app, payment_app.test_client(), redis_conn, sink, subs, monkeypatch)
     finally:
         payment_app.config["SETTINGS"] = settings
+
+
+def gateway_event(txn_id, status="succeeded", event_id=None, operation="charge"):
+    """The mock gateway's signed-webhook envelope for one transaction."""
+    return {"event_id": event_id or f"evt_{uuid.uuid4().hex}", "type": f"{operation}.{status}",
+            "created_at": "2026-11-26T04:00:00+00:00",
+            "data": {"operation": operation, "status": status, "transaction_id": str(txn_id),
+                     "gateway_id": "gw_test", "amount_cents": 700, "currency": "USD",
+                     "failure_reason": None if status == "succeeded" else "card_declined"}}
+
+
+def post_gateway_event(pay, envelope, *, secret=None, timestamp=None, headers=None, body=None):
+    """POST /v1/webhooks/gateway, signed with the payment service's secret unless told otherwise."""
+    raw = body if body is not None else encode(envelope)
+    secret = secret or pay.app.config["SETTINGS"].webhook_signing_secret
+    sig = signature_headers(secret, raw, timestamp) if headers is None else headers
+    return pay.client.post("/v1/webhooks/gateway", data=raw,
+                           headers={"Content-Type": "application/json", **sig})
