@@ -11,7 +11,7 @@ import time
 import pytest
 import redis as redis_lib
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLASK = os.path.join(os.path.dirname(sys.executable), "flask")
 LOCKS = "rq:scheduler-lock:*"
 

@@ -8,7 +8,7 @@ import pytest
 from subscription_app.usage.pricing import rate
 from tests.support.billing_support import BASIC_MONTHLY_ID
 
-DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "usage-billing.md"
+DOC = pathlib.Path(__file__).resolve().parents[3] / "docs" / "usage-billing.md"
 ROW = re.compile(r"^\| (\d+) \| (\d+) \| `(\{.*\})` \| (\d+) \| (\d+) \|$")
 
 

@@ -12,7 +12,7 @@ from payment_app.models import MockGatewayRequest, Transaction
 from subscription_app.models import User
 from tests.support.payment_fixtures import drain
 
-JOB = "tests.test_logging.report_request_id"
+JOB = "tests.core.test_logging.report_request_id"
 
 
 def _in_request(app, request_id="q-1"):

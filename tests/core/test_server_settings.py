@@ -7,7 +7,7 @@ import pytest
 
 from core.settings import SettingsError, load_server_settings, server_env_names
 
-CONF = str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py")
+CONF = str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py")
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ def test_queue_depth_from_the_subscription_service_only(live_stack, app, redis_c
     from core.queues import enqueue_after_commit
 
     with app.app_context():
-        enqueue_after_commit("webhooks", "tests.test_logging.report_request_id", "x")
+        enqueue_after_commit("webhooks", "tests.core.test_logging.report_request_id", "x")
     body = requests.get(f"{live_stack.subscription_url}/metrics", timeout=10).text
     assert 'billing_queue_depth{queue="webhooks"} 1.0' in body
     # One target only, so a Prometheus sum() over both services does not double the depth.

@@ -1,7 +1,7 @@
 """Scheduled changes survive a failed upgrade, and the card that paid an invoice by hand is the one renewals use.
 
-Both real services in-process (tests/test_end_to_end.py's world): only the gateway's randomness and the
-clock are controlled; 4000000000000002 is always declined, 4242... approved.
+Both real services in-process (the world fixture of tests/support/world.py): only the gateway's randomness
+and the clock are controlled; 4000000000000002 is always declined, 4242... approved.
 """
 import pytest
 

@@ -1,6 +1,6 @@
 """Refunds of invoice payments reach the subscription service: operators only, a credit note per refund,
 the invoice's refunded total, and the subscription ended (or kept) by a full refund, in its history.
-Both real services in-process; only the gateway's randomness is controlled (tests.test_end_to_end)."""
+Both real services in-process; only the gateway's randomness is controlled (tests/support/world.py)."""
 import pytest
 from sqlalchemy import func
 

@@ -9,7 +9,7 @@ import pytest
 from scripts import run_tests
 
 pytestmark = pytest.mark.subscription
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _collected(pattern: str) -> list[str]:
@@ -23,13 +23,15 @@ def _collected(pattern: str) -> list[str]:
 def test_the_seeds_example_selects_the_webhook_tests():
     selected = _collected("test_webhook")
     files = {line.split("::")[0] for line in selected}
-    assert {"tests/test_payment_webhook.py", "tests/test_gateway_webhook.py"} <= files
+    assert {"tests/subscription_app/billing/test_payment_webhook.py",
+            "tests/payment_app/test_gateway_webhook.py"} <= files
     assert all("webhook" in line.lower() for line in selected)
 
 
 def test_a_test_name_selects_that_test():
     by_name = _collected("test_month_arithmetic_clamps_to_month_end")
-    assert by_name == ["tests/test_admin_clock_and_script.py::test_month_arithmetic_clamps_to_month_end"]
+    assert by_name == ["tests/subscription_app/test_admin_clock_and_script.py"
+                       "::test_month_arithmetic_clamps_to_month_end"]
 
 
 def test_only_a_plain_name_loses_its_test_prefix():

@@ -6,7 +6,7 @@ import pytest
 from core.settings import DEV_WEBHOOK_SECRET, SettingsError, env_names, load_settings, server_env_names
 from scripts import settings_docs
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 STRONG = "s" * 40
 
