@@ -3,7 +3,7 @@
     python -m scripts.settings_docs          # rewrite both files
     python -m scripts.settings_docs --check  # exit 1 when either is stale
 
-tests/test_settings.py fails when either file differs from what this prints.
+tests/core/test_settings.py fails when either file differs from what this prints.
 """
 from __future__ import annotations
 

@@ -20,6 +20,10 @@ from sqlalchemy.engine import make_url
 
 from core.settings import Settings, load_settings
 
+# Fixture modules shared by every suite: a test asks for their fixtures by name, with no import (a module
+# comes after the ones it imports, so that pytest rewrites the asserts of each).
+pytest_plugins = ["tests.support.live", "tests.support.browser", "tests.support.log_support",
+                  "tests.support.payment_fixtures", "tests.support.billing_support", "tests.support.world"]
 
 
 def _per_worker(database_url: str, redis_url: str, worker: str | None) -> tuple[str, str]:
@@ -47,7 +51,7 @@ TEST_DATABASE_URL, TEST_REDIS_URL = _per_worker(
     os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
     os.environ.get("PYTEST_XDIST_WORKER"),
 )
-# The two services reach each other in-process in the fast suite (tests/wsgi_transport.py).
+# The two services reach each other in-process in the fast suite (tests/support/wsgi_transport.py).
 SUBSCRIPTION_URL = "http://subscription.internal"
 PAYMENT_URL = "http://payment.internal"
 
@@ -153,7 +157,7 @@ def _apps(settings, _schema):
 def in_process_services(_apps, monkeypatch):
     """core.http calls to the other service go to its real app, in this process."""
     from core import http
-    from tests.wsgi_transport import FlaskAdapter
+    from tests.support.wsgi_transport import FlaskAdapter
 
     adapters = {"subscription": FlaskAdapter(_apps["subscription"]), "payment": FlaskAdapter(_apps["payment"])}
     real_session = http.session

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from tests.live import REPO, free_port
+from tests.support.live import REPO, free_port
 
 pytestmark = pytest.mark.reliability
 HONCHO = os.path.join(os.path.dirname(sys.executable), "honcho")

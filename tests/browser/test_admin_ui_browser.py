@@ -13,10 +13,10 @@ import uuid
 import pytest
 import requests
 
-from tests.browser.test_docs_and_dashboard import TIMEOUT_MS, browser, shot  # noqa: F401 - fixture
-from tests.live import live_stack, live_worker  # noqa: F401 - fixtures
+from tests.support.browser import TIMEOUT_MS, shot, skip_module_without_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
+skip_module_without_chromium()
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
 
 

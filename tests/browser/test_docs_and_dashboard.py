@@ -1,46 +1,18 @@
 """Headless Chromium against the real processes: Swagger UI on both services, rq-dashboard.
 
-Uses Debian's chromium (`make browser-deps`) driven by Python's playwright; no browser is
-downloaded. Screenshots land in tests/artifacts/.
+Uses tests/support/browser.py (Debian's chromium driven by playwright); screenshots land in tests/artifacts/.
 """
 from __future__ import annotations
 
-import os
-import shutil
 import uuid
 
 import pytest
 import requests
 
-from tests.live import ARTIFACTS, live_stack  # noqa: F401 - fixture
+from tests.support.browser import TIMEOUT_MS, shot, skip_module_without_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TIMEOUT_MS = 20_000
-
-if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-    pytest.skip(f"chromium not found at {CHROMIUM}: run `make browser-deps` (apt-get install chromium)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install -r "
-                                                              "requirements-dev.txt")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
-def shot(page, name: str) -> str:
-    path = os.path.join(ARTIFACTS, f"{name}.png")
-    page.screenshot(path=path, full_page=False)
-    return path
+skip_module_without_chromium()
 
 
 def authenticated_get(base_url: str) -> str:

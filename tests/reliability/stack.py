@@ -16,10 +16,14 @@ import time
 
 import requests
 
-from tests.live import free_port
+from tests.support.live import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
+# What the crash suites pay with, and the settings that make recovery take seconds, not minutes.
+CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
+FAST_RECOVERY = {"PAYMENTS_STUCK_AFTER_SECONDS": "5", "GATEWAY_ANSWER_REDELIVER_AFTER_SECONDS": "5",
+                 "OUTBOX_BACKOFF_BASE_SECONDS": "0.5", "USAGE_SYNC_INTERVAL_SECONDS": "1"}
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):

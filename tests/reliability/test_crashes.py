@@ -10,13 +10,10 @@ import pytest
 import requests
 
 from tests.reliability.ledger import money_report, query, undelivered_events
-from tests.reliability.stack import Stack, wait_until
+from tests.reliability.stack import CARD, FAST_RECOVERY, Stack, wait_until
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow, pytest.mark.timeout(600)]
 PRO = "550e8400-e29b-41d4-a716-446655440000"
-CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
-FAST_RECOVERY = {"PAYMENTS_STUCK_AFTER_SECONDS": "5", "GATEWAY_ANSWER_REDELIVER_AFTER_SECONDS": "5",
-                 "OUTBOX_BACKOFF_BASE_SECONDS": "0.5", "USAGE_SYNC_INTERVAL_SECONDS": "1"}
 
 
 @pytest.fixture(scope="module")

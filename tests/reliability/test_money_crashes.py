@@ -19,8 +19,7 @@ import pytest
 import requests
 
 from tests.reliability.ledger import query
-from tests.reliability.stack import Stack, wait_until
-from tests.reliability.test_crashes import CARD, FAST_RECOVERY
+from tests.reliability.stack import CARD, FAST_RECOVERY, Stack, wait_until
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow, pytest.mark.timeout(300)]
 N = 30

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from core.security import signature_headers
-from tests.billing_support import send_event
+from tests.support.billing_support import send_event
 
 pytestmark = pytest.mark.security
 NUL = "a\u0000b"

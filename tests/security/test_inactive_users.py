@@ -8,8 +8,8 @@ from sqlalchemy import text
 from core import tokens
 from core.extensions import db
 from subscription_app.models import User
-from tests.payment_fixtures import SUCCESS_CARD, _pay_servers, pay  # noqa: F401
-from tests.usage_support import new_subscriber, use
+from tests.support.payment_fixtures import SUCCESS_CARD
+from tests.support.usage_support import new_subscriber, use
 
 pytestmark = pytest.mark.subscription
 ONE_OFF = {"amount_cents": 777, "currency": "USD", "description": "Stickers", "card": SUCCESS_CARD}

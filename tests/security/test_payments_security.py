@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from core.extensions import db
 from payment_app.models import Transaction
-from tests.payment_fixtures import SUCCESS_CARD, _pay_servers, pay  # noqa: F401
+from tests.support.payment_fixtures import SUCCESS_CARD
 
 pytestmark = [pytest.mark.payment, pytest.mark.security]
 BODY = {"amount_cents": 990, "currency": "USD", "card": SUCCESS_CARD}

@@ -12,7 +12,7 @@ from core import tokens
 from subscription_app import accounts
 from subscription_app.usage import keys
 from tests.conftest import make_settings
-from tests.usage_support import new_subscriber, use
+from tests.support.usage_support import new_subscriber, use
 
 pytestmark = pytest.mark.subscription
 

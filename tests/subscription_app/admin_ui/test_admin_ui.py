@@ -1,0 +1,196 @@
+"""The operator's web UI under /admin (issue #15): session login, CSRF, plans, audit, figures, customers, refunds."""
+import re
+import uuid
+
+import pytest
+from flask import g
+from sqlalchemy import func, select
+
+from core.extensions import db
+from subscription_app.catalog.models import AuditEvent, PlanPrice
+from subscription_app.models import CreditNote, Plan, User
+
+pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
+PASSWORD = "correct-horse-1"
+
+
+@pytest.fixture
+def ui(app):
+    """A client whose form posts carry no CSRF token unless a test adds one (as a browser would)."""
+    return app.test_client()
+
+
+@pytest.fixture
+def admin(seeded, make_user):
+    return make_user("ops@example.com", role="admin")[0]
+
+
+def csrf_of(response) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', response.get_data(as_text=True))
+    assert match, response.get_data(as_text=True)[:500]
+    return match.group(1)
+
+
+def log_in(ui, email="ops@example.com", password=PASSWORD):
+    token = csrf_of(ui.get("/admin/login"))
+    response = ui.post("/admin/login", data={"email": email, "password": password, "csrf_token": token})
+    # pytest-flask keeps one app context for the whole test, so Flask-WTF's per-request token cache in g
+    # would outlive the session the login replaced; a real server starts each request afresh.
+    g.pop("csrf_token", None)
+    return response
+
+
+def post_form(ui, path: str, data: dict, page: str | None = None):
+    token = csrf_of(ui.get(page or path))
+    return ui.post(path, data={**data, "csrf_token": token})
+
+
+def test_pages_need_a_login(ui, admin):
+    for path in ("/admin/", "/admin/plans", "/admin/audit", "/admin/customers", "/admin/invoices"):
+        response = ui.get(path)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/admin/login"), path
+
+
+def test_login_sets_a_strict_session_cookie_and_logout_ends_it(ui, admin):
+    response = log_in(ui)
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # only in production, where it is served over HTTPS
+    assert ui.get("/admin/").status_code == 200
+    out = post_form(ui, "/admin/logout", {}, page="/admin/")
+    assert out.status_code == 302
+    assert ui.get("/admin/").status_code == 302
+
+
+def test_wrong_password_and_customer_are_refused(ui, admin, make_user):
+    wrong = log_in(ui, password="not-it")
+    assert wrong.status_code == 401 and "Invalid email or password" in wrong.get_data(as_text=True)
+    make_user("customer@example.com")
+    customer = log_in(ui, email="customer@example.com")
+    assert customer.status_code == 403 and "Admin role required" in customer.get_data(as_text=True)
+    assert ui.get("/admin/").status_code == 302  # no session was made
+
+
+def test_login_guesses_share_the_api_login_budget(ui, admin, client):
+    for _ in range(10):
+        assert client.post("/v1/auth/login", json={"email": "ops@example.com", "password": "guess"}).status_code == 401
+    refused = log_in(ui, password="guess")
+    assert refused.status_code == 429 and refused.json["code"] == 429
+
+
+def test_a_demoted_admin_session_stops_working(ui, admin):
+    log_in(ui)
+    admin.role = "user"
+    db.session.commit()
+    assert ui.get("/admin/").status_code == 403
+
+
+def test_posts_without_csrf_token_are_refused_and_change_nothing(ui, admin):
+    log_in(ui)
+    before = db.session.scalar(select(func.count()).select_from(Plan))
+    response = ui.post("/admin/plans", data={"name": "Team", "price_cents": "4900", "currency": "USD"})
+    assert response.status_code == 400
+    assert response.json["errors"] == {"form": {"csrf_token": ["The CSRF token is missing."]}}
+    assert db.session.scalar(select(func.count()).select_from(Plan)) == before
+    assert ui.post("/admin/login", data={"email": "ops@example.com", "password": PASSWORD}).status_code == 400
+
+
+def test_json_api_needs_no_csrf_token(ui, admin, make_user):
+    _, headers = make_user("ops2@example.com", role="admin")
+    response = ui.post("/v1/admin/plans", json={"name": "Api", "price_cents": 100}, headers=headers)
+    assert response.status_code == 201, response.json
+
+
+def create_team(ui):
+    return post_form(ui, "/admin/plans", {"name": "Team", "price_cents": "4900", "currency": "USD",
+                                          "billing_interval": "month", "interval_count": "1",
+                                          "feature_key": "api_calls", "feature_limit": "50000"})
+
+
+def test_plan_creation_calls_the_catalog_and_audits_the_admin(ui, admin):
+    log_in(ui)
+    response = create_team(ui)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    plan = db.session.scalar(select(Plan).where(Plan.name == "Team"))
+    assert plan.price_cents == 4900 and plan.feature_limits == {"api_calls": 50000}
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "plan.created",
+                                                       AuditEvent.object_id == str(plan.id)))
+    assert (event.actor_user_id, event.source) == (admin.id, "admin-ui")
+    page = ui.get(response.headers["Location"]).get_data(as_text=True)
+    assert "49.00 USD" in page and "api_calls" in page
+    assert "plan.created" in ui.get("/admin/audit").get_data(as_text=True)
+
+
+def test_bad_plan_input_names_the_field_and_writes_nothing(ui, admin):
+    log_in(ui)
+    before = db.session.scalar(select(func.count()).select_from(AuditEvent))
+    response = post_form(ui, "/admin/plans", {"name": "Pro", "price_cents": "100", "currency": "USD",
+                                              "billing_interval": "month", "interval_count": "1"})
+    assert response.status_code == 422
+    assert "A plan named &#39;Pro&#39; exists already." in response.get_data(as_text=True)
+    negative = post_form(ui, "/admin/plans", {"name": "Neg", "price_cents": "-5", "currency": "USD",
+                                              "billing_interval": "month", "interval_count": "1"})
+    assert negative.status_code == 422 and 'id="price_cents-error"' in negative.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == before
+
+
+def test_new_price_version_and_archive(ui, admin):
+    log_in(ui)
+    location = create_team(ui).headers["Location"]
+    priced = post_form(ui, location + "/prices", {"price_cents": "5900"}, page=location)
+    assert priced.status_code == 302
+    plan = db.session.scalar(select(Plan).where(Plan.name == "Team"))
+    versions = db.session.scalars(select(PlanPrice.amount_cents).where(PlanPrice.plan_id == plan.id)
+                                  .order_by(PlanPrice.version)).all()
+    assert versions == [4900, 5900]
+    assert post_form(ui, location + "/archive", {"archived": "y"}, page=location).status_code == 302
+    db.session.refresh(plan)
+    assert plan.is_active is False
+    post_form(ui, location + "/archive", {}, page=location)
+    db.session.refresh(plan)
+    assert plan.is_active is True
+
+
+def test_dashboard_customers_and_refund_with_credit_note(ui, world, admin):
+    log_in(ui)
+    create_team(ui)
+    team = db.session.scalar(select(Plan).where(Plan.name == "Team"))
+    headers = world.user("buyer@example.com")
+    sub = world.subscribe(headers, plan=str(team.id))
+    world.run()
+    user = db.session.scalar(select(User).where(User.email == "buyer@example.com"))
+    dashboard = ui.get("/admin/").get_data(as_text=True)
+    assert re.search(r"Team</th>\s*<td>1</td>\s*<td>49.00 USD</td>", dashboard), dashboard
+    assert "<svg" in dashboard
+
+    found = ui.get("/admin/customers?q=buy").get_data(as_text=True)
+    assert "buyer@example.com" in found
+    assert "buyer@example.com" not in ui.get("/admin/customers?q=ops").get_data(as_text=True)
+    detail = ui.get(f"/admin/customers/{user.id}").get_data(as_text=True)
+    assert sub["id"] in detail and "49.00 USD" in detail
+
+    invoice_id = sub["latest_invoice"]["id"]
+    paid = ui.get("/admin/invoices?status=paid")
+    assert paid.status_code == 200 and invoice_id in paid.get_data(as_text=True)
+    assert invoice_id not in ui.get("/admin/invoices?status=open").get_data(as_text=True)
+    page = f"/admin/invoices/{invoice_id}"
+    refunded = post_form(ui, page + "/refund", {"amount_cents": "2450", "reason": "half back"}, page=page)
+    assert refunded.status_code == 302, refunded.get_data(as_text=True)
+    world.run()
+    note = db.session.scalar(select(CreditNote).where(CreditNote.invoice_id == uuid.UUID(invoice_id)))
+    assert note is not None and note.amount_cents == 2450
+    assert "CN-" in ui.get(page).get_data(as_text=True)
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "invoice.refund_requested"))
+    assert event.actor_user_id == admin.id
+
+
+def test_refund_over_the_paid_amount_shows_the_payment_service_error(ui, world, admin):
+    log_in(ui)
+    sub = world.subscribe(world.user("buyer@example.com"))
+    world.run()
+    page = f"/admin/invoices/{sub['latest_invoice']['id']}"
+    response = post_form(ui, page + "/refund", {"amount_cents": "999999"}, page=page)
+    assert response.status_code == 422
+    assert "amount_cents" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(CreditNote)) == 0

@@ -1,0 +1,103 @@
+"""The operator's subscription actions: cancel, un-cancel, change plan with a proration, extend a trial (#15)."""
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from core import clock
+from core.extensions import db
+from subscription_app.catalog.models import AuditEvent
+from subscription_app.models import Invoice, Subscription
+from subscription_app.seed import ENTERPRISE_MONTHLY_ID, PRO_TRIAL_ID
+from tests.support.billing_support import GOOD_CARD, subscribe_and_pay, when
+
+pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
+
+
+@pytest.fixture
+def admin(seeded, make_user):
+    return make_user("ops@example.com", role="admin")
+
+
+@pytest.fixture
+def active(client, seeded, make_user):
+    user, h = make_user()
+    return subscribe_and_pay(client, h, user.id)
+
+
+def actions(sub_id) -> list[tuple]:
+    return [(e.action, e.source) for e in db.session.scalars(
+        select(AuditEvent).where(AuditEvent.object_id == str(sub_id)).order_by(AuditEvent.id))]
+
+
+def url(sub, action: str) -> str:
+    return f"/v1/admin/subscriptions/{sub['id']}/{action}"
+
+
+def test_non_admins_get_403_and_nothing_changes(client, active, make_user):
+    _, h = make_user()
+    for action, body in (("cancel", {}), ("resume", None), ("plan", {"plan_id": str(ENTERPRISE_MONTHLY_ID)}),
+                         ("trial", {"trial_end": "2030-01-01T00:00:00Z"})):
+        assert client.post(url(active, action), json=body, headers=h).status_code == 403, action
+    assert db.session.get(Subscription, uuid.UUID(active["id"])).status == "active"
+
+
+def test_cancel_at_period_end_then_uncancel_audited(client, admin, active):
+    _, h = admin
+    scheduled = client.post(url(active, "cancel"), json={"at_period_end": True}, headers=h)
+    assert scheduled.status_code == 200 and scheduled.json["cancel_at_period_end"] is True, scheduled.json
+    undone = client.post(url(active, "resume"), headers=h)
+    assert undone.status_code == 200 and undone.json["cancel_at_period_end"] is False, undone.json
+    assert actions(active["id"]) == [("subscription.cancel_at_period_end", "api"), ("subscription.resume", "api")]
+
+
+def test_cancel_now_is_idempotent_and_a_second_cancel_is_409(client, admin, active):
+    _, h = admin
+    key = {**h, "Idempotency-Key": "cancel-1"}
+    first = client.post(url(active, "cancel"), json={}, headers=key)
+    assert first.status_code == 200 and first.json["status"] == "canceled", first.json
+    assert client.post(url(active, "cancel"), json={}, headers=key).headers.get("Idempotent-Replayed") == "true"
+    assert client.post(url(active, "cancel"), json={}, headers=h).status_code == 409
+    assert actions(active["id"]) == [("subscription.cancel", "api")]
+    bad = client.post(url(active, "cancel"), json={"at_period_end": "yes"}, headers=h)
+    assert bad.status_code == 422 and "at_period_end" in bad.json["errors"]["json"]
+
+
+@pytest.mark.parametrize("proration, charged_now", [("create_prorations", True), ("none", False)])
+def test_change_plan_with_the_chosen_proration(client, admin, active, proration, charged_now):
+    _, h = admin
+    changed = client.post(url(active, "plan"), json={"plan_id": str(ENTERPRISE_MONTHLY_ID), "proration": proration},
+                          headers=h)
+    assert changed.status_code == 200, changed.json
+    upgrade = db.session.scalar(select(Invoice).where(Invoice.subscription_id == uuid.UUID(active["id"]),
+                                                      Invoice.reason == "subscription_update"))
+    assert (upgrade is not None and upgrade.amount_due_cents > 0) is charged_now
+    assert actions(active["id"]) == [(f"subscription.change_plan.{proration}", "api")]
+    bad = client.post(url(active, "plan"), json={"plan_id": str(ENTERPRISE_MONTHLY_ID), "proration": "full"},
+                      headers=h)
+    assert bad.status_code == 422 and "proration" in bad.json["errors"]["json"]
+
+
+def test_extend_a_trial(client, admin, make_user):
+    _, h = admin
+    _, uh = make_user()
+    trial = client.post("/v1/subscriptions/trial", json={"trial_plan_id": str(PRO_TRIAL_ID), "card": GOOD_CARD},
+                        headers=uh).json
+    later = when(trial["trial_end"]) + timedelta(days=7)
+    extended = client.post(url(trial, "trial"), json={"trial_end": later.isoformat()}, headers=h)
+    assert extended.status_code == 200, extended.json
+    assert when(extended.json["trial_end"]) == later == when(extended.json["current_period_end"])
+    history = client.get(f"/v1/subscriptions/{trial['id']}/history", headers=uh).json["items"]
+    assert [e["type"] for e in history][-1] == "trial_extended"
+    assert actions(trial["id"]) == [("subscription.extend_trial", "api")]
+    earlier = client.post(url(trial, "trial"), json={"trial_end": clock.utcnow().isoformat()}, headers=h)
+    assert earlier.status_code == 422 and "trial_end" in earlier.json["errors"]["json"], earlier.json
+    naive = client.post(url(trial, "trial"), json={"trial_end": "2030-01-01T00:00:00"}, headers=h)
+    assert naive.status_code == 422 and "trial_end" in naive.json["errors"]["json"]
+
+
+def test_extend_trial_of_an_active_subscription_is_409(client, admin, active):
+    later = (clock.utcnow() + timedelta(days=40)).isoformat()
+    response = client.post(url(active, "trial"), json={"trial_end": later}, headers=admin[1])
+    assert response.status_code == 409 and "trialing" in response.json["message"]
