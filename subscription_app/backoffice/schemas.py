@@ -5,11 +5,13 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from core.schemas import Currency, Integer, PageArgsSchema, PageMetaSchema, StrictBoolean, StrictSchema
 from subscription_app.billing.lifecycle_schemas import PRORATION_MODES
+from subscription_app.billing.quotes import FULL_PRICE_NOW
 from subscription_app.billing.schemas import CreditNoteSchema, InvoiceSchema, SubscriptionSchema
 from subscription_app.catalog.schemas import AuditEventSchema
 from subscription_app.models import INVOICE_REASONS, INVOICE_STATUSES, SUBSCRIPTION_STATUSES
 from subscription_app.schemas import UserSchema
 
+ADMIN_PRORATION_MODES = (*PRORATION_MODES, FULL_PRICE_NOW)
 METADATA_MAX_KEYS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 50, 40, 500
 
 
@@ -149,9 +151,12 @@ class AdminCancelSchema(StrictSchema):
 
 class AdminChangePlanSchema(StrictSchema):
     plan_id = fields.UUID(required=True)
-    proration = fields.String(load_default="create_prorations", validate=validate.OneOf(PRORATION_MODES),
-                              metadata={"description": "`create_prorations` (charge the remaining time now) or "
-                                                       "`none` (the new price from the next renewal)"})
+    proration = fields.String(load_default="create_prorations", validate=validate.OneOf(ADMIN_PRORATION_MODES),
+                              metadata={"description": "`create_prorations` (charge the remaining time now), "
+                                                       "`none` (the new price from the next renewal) or "
+                                                       "`full_price_now` (the new plan's full price now, no credit "
+                                                       "for unused time, a new period from the payment); "
+                                                       "docs/plan-changes.md"})
 
 
 class ExtendTrialSchema(StrictSchema):
