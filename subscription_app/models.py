@@ -34,7 +34,7 @@ class User(TimestampMixin, db.Model):
         Index("uq_users_email_lower", text("lower(email)"), unique=True),
         Index("uq_users_external_id", "external_id", unique=True),
         Index("ix_users_email_prefix", text("lower(email) text_pattern_ops")),
-        Index("ix_users_created_at", "created_at"),
+        Index("ix_users_created_at_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(db.BigInteger, primary_key=True)

@@ -31,7 +31,8 @@ invoices_cli = AppGroup("invoices", help="Void invoices and issue credit notes."
 @click.option("--per-page", type=click.IntRange(1, 100), default=20, show_default=True)
 def list_command(email_prefix, status, past_due, page, per_page):
     """Customers, newest first: id, email, external id."""
-    result = customers.search(page, per_page, email_prefix=email_prefix, status=status, past_due=past_due)
+    result = customers.search({"page": page, "per_page": per_page}, email_prefix=email_prefix, status=status,
+                              past_due=past_due)
     for user in result["items"]:
         click.echo(f"{user.id}\t{user.email}\t{user.external_id or '-'}")
     click.echo(f"page {page} of {result['meta']['pages']} ({result['meta']['total']} customers)")

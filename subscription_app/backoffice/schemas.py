@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from core.pagination import ListArgsSchema, ListPageSchema
 from core.schemas import Currency, Integer, PageArgsSchema, PageMetaSchema, StrictBoolean, StrictSchema
 from subscription_app.billing.lifecycle_schemas import PRORATION_MODES
 from subscription_app.billing.quotes import FULL_PRICE_NOW
@@ -10,6 +11,7 @@ from subscription_app.billing.schemas import CreditNoteSchema, InvoiceSchema, Su
 from subscription_app.catalog.schemas import AuditEventSchema
 from subscription_app.models import INVOICE_REASONS, INVOICE_STATUSES, SUBSCRIPTION_STATUSES
 from subscription_app.schemas import UserSchema
+from subscription_app.usage.schemas import CurrentPeriodStatsSchema
 
 ADMIN_PRORATION_MODES = (*PRORATION_MODES, FULL_PRICE_NOW)
 METADATA_MAX_KEYS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 50, 40, 500
@@ -20,7 +22,7 @@ def _dates_in_order(data: dict, start: str, end: str) -> None:
         raise ValidationError(f"Must be after {start}.", field_name=end)
 
 
-class CustomerArgsSchema(PageArgsSchema):
+class CustomerFilterSchema(StrictSchema):
     email_prefix = fields.String(validate=validate.Length(min=1, max=254))
     status = fields.String(validate=validate.OneOf(SUBSCRIPTION_STATUSES),
                            metadata={"description": "Customers with a subscription in this status"})
@@ -33,15 +35,18 @@ class CustomerArgsSchema(PageArgsSchema):
         _dates_in_order(data, "created_from", "created_to")
 
 
+class CustomerArgsSchema(CustomerFilterSchema, ListArgsSchema):
+    """The filters, and a cursor page (`limit`, `starting_after`) or an offset page (`page`, `per_page`)."""
+
+
 class CustomerSchema(UserSchema):
     """A user as the operator sees them: the profile plus the operator's own links."""
     external_id = fields.String(dump_only=True, allow_none=True)
     metadata = fields.Dict(attribute="metadata_", keys=fields.String(), values=fields.String(), dump_only=True)
 
 
-class CustomerPageSchema(StrictSchema):
+class CustomerPageSchema(ListPageSchema):
     items = fields.List(fields.Nested(CustomerSchema), dump_only=True)
-    meta = fields.Nested(PageMetaSchema, dump_only=True)
 
 
 class TransactionsSchema(StrictSchema):
@@ -58,6 +63,9 @@ class CustomerDetailSchema(StrictSchema):
     credit_notes = fields.List(fields.Nested(CreditNoteSchema), dump_only=True)
     audit = fields.List(fields.Nested(AuditEventSchema), dump_only=True)
     transactions = fields.Nested(TransactionsSchema, dump_only=True)
+    usage = fields.Nested(CurrentPeriodStatsSchema, dump_only=True, allow_none=True, metadata={
+        "description": "This billing period's metered features (used, limit, percent); null without an entitled "
+                       "subscription"})
 
 
 class CustomerUpdateSchema(StrictSchema):
