@@ -113,6 +113,7 @@ class Subscription(TimestampMixin, db.Model):
               postgresql_where=text(_in("status", LIVE_STATUSES))),
         Index("ix_subscriptions_due", "status", "current_period_end"),
         Index("ix_subscriptions_user_created_id", "user_id", "created_at", "id"),
+        Index("ix_subscriptions_created_id", "created_at", "id"),
         Index("ix_subscriptions_status_plan", "status", "plan_id", "price_id"),
         Index("ix_subscriptions_trial_start", "trial_start", postgresql_where=text("trial_start IS NOT NULL")),
         # One trial per user, ever: a trial subscription keeps its trial_start for good.

@@ -148,3 +148,26 @@ def test_extend_trial_of_an_active_subscription_is_409(client, admin, active):
     later = (clock.utcnow() + timedelta(days=40)).isoformat()
     response = client.post(url(active, "trial"), json={"trial_end": later}, headers=admin[1])
     assert response.status_code == 409 and "trialing" in response.json["message"]
+
+
+def test_list_every_customers_subscriptions_with_filters_and_cursor(client, admin, active, make_user):
+    _, h = admin
+    other, oh = make_user("zed@acme.test")
+    basic = subscribe_and_pay(client, oh, other.id, plan_id=BASIC_MONTHLY_ID)
+
+    def ids(query) -> list[str]:
+        response = client.get("/v1/admin/subscriptions", query_string=query, headers=h)
+        assert response.status_code == 200, response.json
+        return [s["id"] for s in response.json["items"]]
+
+    assert ids({"plan_id": str(PRO_MONTHLY_ID)}) == [active["id"]]
+    assert ids({"email_prefix": "ZED"}) == [basic["id"]]
+    assert ids({"status": "canceled"}) == []
+    first = client.get("/v1/admin/subscriptions?limit=1", headers=h).json
+    rest = client.get("/v1/admin/subscriptions", query_string={"limit": 1, "starting_after": first["next_cursor"]},
+                      headers=h).json
+    assert [s["id"] for s in first["items"] + rest["items"]] == [basic["id"], active["id"]]  # newest first
+    assert rest["has_more"] is False and first["items"][0]["customer_id"] == other.id
+    bad = client.get("/v1/admin/subscriptions?status=nope", headers=h)
+    assert bad.status_code == 422 and "status" in bad.json["errors"]["query"]
+    assert client.get("/v1/admin/subscriptions", headers=make_user()[1]).status_code == 403

@@ -24,13 +24,17 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def email_starts_with(prefix: str):
+    # lower(email) LIKE 'prefix%' is what ix_users_email_prefix (text_pattern_ops) serves.
+    return db.func.lower(User.email).like(_escape_like(prefix.lower()) + "%", escape="\\")
+
+
 def filtered(email_prefix: str | None = None, status: str | None = None, past_due: bool | None = None,
              created_from: datetime | None = None, created_to: datetime | None = None):
     """Customers matching the filters; status matches any of their subscriptions, past_due one that is past due."""
     stmt = select(User)
     if email_prefix:
-        # lower(email) LIKE 'prefix%' is what ix_users_email_prefix (text_pattern_ops) serves.
-        stmt = stmt.where(db.func.lower(User.email).like(_escape_like(email_prefix.lower()) + "%", escape="\\"))
+        stmt = stmt.where(email_starts_with(email_prefix))
     if status:
         stmt = stmt.where(exists().where(Subscription.user_id == User.id, Subscription.status == status))
     if past_due is not None:

@@ -167,6 +167,21 @@ class AdminChangePlanSchema(StrictSchema):
                                                        "docs/plan-changes.md"})
 
 
+class SubscriptionArgsSchema(ListArgsSchema):
+    status = fields.String(validate=validate.OneOf(SUBSCRIPTION_STATUSES))
+    plan_id = fields.UUID()
+    email_prefix = fields.String(validate=validate.Length(min=1, max=254),
+                                 metadata={"description": "The customer's email starts with this (case-insensitive)"})
+
+
+class AdminSubscriptionSchema(SubscriptionSchema):
+    customer_id = Integer(attribute="user_id", dump_only=True)
+
+
+class AdminSubscriptionPageSchema(ListPageSchema):
+    items = fields.List(fields.Nested(AdminSubscriptionSchema), dump_only=True)
+
+
 class ExtendTrialSchema(StrictSchema):
     trial_end = fields.AwareDateTime(required=True, metadata={"example": "2027-01-15T00:00:00+00:00"})
 
