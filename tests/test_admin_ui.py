@@ -182,6 +182,8 @@ def test_dashboard_customers_and_refund_with_credit_note(ui, world, admin):
     note = db.session.scalar(select(CreditNote).where(CreditNote.invoice_id == uuid.UUID(invoice_id)))
     assert note is not None and note.amount_cents == 2450
     assert "CN-" in ui.get(page).get_data(as_text=True)
+    month = ui.get("/admin/").get_data(as_text=True)
+    assert re.search(r"New subscribers</th><td>1</td>", month) and re.search(r"Refunded</th><td>24.50 USD", month)
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "invoice.refund_requested"))
     assert event.actor_user_id == admin.id
 

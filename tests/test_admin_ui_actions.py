@@ -12,9 +12,10 @@ from core import clock
 from core.extensions import db
 from subscription_app.admin_ui import customers as customers_page
 from subscription_app.admin_ui import subscriptions as subscriptions_page
+from subscription_app.catalog import audit, plans
 from subscription_app.catalog.models import AuditEvent
 from subscription_app.discounts import balance
-from subscription_app.models import CreditNote, Invoice, Subscription
+from subscription_app.models import CreditNote, Invoice, Plan, Subscription
 from subscription_app.seed import BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, PRO_MONTHLY_ID, PRO_TRIAL_ID
 from tests.billing_support import GOOD_CARD, subscribe_and_pay, when
 from tests.test_admin_ui import admin, log_in, ui  # noqa: F401 - fixtures
@@ -77,6 +78,15 @@ def test_the_list_filters_by_status_plan_and_email_on_cursor_pages(signed_in, cl
     assert (basic["id"] in first) != (basic["id"] in second)
     assert 'rel="next"' not in second
     assert signed_in.get("/admin/subscriptions?after=garbage").status_code == 422
+
+
+def test_the_page_shows_what_the_subscription_pays_not_the_plans_new_price(signed_in, paying):
+    _, sub = paying
+    plans.new_price(db.session.get(Plan, PRO_MONTHLY_ID), 3900, audit.CLI)
+    db.session.commit()
+    shown = signed_in.get(sub_page(sub)).get_data(as_text=True)
+    plan_line = re.search(r'id="plan-name">([^<]*)', shown).group(1)
+    assert "pays 29.00 USD per" in plan_line and "current price is 39.00 USD" in plan_line, plan_line
 
 
 def test_cancel_at_period_end_then_uncancel(signed_in, paying):

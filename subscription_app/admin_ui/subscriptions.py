@@ -18,7 +18,7 @@ from subscription_app.admin_ui.forms import CancelForm, ChangePlanForm, ResumeFo
 from subscription_app.admin_ui.views import actor, bp, form_idempotent, page, submitted
 from subscription_app.backoffice import subscriptions_admin
 from subscription_app.billing import invoices
-from subscription_app.catalog import plans
+from subscription_app.catalog import plans, prices
 from subscription_app.models import SUBSCRIPTION_STATUSES, Invoice, Plan, Subscription, User
 
 LIMIT = 50
@@ -73,7 +73,8 @@ def _detail(sub: Subscription, forms: dict | None = None, status: int = 200):
     forms = forms or {}
     recent = db.session.scalars(select(Invoice).where(Invoice.subscription_id == sub.id)
                                 .order_by(Invoice.number.desc()).limit(10)).all()
-    return page("subscription.html", status, sub=sub, plan=db.session.get(Plan, sub.plan_id),
+    plan = db.session.get(Plan, sub.plan_id)
+    return page("subscription.html", status, sub=sub, plan=plan, price=prices.price_of(sub, plan),
                 pending=db.session.get(Plan, sub.pending_plan_id) if sub.pending_plan_id else None,
                 customer=db.session.get(User, sub.user_id), invoices=recent,
                 upgrade_open=invoices.open_invoice(sub, "subscription_update") is not None,
