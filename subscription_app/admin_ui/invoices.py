@@ -54,7 +54,7 @@ def _detail(invoice: Invoice, form: RefundForm | None = None, status: int = 200,
                 creditable=invoices_admin.creditable_cents(invoice) if invoice.status == "paid" else 0,
                 void_form=forms.get("void") or VoidForm(),
                 uncollectible_form=forms.get("uncollectible") or UncollectibleForm(),
-                credit_form=forms.get("credit") or CreditNoteForm())
+                credit_form=forms.get("credit") or CreditNoteForm())  # forms: by their PREFIX
 
 
 @bp.route("/invoices/<uuid:invoice_id>")
@@ -105,33 +105,31 @@ def invoice_refund(invoice_id: uuid.UUID):
     return redirect(url_for("admin_ui.invoice_detail", invoice_id=invoice_id))
 
 
-def _act(invoice_id: uuid.UUID, name: str, form, action):
-    _invoice(invoice_id)
-    return submitted(form, action, lambda f, code: _detail(_invoice(invoice_id), status=code, forms={name: f}),
-                     url_for("admin_ui.invoice_detail", invoice_id=invoice_id))
+def _void(invoice_id: uuid.UUID, form: VoidForm) -> str:
+    return f"Invoice #{invoices_admin.void(invoice_id, actor()).number} is void."
 
 
-@bp.route("/invoices/<uuid:invoice_id>/void", methods=["POST"])
-@form_idempotent
-def invoice_void(invoice_id: uuid.UUID):
-    def void(form: VoidForm) -> str:
-        return f"Invoice #{invoices_admin.void(invoice_id, actor()).number} is void."
-    return _act(invoice_id, "void", VoidForm(), void)
+def _uncollectible(invoice_id: uuid.UUID, form: UncollectibleForm) -> str:
+    return f"Invoice #{invoices_admin.mark_uncollectible(invoice_id, actor()).number} is uncollectible."
 
 
-@bp.route("/invoices/<uuid:invoice_id>/uncollectible", methods=["POST"])
-@form_idempotent
-def invoice_uncollectible(invoice_id: uuid.UUID):
-    def give_up(form: UncollectibleForm) -> str:
-        return f"Invoice #{invoices_admin.mark_uncollectible(invoice_id, actor()).number} is uncollectible."
-    return _act(invoice_id, "uncollectible", UncollectibleForm(), give_up)
+def _credit(invoice_id: uuid.UUID, form: CreditNoteForm) -> str:
+    note = invoices_admin.credit_note(invoice_id, form.amount_cents.data, form.reason.data, actor())
+    return f"Credit note {note.display_number} of {format_money(note.amount_cents, note.currency)} " \
+           "added to the customer's credit balance."
 
 
-@bp.route("/invoices/<uuid:invoice_id>/credit-note", methods=["POST"])
-@form_idempotent
-def invoice_credit_note(invoice_id: uuid.UUID):
-    def credit(form: CreditNoteForm) -> str:
-        note = invoices_admin.credit_note(invoice_id, form.amount_cents.data, form.reason.data, actor())
-        return f"Credit note {note.display_number} of {format_money(note.amount_cents, note.currency)} " \
-               "added to the customer's credit balance."
-    return _act(invoice_id, "credit", CreditNoteForm(), credit)
+def _action_view(form_class, action):
+    """A POST of one of the invoice page's money forms, under the form's idempotency key."""
+    def view(invoice_id: uuid.UUID):
+        _invoice(invoice_id)
+        return submitted(form_class(), lambda form: action(invoice_id, form),
+                         lambda form, code: _detail(_invoice(invoice_id), status=code, forms={form_class.PREFIX: form}),
+                         url_for("admin_ui.invoice_detail", invoice_id=invoice_id))
+    return form_idempotent(view)
+
+
+for _path, _endpoint, _form, _action in (("void", "invoice_void", VoidForm, _void),
+                                          ("uncollectible", "invoice_uncollectible", UncollectibleForm, _uncollectible),
+                                          ("credit-note", "invoice_credit_note", CreditNoteForm, _credit)):
+    bp.add_url_rule(f"/invoices/<uuid:invoice_id>/{_path}", _endpoint, _action_view(_form, _action), methods=["POST"])

@@ -74,6 +74,14 @@ def subscribe_through_api(live, email: str, plan_id: str) -> dict:
     return {**wait_for(active, "the subscription to be paid"), "headers": headers}
 
 
+def find_customer(page, base: str, email: str):
+    """Search customers by the start of the email and open the one found."""
+    page.goto(base + "/admin/customers")
+    page.get_by_label("Email starts with").fill(email[:9])
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name=email).click()
+
+
 def team_row(page, base: str) -> str:
     page.goto(base + "/admin/")
     row = page.locator("tr", has=page.get_by_role("rowheader", name="Team"))
@@ -94,19 +102,22 @@ def credit_notes(page, invoice_url: str) -> str:
     return page.locator("#credit-notes").inner_text()
 
 
+def a_team_subscriber_found(live, browser, prefix: str):
+    """Sign in, create plan Team, subscribe a new customer through the API, find them: (context, page, plan, email,
+    subscription)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1100})
+    page = context.new_page()
+    log_in_by_keyboard(page, live.subscription_url)
+    plan_id = create_team_plan(page, live.subscription_url)
+    email = f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
+    sub = subscribe_through_api(live, email, plan_id)
+    find_customer(page, live.subscription_url, email)
+    return context, page, plan_id, email, sub
+
+
 def test_an_operator_creates_a_plan_and_refunds_a_subscriber(live_stack, live_worker, browser, seeded):
     base = live_stack.subscription_url
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    log_in_by_keyboard(page, base)
-    plan_id = create_team_plan(page, base)
-
-    email = f"team-{uuid.uuid4().hex[:8]}@example.com"
-    sub = subscribe_through_api(live_stack, email, plan_id)
-    page.goto(base + "/admin/customers")
-    page.get_by_label("Email starts with").fill(email[:9])
-    page.get_by_role("button", name="Search").click()
-    page.get_by_role("link", name=email).click()
+    context, page, plan_id, email, sub = a_team_subscriber_found(live_stack, browser, "team")
     page.get_by_text(sub["id"]).wait_for(timeout=TIMEOUT_MS)
     shot(page, "admin-customer")
     assert re.search(r"Team\s+1\s+49\.00 USD", team_row(page, base))
@@ -155,17 +166,7 @@ def press(page, button: str):
 
 def test_done_when_then_the_subscription_and_invoice_actions(live_stack, live_worker, browser, seeded):
     base = live_stack.subscription_url
-    context = browser.new_context(viewport={"width": 1280, "height": 1100})
-    page = context.new_page()
-    log_in_by_keyboard(page, base)
-    plan_id = create_team_plan(page, base)
-
-    first = f"first-{uuid.uuid4().hex[:8]}@example.com"
-    old = subscribe_through_api(live_stack, first, plan_id)
-    page.goto(base + "/admin/customers")
-    page.get_by_label("Email starts with").fill(first[:10])
-    page.get_by_role("button", name="Search").click()
-    page.get_by_role("link", name=first).click()
+    context, page, plan_id, first, old = a_team_subscriber_found(live_stack, browser, "first")
     usage = page.locator("table", has=page.get_by_role("rowheader", name="api_calls"))
     assert re.search(r"api_calls\s+0\s+50000", usage.inner_text())  # usage this period, the plan's limit
     shot(page, "admin-customer-usage")
