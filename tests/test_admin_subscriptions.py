@@ -10,6 +10,7 @@ from core.extensions import db
 from subscription_app.catalog.models import AuditEvent
 from subscription_app.backoffice.schemas import ADMIN_PRORATION_MODES
 from subscription_app.billing import quotes
+from subscription_app.catalog import audit, plans
 from subscription_app.models import Invoice, Plan, Subscription
 from subscription_app.seed import BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, PRO_MONTHLY_ID, PRO_TRIAL_ID
 from tests.billing_support import GOOD_CARD, charge_requests, pay, set_period, subscribe_and_pay, when
@@ -171,3 +172,16 @@ def test_list_every_customers_subscriptions_with_filters_and_cursor(client, admi
     bad = client.get("/v1/admin/subscriptions?status=nope", headers=h)
     assert bad.status_code == 422 and "status" in bad.json["errors"]["query"]
     assert client.get("/v1/admin/subscriptions", headers=make_user()[1]).status_code == 403
+
+
+def test_a_quote_credits_the_unused_time_at_the_price_the_subscriber_pays(client, admin, active):
+    """Pro moved to 3900 after this subscriber joined at 2900: the credit is theirs, not the new price's."""
+    plans.new_price(db.session.get(Plan, PRO_MONTHLY_ID), 3900, audit.CLI)
+    db.session.commit()
+    _ten_days_into_thirty(client, active)
+    sub = db.session.get(Subscription, uuid.UUID(active["id"]))
+    db.session.refresh(sub)
+    quote = quotes.price(sub, db.session.get(Plan, PRO_MONTHLY_ID), db.session.get(Plan, ENTERPRISE_MONTHLY_ID),
+                         clock.utcnow().replace(microsecond=0), "create_prorations")
+    assert (quote["old_price_cents"], quote["amount_due_now_cents"]) == (2900, 4666)  # floor(7000 * 20 / 30)
+    assert [line["amount_cents"] for line in quote["lines"]] == [-1934, 6600]
