@@ -25,7 +25,7 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta, timezone
 
-from flask import current_app, make_response, request
+from flask import current_app, make_response, redirect, request
 from flask_jwt_extended import get_jwt_identity
 from sqlalchemy import UniqueConstraint, delete, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -104,7 +104,10 @@ def _replay(existing, req_hash: str):
     if existing.request_hash != req_hash:
         raise ApiError(422, f"{HEADER} was already used with a different request")
     if existing.status == "completed":
-        response = make_response(existing.response_body, existing.response_code)
+        if 300 <= existing.response_code < 400:  # a form post's redirect (the admin UI), stored as its target
+            response = redirect(existing.response_body["location"], existing.response_code)
+        else:
+            response = make_response(existing.response_body, existing.response_code)
         response.headers["Idempotent-Replayed"] = "true"
         return response
     return None
@@ -131,17 +134,23 @@ def openapi_parameter(description: str) -> dict:
             "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[ -~]+$"}}
 
 
-def idempotent(model):
+def token_caller() -> int:
+    """Whose keys these are: the bearer token's user, or SERVICE_CALLER for the service token."""
+    identity = get_jwt_identity()
+    return SERVICE_CALLER if identity is None else int(identity)
+
+
+def idempotent(model, key_of=request_key, caller_of=token_caller):
+    """The decorator above; key_of and caller_of read the key and its owner elsewhere (a form field, a session)."""
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            key = request_key()
+            key = key_of()
             if key is None:
                 response = view(*args, **kwargs)
                 db.session.commit()
                 return response
-            identity = get_jwt_identity()
-            user_id = SERVICE_CALLER if identity is None else int(identity)
+            user_id = caller_of()
             req_hash = _request_hash()
             claimed_at, existing = _claim(model, user_id, key, req_hash)
             if existing is not None:
@@ -184,9 +193,15 @@ def _complete(claim, response) -> None:
     model, user_id, key, claimed_at = claim
     done = db.session.execute(update(model).where(
         model.user_id == user_id, model.key == key, model.status == "in_progress", model.locked_at == claimed_at)
-        .values(status="completed", response_code=response.status_code, response_body=response.get_json()))
+        .values(status="completed", response_code=response.status_code, response_body=_stored_body(response)))
     if done.rowcount != 1:
         raise _in_progress()
+
+
+def _stored_body(response):
+    if 300 <= response.status_code < 400:
+        return {"location": response.headers["Location"]}
+    return response.get_json()
 
 
 def _release(claim) -> None:

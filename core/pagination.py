@@ -21,6 +21,7 @@ from core.extensions import db
 from core.schemas import Integer, PageMetaSchema, StrictSchema, paginate
 
 BAD_CURSOR = "Not a cursor this list gave out: pass next_cursor unchanged."
+PAGING_KEYS = ("starting_after", "limit", "page", "per_page")
 
 
 class ListArgsSchema(StrictSchema):
@@ -42,6 +43,12 @@ class ListPageSchema(StrictSchema):
     has_more = fields.Boolean(dump_only=True, metadata={"description": "Cursor pages only"})
     next_cursor = fields.String(dump_only=True, allow_none=True, metadata={
         "description": "Cursor pages only: pass as starting_after for the next page; null on the last"})
+
+
+def split_paging(args: dict) -> tuple[dict, dict]:
+    """(the paging arguments, the rest: a list's filters) of a ListArgsSchema subclass's loaded query."""
+    return ({k: v for k, v in args.items() if k in PAGING_KEYS},
+            {k: v for k, v in args.items() if k not in PAGING_KEYS})
 
 
 def list_page(stmt, order_cols: list, args: dict, descending: bool = True) -> dict:

@@ -1,27 +1,47 @@
-"""Customers, read-only: search by email prefix, and one customer's subscriptions and invoices."""
+"""Customers, read-only: search (email prefix, subscription status) on cursor pages, a CSV of the same
+filters, and one customer's subscriptions, invoices, credit notes and usage this period."""
 from __future__ import annotations
 
-from flask import abort, request
+from flask import Response, abort, request, stream_with_context, url_for
 from sqlalchemy import select
 
+from core.errors import ApiError
 from core.extensions import db
 from subscription_app.admin_ui.views import bp, page
-from subscription_app.models import CreditNote, Invoice, Plan, Subscription, User
+from subscription_app.backoffice import customers, export
+from subscription_app.models import SUBSCRIPTION_STATUSES, CreditNote, Invoice, Plan, Subscription, User
+from subscription_app.usage import metering
 
 LIMIT = 50
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _filters() -> tuple[dict, dict]:
+    """(the query to keep in links, the filters customers.filtered reads); unknown statuses are dropped."""
+    q = request.args.get("q", "").strip().lower()[:254]
+    status = request.args.get("status", "")
+    status = status if status in SUBSCRIPTION_STATUSES else ""
+    return {"q": q, "status": status}, {"email_prefix": q or None, "status": status or None}
 
 
 @bp.route("/customers")
 def customer_list():
-    q = request.args.get("q", "").strip().lower()[:254]
-    stmt = select(User).order_by(User.email).limit(LIMIT)
-    if q:
-        stmt = stmt.where(User.email.like(_escape_like(q) + "%", escape="\\"))
-    return page("customers.html", customers=db.session.scalars(stmt).all(), q=q, limit=LIMIT)
+    query, filters = _filters()
+    after, error = request.args.get("after"), None
+    try:
+        result = customers.search({"limit": LIMIT, **({"starting_after": after} if after else {})}, **filters)
+    except ApiError as exc:
+        error, result = exc.message, {"items": [], "next_cursor": None}
+    next_url = url_for("admin_ui.customer_list", **query, after=result["next_cursor"]) if result["next_cursor"] else None
+    return page("customers.html", 422 if error else 200, customers=result["items"], q=query["q"],
+                status=query["status"], statuses=SUBSCRIPTION_STATUSES, next_url=next_url, error=error,
+                export_url=url_for("admin_ui.customer_export", **query))
+
+
+@bp.route("/customers/export.csv")
+def customer_export():
+    """The list's filters as CSV, streamed (backoffice/export.py, as GET /v1/admin/customers/export.csv)."""
+    return Response(stream_with_context(export.customers_csv(_filters()[1])), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=customers.csv"})
 
 
 @bp.route("/customers/<int:user_id>")
@@ -36,4 +56,5 @@ def customer_detail(user_id: int):
                                   .order_by(Invoice.number.desc()).limit(LIMIT)).all()
     notes = db.session.scalars(select(CreditNote).where(CreditNote.user_id == user_id)
                                .order_by(CreditNote.number.desc()).limit(LIMIT)).all()
-    return page("customer.html", customer=user, subscriptions=subs, invoices=invoices, credit_notes=notes)
+    return page("customer.html", customer=user, subscriptions=subs, invoices=invoices, credit_notes=notes,
+                usage=metering.stats(user_id)["current_period"])

@@ -1,7 +1,9 @@
-"""Invoices: list with a status filter, one invoice, and a refund through the payment service.
+"""Invoices: list with a status filter, one invoice, void, uncollectible, credit notes with or without a refund.
 
-The refund is the payment service's (POST /v1/payments/refund/{txn} with the service token);
-the credit note appears here when its refund.succeeded event arrives (docs/refunds.md).
+Void, uncollectible and a credit note without a refund (to the customer balance) are
+backoffice/invoices_admin.py's, as the admin API's. The refund is the payment service's
+(POST /v1/payments/refund/{txn} with the service token); its credit note appears here when
+its refund.succeeded event arrives (docs/refunds.md).
 """
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ from sqlalchemy import select
 from core import http
 from core.errors import ApiError
 from core.extensions import db
-from subscription_app.admin_ui.forms import RefundForm
-from subscription_app.admin_ui.views import actor, attach_errors, bp, page
+from core.money import format_money
+from subscription_app.admin_ui.forms import CreditNoteForm, RefundForm, UncollectibleForm, VoidForm
+from subscription_app.admin_ui.views import actor, attach_errors, bp, form_idempotent, page, submitted
+from subscription_app.backoffice import invoices_admin
 from subscription_app.catalog import audit
 from subscription_app.models import CreditNote, Invoice, User
 
@@ -41,11 +45,16 @@ def _invoice(invoice_id: uuid.UUID) -> Invoice:
     return invoice
 
 
-def _detail(invoice: Invoice, form: RefundForm | None = None, status: int = 200):
+def _detail(invoice: Invoice, form: RefundForm | None = None, status: int = 200, forms: dict | None = None):
     notes = db.session.scalars(select(CreditNote).where(CreditNote.invoice_id == invoice.id)
                                .order_by(CreditNote.number)).all()
+    forms = forms or {}
     return page("invoice.html", status, invoice=invoice, customer=db.session.get(User, invoice.user_id),
-                credit_notes=notes, form=form or RefundForm(), idempotency_key=uuid.uuid4().hex)
+                credit_notes=notes, form=form or RefundForm(), idempotency_key=uuid.uuid4().hex,
+                creditable=invoices_admin.creditable_cents(invoice) if invoice.status == "paid" else 0,
+                void_form=forms.get("void") or VoidForm(),
+                uncollectible_form=forms.get("uncollectible") or UncollectibleForm(),
+                credit_form=forms.get("credit") or CreditNoteForm())  # forms: by their PREFIX
 
 
 @bp.route("/invoices/<uuid:invoice_id>")
@@ -94,3 +103,33 @@ def invoice_refund(invoice_id: uuid.UUID):
     db.session.commit()
     flash(f"Refund {refund.get('id')} requested ({refund.get('status')}); the credit note follows its success.")
     return redirect(url_for("admin_ui.invoice_detail", invoice_id=invoice_id))
+
+
+def _void(invoice_id: uuid.UUID, form: VoidForm) -> str:
+    return f"Invoice #{invoices_admin.void(invoice_id, actor()).number} is void."
+
+
+def _uncollectible(invoice_id: uuid.UUID, form: UncollectibleForm) -> str:
+    return f"Invoice #{invoices_admin.mark_uncollectible(invoice_id, actor()).number} is uncollectible."
+
+
+def _credit(invoice_id: uuid.UUID, form: CreditNoteForm) -> str:
+    note = invoices_admin.credit_note(invoice_id, form.amount_cents.data, form.reason.data, actor())
+    return f"Credit note {note.display_number} of {format_money(note.amount_cents, note.currency)} " \
+           "added to the customer's credit balance."
+
+
+def _action_view(form_class, action):
+    """A POST of one of the invoice page's money forms, under the form's idempotency key."""
+    def view(invoice_id: uuid.UUID):
+        _invoice(invoice_id)
+        return submitted(form_class(), lambda form: action(invoice_id, form),
+                         lambda form, code: _detail(_invoice(invoice_id), status=code, forms={form_class.PREFIX: form}),
+                         url_for("admin_ui.invoice_detail", invoice_id=invoice_id))
+    return form_idempotent(view)
+
+
+for _path, _endpoint, _form, _action in (("void", "invoice_void", VoidForm, _void),
+                                          ("uncollectible", "invoice_uncollectible", UncollectibleForm, _uncollectible),
+                                          ("credit-note", "invoice_credit_note", CreditNoteForm, _credit)):
+    bp.add_url_rule(f"/invoices/<uuid:invoice_id>/{_path}", _endpoint, _action_view(_form, _action), methods=["POST"])

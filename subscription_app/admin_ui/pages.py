@@ -5,6 +5,7 @@ from flask import request
 
 from subscription_app.admin_ui import figures
 from subscription_app.admin_ui.views import bp, page
+from subscription_app.backoffice import reports
 from subscription_app.catalog import audit
 
 PER_PAGE = 50
@@ -19,7 +20,10 @@ def _page_number() -> int:
 def dashboard():
     rows = figures.plan_rows()
     charts = {currency: figures.bars(series) for currency, series in figures.revenue_by_month().items()}
-    return page("dashboard.html", rows=rows, mrr=figures.mrr_by_currency(rows), charts=charts)
+    summary = reports.summary()
+    this_month = {key: [r for r in summary[key] if r["month"] == summary["month"]] for key in ("collected", "refunded")}
+    return page("dashboard.html", rows=rows, mrr=figures.mrr_by_currency(rows), charts=charts, summary=summary,
+                this_month=this_month)
 
 
 @bp.route("/audit")

@@ -1,13 +1,16 @@
 """The /admin blueprint and what every page shares: the signed-in admin, the actor, rendering."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+import re
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from core.errors import ApiError
 from core.extensions import db
+from core.idempotency import idempotent
 from subscription_app.catalog.audit import Actor
-from subscription_app.models import User
+from subscription_app.models import SubscriptionIdempotencyKey, User
 
 bp = Blueprint("admin_ui", __name__, url_prefix="/admin", template_folder="templates", static_folder="static")
 OPEN_ENDPOINTS = {"admin_ui.login", "admin_ui.static"}
@@ -66,3 +69,29 @@ def attach_errors(form, exc: ApiError) -> None:
             form.form_errors.append(f"{name}: {'; '.join(messages)}")
     if not field_errors(exc):
         form.form_errors.append(exc.message)
+
+
+def _form_key() -> str | None:
+    """A money form's idempotency_key field (prefixed by its form), in its own namespace beside the API's keys."""
+    key = next((v for k, v in request.form.items() if k.endswith("idempotency_key")), "")
+    return f"admin-ui:{key}" if re.fullmatch(r"[0-9a-f]{32}", key) else None
+
+
+# The admin API's Idempotency-Key store, keyed by the signed-in admin: a replay redirects as the first post did.
+form_idempotent = idempotent(SubscriptionIdempotencyKey, key_of=_form_key, caller_of=lambda: g.admin.id)
+
+
+def submitted(form, action, refused, done_url: str):
+    """Run action(form) on a valid post and redirect with its message; else refused(form, status) re-renders.
+
+    The view's caller (form_idempotent) commits the action, or rolls it back on a refusal.
+    """
+    if not form.validate_on_submit():
+        return refused(form, 422)
+    try:
+        message = action(form)
+    except ApiError as exc:
+        attach_errors(form, exc)
+        return refused(form, exc.code)
+    flash(message)
+    return redirect(done_url)

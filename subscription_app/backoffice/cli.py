@@ -1,4 +1,4 @@
-"""`flask customers list|show` and `flask invoices void|credit-note`: the back office from a shell.
+"""`flask customers list|show`, `flask invoices void|credit-note`, `flask subscriptions change-plan`.
 
 Each command calls the same backoffice function as the admin API, audits as source `cli` and
 commits; a refused input prints the API's message naming the field, exits 1 and writes nothing.
@@ -12,7 +12,9 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from core.money import format_money
-from subscription_app.backoffice import customers, invoices_admin
+from subscription_app.admin_cli import subscriptions_cli
+from subscription_app.backoffice import customers, invoices_admin, subscriptions_admin
+from subscription_app.backoffice.schemas import ADMIN_PRORATION_MODES
 from subscription_app.catalog import audit
 from subscription_app.catalog.cli import committed
 from subscription_app.models import SUBSCRIPTION_STATUSES
@@ -29,7 +31,8 @@ invoices_cli = AppGroup("invoices", help="Void invoices and issue credit notes."
 @click.option("--per-page", type=click.IntRange(1, 100), default=20, show_default=True)
 def list_command(email_prefix, status, past_due, page, per_page):
     """Customers, newest first: id, email, external id."""
-    result = customers.search(page, per_page, email_prefix=email_prefix, status=status, past_due=past_due)
+    result = customers.search({"page": page, "per_page": per_page}, email_prefix=email_prefix, status=status,
+                              past_due=past_due)
     for user in result["items"]:
         click.echo(f"{user.id}\t{user.email}\t{user.external_id or '-'}")
     click.echo(f"page {page} of {result['meta']['pages']} ({result['meta']['total']} customers)")
@@ -78,6 +81,22 @@ def credit_note_command(invoice_id: uuid.UUID, reason: str, amount_cents: int | 
         return
     note = invoices_admin.credit_note(invoice_id, amount_cents, reason, audit.CLI)
     click.echo(f"credit note {note.display_number} of {format_money(note.amount_cents, note.currency)}")
+
+
+@subscriptions_cli.command("change-plan")
+@click.argument("subscription_id", type=click.UUID)
+@click.argument("plan_id", type=click.UUID)
+@click.option("--proration", type=click.Choice(ADMIN_PRORATION_MODES), default="create_prorations",
+              show_default=True, help="full_price_now: the new plan's whole price now, a new period from the payment.")
+@committed
+def change_plan_command(subscription_id: uuid.UUID, plan_id: uuid.UUID, proration: str):
+    """Move a subscription to another plan, billed as the admin API's POST .../plan with the same proration."""
+    sub = subscriptions_admin.change_plan(subscription_id, plan_id, proration, audit.CLI)
+    click.echo(f"subscription {sub.id}: plan {sub.plan_id}, pending {sub.pending_plan_id or '-'}")
+    invoice = sub.latest_invoice
+    if invoice is not None:
+        click.echo(f"latest invoice #{invoice.number} {invoice.reason} {invoice.status} "
+                   f"due {format_money(invoice.amount_due_cents, invoice.currency)}")
 
 
 def register(app: Flask) -> None:

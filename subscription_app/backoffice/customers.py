@@ -7,28 +7,34 @@ from sqlalchemy import exists, select
 
 from core.errors import ApiError
 from core.extensions import db
-from core.schemas import paginate
+from core.pagination import list_page
 from subscription_app.backoffice import transactions
 from subscription_app.catalog import audit
 from subscription_app.catalog.audit import Actor
 from subscription_app.catalog.models import AuditEvent
 from subscription_app.models import CreditNote, Invoice, Subscription, User
+from subscription_app.usage import metering
 
 DETAIL_LIMIT = 50
+# Newest first; ix_users_created_at_id serves the order, the cursor and the created_* filters.
+ORDER = [User.created_at, User.id]
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search(page: int, per_page: int, email_prefix: str | None = None, status: str | None = None,
-           past_due: bool | None = None, created_from: datetime | None = None,
-           created_to: datetime | None = None) -> dict:
-    """Customers, newest first; status matches any of their subscriptions, past_due one that is past due."""
-    stmt = select(User).order_by(User.created_at.desc(), User.id.desc())
+def email_starts_with(prefix: str):
+    # lower(email) LIKE 'prefix%' is what ix_users_email_prefix (text_pattern_ops) serves.
+    return db.func.lower(User.email).like(_escape_like(prefix.lower()) + "%", escape="\\")
+
+
+def filtered(email_prefix: str | None = None, status: str | None = None, past_due: bool | None = None,
+             created_from: datetime | None = None, created_to: datetime | None = None):
+    """Customers matching the filters; status matches any of their subscriptions, past_due one that is past due."""
+    stmt = select(User)
     if email_prefix:
-        # lower(email) LIKE 'prefix%' is what ix_users_email_prefix (text_pattern_ops) serves.
-        stmt = stmt.where(db.func.lower(User.email).like(_escape_like(email_prefix.lower()) + "%", escape="\\"))
+        stmt = stmt.where(email_starts_with(email_prefix))
     if status:
         stmt = stmt.where(exists().where(Subscription.user_id == User.id, Subscription.status == status))
     if past_due is not None:
@@ -38,7 +44,12 @@ def search(page: int, per_page: int, email_prefix: str | None = None, status: st
         stmt = stmt.where(User.created_at >= created_from)
     if created_to:
         stmt = stmt.where(User.created_at < created_to)
-    return paginate(stmt, page, per_page)
+    return stmt
+
+
+def search(paging: dict, **filters) -> dict:
+    """A page of customers, newest first: a cursor page (limit/starting_after) or an offset page (page/per_page)."""
+    return list_page(filtered(**filters), ORDER, paging)
 
 
 def get_customer(user_id: int) -> User:
@@ -75,12 +86,14 @@ def _trail(user_id: int) -> list[AuditEvent]:
 
 
 def detail(user_id: int) -> dict:
-    """Profile, subscriptions, invoices, credit notes, payment transactions and audit trail (newest 50 each)."""
+    """Profile, subscriptions, invoices, credit notes, payment transactions and audit trail (newest 50 each),
+    and usage this period (None without an entitled subscription), as GET /v1/usage/stats reads it."""
     user = get_customer(user_id)
     return {"customer": user, "subscriptions": _newest(Subscription, Subscription.created_at, user.id),
             "invoices": _newest(Invoice, Invoice.number, user.id),
             "credit_notes": _newest(CreditNote, CreditNote.number, user.id), "audit": _trail(user.id),
-            "transactions": transactions.of_customer(user.id, DETAIL_LIMIT)}
+            "transactions": transactions.of_customer(user.id, DETAIL_LIMIT),
+            "usage": metering.stats(user.id)["current_period"]}
 
 
 def _links(user: User) -> dict:

@@ -82,7 +82,7 @@ def creditable_cents(invoice: Invoice) -> int:
     """What is left to credit: paid, minus refunds, minus earlier credit notes without a refund."""
     credited = db.session.scalar(select(func.coalesce(func.sum(CreditNote.amount_cents), 0))
                                  .where(CreditNote.invoice_id == invoice.id, CreditNote.refund_id.is_(None)))
-    return invoice.amount_paid_cents - invoice.amount_refunded_cents - credited
+    return invoice.amount_paid_cents - invoice.amount_refunded_cents - int(credited)  # SUM is numeric: an int again
 
 
 def _checked_amount(invoice: Invoice, amount_cents: int | None) -> int:

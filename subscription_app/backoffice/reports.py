@@ -42,11 +42,13 @@ REFUNDED_SQL = """
 SELECT to_char(date_trunc('month', created_at AT TIME ZONE 'UTC'), 'YYYY-MM') AS month, currency,
        SUM(amount_cents)::bigint AS cents
 FROM credit_notes WHERE created_at >= :since AND refund_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"""
+# Past-due subscriptions through their status index (IN), not a join that reads every subscription.
 OUTSTANDING_SQL = """
 SELECT i.currency, SUM(i.amount_due_cents - i.amount_paid_cents)::bigint AS open_cents,
-       COALESCE(SUM(i.amount_due_cents - i.amount_paid_cents) FILTER (WHERE s.status = 'past_due'), 0)::bigint
+       COALESCE(SUM(i.amount_due_cents - i.amount_paid_cents)
+                FILTER (WHERE i.subscription_id IN (SELECT id FROM subscriptions WHERE status = 'past_due')), 0)::bigint
          AS past_due_cents
-FROM invoices i LEFT JOIN subscriptions s ON s.id = i.subscription_id WHERE i.status = 'open'
+FROM invoices i WHERE i.status = 'open'
 GROUP BY i.currency ORDER BY i.currency"""
 DUNNING_SQL = """
 SELECT COUNT(*) AS subscriptions, MIN(next_payment_attempt_at) AS next_attempt_at

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from core.pagination import ListArgsSchema, ListPageSchema
 from core.schemas import Currency, Integer, PageArgsSchema, PageMetaSchema, StrictBoolean, StrictSchema
 from subscription_app.billing.lifecycle_schemas import PRORATION_MODES
+from subscription_app.billing.quotes import FULL_PRICE_NOW
 from subscription_app.billing.schemas import CreditNoteSchema, InvoiceSchema, SubscriptionSchema
 from subscription_app.catalog.schemas import AuditEventSchema
 from subscription_app.models import INVOICE_REASONS, INVOICE_STATUSES, SUBSCRIPTION_STATUSES
 from subscription_app.schemas import UserSchema
+from subscription_app.usage.schemas import CurrentPeriodStatsSchema
 
+ADMIN_PRORATION_MODES = (*PRORATION_MODES, FULL_PRICE_NOW)
 METADATA_MAX_KEYS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 50, 40, 500
 
 
@@ -18,7 +22,7 @@ def _dates_in_order(data: dict, start: str, end: str) -> None:
         raise ValidationError(f"Must be after {start}.", field_name=end)
 
 
-class CustomerArgsSchema(PageArgsSchema):
+class CustomerFilterSchema(StrictSchema):
     email_prefix = fields.String(validate=validate.Length(min=1, max=254))
     status = fields.String(validate=validate.OneOf(SUBSCRIPTION_STATUSES),
                            metadata={"description": "Customers with a subscription in this status"})
@@ -31,15 +35,18 @@ class CustomerArgsSchema(PageArgsSchema):
         _dates_in_order(data, "created_from", "created_to")
 
 
+class CustomerArgsSchema(CustomerFilterSchema, ListArgsSchema):
+    """The filters, and a cursor page (`limit`, `starting_after`) or an offset page (`page`, `per_page`)."""
+
+
 class CustomerSchema(UserSchema):
     """A user as the operator sees them: the profile plus the operator's own links."""
     external_id = fields.String(dump_only=True, allow_none=True)
     metadata = fields.Dict(attribute="metadata_", keys=fields.String(), values=fields.String(), dump_only=True)
 
 
-class CustomerPageSchema(StrictSchema):
+class CustomerPageSchema(ListPageSchema):
     items = fields.List(fields.Nested(CustomerSchema), dump_only=True)
-    meta = fields.Nested(PageMetaSchema, dump_only=True)
 
 
 class TransactionsSchema(StrictSchema):
@@ -56,6 +63,9 @@ class CustomerDetailSchema(StrictSchema):
     credit_notes = fields.List(fields.Nested(CreditNoteSchema), dump_only=True)
     audit = fields.List(fields.Nested(AuditEventSchema), dump_only=True)
     transactions = fields.Nested(TransactionsSchema, dump_only=True)
+    usage = fields.Nested(CurrentPeriodStatsSchema, dump_only=True, allow_none=True, metadata={
+        "description": "This billing period's metered features (used, limit, percent); null without an entitled "
+                       "subscription"})
 
 
 class CustomerUpdateSchema(StrictSchema):
@@ -149,9 +159,27 @@ class AdminCancelSchema(StrictSchema):
 
 class AdminChangePlanSchema(StrictSchema):
     plan_id = fields.UUID(required=True)
-    proration = fields.String(load_default="create_prorations", validate=validate.OneOf(PRORATION_MODES),
-                              metadata={"description": "`create_prorations` (charge the remaining time now) or "
-                                                       "`none` (the new price from the next renewal)"})
+    proration = fields.String(load_default="create_prorations", validate=validate.OneOf(ADMIN_PRORATION_MODES),
+                              metadata={"description": "`create_prorations` (charge the remaining time now), "
+                                                       "`none` (the new price from the next renewal) or "
+                                                       "`full_price_now` (the new plan's full price now, no credit "
+                                                       "for unused time, a new period from the payment); "
+                                                       "docs/plan-changes.md"})
+
+
+class SubscriptionArgsSchema(ListArgsSchema):
+    status = fields.String(validate=validate.OneOf(SUBSCRIPTION_STATUSES))
+    plan_id = fields.UUID()
+    email_prefix = fields.String(validate=validate.Length(min=1, max=254),
+                                 metadata={"description": "The customer's email starts with this (case-insensitive)"})
+
+
+class AdminSubscriptionSchema(SubscriptionSchema):
+    customer_id = Integer(attribute="user_id", dump_only=True)
+
+
+class AdminSubscriptionPageSchema(ListPageSchema):
+    items = fields.List(fields.Nested(AdminSubscriptionSchema), dump_only=True)
 
 
 class ExtendTrialSchema(StrictSchema):

@@ -1,4 +1,4 @@
-"""The operator's subscription actions, through the customer routes' own domain functions.
+"""The operator's subscriptions: a filtered list, and actions through the customer routes' own domain functions.
 
 Those functions commit their change themselves (as for the customer), so each action here
 writes its audit row right after, in the next commit.
@@ -8,16 +8,37 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
 from core import clock
 from core.errors import ApiError
 from core.extensions import db
+from core.pagination import list_page
+from subscription_app.backoffice.customers import email_starts_with
 from subscription_app.billing import history, lifecycle, pausing, plan_change
 from subscription_app.billing.lifecycle import with_latest_invoice
 from subscription_app.catalog import audit
 from subscription_app.catalog.audit import Actor
-from subscription_app.models import Subscription
+from subscription_app.models import Subscription, User
 
 MAX_TRIAL_EXTENSION = timedelta(days=365)
+ORDER = [Subscription.created_at, Subscription.id]  # newest first; ix_subscriptions_created_id
+
+
+def filtered(status: str | None = None, plan_id: uuid.UUID | None = None, email_prefix: str | None = None):
+    """Subscriptions by status, plan, and their customer's email prefix."""
+    stmt = select(Subscription)
+    if status:
+        stmt = stmt.where(Subscription.status == status)
+    if plan_id:
+        stmt = stmt.where(Subscription.plan_id == plan_id)
+    if email_prefix:
+        stmt = stmt.where(Subscription.user_id.in_(select(User.id).where(email_starts_with(email_prefix))))
+    return stmt
+
+
+def search(paging: dict, **filters) -> dict:
+    return list_page(filtered(**filters), ORDER, paging)
 
 
 def _state(sub: Subscription) -> dict:
@@ -26,7 +47,7 @@ def _state(sub: Subscription) -> dict:
             "trial_end": sub.trial_end}
 
 
-def _load(subscription_id: uuid.UUID, for_update: bool = False) -> Subscription:
+def load(subscription_id: uuid.UUID, for_update: bool = False) -> Subscription:
     sub = db.session.get(Subscription, subscription_id, with_for_update=for_update)
     if sub is None:
         raise ApiError(404, "Subscription not found")
@@ -41,7 +62,7 @@ def _audited(actor: Actor, action: str, before: dict, sub: Subscription) -> Subs
 
 def cancel(subscription_id: uuid.UUID, at_period_end: bool, actor: Actor) -> Subscription:
     """Cancel now (open invoices voided) or at the period end, exactly as the customer can."""
-    sub = _load(subscription_id)
+    sub = load(subscription_id)
     before = _state(sub)
     done = lifecycle.cancel(sub.user_id, sub.id, at_period_end=at_period_end)
     return _audited(actor, "subscription.cancel_at_period_end" if at_period_end else "subscription.cancel",
@@ -50,14 +71,14 @@ def cancel(subscription_id: uuid.UUID, at_period_end: bool, actor: Actor) -> Sub
 
 def resume(subscription_id: uuid.UUID, actor: Actor) -> Subscription:
     """Un-cancel (or end a pause): pausing.resume, recorded as `by: admin` in the subscription's history."""
-    sub = _load(subscription_id, for_update=True)
+    sub = load(subscription_id, for_update=True)
     before = _state(sub)
     return _audited(actor, "subscription.resume", before, pausing.resume(sub, "admin"))
 
 
 def change_plan(subscription_id: uuid.UUID, plan_id: uuid.UUID, proration: str, actor: Actor) -> Subscription:
     """Price the change with the chosen proration (a quote, as the customer's preview) and bill exactly that."""
-    sub = _load(subscription_id)
+    sub = load(subscription_id)
     before = _state(sub)
     if sub.status == "trialing":
         done = plan_change.change_plan(sub.user_id, sub.id, plan_id)
@@ -69,7 +90,7 @@ def change_plan(subscription_id: uuid.UUID, plan_id: uuid.UUID, proration: str, 
 
 def extend_trial(subscription_id: uuid.UUID, trial_end: datetime, actor: Actor) -> Subscription:
     """Move a running trial's end (and so its period end) later, up to a year past the current end."""
-    sub = _load(subscription_id, for_update=True)
+    sub = load(subscription_id, for_update=True)
     if sub.status != "trialing":
         raise ApiError(409, f"Only a trialing subscription can have its trial extended; this one is {sub.status}")
     if not clock.utcnow() < sub.trial_end < trial_end <= sub.trial_end + MAX_TRIAL_EXTENSION:

@@ -16,6 +16,7 @@ from core.extensions import db
 from subscription_app.billing import invoices
 from subscription_app.billing.periods import plan_period_end, same_cycle
 from subscription_app.billing.proration import prorate_interval_change, prorate_upgrade, remaining_seconds
+from subscription_app.catalog import prices
 from subscription_app.discounts import balance
 from subscription_app.models import InvoiceLine, Plan, PlanChangeQuote, Subscription
 
@@ -23,7 +24,10 @@ QUOTE_TTL = timedelta(minutes=15)  # long enough to read and confirm, short enou
 ROUNDING = {"upgrade": "amount = floor((new - old) * remaining / period); credit = -ceil(old * remaining / period)",
             "interval_change": "credit = -ceil(old * remaining / period); amount = max(0, new + credit), "
                                "the rest to the customer balance",
-            "at_period_end": "nothing prorated: the new price applies from the next renewal"}
+            "at_period_end": "nothing prorated: the new price applies from the next renewal",
+            "full_price": "nothing prorated: amount = new, the old plan's unused time is not credited; "
+                          "a new period starts when it is paid"}
+FULL_PRICE_NOW = "full_price_now"
 
 
 def store(sub: Subscription, old: Plan, new: Plan, proration: str) -> dict:
@@ -47,23 +51,39 @@ def view(quote: PlanChangeQuote) -> dict:
 def price(sub: Subscription, old: Plan, new: Plan, at: datetime, proration: str) -> dict:
     """The quote's body: what a change at `at` bills now and at the next renewal, in cents."""
     remaining, period = remaining_seconds(at, sub.current_period_start, sub.current_period_end)
-    body = {"currency": new.currency, "old_price_cents": old.price_cents, "new_price_cents": new.price_cents,
+    old_cents = prices.price_of(sub, old).amount_cents  # the version this subscriber pays, as unquoted changes
+    body = {"currency": new.currency, "old_price_cents": old_cents, "new_price_cents": new.price_cents,
             "seconds_remaining": remaining, "seconds_in_period": period, "quoted_at": at.isoformat()}
     end = sub.current_period_end
-    if proration != "none" and same_cycle(old, new) and new.price_cents > old.price_cents:
-        p = prorate_upgrade(old.price_cents, new.price_cents, remaining, period)
+    if proration == FULL_PRICE_NOW:
+        return _full_price(body, old, new, at, end, remaining, period)
+    if proration != "none" and same_cycle(old, new) and new.price_cents > old_cents:
+        p = prorate_upgrade(old_cents, new.price_cents, remaining, period)
         lines = [_credit(old, p.credit_cents, at, end, remaining, period),
                  _line("proration_charge", new, p.charge_cents, at, end,
                        f"Remaining time on {new.name} ({remaining} of {period} s)")]
         return _body(body, "upgrade", lines, new.price_cents, end)
     if proration != "none" and not same_cycle(old, new):
-        p = prorate_interval_change(old.price_cents, new.price_cents, remaining, period)
+        p = prorate_interval_change(old_cents, new.price_cents, remaining, period)
         new_end = plan_period_end(new, at)
         lines = [_credit(old, p.credit_cents, at, end, remaining, period),
                  _line("plan", new, new.price_cents, at, new_end, invoices.plan_line(new, at, new_end).description),
                  *[_balance_line(line) for line in balance.excess_lines(p.amount_cents, new.currency)]]
         return _body(body, "interval_change", lines, new.price_cents, new_end)
     return _body(body, "at_period_end", [], new.price_cents, end)
+
+
+def _full_price(body: dict, old: Plan, new: Plan, at: datetime, end: datetime, remaining: int, period: int) -> dict:
+    """Stripe's billing_cycle_anchor=now with proration_behavior=none: a whole new period charged now.
+
+    The zero credit line names the old plan, so the paid invoice applies only while the
+    subscription is still on the plan it was priced for (apply_paid_upgrade).
+    """
+    new_end = plan_period_end(new, at)
+    lines = [_line("proration_credit", old, 0, at, end,
+                   f"Unused time on {old.name} not credited ({remaining} of {period} s; full price now)"),
+             _line("plan", new, new.price_cents, at, new_end, invoices.plan_line(new, at, new_end).description)]
+    return _body(body, "full_price", lines, new.price_cents, new_end)
 
 
 def _body(body: dict, effect: str, lines: list[dict], renewal_cents: int, renewal_at: datetime) -> dict:

@@ -1,14 +1,16 @@
 """/v1/admin/customers: search customers, one customer's whole picture, and their link fields (admin only)."""
+from flask import Response, stream_with_context
 from flask_jwt_extended import jwt_required
 
 from core.blueprint import Blueprint
 from core.extensions import db
 from core.idempotency import idempotent
+from core.pagination import split_paging
 from subscription_app.accounts import require_admin
-from subscription_app.backoffice import charges, customers
+from subscription_app.backoffice import charges, customers, export
 from subscription_app.backoffice.schemas import (AdminInvoiceSchema, ChargeSchema, CustomerArgsSchema,
-                                                 CustomerDetailSchema, CustomerPageSchema, CustomerSchema,
-                                                 CustomerUpdateSchema)
+                                                 CustomerDetailSchema, CustomerFilterSchema, CustomerPageSchema,
+                                                 CustomerSchema, CustomerUpdateSchema)
 from subscription_app.catalog.audit import Actor
 from subscription_app.models import SubscriptionIdempotencyKey
 
@@ -28,9 +30,27 @@ LINKS_EXAMPLE = {"external_id": "crm-4711", "metadata": {"crm": "hubspot", "segm
 @blp.response(200, CustomerPageSchema)
 @blp.alt_response(403, description="Admin role required")
 def list_customers(args):
-    """Customers, newest first: `email_prefix`, subscription `status`, `past_due`, `created_from`/`created_to`."""
+    """Customers, newest first: `email_prefix`, subscription `status`, `past_due`, `created_from`/`created_to`.
+
+    Cursor pages with `limit` (and `starting_after` = the previous page's `next_cursor`), no count;
+    offset pages with `page`/`per_page` (or neither) as before.
+    """
     require_admin()
-    return customers.search(**args)
+    paging, filters = split_paging(args)
+    return customers.search(paging, **filters)
+
+
+@blp.route("/export.csv")
+@jwt_required()
+@blp.doc(**ADMIN, responses={"200": {"description": "text/csv with a header row, streamed",
+                                     "content": {"text/csv": {"schema": {"type": "string"}}}}})
+@blp.arguments(CustomerFilterSchema, location="query")
+@blp.alt_response(403, description="Admin role required")
+def export_customers(args):
+    """The customers of the same filters as the list, as CSV, oldest first, streamed in batches."""
+    require_admin()
+    return Response(stream_with_context(export.customers_csv(args)), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=customers.csv"})
 
 
 @blp.route("/<int:customer_id>")

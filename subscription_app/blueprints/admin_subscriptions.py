@@ -1,4 +1,5 @@
-"""/v1/admin/subscriptions: the operator's lifecycle actions (admin role only, in production too; audited).
+"""/v1/admin/subscriptions: every customer's subscriptions, and the operator's lifecycle actions (admin role only,
+in production too; audited).
 
 Each calls the customer routes' own domain functions (through backoffice/subscriptions_admin.py);
 the actions that move money take an Idempotency-Key.
@@ -9,9 +10,12 @@ from flask_jwt_extended import jwt_required
 
 from core.blueprint import Blueprint
 from core.idempotency import idempotent
+from core.pagination import split_paging
 from subscription_app import accounts
 from subscription_app.backoffice import subscriptions_admin
-from subscription_app.backoffice.schemas import AdminCancelSchema, AdminChangePlanSchema, ExtendTrialSchema
+from subscription_app.backoffice.schemas import (AdminCancelSchema, AdminChangePlanSchema,
+                                                 AdminSubscriptionPageSchema, ExtendTrialSchema,
+                                                 SubscriptionArgsSchema)
 from subscription_app.billing.schemas import SubscriptionSchema
 from subscription_app.catalog.audit import Actor
 from subscription_app.models import SubscriptionIdempotencyKey
@@ -26,6 +30,22 @@ IDEMPOTENCY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "requi
 
 def _admin() -> Actor:
     return Actor(accounts.require_admin().id, "api")
+
+
+@blp.route("")
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.arguments(SubscriptionArgsSchema, location="query")
+@blp.response(200, AdminSubscriptionPageSchema)
+@blp.alt_response(403, description="Admin role required")
+def list_subscriptions(args):
+    """Every customer's subscriptions, newest first: `status`, `plan_id`, the customer's `email_prefix`.
+
+    Cursor pages (`limit`, `starting_after`) or offset pages (`page`, `per_page`), as every list.
+    """
+    accounts.require_admin()
+    paging, filters = split_paging(args)
+    return subscriptions_admin.search(paging, **filters)
 
 
 @blp.route("/<uuid:subscription_id>/resume", methods=["POST"])

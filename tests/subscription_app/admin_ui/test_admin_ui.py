@@ -3,48 +3,14 @@ import re
 import uuid
 
 import pytest
-from flask import g
 from sqlalchemy import func, select
 
 from core.extensions import db
 from subscription_app.catalog.models import AuditEvent, PlanPrice
 from subscription_app.models import CreditNote, Plan, User
+from tests.support.admin_ui import PASSWORD, csrf_of, log_in, post_form
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
-PASSWORD = "correct-horse-1"
-
-
-@pytest.fixture
-def ui(app):
-    """A client whose form posts carry no CSRF token unless a test adds one (as a browser would)."""
-    return app.test_client()
-
-
-@pytest.fixture
-def admin(seeded, make_user):
-    return make_user("ops@example.com", role="admin")[0]
-
-
-def csrf_of(response) -> str:
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', response.get_data(as_text=True))
-    assert match, response.get_data(as_text=True)[:500]
-    return match.group(1)
-
-
-def log_in(ui, email="ops@example.com", password=PASSWORD):
-    token = csrf_of(ui.get("/admin/login"))
-    response = ui.post("/admin/login", data={"email": email, "password": password, "csrf_token": token})
-    # pytest-flask keeps one app context for the whole test, so Flask-WTF's per-request token cache in g
-    # would outlive the session the login replaced; a real server starts each request afresh.
-    g.pop("csrf_token", None)
-    return response
-
-
-def post_form(ui, path: str, data: dict, page: str | None = None):
-    token = csrf_of(ui.get(page or path))
-    return ui.post(path, data={**data, "csrf_token": token})
-
-
 def test_pages_need_a_login(ui, admin):
     for path in ("/admin/", "/admin/plans", "/admin/audit", "/admin/customers", "/admin/invoices"):
         response = ui.get(path)
@@ -181,6 +147,8 @@ def test_dashboard_customers_and_refund_with_credit_note(ui, world, admin):
     note = db.session.scalar(select(CreditNote).where(CreditNote.invoice_id == uuid.UUID(invoice_id)))
     assert note is not None and note.amount_cents == 2450
     assert "CN-" in ui.get(page).get_data(as_text=True)
+    month = ui.get("/admin/").get_data(as_text=True)
+    assert re.search(r"New subscribers</th><td>1</td>", month) and re.search(r"Refunded</th><td>24.50 USD", month)
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "invoice.refund_requested"))
     assert event.actor_user_id == admin.id
 

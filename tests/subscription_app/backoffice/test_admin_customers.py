@@ -1,4 +1,6 @@
 """The operator's customers over /v1/admin/customers: search, detail, external_id and metadata (issue #15)."""
+import csv
+import io
 from datetime import timedelta
 
 import pytest
@@ -7,8 +9,8 @@ from sqlalchemy import func, select
 from core import clock
 from core.extensions import db
 from subscription_app.catalog.models import AuditEvent
-from subscription_app.models import Invoice, User
-from tests.support.billing_support import GOOD_CARD, advance_to, charge_requests, pay, run_cycle, subscribe_and_pay
+from subscription_app.models import Invoice, Subscription, User
+from tests.support.billing_support import GOOD_CARD, advance_to, charge_requests, pay, run_cycle, subscribe_and_pay, when
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 
@@ -178,3 +180,65 @@ def test_a_customer_without_a_saved_card_cannot_be_charged(client, admin, make_u
     assert response.status_code == 409 and "saved card" in response.json["message"]
     assert client.post("/v1/admin/customers/99999/charges", json={"amount_cents": 50, "currency": "USD",
                                                                   "reason": "x"}, headers=admin[1]).status_code == 404
+
+
+def test_cursor_pages_walk_every_customer_once_newest_first_without_a_count(client, admin, make_user):
+    _, h = admin
+    for n in range(5):
+        make_user(f"page{n}@acme.test")
+    everyone = emails(client.get("/v1/admin/customers?per_page=100", headers=h))
+    seen, cursor, pages = [], None, 0
+    while True:
+        query = {"limit": 2, **({"starting_after": cursor} if cursor else {})}
+        page = client.get("/v1/admin/customers", query_string=query, headers=h)
+        seen += emails(page)
+        assert "meta" not in page.json  # a cursor page counts nothing
+        cursor, pages = page.json["next_cursor"], pages + 1
+        assert page.json["has_more"] is (cursor is not None)
+        if cursor is None:
+            break
+    assert seen == everyone and len(seen) == len(set(seen)) and pages == (len(everyone) + 1) // 2
+    filtered = client.get("/v1/admin/customers", query_string={"limit": 2, "email_prefix": "page"}, headers=h).json
+    rest = client.get("/v1/admin/customers", headers=h, query_string={
+        "limit": 10, "email_prefix": "page", "starting_after": filtered["next_cursor"]})
+    assert len(filtered["items"]) == 2 and len(emails(rest)) == 3 and rest.json["next_cursor"] is None
+    assert {c["email"] for c in filtered["items"]} | set(emails(rest)) == {f"page{n}@acme.test" for n in range(5)}
+
+
+@pytest.mark.parametrize("query, field", [("starting_after=bm90LWEtY3Vyc29y", "starting_after"),
+                                          ("limit=0", "limit"), ("limit=2&page=1", "limit")])
+def test_bad_cursor_arguments_are_a_422_naming_the_field(client, admin, query, field):
+    response = client.get(f"/v1/admin/customers?{query}", headers=admin[1])
+    assert response.status_code == 422 and field in response.json["errors"]["query"], response.json
+
+
+def test_customers_csv_streams_the_filtered_list_with_formulas_defused(client, admin, make_user):
+    _, h = admin
+    first, _ = make_user("csv-a@acme.test")
+    make_user("csv-b@acme.test")
+    make_user("other@acme.test")
+    client.patch(f"/v1/admin/customers/{first.id}", json={"external_id": "=HYPERLINK(1)",
+                                                          "metadata": {"tier": "gold"}}, headers=h)
+    response = client.get("/v1/admin/customers/export.csv?email_prefix=csv", headers=h)
+    assert response.status_code == 200 and response.mimetype == "text/csv" and response.is_streamed
+    assert "attachment; filename=customers.csv" == response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == ["id", "email", "external_id", "metadata", "role", "is_active", "created_at"]
+    assert [r[1] for r in rows[1:]] == ["csv-a@acme.test", "csv-b@acme.test"]  # oldest first
+    assert rows[1][2:6] == ["'=HYPERLINK(1)", '{"tier":"gold"}', "user", "True"]
+    bad = client.get("/v1/admin/customers/export.csv?status=nope", headers=h)
+    assert bad.status_code == 422 and "status" in bad.json["errors"]["query"]
+    assert client.get("/v1/admin/customers/export.csv", headers=make_user()[1]).status_code == 403
+
+
+def test_detail_shows_usage_this_period(client, admin, make_user):
+    user, uh = make_user()
+    subscribe_and_pay(client, uh, user.id)
+    assert client.post("/v1/usage/features/api_calls/use", json={"delta": 7}, headers=uh).status_code == 200
+    usage = client.get(f"/v1/admin/customers/{user.id}", headers=admin[1]).json["usage"]
+    assert {f["feature"]: (f["used"], f["limit"]) for f in usage["features"]} == {
+        "api_calls": (7, 10000), "exports": (0, 50), "reports": (0, 100)}
+    sub = db.session.scalar(select(Subscription).where(Subscription.user_id == user.id))
+    assert when(usage["period_start"]) == sub.current_period_start.replace(microsecond=0)  # usage counts whole seconds
+    idle, _ = make_user()
+    assert client.get(f"/v1/admin/customers/{idle.id}", headers=admin[1]).json["usage"] is None

@@ -8,9 +8,12 @@ from sqlalchemy import select
 from core import clock
 from core.extensions import db
 from subscription_app.catalog.models import AuditEvent
-from subscription_app.models import Invoice, Subscription
-from subscription_app.seed import ENTERPRISE_MONTHLY_ID, PRO_TRIAL_ID
-from tests.support.billing_support import GOOD_CARD, subscribe_and_pay, when
+from subscription_app.backoffice.schemas import ADMIN_PRORATION_MODES
+from subscription_app.billing import quotes
+from subscription_app.catalog import audit, plans
+from subscription_app.models import Invoice, Plan, Subscription
+from subscription_app.seed import BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID, PRO_MONTHLY_ID, PRO_TRIAL_ID
+from tests.support.billing_support import GOOD_CARD, charge_requests, pay, set_period, subscribe_and_pay, when
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 
@@ -79,6 +82,51 @@ def test_change_plan_with_the_chosen_proration(client, admin, active, proration,
     assert bad.status_code == 422 and "proration" in bad.json["errors"]["json"]
 
 
+def _ten_days_into_thirty(client, sub) -> None:
+    now = clock.utcnow().replace(microsecond=0)
+    set_period(client.application, sub["id"], now - timedelta(days=10), now + timedelta(days=20))
+
+
+@pytest.mark.parametrize("plan_id, cents", [(ENTERPRISE_MONTHLY_ID, 9900), (BASIC_MONTHLY_ID, 900)])
+def test_full_price_now_charges_the_whole_new_price_and_restarts_the_period(client, admin, active, plan_id, cents):
+    """Up or down, 20 of 30 days left on Pro (2900): the new price whole, nothing credited; the period starts at payment."""
+    _ten_days_into_thirty(client, active)
+    changed = client.post(url(active, "plan"), json={"plan_id": str(plan_id), "proration": "full_price_now"},
+                          headers={**admin[1], "Idempotency-Key": f"full-{cents}"})
+    assert changed.status_code == 200, changed.json
+    assert changed.json["plan_id"] == str(PRO_MONTHLY_ID)  # not before the payment
+    invoice = changed.json["latest_invoice"]
+    assert (invoice["reason"], invoice["status"], invoice["amount_due_cents"]) == ("subscription_update", "open", cents)
+    assert [(line["kind"], line["amount_cents"], line["plan_id"]) for line in invoice["lines"]] == [
+        ("proration_credit", 0, str(PRO_MONTHLY_ID)), ("plan", cents, str(plan_id))]
+    assert charge_requests(client.application)[-1]["data"]["amount_cents"] == cents
+    sub = db.session.get(Subscription, uuid.UUID(active["id"]))
+    assert pay(client, invoice, sub.user_id).status_code == 200
+    db.session.refresh(sub)
+    paid = db.session.get(Invoice, uuid.UUID(invoice["id"]))
+    assert sub.plan_id == plan_id and sub.pending_plan_id is None
+    assert sub.current_period_start == paid.paid_at == sub.billing_cycle_anchor
+    assert sub.current_period_end > clock.utcnow() + timedelta(days=27)  # a whole new month, not the 20 days left
+    assert actions(active["id"]) == [("subscription.change_plan.full_price_now", "api")]
+
+
+def test_the_three_modes_in_cents_as_the_docs_table_shows(client, admin, active):
+    """Pro (2900) to Enterprise (9900) with 20 of 30 days left, each mode priced at the same instant."""
+    _ten_days_into_thirty(client, active)
+    sub = db.session.get(Subscription, uuid.UUID(active["id"]))
+    db.session.refresh(sub)
+    old, new = db.session.get(Plan, PRO_MONTHLY_ID), db.session.get(Plan, ENTERPRISE_MONTHLY_ID)
+    priced = {mode: quotes.price(sub, old, new, clock.utcnow().replace(microsecond=0), mode)
+              for mode in ADMIN_PRORATION_MODES}
+    assert {mode: (p["effect"], p["amount_due_now_cents"], [line["amount_cents"] for line in p["lines"]])
+            for mode, p in priced.items()} == {
+        "create_prorations": ("upgrade", 4666, [-1934, 6600]),
+        "none": ("at_period_end", 0, []),
+        "full_price_now": ("full_price", 9900, [0, 9900])}
+    assert priced["none"]["next_renewal_at"] == sub.current_period_end.isoformat()
+    assert when(priced["full_price_now"]["next_renewal_at"]) > sub.current_period_end + timedelta(days=7)
+
+
 def test_extend_a_trial(client, admin, make_user):
     _, h = admin
     _, uh = make_user()
@@ -101,3 +149,39 @@ def test_extend_trial_of_an_active_subscription_is_409(client, admin, active):
     later = (clock.utcnow() + timedelta(days=40)).isoformat()
     response = client.post(url(active, "trial"), json={"trial_end": later}, headers=admin[1])
     assert response.status_code == 409 and "trialing" in response.json["message"]
+
+
+def test_list_every_customers_subscriptions_with_filters_and_cursor(client, admin, active, make_user):
+    _, h = admin
+    other, oh = make_user("zed@acme.test")
+    basic = subscribe_and_pay(client, oh, other.id, plan_id=BASIC_MONTHLY_ID)
+
+    def ids(query) -> list[str]:
+        response = client.get("/v1/admin/subscriptions", query_string=query, headers=h)
+        assert response.status_code == 200, response.json
+        return [s["id"] for s in response.json["items"]]
+
+    assert ids({"plan_id": str(PRO_MONTHLY_ID)}) == [active["id"]]
+    assert ids({"email_prefix": "ZED"}) == [basic["id"]]
+    assert ids({"status": "canceled"}) == []
+    first = client.get("/v1/admin/subscriptions?limit=1", headers=h).json
+    rest = client.get("/v1/admin/subscriptions", query_string={"limit": 1, "starting_after": first["next_cursor"]},
+                      headers=h).json
+    assert [s["id"] for s in first["items"] + rest["items"]] == [basic["id"], active["id"]]  # newest first
+    assert rest["has_more"] is False and first["items"][0]["customer_id"] == other.id
+    bad = client.get("/v1/admin/subscriptions?status=nope", headers=h)
+    assert bad.status_code == 422 and "status" in bad.json["errors"]["query"]
+    assert client.get("/v1/admin/subscriptions", headers=make_user()[1]).status_code == 403
+
+
+def test_a_quote_credits_the_unused_time_at_the_price_the_subscriber_pays(client, admin, active):
+    """Pro moved to 3900 after this subscriber joined at 2900: the credit is theirs, not the new price's."""
+    plans.new_price(db.session.get(Plan, PRO_MONTHLY_ID), 3900, audit.CLI)
+    db.session.commit()
+    _ten_days_into_thirty(client, active)
+    sub = db.session.get(Subscription, uuid.UUID(active["id"]))
+    db.session.refresh(sub)
+    quote = quotes.price(sub, db.session.get(Plan, PRO_MONTHLY_ID), db.session.get(Plan, ENTERPRISE_MONTHLY_ID),
+                         clock.utcnow().replace(microsecond=0), "create_prorations")
+    assert (quote["old_price_cents"], quote["amount_due_now_cents"]) == (2900, 4666)  # floor(7000 * 20 / 30)
+    assert [line["amount_cents"] for line in quote["lines"]] == [-1934, 6600]

@@ -1,4 +1,5 @@
-"""`flask customers list|show` and `flask invoices void|credit-note`: the admin API's functions, audited as cli."""
+"""`flask customers list|show`, `flask invoices void|credit-note`, `flask subscriptions change-plan`: the admin
+API's functions, audited as cli."""
 import uuid
 
 import pytest
@@ -6,8 +7,8 @@ from sqlalchemy import func, select
 
 from core.extensions import db
 from subscription_app.catalog.models import AuditEvent
-from subscription_app.models import CreditNote, Invoice
-from subscription_app.seed import BASIC_MONTHLY_ID
+from subscription_app.models import CreditNote, Invoice, Subscription
+from subscription_app.seed import BASIC_MONTHLY_ID, ENTERPRISE_MONTHLY_ID
 from tests.support.billing_support import refund_requests, subscribe_and_pay
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
@@ -26,7 +27,7 @@ def payer(client, seeded, make_user):
 
 
 @pytest.mark.parametrize("group, command", [("customers", "list"), ("customers", "show"), ("invoices", "void"),
-                                            ("invoices", "credit-note")])
+                                            ("invoices", "credit-note"), ("subscriptions", "change-plan")])
 def test_every_command_has_help(cli, group, command):
     result = cli(group, command, "--help")
     assert result.exit_code == 0 and "Usage:" in result.output, result.output
@@ -80,3 +81,17 @@ def test_credit_note_with_refund_asks_the_payment_service(cli, payer, app):
     [asked] = refund_requests(app)
     assert (asked["data"]["transaction_id"], asked["data"]["amount_cents"]) == (invoice["transaction_id"], 700)
     assert db.session.scalar(select(func.count()).select_from(CreditNote)) == 0  # written when it succeeds
+
+
+def test_change_plan_at_full_price_now_from_the_shell(cli, payer):
+    _, sub = payer
+    bad = cli("subscriptions", "change-plan", sub["id"], str(ENTERPRISE_MONTHLY_ID), "--proration", "full")
+    assert bad.exit_code == 2 and "--proration" in bad.output
+    done = cli("subscriptions", "change-plan", sub["id"], str(ENTERPRISE_MONTHLY_ID), "--proration", "full_price_now")
+    assert done.exit_code == 0, done.output
+    assert "subscription_update open due 99.00 USD" in done.output
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.object_id == sub["id"]))
+    assert (event.source, event.action) == ("cli", "subscription.change_plan.full_price_now")
+    again = cli("subscriptions", "change-plan", sub["id"], str(BASIC_MONTHLY_ID), "--proration", "full_price_now")
+    assert again.exit_code == 1 and "waiting for payment" in again.output
+    assert db.session.get(Subscription, uuid.UUID(sub["id"])).plan_id != ENTERPRISE_MONTHLY_ID  # until paid
