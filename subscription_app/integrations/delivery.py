@@ -18,7 +18,7 @@ from sqlalchemy import select
 from core import http
 from core.extensions import db
 from subscription_app.integrations import events, signing
-from subscription_app.integrations.guard import UnsafeTarget, check_target
+from subscription_app.integrations.guard import Unresolved, UnsafeTarget, pin
 from subscription_app.integrations.models import (SNIPPET_BYTES, IntegrationEvent, WebhookAttempt, WebhookDelivery,
                                                   WebhookEndpoint)
 
@@ -59,14 +59,16 @@ def _read_capped(response: requests.Response) -> str:
 def post(endpoint: WebhookEndpoint, msg_id: str, body: bytes) -> tuple[int | None, str | None, str | None]:
     """(status code, response snippet, error): one POST, bounded in time and in what is read."""
     try:
-        check_target(endpoint.url, production=_settings().is_production)
+        target = pin(endpoint.url, production=_settings().is_production)
     except UnsafeTarget as exc:
         return None, None, f"refused: {exc}"
-    headers = {"Content-Type": "application/json", "User-Agent": "billing-backend-webhooks/1",
+    except Unresolved as exc:
+        return None, None, f"{exc.__class__.__name__}: {exc}"
+    headers = {"Content-Type": "application/json", "User-Agent": "billing-backend-webhooks/1", "Host": target.host,
                **signing.headers(signing_secrets(endpoint), msg_id, int(time.time()), body)}
     timeout = (_settings().outgoing_webhook_connect_timeout_seconds, _settings().outgoing_webhook_read_timeout_seconds)
     try:
-        with http.session().post(endpoint.url, data=body, headers=headers, timeout=timeout, stream=True,
+        with http.session().post(target.url, data=body, headers=headers, timeout=timeout, stream=True,
                                  allow_redirects=False) as response:
             return response.status_code, _read_capped(response), None
     except requests.RequestException as exc:
