@@ -17,7 +17,7 @@ from core.extensions import db
 from subscription_app.catalog import audit
 from subscription_app.catalog.audit import Actor
 from subscription_app.integrations import events, signing
-from subscription_app.integrations.models import IntegrationEvent, WebhookDelivery, WebhookEndpoint
+from subscription_app.integrations.models import IntegrationEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 OBJECT_TYPE = "webhook_endpoint"
@@ -127,6 +127,18 @@ def deliveries(endpoint_id: uuid.UUID, status: str | None, limit: int) -> list[W
     if status:
         query = query.where(WebhookDelivery.status == status)
     return db.session.scalars(query.order_by(WebhookDelivery.created_at.desc()).limit(limit)).all()
+
+
+def delivery_log(endpoint_id: uuid.UUID, status: str | None, limit: int) -> list[dict]:
+    """The deliveries of deliveries(), each with its event's type and every attempt, oldest attempt first."""
+    rows = deliveries(endpoint_id, status, limit)
+    types = dict(db.session.execute(select(IntegrationEvent.id, IntegrationEvent.type).where(
+        IntegrationEvent.id.in_([d.event_id for d in rows]))).all())
+    tried: dict[str, list[WebhookAttempt]] = {d.id: [] for d in rows}
+    for attempt in db.session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(list(tried)))
+                                      .order_by(WebhookAttempt.attempted_at, WebhookAttempt.id)):
+        tried[attempt.delivery_id].append(attempt)
+    return [{"delivery": d, "event_type": types.get(d.event_id), "attempts": tried[d.id]} for d in rows]
 
 
 def _resend(delivery: WebhookDelivery) -> None:
