@@ -34,9 +34,13 @@ def _settings():
     return current_app.config["SETTINGS"]
 
 
-def _locked(delivery_id: str) -> WebhookDelivery | None:
-    return db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
-                             .with_for_update(skip_locked=True))
+def _locked(delivery_id: str):
+    """(delivery, endpoint, event) in one round trip, the delivery row locked; None if another job holds it."""
+    return db.session.execute(
+        select(WebhookDelivery, WebhookEndpoint, IntegrationEvent)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .join(IntegrationEvent, IntegrationEvent.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.id == delivery_id).with_for_update(of=WebhookDelivery, skip_locked=True)).first()
 
 
 def signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
@@ -77,17 +81,16 @@ def post(endpoint: WebhookEndpoint, msg_id: str, body: bytes) -> tuple[int | Non
 
 def deliver(delivery_id: str) -> str:
     """Returns 'succeeded', 'retry', 'failed', 'dead' or 'skipped'."""
-    delivery = _locked(delivery_id)
+    row = _locked(delivery_id)
+    delivery, endpoint, event = row if row is not None else (None, None, None)
     if delivery is None or delivery.status != "pending" or \
             (delivery.next_attempt_at and delivery.next_attempt_at > events.now() + EARLY_SLACK):
         db.session.rollback()
         return "skipped"
-    endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id)
     if not endpoint.enabled:
         delivery.status, delivery.next_attempt_at, delivery.last_error = "failed", None, "endpoint disabled"
         db.session.commit()
         return "failed"
-    event = db.session.get(IntegrationEvent, delivery.event_id)
     started = time.perf_counter()
     code, snippet, error = post(endpoint, delivery.id, http.encode(event.payload))
     outcome = _record(delivery, endpoint, code, snippet, error, int((time.perf_counter() - started) * 1000))
