@@ -22,11 +22,20 @@ def text(response) -> str:
     return response.get_data(as_text=True)
 
 
+def shown_secret(ui, location: str) -> str:
+    """The secret on the page a POST redirected to; that page shows it once, then never again."""
+    assert "whsec_" not in location  # a one-time token in the URL, not the secret
+    secret = re.search(r'<code id="secret">(whsec_[^<]+)</code>', text(ui.get(location))).group(1)
+    again = text(ui.get(location))
+    assert secret not in again and "The signing secret was shown already" in again
+    return secret
+
+
 def register(ui, receiver, **extra):
     data = {"url": receiver.url, "description": "crm sync", **extra}
     response = post_form(ui, LIST, data)
-    assert response.status_code == 201, text(response)[:2000]
-    secret = re.search(r'<code id="secret">(whsec_[^<]+)</code>', text(response)).group(1)
+    assert response.status_code == 303, text(response)[:2000]
+    secret = shown_secret(ui, response.headers["Location"])
     receiver.secrets.append(secret)
     endpoint = db.session.scalar(select(WebhookEndpoint).where(WebhookEndpoint.url == receiver.url))
     return endpoint, secret
@@ -134,8 +143,8 @@ def test_rotate_shows_the_new_secret_once_and_both_sign_during_the_overlap(ui, a
     bad = post_form(ui, page + "/rotate", {"overlap_seconds": "-1"}, page=page)
     assert bad.status_code == 422 and 'id="overlap_seconds-error"' in text(bad)
     rotated = post_form(ui, page + "/rotate", {"overlap_seconds": "3600"}, page=page)
-    assert rotated.status_code == 200
-    new = re.search(r'<code id="secret">(whsec_[^<]+)</code>', text(rotated)).group(1)
+    assert rotated.status_code == 303
+    new = shown_secret(ui, rotated.headers["Location"])
     receiver.secrets.append(new)
     assert new != old and new not in text(ui.get(page)) and "Previous secret signs until" in text(ui.get(page))
     sign_up(client, "rotate@example.com")

@@ -1,15 +1,17 @@
 """Integrator webhooks (issue #18): endpoints, their secrets (shown once), the delivery log, replay.
 
 Every action goes through integrations.endpoints, as the admin API and the CLI do, and is audited
-there. A new secret is rendered in the answer to the POST that made it, never put in the session
-cookie (signed, not encrypted) or in a redirect.
+there. A new secret is shown once, on the page the POST redirects to: it waits in Redis under a
+random one-time token (GETDEL, a few minutes at most), never in the session cookie (signed, not
+encrypted) or the URL, so reloading that page neither shows it again nor registers a second endpoint.
 """
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import timezone
 
-from flask import flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, HiddenField, IntegerField, SelectMultipleField, StringField, SubmitField
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional
@@ -24,6 +26,8 @@ from subscription_app.integrations.models import DELIVERY_STATUSES
 from subscription_app.integrations.schemas import WEEK
 
 LOG_LIMIT = 50
+REVEAL_SECONDS = 300
+REVEAL_KEY = "admin-ui:webhook-secret:{token}"
 
 
 class EndpointForm(FlaskForm):
@@ -76,13 +80,31 @@ def webhook_create():
     except ApiError as exc:
         attach_errors(form, exc)
         return _list(form, exc.code)
-    return _detail(endpoint.id, secret=endpoint.secret, status=201)
+    return _reveal(endpoint.id, endpoint.secret)
 
 
-def _detail(endpoint_id: uuid.UUID, *, secret: str | None = None, status: int = 200, **forms):
+def _reveal(endpoint_id: uuid.UUID, secret: str):
+    """Redirect to the endpoint's page, which shows `secret` once."""
+    token = secrets.token_urlsafe(24)
+    current_app.extensions["redis"].set(REVEAL_KEY.format(token=token), secret, ex=REVEAL_SECONDS)
+    return redirect(url_for("admin_ui.webhook_detail", endpoint_id=endpoint_id, reveal=token), code=303)
+
+
+def _revealed() -> tuple[str | None, bool]:
+    """(the secret waiting for this page, whether one was asked for): each token shows it once."""
+    token = request.args.get("reveal", "")[:64]
+    if not token:
+        return None, False
+    value = current_app.extensions["redis"].getdel(REVEAL_KEY.format(token=token))
+    return (value.decode() if value else None), True
+
+
+def _detail(endpoint_id: uuid.UUID, *, status: int = 200, **forms):
     shown = request.args.get("status", "")
     log = endpoints.delivery_log(endpoint_id, shown if shown in DELIVERY_STATUSES else None, LOG_LIMIT)
-    return page("webhook.html", status, endpoint=endpoints.get(endpoint_id), secret=secret, log=log,
+    secret, asked = _revealed()
+    return page("webhook.html", status, endpoint=endpoints.get(endpoint_id), secret=secret, secret_gone=asked and
+                not secret, log=log,
                 statuses=DELIVERY_STATUSES, shown=shown, enabled_form=EnabledForm(),
                 rotate_form=forms.get("rotate_form") or RotateForm(),
                 since_form=forms.get("since_form") or ReplaySinceForm(),
@@ -114,7 +136,7 @@ def webhook_rotate(endpoint_id: uuid.UUID):
     if not form.validate_on_submit():
         return _detail(endpoint_id, status=422, rotate_form=form)
     endpoint = endpoints.rotate(actor(), endpoint_id, form.overlap_seconds.data)
-    return _detail(endpoint_id, secret=endpoint.secret)
+    return _reveal(endpoint_id, endpoint.secret)
 
 
 def _replayed(endpoint_id: uuid.UUID, form: FlaskForm, form_name: str, replay):
