@@ -9,17 +9,9 @@ from sqlalchemy import func, select
 from core.extensions import db
 from subscription_app.catalog.models import AuditEvent
 from tests.payment_fixtures import drain
-from tests.test_integration_webhooks import EP, register, sign_up
-from tests.webhook_receiver import Receiver
+from tests.test_integration_webhooks import EP, receiver, register, sign_up  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.subscription]
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.stop()
 
 
 @pytest.fixture
