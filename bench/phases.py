@@ -167,6 +167,11 @@ def rq(cfg, procs, conn) -> list[dict]:
                                       cpu_groups=[receiver.pid], backend_pids=cfg.backend_pids)
             print(f"[bench]   {result.get('jobs_per_s')} jobs/s", flush=True)
             out.append(result)
+    n = max(20, cfg.rq_jobs // 3)
+    print(f"[bench] rq integrator webhook delivery vs bare POST job: {n} jobs, alternating", flush=True)
+    webhooks = rq_bench.compare_webhook_delivery(procs, conn, cfg.sub_app, f"http://127.0.0.1:{receiver_port}", n,
+                                                 rounds=1 if cfg.quick else 2, cpu_groups=[receiver.pid],
+                                                 backend_pids=cfg.backend_pids)
     procs.stop(receiver)
     for r in out:  # a delivery is paired with the trivial job of the same worker class
         trivial = next((t for t in out if t["kind"] == "trivial" and t["worker_class"] == r["worker_class"]), {})
@@ -176,7 +181,7 @@ def rq(cfg, procs, conn) -> list[dict]:
         elif r["kind"] == "trivial" and r.get("jobs_per_s"):
             r["ceiling"] = f"target {RQ_TARGET:g}"
             r["ratio"] = round(r["jobs_per_s"] / RQ_TARGET, 2)
-    return out
+    return out + webhooks
 
 
 def rq_compare(cfg, conn) -> list[dict]:

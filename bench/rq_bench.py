@@ -9,6 +9,11 @@ timestamps), so neither the worker's start-up nor the enqueueing is counted. Two
   core/outbox.py deliver: lock the row, sign, POST, mark delivered) against a local
   receiver (the bare baseline app), on the webhooks queue.
 
+`compare_webhook_delivery` (in the `rq` group) pits the integrator webhook delivery job
+(subscription_app.integrations.delivery.deliver: lock the row, resolve and pin the address, sign
+Standard Webhooks headers, POST, record the attempt) against a bare RQ job doing one HTTP POST of
+the same body to the same receiver, alternating, on SimpleWorker: deliveries/s per worker and the ratio.
+
 `compare_workers` (`--only rq-compare`) runs RQ's stock SimpleWorker and jobs.worker.BillingWorker
 on trivial jobs, alternating, in this process, and counts Redis round trips per job client-side
 (one per command, one per pipeline): the count does not depend on how busy the machine is.
@@ -28,9 +33,15 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from sqlalchemy import func, select
 
 from bench.procs import cpu_seconds, cpu_used
-from bench.rq_jobs import noop
-from core import outbox
+from bench.rq_jobs import noop, post_once
+from core import http, outbox
 from core.extensions import db
+from core.queues import WEBHOOKS
+from subscription_app import integrations
+from subscription_app.catalog.audit import CLI
+from subscription_app.integrations import endpoints
+from subscription_app.integrations.models import IntegrationEvent, WebhookDelivery, WebhookEndpoint
+from subscription_app.integrations.payloads import EXAMPLES
 
 CHUNK = 500
 
@@ -88,8 +99,12 @@ def _wait_for_drain(queue: Queue, n: int, seconds: float) -> bool:
 
 
 def measure(processes, conn: Redis, payment_app, *, kind: str, fork: bool, n: int, receiver_url: str,
-            cpu_groups: list[int] = (), backend_pids=lambda: [], timeout: float = 120) -> dict:
-    """Start one worker, wait until it listens, enqueue n jobs, wait until all are done."""
+            cpu_groups: list[int] = (), backend_pids=lambda: [], timeout: float = 120, enqueue=None,
+            rows=None) -> dict:
+    """Start one worker, wait until it listens, enqueue n jobs, wait until all are done.
+
+    `enqueue(n)` (returning the queue's name) and `rows()` (a dict merged into the result) replace
+    the trivial and outbox delivery jobs' own, for other kinds of job."""
     conn.flushdb()  # the bench's own Redis database: no stale jobs, workers or registries
     worker_class = "Worker (--fork)" if fork else "SimpleWorker"
     proc = processes.worker(f"rq-{kind}-{'fork' if fork else 'simple'}", ["--fork"] if fork else [],
@@ -100,7 +115,8 @@ def measure(processes, conn: Redis, payment_app, *, kind: str, fork: bool, n: in
         # CPU of the worker (and its forked children), the receiver and PostgreSQL, from here on:
         # the worker's start-up (importing, building both apps) is not counted.
         before = cpu_seconds([proc.pid, *cpu_groups], backend_pids())
-        queue_name = _enqueue_trivial(conn, n) if kind == "trivial" else _enqueue_deliveries(payment_app, n)
+        queue_name = enqueue(n) if enqueue else _enqueue_trivial(conn, n) if kind == "trivial" \
+            else _enqueue_deliveries(payment_app, n)
         queue = Queue(queue_name, connection=conn)
         drained = _wait_for_drain(queue, n, timeout)
         used = cpu_used(before, cpu_seconds([proc.pid, *cpu_groups], backend_pids()))
@@ -114,6 +130,8 @@ def measure(processes, conn: Redis, payment_app, *, kind: str, fork: bool, n: in
                   cpu_ms_per_job=round(used / max(len(jobs), 1) * 1000, 3))
     if kind == "delivery":
         result["delivered_rows"] = _delivered(payment_app)
+    if rows:
+        result.update(rows())
     if len(jobs) >= 2:
         first = min(j.started_at for j in jobs)
         last = max(j.ended_at for j in jobs)
@@ -171,3 +189,71 @@ def compare_workers(conn: Redis, jobs: int = 600, rounds: int = 6) -> list[dict]
     return [{"worker_class": name, "jobs": jobs, "jobs_per_s": round(statistics.median(values), 1),
              "runs": [round(v, 1) for v in values], "redis_round_trips_per_job": round(per_job[name], 1)}
             for name, values in rates.items()]
+
+
+def _enqueue_integration_webhooks(sub_app, url: str, n: int) -> str:
+    """n customer.created events to one endpoint, through the product's own emit(): its after-commit hook
+    enqueues one delivery job per event."""
+    with sub_app.app_context():
+        endpoints.create(CLI, url)
+        for start in range(0, n, CHUNK):
+            for i in range(start, min(start + CHUNK, n)):
+                integrations.emit("customer.created", "customer", i, {**EXAMPLES["customer"], "id": i})
+            db.session.commit()
+        db.session.remove()
+    return WEBHOOKS
+
+
+def _integration_rows(sub_app) -> dict:
+    with sub_app.app_context():
+        done = db.session.scalar(select(func.count()).select_from(WebhookDelivery)
+                                 .where(WebhookDelivery.status == "succeeded"))
+        for model in (WebhookDelivery, IntegrationEvent, WebhookEndpoint):  # attempts go with their deliveries
+            db.session.execute(model.__table__.delete())
+        db.session.commit()
+        db.session.remove()
+    return {"delivered_rows": done}
+
+
+def _enqueue_bare_posts(conn: Redis, url: str, n: int) -> str:
+    """The same body the delivery job sends (an event envelope), POSTed by a job that does nothing else."""
+    body = http.encode({"id": "evt_bench", "type": "customer.created", "api_version": "2026-12-01",
+                        "timestamp": "2027-06-15T10:00:00+00:00",
+                        "data": {"object_type": "customer", "object": EXAMPLES["customer"]}})
+    queue = Queue(WEBHOOKS, connection=conn)
+    for start in range(0, n, CHUNK):
+        with conn.pipeline() as pipe:
+            queue.enqueue_many([Queue.prepare_data(post_once, (url, body)) for _ in range(min(CHUNK, n - start))],
+                               pipeline=pipe)
+            pipe.execute()
+    return WEBHOOKS
+
+
+def compare_webhook_delivery(processes, conn: Redis, sub_app, receiver_url: str, n: int, rounds: int = 2,
+                             **measure_kwargs) -> list[dict]:
+    """Integrator deliveries/s per SimpleWorker against bare one-POST jobs, `rounds` alternating runs each."""
+    url = receiver_url + "/hooks"
+    kinds = {"integration webhook": dict(enqueue=lambda k: _enqueue_integration_webhooks(sub_app, url, k),
+                                         rows=lambda: _integration_rows(sub_app)),
+             "bare POST": dict(enqueue=lambda k: _enqueue_bare_posts(conn, url, k))}
+    runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    for _ in range(rounds):
+        for kind, hooks in kinds.items():
+            runs[kind].append(measure(processes, conn, None, kind=kind, fork=False, n=n, receiver_url=receiver_url,
+                                      **hooks, **measure_kwargs))
+    out = []
+    for kind, results in runs.items():
+        # The run nearest the median gives the kind's p50, p99 and CPU; its rate is the median of the runs.
+        rates = [r["jobs_per_s"] for r in results if r.get("jobs_per_s")]
+        middle = statistics.median(rates) if rates else 0
+        entry = dict(min(results, key=lambda r: abs((r.get("jobs_per_s") or 0) - middle)))
+        entry.update(runs_jobs_per_s=[r.get("jobs_per_s") for r in results], median_jobs_per_s=middle or None)
+        if middle:
+            entry["jobs_per_s"] = round(middle, 1)
+        out.append(entry)
+    product, bare = out
+    if product["median_jobs_per_s"] and bare["median_jobs_per_s"]:
+        product["ceiling"] = "bare POST SimpleWorker"
+        product["ratio"] = round(product["median_jobs_per_s"] / bare["median_jobs_per_s"], 2)
+    bare["ceiling"] = "(ceiling)"
+    return out

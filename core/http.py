@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+from urllib.parse import urlsplit
 
 import requests
 from flask import current_app
@@ -19,12 +20,29 @@ DEFAULT_TIMEOUT = (3.05, 10)
 _local = threading.local()
 
 
+class PinnedAddressAdapter(requests.adapters.HTTPAdapter):
+    """Over https to an address (`https://203.0.113.7:443/...` with `Host: hooks.example.com`), the TLS
+    name (SNI and the certificate check) is the Host header's, so a caller can connect to an address it
+    resolved and checked itself and nothing resolves the name again (integrations/guard.py).
+
+    Uses the hook requests documents for subclasses; a request without a Host header is unchanged.
+    """
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        name = request.headers.get("Host")
+        if host_params["scheme"] == "https" and name:
+            server = urlsplit("//" + name).hostname
+            pool_kwargs = {**pool_kwargs, "server_hostname": server, "assert_hostname": server}
+        return host_params, pool_kwargs
+
+
 def session() -> requests.Session:
     """One keep-alive session per thread (requests.Session is not thread-safe to share)."""
     s = getattr(_local, "session", None)
     if s is None:
         s = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        adapter = PinnedAddressAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         s.mount("http://", adapter)
         s.mount("https://", adapter)
         _local.session = s

@@ -24,7 +24,7 @@ from core.settings import Settings, load_settings
 # comes after the ones it imports, so that pytest rewrites the asserts of each).
 pytest_plugins = ["tests.support.live", "tests.support.browser", "tests.support.log_support",
                   "tests.support.payment_fixtures", "tests.support.billing_support", "tests.support.world",
-                  "tests.support.admin_ui"]
+                  "tests.support.admin_ui", "tests.support.integrations"]
 
 
 def _per_worker(database_url: str, redis_url: str, worker: str | None) -> tuple[str, str]:

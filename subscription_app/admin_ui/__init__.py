@@ -15,7 +15,8 @@ from flask_wtf.csrf import CSRFError
 
 from core.errors import error_body
 from core.money import format_money
-from subscription_app.admin_ui import customers, invoices, pages, plans, session, subscriptions  # noqa: F401 - routes
+from subscription_app.admin_ui import (customers, invoices, pages, plans, session,  # noqa: F401 - routes
+                                       subscriptions, webhooks)
 from subscription_app.admin_ui.views import bp, csrf
 
 

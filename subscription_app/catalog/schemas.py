@@ -112,7 +112,8 @@ class FeatureSchema(StrictSchema):
 
 
 class AuditArgsSchema(ListArgsSchema):
-    object_type = fields.String(validate=validate.OneOf(["plan", "feature", "customer", "invoice", "subscription"]))
+    object_type = fields.String(validate=validate.OneOf(["plan", "feature", "customer", "invoice", "subscription",
+                                                                "webhook_endpoint"]))
     object_id = fields.String(validate=validate.Length(max=64))
 
 

@@ -13,6 +13,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from core.errors import ApiError
+from subscription_app.catalog.audit import CLI
 from subscription_app.integrations import endpoints, events
 
 endpoints_cli = AppGroup("endpoints", help="Integrator webhook endpoints (docs/webhooks.md).")
@@ -39,7 +40,7 @@ def _run(fn, *args):
               help="Event type to send (repeat); none means all.")
 @click.option("--description", default=None)
 def add(url, event_types, description):
-    _show(_run(endpoints.create, url, list(event_types), description), secret=True)
+    _show(_run(endpoints.create, CLI, url, list(event_types), description), secret=True)
 
 
 @endpoints_cli.command("list")
@@ -52,19 +53,26 @@ def list_():
 @click.argument("endpoint_id", type=click.UUID)
 @click.option("--overlap-seconds", type=click.IntRange(0, 7 * 86400), default=86400, show_default=True)
 def rotate(endpoint_id, overlap_seconds):
-    _show(_run(endpoints.rotate, endpoint_id, overlap_seconds), secret=True)
+    _show(_run(endpoints.rotate, CLI, endpoint_id, overlap_seconds), secret=True)
 
 
 @endpoints_cli.command("disable")
 @click.argument("endpoint_id", type=click.UUID)
 def disable(endpoint_id):
-    _show(_run(endpoints.update, endpoint_id, {"enabled": False}))
+    _show(_run(endpoints.update, CLI, endpoint_id, {"enabled": False}))
 
 
 @endpoints_cli.command("enable")
 @click.argument("endpoint_id", type=click.UUID)
 def enable(endpoint_id):
-    _show(_run(endpoints.update, endpoint_id, {"enabled": True}))
+    _show(_run(endpoints.update, CLI, endpoint_id, {"enabled": True}))
+
+
+@endpoints_cli.command("delete")
+@click.argument("endpoint_id", type=click.UUID)
+def delete(endpoint_id):
+    _run(endpoints.delete, CLI, endpoint_id)
+    click.echo(f"deleted {endpoint_id}")
 
 
 @endpoints_cli.command("replay")
@@ -75,9 +83,9 @@ def replay(endpoint_id, since, after_event):
     if (since is None) == (after_event is None):
         raise click.UsageError("give exactly one of --since and --after-event")
     if after_event:
-        count = _run(endpoints.replay_after, endpoint_id, after_event)
+        count = _run(endpoints.replay_after, CLI, endpoint_id, after_event)
     else:
-        count = _run(endpoints.replay_since, endpoint_id, since.replace(tzinfo=since.tzinfo or timezone.utc))
+        count = _run(endpoints.replay_since, CLI, endpoint_id, since.replace(tzinfo=since.tzinfo or timezone.utc))
     click.echo(f"replaying {count} deliveries")
 
 
@@ -85,7 +93,7 @@ def replay(endpoint_id, since, after_event):
 @click.argument("event_id")
 @click.option("--endpoint", "endpoint_id", type=click.UUID, required=True)
 def replay_event(event_id, endpoint_id: uuid.UUID):
-    delivery = _run(endpoints.replay_event, event_id, endpoint_id)
+    delivery = _run(endpoints.replay_event, CLI, event_id, endpoint_id)
     click.echo(f"replaying {event_id} to {endpoint_id} as {delivery.id}")
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from core import http
 from core.extensions import db
 from subscription_app.integrations import events, signing
-from subscription_app.integrations.guard import UnsafeTarget, check_target
+from subscription_app.integrations.guard import Unresolved, UnsafeTarget, pin
 from subscription_app.integrations.models import (SNIPPET_BYTES, IntegrationEvent, WebhookAttempt, WebhookDelivery,
                                                   WebhookEndpoint)
 
@@ -34,9 +34,13 @@ def _settings():
     return current_app.config["SETTINGS"]
 
 
-def _locked(delivery_id: str) -> WebhookDelivery | None:
-    return db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
-                             .with_for_update(skip_locked=True))
+def _locked(delivery_id: str):
+    """(delivery, endpoint, event) in one round trip, the delivery row locked; None if another job holds it."""
+    return db.session.execute(
+        select(WebhookDelivery, WebhookEndpoint, IntegrationEvent)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .join(IntegrationEvent, IntegrationEvent.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.id == delivery_id).with_for_update(of=WebhookDelivery, skip_locked=True)).first()
 
 
 def signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
@@ -59,14 +63,16 @@ def _read_capped(response: requests.Response) -> str:
 def post(endpoint: WebhookEndpoint, msg_id: str, body: bytes) -> tuple[int | None, str | None, str | None]:
     """(status code, response snippet, error): one POST, bounded in time and in what is read."""
     try:
-        check_target(endpoint.url, production=_settings().is_production)
+        target = pin(endpoint.url, production=_settings().is_production)
     except UnsafeTarget as exc:
         return None, None, f"refused: {exc}"
-    headers = {"Content-Type": "application/json", "User-Agent": "billing-backend-webhooks/1",
+    except Unresolved as exc:
+        return None, None, f"{exc.__class__.__name__}: {exc}"
+    headers = {"Content-Type": "application/json", "User-Agent": "billing-backend-webhooks/1", "Host": target.host,
                **signing.headers(signing_secrets(endpoint), msg_id, int(time.time()), body)}
     timeout = (_settings().outgoing_webhook_connect_timeout_seconds, _settings().outgoing_webhook_read_timeout_seconds)
     try:
-        with http.session().post(endpoint.url, data=body, headers=headers, timeout=timeout, stream=True,
+        with http.session().post(target.url, data=body, headers=headers, timeout=timeout, stream=True,
                                  allow_redirects=False) as response:
             return response.status_code, _read_capped(response), None
     except requests.RequestException as exc:
@@ -75,17 +81,16 @@ def post(endpoint: WebhookEndpoint, msg_id: str, body: bytes) -> tuple[int | Non
 
 def deliver(delivery_id: str) -> str:
     """Returns 'succeeded', 'retry', 'failed', 'dead' or 'skipped'."""
-    delivery = _locked(delivery_id)
+    row = _locked(delivery_id)
+    delivery, endpoint, event = row if row is not None else (None, None, None)
     if delivery is None or delivery.status != "pending" or \
             (delivery.next_attempt_at and delivery.next_attempt_at > events.now() + EARLY_SLACK):
         db.session.rollback()
         return "skipped"
-    endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id)
     if not endpoint.enabled:
         delivery.status, delivery.next_attempt_at, delivery.last_error = "failed", None, "endpoint disabled"
         db.session.commit()
         return "failed"
-    event = db.session.get(IntegrationEvent, delivery.event_id)
     started = time.perf_counter()
     code, snippet, error = post(endpoint, delivery.id, http.encode(event.payload))
     outcome = _record(delivery, endpoint, code, snippet, error, int((time.perf_counter() - started) * 1000))

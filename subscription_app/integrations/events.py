@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
+from rq import Retry
 from sqlalchemy import select
 
 from core.extensions import db
@@ -20,6 +21,9 @@ from subscription_app.integrations.models import IntegrationEvent, WebhookDelive
 from subscription_app.integrations.payloads import API_VERSION
 
 DELIVER_JOB = "subscription_app.integrations.delivery.deliver"
+# A job whose worker died is requeued by RQ's StartedJobRegistry cleanup while it has retries left,
+# instead of landing in the failed registry; the re-run skips a row the sweep already delivered.
+ABANDONED_RETRIES = Retry(max=2)
 EVENT_TYPES = (
     "customer.created",
     "subscription.created", "subscription.updated", "subscription.canceled", "subscription.paused",
@@ -62,4 +66,4 @@ def schedule(delivery: WebhookDelivery, delay: float = 0) -> None:
 
 
 def enqueue(delivery_id: str, delay: float = 0) -> None:
-    enqueue_after_commit(WEBHOOKS, DELIVER_JOB, delivery_id, delay=delay)
+    enqueue_after_commit(WEBHOOKS, DELIVER_JOB, delivery_id, delay=delay, retry=ABANDONED_RETRIES)

@@ -16,34 +16,11 @@ import pytest
 import requests
 
 from subscription_app.seed import ENTERPRISE_MONTHLY_ID
-from tests.support.browser import TIMEOUT_MS, shot, skip_module_without_chromium
+from tests.support.browser import TIMEOUT_MS, log_in_by_keyboard, shot, skip_module_without_chromium, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 skip_module_without_chromium()
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
-
-
-def wait_for(predicate, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def log_in_by_keyboard(page, base: str):
-    page.goto(base + "/admin/")
-    assert "/admin/login" in page.url  # pages need a session
-    page.get_by_label("Email").focus()
-    page.keyboard.type("admin@test.com")
-    page.keyboard.press("Tab")
-    page.keyboard.type("password123")
-    page.keyboard.press("Enter")
-    page.get_by_role("heading", name="Dashboard").wait_for(timeout=TIMEOUT_MS)
-    cookie = next(c for c in page.context.cookies() if c["name"] == "billing_admin")
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
 
 
 def create_team_plan(page, base: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import time
 
 import pytest
 
@@ -42,3 +43,26 @@ def shot(page, name: str) -> str:
     path = os.path.join(ARTIFACTS, f"{name}.png")
     page.screenshot(path=path, full_page=False)
     return path
+
+
+def wait_for(predicate, what: str, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def log_in_by_keyboard(page, base: str):
+    page.goto(base + "/admin/")
+    assert "/admin/login" in page.url  # pages need a session
+    page.get_by_label("Email").focus()
+    page.keyboard.type("admin@test.com")
+    page.keyboard.press("Tab")
+    page.keyboard.type("password123")
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Dashboard").wait_for(timeout=TIMEOUT_MS)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "billing_admin")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"

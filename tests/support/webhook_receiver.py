@@ -11,11 +11,12 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 
 class Receiver:
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", ssl_context=None):
+        """Plain HTTP on 127.0.0.1 by default; with an ssl_context, https (its url names the address)."""
         self.secrets: list[str] = []
         self.received: list[dict] = []
         self.status, self.delay, self.body = 200, 0.0, b"ok"
-        self._port = port
+        self._port, self._host, self._ssl = port, host, ssl_context
         self.start()
 
     def start(self) -> None:
@@ -34,9 +35,12 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self.server = ThreadingHTTPServer((self._host, self._port), Handler)
+        if self._ssl is not None:
+            self.server.socket = self._ssl.wrap_socket(self.server.socket, server_side=True)
         self._port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self._port}/hooks"
+        self.port = self._port
+        self.url = f"{'https' if self._ssl else 'http'}://{self._host}:{self._port}/hooks"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def record(self, body: bytes, headers: dict) -> None:

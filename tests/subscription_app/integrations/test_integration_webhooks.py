@@ -13,37 +13,14 @@ from subscription_app.integrations import delivery as delivery_mod
 from subscription_app.integrations.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from subscription_app.seed import PRO_MONTHLY_ID
 from tests.support.payment_fixtures import drain
+from tests.support.integrations import EP, register, sign_up
 from tests.support.webhook_receiver import Receiver
 
 pytestmark = [pytest.mark.subscription]
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
-EP = "/v1/admin/webhook-endpoints"
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.stop()
-
-
 @pytest.fixture
 def admin(make_user):
     return make_user("ops@example.com", role="admin")[1]
-
-
-def register(client, admin, receiver, **body):
-    r = client.post(EP, json={"url": receiver.url, **body}, headers=admin)
-    assert r.status_code == 201, r.json
-    assert r.json["secret"].startswith("whsec_")
-    receiver.secrets.append(r.json["secret"])
-    return r.json
-
-
-def sign_up(client, email):
-    r = client.post("/v1/auth/register", json={"email": email, "password": "password123"})
-    assert r.status_code == 201, r.json
-    return {"Authorization": f"Bearer {r.json['access_token']}"}
 
 
 @pytest.mark.calendar
