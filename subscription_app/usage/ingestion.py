@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from marshmallow import ValidationError
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
 from core import clock
@@ -33,20 +33,42 @@ def _rejected(event_id, reason: str, message: str, **extra) -> dict:
     return {"event_id": event_id, "status": "rejected", "reason": reason, "message": message, **extra}
 
 
-def _check(raw) -> tuple[dict | None, dict | None]:
-    """(event, None) or (None, rejection)."""
+def _load(raw) -> tuple[dict | None, dict | None]:
+    """(event, None) or (None, rejection): the event's own fields only."""
     event_id = raw.get("event_id") if isinstance(raw, dict) else None
     try:
-        event = EVENT.load(raw)
+        return EVENT.load(raw), None
     except ValidationError as err:
         return None, _rejected(event_id if isinstance(event_id, str) else None, "invalid", "Invalid event",
                                errors=err.messages)
+
+
+def _user_ids(events: list[dict]) -> dict[tuple[str, int | str], int]:
+    """Each customer reference of the batch -> its user id, in two queries at most (unknown ones are absent)."""
+    wanted = {"id": set(), "external_id": set()}
+    for event in events:
+        kind, value = event["customer"]
+        wanted[kind].add(value)
+    found = {}
+    if wanted["id"]:
+        found.update((("id", uid), uid) for uid in db.session.scalars(select(User.id).where(
+            User.id.in_(wanted["id"]))))
+    if wanted["external_id"]:
+        found.update((("external_id", ext), uid) for ext, uid in db.session.execute(
+            select(User.external_id, User.id).where(User.external_id.in_(wanted["external_id"]))))
+    return found
+
+
+def _check(event: dict, user_id: int | None) -> tuple[dict | None, dict | None]:
+    """(event with its user and period, None) or (None, rejection)."""
     now = clock.utcnow()
     if event["timestamp"] > now + FUTURE_SKEW:
         return None, _rejected(event["event_id"], "in_future", "Timestamp is more than 5 minutes in the future")
-    if db.session.get(User, event["customer"]) is None:
-        return None, _rejected(event["event_id"], "unknown_customer", "No such customer")
-    ent = entitlements.cached_entitlement(event["customer"])
+    if user_id is None:
+        kind, value = event["customer"]
+        what = f"external_id '{value}'" if kind == "external_id" else f"user id {value}"
+        return None, _rejected(event["event_id"], "unknown_customer", f"No customer with {what}")
+    ent = entitlements.cached_entitlement(user_id)
     if not ent.entitled:
         return None, _rejected(event["event_id"], "not_entitled", ent.reason)
     if event["feature"] not in ent.limits:
@@ -54,7 +76,7 @@ def _check(raw) -> tuple[dict | None, dict | None]:
     if event["timestamp"] < ledger.as_datetime(ent.period_start):
         return None, _rejected(event["event_id"], "period_closed",
                                "Timestamp is before the open billing period, which is already billed")
-    return {**event, "period_start": ledger.as_datetime(ent.period_start)}, None
+    return {**event, "customer": user_id, "period_start": ledger.as_datetime(ent.period_start)}, None
 
 
 def _insert(events: list[dict], api_key_id) -> dict[str, int]:
@@ -78,7 +100,10 @@ def _count(event: dict) -> dict:
 
 
 def ingest(batch: list, api_key_id) -> dict:
-    checked = [_check(raw) for raw in batch]
+    loaded = [_load(raw) for raw in batch]
+    users = _user_ids([event for event, _ in loaded if event is not None])
+    checked = [(event, rejection) if event is None else _check(event, users.get(event["customer"]))
+               for event, rejection in loaded]
     seen: set[str] = set()
     results, fresh = [], []
     for event, rejection in checked:
