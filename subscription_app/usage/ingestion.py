@@ -9,10 +9,10 @@ is counted once whichever batch wins.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from marshmallow import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from core import clock
@@ -90,13 +90,14 @@ def _insert(events: list[dict], api_key_id) -> dict[str, int]:
     return dict(db.session.execute(stmt.returning(UsageEvent.event_id, UsageEvent.id)).all())
 
 
-def _count(event: dict) -> dict:
+def _count(event: dict) -> tuple[dict, datetime | None]:
+    """The event's answer, and the start of the period it was counted in (None if refused)."""
     try:
-        metering.use_feature(event["customer"], event["feature"], event["quantity"])
+        view = metering.use_feature(event["customer"], event["feature"], event["quantity"])
     except ApiError as err:
         reason = REASONS.get(err.code, "unavailable")
-        return _rejected(event["event_id"], reason, err.message)
-    return {"event_id": event["event_id"], "status": "accepted"}
+        return _rejected(event["event_id"], reason, err.message), None
+    return {"event_id": event["event_id"], "status": "accepted"}, view["period_start"]
 
 
 def ingest(batch: list, api_key_id) -> dict:
@@ -115,15 +116,19 @@ def ingest(batch: list, api_key_id) -> dict:
             fresh.append(event)
     inserted = _insert(fresh, api_key_id)
     db.session.commit()  # durable before counting: metering may roll the session back to re-read
-    outcome = {}
+    outcome, moved = {}, {}
     for event in fresh:
         if event["event_id"] not in inserted:
             outcome[event["event_id"]] = {"event_id": event["event_id"], "status": "duplicate"}
             continue
-        outcome[event["event_id"]] = _count(event)
+        outcome[event["event_id"]], counted_in = _count(event)
+        if counted_in is not None and counted_in != event["period_start"]:
+            moved.setdefault(counted_in, []).append(inserted[event["event_id"]])
     refused = [inserted[i] for i, r in outcome.items() if r["status"] == "rejected"]
     if refused:
         db.session.execute(delete(UsageEvent).where(UsageEvent.id.in_(refused)))
+    for period_start, ids in moved.items():  # counted in the next period: its close was under way
+        db.session.execute(update(UsageEvent).where(UsageEvent.id.in_(ids)).values(period_start=period_start))
     db.session.commit()
     answers = [r if r is not None else outcome[e["event_id"]] for (e, _), r in zip(checked, results)]
     return {"results": answers, **{k: sum(a["status"] == k for a in answers)

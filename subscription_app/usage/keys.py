@@ -5,6 +5,7 @@ so all keys one script touches live in one Redis Cluster slot.
     usage:{42}:ent                    cached entitlement (hash: e, ps, pe, why, f:<feature>)
     usage:{42}:entgen                 bumped on invalidation; a stale loader cannot re-cache
     usage:{42}:dirty                  set of "<feature>:<ps>:<pe>" changed since the last sync
+    usage:{42}:sealed                 start of the latest period being closed: no increment reaches it
     usage:{42}:idem:<sha256>          result of one Idempotency-Key
     usage:dirty:{s7}                  global index shard: user id -> first unsynced change (µs)
 """
@@ -34,6 +35,10 @@ def entitlement_generation(user_id: int) -> str:
 
 def dirty(user_id: int) -> str:
     return f"{_tag(user_id)}:dirty"
+
+
+def sealed(user_id: int) -> str:
+    return f"{_tag(user_id)}:sealed"
 
 
 def idempotency(user_id: int, key: str | None) -> str:

@@ -16,14 +16,14 @@ from core import clock, tokens
 from core.errors import ApiError
 from core.extensions import db
 from subscription_app.models import User
-from subscription_app.usage import entitlements, keys, ledger, thresholds
+from subscription_app.usage import arrears, entitlements, keys, ledger, thresholds
 from subscription_app.usage.entitlements import UNLIMITED, Entitlement
 from subscription_app.usage.models import UsageCounter
 from subscription_app.usage.store import get_store
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 6
+MAX_ATTEMPTS = 8
 HINT_CAPACITY = 100_000
 # user id -> (period start, period end) last seen in this process. Only a hint for building
 # the counter key: the script compares it with the cached entitlement and says "stale".
@@ -66,7 +66,7 @@ def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | N
         ps, pe = _period_hint.get(user_id, (0, 0))
         reply = store.use(
             keys=[keys.entitlement(user_id), keys.counter(user_id, feature, ps), keys.dirty(user_id), idem_key,
-                  *(auth[0] if auth else ())],
+                  keys.sealed(user_id), *(auth[0] if auth else ())],
             args=[feature, ps, pe, delta, 1 if idempotency_key else 0, fingerprint,
                   settings.usage_idempotency_ttl_seconds, keys.dirty_member(feature, ps, pe),
                   *((auth[1],) if auth else ())])
@@ -89,6 +89,9 @@ def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | N
             _remember(user_id, int(reply[1]), int(reply[2]))
         elif outcome == "missing":
             ledger.rehydrate(user_id, [feature], ps, pe)
+        elif outcome == "sealed":  # the period is being closed: count in the one that follows it
+            arrears.await_close(user_id, ps)
+            entitlements.refresh(user_id)
         elif outcome == "forbidden":
             raise _not_entitled(reply[1])
         elif outcome == "nofeature":

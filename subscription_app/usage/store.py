@@ -16,7 +16,7 @@ from redis.commands.core import Script
 
 from core import tokens
 
-# KEYS: ent, counter, user dirty set, idempotency record[, revoked token key, token version key]
+# KEYS: ent, counter, user dirty set, idempotency record, seal[, revoked token key, token version key]
 # ARGV: feature, expected period start, expected period end, delta, use idempotency (0/1),
 #       request fingerprint, idempotency ttl, dirty member[, the token's version]
 # The two auth keys (core/tokens.py) come only when the usage store is the auth Redis (never a
@@ -24,12 +24,14 @@ from core import tokens
 # own, and a revoked token is refused before anything is read or counted.
 # The expected period comes from a per-process hint; the cached entitlement is the
 # authority, so a stale hint only costs a retry ("stale"), never a wrong key.
+# The seal (SEAL_SCRIPT) refuses a period whose final read was taken ("sealed"): the caller waits
+# for the closing transaction and counts in the next period (ledger.await_close).
 # The counter is only ever created by rehydration or reset, both with its expiry (some
 # days after period end), so the hot path never sets a TTL.
 USE_SCRIPT = """
-if KEYS[5] then
-  if redis.call('EXISTS', KEYS[5]) == 1 then return {'revoked'} end
-  local version = redis.call('GET', KEYS[6])
+if KEYS[6] then
+  if redis.call('EXISTS', KEYS[6]) == 1 then return {'revoked'} end
+  local version = redis.call('GET', KEYS[7])
   if not version then return {'tv_unknown'} end
   if tonumber(ARGV[9]) < tonumber(version) then return {'revoked'} end
 end
@@ -42,6 +44,8 @@ if ARGV[5] == '1' then
   local prev = redis.call('GET', KEYS[4])
   if prev then return {'replay', prev} end
 end
+local sealed = redis.call('GET', KEYS[5])
+if sealed and tonumber(sealed) >= tonumber(ARGV[2]) then return {'sealed'} end
 local used = redis.call('GET', KEYS[2])
 if not used then return {'missing'} end
 used = tonumber(used)
@@ -68,6 +72,24 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
+"""
+
+# KEYS: seal, counter per feature. ARGV: period start, seal ttl.
+# The final read of a period being closed, atomic with sealing it: no increment lands on it after.
+SEAL_SCRIPT = """
+local sealed = redis.call('GET', KEYS[1])
+if not sealed or tonumber(sealed) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+local values = {}
+for i = 2, #KEYS do values[i - 1] = redis.call('GET', KEYS[i]) or '' end
+return values
+"""
+
+# KEYS: seal. ARGV: period start. Lifts the seal of a close that was rolled back.
+UNSEAL_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 # KEYS: ent, generation. ARGV: generation ttl.
@@ -110,6 +132,8 @@ class UsageStore:
     invalidate: Script
     ack: Script
     unindex: Script
+    seal: Script
+    unseal: Script
 
 
 def build_client(app: Flask):
@@ -129,6 +153,8 @@ def init_store(app: Flask) -> UsageStore:
         invalidate=client.register_script(INVALIDATE_SCRIPT),
         ack=client.register_script(ACK_SCRIPT),
         unindex=client.register_script(UNINDEX_SCRIPT),
+        seal=client.register_script(SEAL_SCRIPT),
+        unseal=client.register_script(UNSEAL_SCRIPT),
     )
     app.extensions["usage_store"] = store
     settings = app.config["SETTINGS"]
