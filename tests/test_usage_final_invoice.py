@@ -95,3 +95,17 @@ def test_no_final_invoice_without_metered_prices_or_in_a_trial(app, client, seed
     assert trial["status"] == "trialing", trial
     _cancel(client, th, trial)
     assert [i["reason"] for i in _invoices(client, th)] == []  # a trial's usage is free
+
+
+def test_upcoming_invoice_of_a_canceling_subscription_is_its_final_usage(client, basic_soft, make_user,
+                                                                        payment_stub):
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id, plan_id=BASIC_MONTHLY_ID)
+    assert client.get("/v1/invoices/upcoming", headers=h).json["reason"] == "subscription_cycle"
+    use(client, h, "api_calls", 1500)
+    _cancel(client, h, sub, at_period_end=True)
+    upcoming = client.get("/v1/invoices/upcoming", headers=h).json
+    assert upcoming["reason"] == "subscription_final" and [line["kind"] for line in upcoming["lines"]] == ["usage"]
+    assert (upcoming["period_start"], upcoming["period_end"]) == (sub["current_period_start"],
+                                                                  sub["current_period_end"])
+    assert (upcoming["lines"][0]["amount_cents"], upcoming["amount_due_cents"]) == (1000, 1000)
