@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import clock
 from core.extensions import db
@@ -51,16 +51,18 @@ def _increment(app, h, key, user_id, n: int) -> dict:
 
 
 def _outcome(app, client, h, sub, user_id):
-    """(P's invoiced quantity, P's ledger after a sync, P+1's usage so far)."""
+    """(P's invoiced quantity, P's `use` ledger after a sync plus P's reported events, P+1's usage so far)."""
     invoice = client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json["latest_invoice"]
     [line] = [line for line in invoice["lines"] if line["kind"] == "usage"]
     with app.app_context():
         ledger.sync_dirty()
         rows = db.session.execute(select(UsageCounter.period_start, UsageCounter.used).where(
             UsageCounter.user_id == user_id).order_by(UsageCounter.period_start)).all()
+        events = db.session.scalar(select(func.coalesce(func.sum(UsageEvent.quantity), 0)).where(
+            UsageEvent.user_id == user_id, UsageEvent.period_start == _second(sub["current_period_start"])))
     periods = [_second(sub["current_period_start"]), _second(sub["current_period_end"])]
     assert [r.period_start for r in rows] == periods[:len(rows)]  # one ledger row per period
-    return line["quantity"], rows[0].used, client.get("/v1/usage/api_calls", headers=h).json["used"]
+    return line["quantity"], rows[0].used + events, client.get("/v1/usage/api_calls", headers=h).json["used"]
 
 
 def _second(moment: str) -> datetime:

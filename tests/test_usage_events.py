@@ -133,14 +133,22 @@ def test_a_full_batch_fits_but_a_larger_body_is_413(client, key, customer):
     assert huge.status_code == 413
 
 
-def test_recount_rebuilds_counters_lost_with_redis_from_the_events(app, client, key, customer):
+def test_a_redis_loss_forgets_no_event_and_recount_counts_pending_ones(app, client, key, customer):
     user, h, _ = customer
     _post(client, [_ev(user.id, f"r{i}", quantity=2) for i in range(3)], key)
     app.extensions["redis"].flushdb()  # lost before any ledger sync
-    assert _used(client, h) == 0
+    assert _used(client, h) == 6  # the event counter is rebuilt from usage_events
+    with app.app_context():  # a request that died between its insert and its increment
+        db.session.add(UsageEvent(event_id="died", user_id=user.id, feature="widgets", quantity=5, state=0,
+                                  occurred_at=clock.utcnow(), period_start=db.session.scalar(
+                                      select(UsageEvent.period_start).limit(1))))
+        db.session.commit()
+    assert _used(client, h) == 6  # billed (it is in usage_events) but not yet counted against the limit
     result = app.test_cli_runner().invoke(args=["usage", "recount", str(user.id)])
-    assert result.exit_code == 0 and '"widgets": 6' in result.output
-    assert _used(client, h) == 6
+    assert result.exit_code == 0 and '"widgets": 11' in result.output
+    assert _used(client, h) == 11
+    with app.app_context():
+        assert db.session.scalar(select(UsageEvent.state).where(UsageEvent.event_id == "died")) == 1
 
 
 def _link(app, user, external_id):

@@ -1,4 +1,4 @@
-"""usage: the final invoice of an ending subscription's last period
+"""usage: the final invoice of an ending subscription's last period; events billed from PostgreSQL
 
 Revision ID: 0023_usage
 Revises: 0022_usagebill
@@ -6,8 +6,15 @@ Create Date: 2026-12-01 11:00:00
 
 A subscription canceled (now or at its period end) gets one last invoice, reason
 `subscription_final`, carrying the usage of its last period (docs/usage-billing.md).
+
+Reported events are billed from usage_events (durable before they are acknowledged), so a
+Redis loss cannot forget one: `state` says whether an event's increment reached the Redis
+limit counter yet (0 pending, 1 counted) or an admin reset zeroed it (2, not billed). The Redis
+counter of a period now holds `use` increments only, events have their own; deploy it with a
+fresh usage Redis (or at a period boundary), as counters written before counted events twice.
 """
 from alembic import op
+import sqlalchemy as sa
 
 revision = '0023_usage'
 down_revision = '0022_usagebill'
@@ -25,9 +32,12 @@ def _reasons(values: str) -> None:
 
 def upgrade():
     _reasons(NEW)
+    op.add_column("usage_events", sa.Column("state", sa.SmallInteger, nullable=False, server_default="1"))
+    op.create_check_constraint(op.f("ck_usage_events_state_known"), "usage_events", "state IN (0, 1, 2)")
 
 
 def downgrade():
+    op.drop_column("usage_events", "state")
     # Money records are kept: a final invoice becomes a manual one.
     op.execute("UPDATE invoices SET reason = 'manual' WHERE reason = 'subscription_final'")
     _reasons(OLD)

@@ -45,9 +45,15 @@ def _merged(user_id: int, features: list[str], start: datetime,
     return stored, {f: max(stored.get(f, 0), int(v or 0)) for f, v in zip(features, live)}
 
 
+def _with_events(user_id: int, own: dict[str, int], start: datetime) -> dict[str, int]:
+    """`use` units plus the period's billed events, from usage_events: a Redis loss forgets none of them."""
+    events = ledger.event_totals(user_id, _epoch(start), list(own))
+    return {f: n + events.get(f, 0) for f, n in own.items()}
+
+
 def used_so_far(user_id: int, features: list[str], start: datetime) -> dict[str, int]:
-    """The period's usage as of now (Redis and ledger merged), writing nothing."""
-    return _merged(user_id, features, start)[1]
+    """The period's usage as of now (Redis and ledger merged, plus events), writing nothing."""
+    return _with_events(user_id, _merged(user_id, features, start)[1], start)
 
 
 def await_close(user_id: int, period_start: int) -> None:
@@ -71,14 +77,16 @@ def await_close(user_id: int, period_start: int) -> None:
 
 
 def final_sync(user_id: int, features: list[str], start: datetime, end: datetime) -> dict[str, int]:
-    """The period's counters, Redis and ledger merged (the larger wins), sealed and written to the ledger."""
+    """The period's usage: its `use` counters (Redis and ledger merged, the larger wins, sealed and written
+    to the ledger) plus its reported events (all of them: inserts wait for this transaction)."""
     ledger.lock_users([user_id])
+    ledger.lock_events([user_id], shared=False)
     stored, used = _merged(user_id, features, start, seal_until=end)
     # The ledger keys periods by whole seconds, as the counters and the sync job do (a period may start at .5 s).
     row = {"user_id": user_id, "period_start": ledger.as_datetime(_epoch(start)),
            "period_end": ledger.as_datetime(_epoch(end))}
     ledger.upsert_counters([{**row, "feature": f, "used": n} for f, n in used.items() if n > stored.get(f, -1)])
-    return used
+    return _with_events(user_id, used, start)
 
 
 def priced_lines(plan_id, used: dict[str, int], pricing: dict[str, dict], start: datetime, end: datetime,

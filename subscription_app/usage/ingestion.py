@@ -6,6 +6,9 @@ deadlock) and committed; then only the rows this request inserted are counted, t
 same metering call as `use` (a hard limit refuses an event and its row is deleted again).
 A concurrent batch holding the same event_id makes the insert wait for its commit, so an id
 is counted once whichever batch wins.
+
+The rows are what invoices bill (arrears.py), so the insert is ordered against a period close by
+a per-customer lock (shared here, exclusive there): the close sees every event of its period.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from core.extensions import db
 from subscription_app.models import User
 from subscription_app.usage import entitlements, ledger, metering
 from subscription_app.usage.event_schemas import EventSchema
-from subscription_app.usage.models import UsageEvent
+from subscription_app.usage.models import EVENT_COUNTED, EVENT_PENDING, UsageEvent
 
 FUTURE_SKEW = timedelta(minutes=5)
 EVENT = EventSchema()
@@ -79,10 +82,36 @@ def _check(event: dict, user_id: int | None) -> tuple[dict | None, dict | None]:
     return {**event, "customer": user_id, "period_start": ledger.as_datetime(ent.period_start)}, None
 
 
+def _verified(fresh: list[dict]) -> tuple[list[dict], dict[str, dict], set[int]]:
+    """Under the shared events lock (held until commit): the events with their customer's current period.
+
+    A close that committed since the cached entitlement was read moved the period on: such an event
+    belongs to the next period (or is refused if the subscription ended). A close still running holds
+    the lock exclusively, so this waits for it: every event it did not see lands after it.
+    Answers (events to insert, rejections by event_id, users whose period moved).
+    """
+    users = {e["customer"] for e in fresh}
+    ledger.lock_events(users, shared=True)
+    current = entitlements.current_periods(users)
+    kept, rejections, moved = [], {}, set()
+    for event in fresh:
+        period_start = current.get(event["customer"])
+        if period_start is None:
+            rejections[event["event_id"]] = _rejected(event["event_id"], "not_entitled",
+                                                      "The customer's subscription has ended")
+            continue
+        if period_start != event["period_start"]:
+            moved.add(event["customer"])
+            event = {**event, "period_start": period_start}
+        kept.append(event)
+    return kept, rejections, moved
+
+
 def _insert(events: list[dict], api_key_id) -> dict[str, int]:
     """event_id -> row id of the events this request inserted (the others were known already)."""
     rows = [{"event_id": e["event_id"], "user_id": e["customer"], "feature": e["feature"], "quantity": e["quantity"],
-             "occurred_at": e["timestamp"], "period_start": e["period_start"], "api_key_id": api_key_id}
+             "occurred_at": e["timestamp"], "period_start": e["period_start"], "api_key_id": api_key_id,
+             "state": EVENT_PENDING}
             for e in sorted(events, key=lambda e: e["event_id"])]
     if not rows:
         return {}
@@ -90,14 +119,28 @@ def _insert(events: list[dict], api_key_id) -> dict[str, int]:
     return dict(db.session.execute(stmt.returning(UsageEvent.event_id, UsageEvent.id)).all())
 
 
-def _count(event: dict) -> tuple[dict, datetime | None]:
-    """The event's answer, and the start of the period it was counted in (None if refused)."""
+def _count(event: dict) -> dict:
     try:
-        view = metering.use_feature(event["customer"], event["feature"], event["quantity"])
+        metering.use_feature(event["customer"], event["feature"], event["quantity"], event=True)
     except ApiError as err:
         reason = REASONS.get(err.code, "unavailable")
-        return _rejected(event["event_id"], reason, err.message), None
-    return {"event_id": event["event_id"], "status": "accepted"}, view["period_start"]
+        return _rejected(event["event_id"], reason, err.message)
+    return {"event_id": event["event_id"], "status": "accepted"}
+
+
+def _settle(refused: list[dict], counted: list[int], inserted: dict[str, int], outcome: dict[str, dict]) -> None:
+    """Mark counted events; delete refused ones, unless a close already billed them with their period."""
+    if refused:
+        ledger.lock_events({e["customer"] for e in refused}, shared=True)
+        current = entitlements.current_periods({e["customer"] for e in refused})
+        for event in refused:
+            if current.get(event["customer"]) == event["period_start"]:
+                db.session.execute(delete(UsageEvent).where(UsageEvent.id == inserted[event["event_id"]]))
+            else:  # its period was closed meanwhile, with this event on the invoice: recorded
+                outcome[event["event_id"]] = {"event_id": event["event_id"], "status": "accepted"}
+    if counted:
+        db.session.execute(update(UsageEvent).where(UsageEvent.id.in_(counted)).values(state=EVENT_COUNTED))
+    db.session.commit()
 
 
 def ingest(batch: list, api_key_id) -> dict:
@@ -114,22 +157,22 @@ def ingest(batch: list, api_key_id) -> dict:
         if rejection is None:
             seen.add(event["event_id"])
             fresh.append(event)
+    fresh, outcome, moved = _verified(fresh) if fresh else ([], {}, set())
     inserted = _insert(fresh, api_key_id)
-    db.session.commit()  # durable before counting: metering may roll the session back to re-read
-    outcome, moved = {}, {}
+    db.session.commit()  # durable (and billed) before counting: metering may roll the session back to re-read
+    for user_id in moved:  # the cached entitlement still names the closed period
+        entitlements.invalidate(user_id)
+    refused, counted = [], []
     for event in fresh:
         if event["event_id"] not in inserted:
             outcome[event["event_id"]] = {"event_id": event["event_id"], "status": "duplicate"}
             continue
-        outcome[event["event_id"]], counted_in = _count(event)
-        if counted_in is not None and counted_in != event["period_start"]:
-            moved.setdefault(counted_in, []).append(inserted[event["event_id"]])
-    refused = [inserted[i] for i, r in outcome.items() if r["status"] == "rejected"]
-    if refused:
-        db.session.execute(delete(UsageEvent).where(UsageEvent.id.in_(refused)))
-    for period_start, ids in moved.items():  # counted in the next period: its close was under way
-        db.session.execute(update(UsageEvent).where(UsageEvent.id.in_(ids)).values(period_start=period_start))
-    db.session.commit()
+        outcome[event["event_id"]] = _count(event)
+        if outcome[event["event_id"]]["status"] == "rejected":
+            refused.append(event)
+        else:
+            counted.append(inserted[event["event_id"]])
+    _settle(refused, counted, inserted, outcome)
     answers = [r if r is not None else outcome[e["event_id"]] for (e, _), r in zip(checked, results)]
     return {"results": answers, **{k: sum(a["status"] == k for a in answers)
                                    for k in ("accepted", "duplicate", "rejected")}}

@@ -16,24 +16,28 @@ from redis.commands.core import Script
 
 from core import tokens
 
-# KEYS: ent, counter, user dirty set, idempotency record, seal[, revoked token key, token version key]
+# KEYS: ent, use counter, user dirty set, idempotency record, seal, event counter
+#       [, revoked token key, token version key]
 # ARGV: feature, expected period start, expected period end, delta, use idempotency (0/1),
-#       request fingerprint, idempotency ttl, dirty member[, the token's version]
+#       request fingerprint, idempotency ttl, dirty member, source ('u' a use call, 'e' a reported
+#       event)[, the token's version]
 # The two auth keys (core/tokens.py) come only when the usage store is the auth Redis (never a
 # cluster: they carry no hash tag): then the request's revocation check costs no round trip of its
 # own, and a revoked token is refused before anything is read or counted.
 # The expected period comes from a per-process hint; the cached entitlement is the
 # authority, so a stale hint only costs a retry ("stale"), never a wrong key.
 # The seal (SEAL_SCRIPT) refuses a period whose final read was taken ("sealed"): the caller waits
-# for the closing transaction and counts in the next period (ledger.await_close).
-# The counter is only ever created by rehydration or reset, both with its expiry (some
+# for the closing transaction and counts in the next period (arrears.await_close).
+# Usage is the sum of two counters: `use` calls (synced to the ledger through the dirty set) and
+# reported events (rebuilt from usage_events, which bill them: no dirty mark).
+# The counters are only ever created by rehydration or reset, both with their expiry (some
 # days after period end), so the hot path never sets a TTL.
 USE_SCRIPT = """
-if KEYS[6] then
-  if redis.call('EXISTS', KEYS[6]) == 1 then return {'revoked'} end
-  local version = redis.call('GET', KEYS[7])
+if KEYS[7] then
+  if redis.call('EXISTS', KEYS[7]) == 1 then return {'revoked'} end
+  local version = redis.call('GET', KEYS[8])
   if not version then return {'tv_unknown'} end
-  if tonumber(ARGV[9]) < tonumber(version) then return {'revoked'} end
+  if tonumber(ARGV[10]) < tonumber(version) then return {'revoked'} end
 end
 local ent = redis.call('HMGET', KEYS[1], 'e', 'ps', 'pe', 'f:' .. ARGV[1], 'why', 't:' .. ARGV[1])
 if not ent[1] then return {'noent'} end
@@ -46,16 +50,22 @@ if ARGV[5] == '1' then
 end
 local sealed = redis.call('GET', KEYS[5])
 if sealed and tonumber(sealed) >= tonumber(ARGV[2]) then return {'sealed'} end
-local used = redis.call('GET', KEYS[2])
-if not used then return {'missing'} end
-used = tonumber(used)
+local own = redis.call('GET', KEYS[2])
+local events = redis.call('GET', KEYS[6])
+if not own or not events then return {'missing'} end
+local used = tonumber(own) + tonumber(events)
 local limit = tonumber(ent[4])
 local delta = tonumber(ARGV[4])
 if limit >= 0 and used + delta > limit then return {'over', used, limit, ent[3]} end
-used = redis.call('INCRBY', KEYS[2], delta)
+used = used + delta
 local newly_dirty = 0
-if redis.call('SADD', KEYS[3], ARGV[8]) == 1 and redis.call('SCARD', KEYS[3]) == 1 then
-  newly_dirty = 1
+if ARGV[9] == 'e' then
+  redis.call('INCRBY', KEYS[6], delta)
+else
+  redis.call('INCRBY', KEYS[2], delta)
+  if redis.call('SADD', KEYS[3], ARGV[8]) == 1 and redis.call('SCARD', KEYS[3]) == 1 then
+    newly_dirty = 1
+  end
 end
 if ARGV[5] == '1' then
   redis.call('SET', KEYS[4], ARGV[6] .. '|' .. used .. '|' .. limit, 'EX', ARGV[7])
