@@ -17,7 +17,7 @@ from core.extensions import db
 from subscription_app.usage import arrears, ledger
 from subscription_app.usage.models import UsageCounter, UsageEvent
 from tests.billing_support import BASIC_MONTHLY_ID, advance_to, payment_stub, run_cycle, subscribe_and_pay  # noqa: F401
-from tests.test_usage_billing import SOFT, basic_soft  # noqa: F401
+from tests.test_usage_billing import basic_soft  # noqa: F401
 from tests.usage_support import use
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]

@@ -6,7 +6,7 @@ import pytest
 
 from tests.billing_support import (BASIC_MONTHLY_ID, PRO_TRIAL_ID, advance, advance_to, charge_requests,  # noqa: F401
                                    pay, payment_stub, refund_requests, run_cycle, subscribe_and_pay)
-from tests.test_usage_billing import SOFT, basic_soft  # noqa: F401
+from tests.test_usage_billing import basic_soft  # noqa: F401
 from tests.usage_support import use
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]

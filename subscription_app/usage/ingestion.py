@@ -12,7 +12,7 @@ a per-customer lock (shared here, exclusive there): the close sees every event o
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from marshmallow import ValidationError
 from sqlalchemy import delete, select, update
@@ -139,7 +139,9 @@ def _settle(refused: list[dict], counted: list[int], inserted: dict[str, int], o
             else:  # its period was closed meanwhile, with this event on the invoice: recorded
                 outcome[event["event_id"]] = {"event_id": event["event_id"], "status": "accepted"}
     if counted:
-        db.session.execute(update(UsageEvent).where(UsageEvent.id.in_(counted)).values(state=EVENT_COUNTED))
+        # Only pending ones: an admin reset meanwhile zeroed the others, and that stands.
+        db.session.execute(update(UsageEvent).where(UsageEvent.id.in_(counted), UsageEvent.state == EVENT_PENDING)
+                           .values(state=EVENT_COUNTED))
     db.session.commit()
 
 
