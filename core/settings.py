@@ -43,7 +43,9 @@ class Settings(BaseSettings):
                               description="PostgreSQL URL (a Heroku-style `postgres://` works too)")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for queues, caches and rate limits")
     usage_redis_url: str = Field("", description="Redis for usage counters; empty: `REDIS_URL`")
-    usage_redis_cluster: bool = Field(False, description="`USAGE_REDIS_URL` is a Redis Cluster")
+    usage_redis_cluster: bool = Field(False, description="`USAGE_REDIS_URL` is one node of a Redis Cluster, "
+                                      "reached through redis-py's RedisCluster (the usage keys of one customer "
+                                      "share a hash tag, so each script runs in one slot)")
     usage_sync_interval_seconds: int = Field(10, description="How often usage counters are copied to PostgreSQL")
     usage_max_delta: int = Field(10000, description="Largest `delta` one usage request may consume")
     usage_entitlement_ttl_seconds: int = Field(30, description="How long a user's plan limits stay cached in Redis")

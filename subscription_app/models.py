@@ -97,8 +97,9 @@ class Plan(TimestampMixin, db.Model):
 LIVE_STATUSES = ("incomplete", "trialing", "active", "past_due", "paused")
 SUBSCRIPTION_STATUSES = LIVE_STATUSES + ("canceled", "expired", "incomplete_expired")
 INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
+# subscription_final: the last period's usage of a subscription that ended (docs/usage-billing.md).
 INVOICE_REASONS = ("subscription_create", "subscription_cycle", "subscription_update", "trial_conversion",
-                   "manual")
+                   "manual", "subscription_final")
 
 
 def _in(column: str, values) -> str:

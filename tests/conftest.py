@@ -23,7 +23,8 @@ from core.settings import Settings, load_settings
 # Fixture modules shared by every suite: a test asks for their fixtures by name, with no import (a module
 # comes after the ones it imports, so that pytest rewrites the asserts of each).
 pytest_plugins = ["tests.support.live", "tests.support.browser", "tests.support.log_support",
-                  "tests.support.payment_fixtures", "tests.support.billing_support", "tests.support.world",
+                  "tests.support.payment_fixtures", "tests.support.billing_support", "tests.support.usage_support",
+                  "tests.support.world",
                   "tests.support.admin_ui", "tests.support.integrations"]
 
 

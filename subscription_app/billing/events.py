@@ -118,6 +118,8 @@ def _apply_to_subscription(sub: Subscription, invoice: Invoice, data: dict) -> b
     """What a paid invoice does to its subscription; False when the payment is given back instead."""
     if invoice.reason == "subscription_update":
         return apply_paid_upgrade(sub, invoice, data)
+    if invoice.reason == "subscription_final":
+        return False  # the usage of an ended subscription: paid, nothing to change
     if sub.status in ("incomplete", "trialing", "past_due", "active"):
         log.info("invoice %s paid by payment %s: subscription %s %s -> active", invoice.id,
                  data["transaction_id"], sub.id, sub.status)

@@ -17,7 +17,7 @@ from core.errors import ApiError
 from core.extensions import db
 from core.pagination import list_page
 from subscription_app import integrations
-from subscription_app.billing import invoices, payment_methods
+from subscription_app.billing import final_usage, invoices, payment_methods
 from subscription_app.billing.periods import plan_period_end
 from subscription_app.catalog import prices
 from subscription_app.discounts import redeem
@@ -186,7 +186,9 @@ def cancel(user_id: int, subscription_id: uuid.UUID, at_period_end: bool = False
         sub.canceled_at = now
         integrations.emit("subscription.updated", "subscription", sub.id, integrations.dump(sub))
     else:
+        usage = final_usage.close_usage(sub, now)
         end_now(sub, "canceled", now)
+        final_usage.final_invoice(sub, usage, now, now)
     db.session.commit()
     return with_latest_invoice(sub)
 

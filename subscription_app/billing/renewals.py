@@ -18,13 +18,12 @@ from flask import current_app
 from sqlalchemy import and_, or_, select
 
 from core.extensions import db
-from subscription_app.billing import history, invoices
+from subscription_app.billing import final_usage, history, invoices
 from subscription_app.billing.batches import Progress, StepResult, run_in_batches
 from subscription_app.billing.lifecycle import end_now
 from subscription_app.billing.periods import next_period_end, same_cycle
 from subscription_app.catalog import prices
 from subscription_app.models import Invoice, InvoiceLine, Plan, Subscription, SubscriptionEvent
-from subscription_app.usage import arrears
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,9 @@ log = logging.getLogger(__name__)
 def renew_or_end(sub: Subscription, now: datetime) -> None:
     """A period has ended: cancel, convert the trial, or start the next period and charge it."""
     if sub.cancel_at_period_end:
+        usage = final_usage.close_usage(sub, sub.current_period_end)
         end_now(sub, "canceled", sub.current_period_end)
+        final_usage.final_invoice(sub, usage, sub.current_period_end, now)
         return
     if sub.pause_at_period_end:
         _begin_scheduled_pause(sub)
@@ -75,11 +76,7 @@ def resume_paused(sub: Subscription, at: datetime, now: datetime, by: str) -> No
 
 def _closed_usage(sub: Subscription, reason: str) -> list:
     """The ending period's usage, priced with the plan in force at its end (a trial's usage is free)."""
-    if reason != "subscription_cycle":
-        return []
-    closed_plan = db.session.get(Plan, sub.plan_id)
-    currency = prices.price_of(sub, closed_plan).currency
-    return arrears.close_period(sub.user_id, sub.plan_id, sub.current_period_start, sub.current_period_end, currency)
+    return final_usage.close_usage(sub, sub.current_period_end) if reason == "subscription_cycle" else []
 
 
 def _start_paid_period(sub: Subscription, plan: Plan, reason: str, now: datetime) -> None:

@@ -59,6 +59,10 @@ class InvoiceLineSchema(StrictSchema):
 
 class UpcomingInvoiceSchema(StrictSchema):
     subscription_id = fields.UUID(dump_only=True)
+    reason = fields.String(dump_only=True, metadata={
+        "enum": ["subscription_cycle", "trial_conversion", "subscription_final"],
+        "description": "The invoice the period end makes: a renewal, a trial's conversion, or an ending "
+                       "subscription's last usage"})
     currency = fields.String(dump_only=True)
     period_start = fields.DateTime(dump_only=True)
     period_end = fields.DateTime(dump_only=True)

@@ -17,10 +17,11 @@ RENEWING = ("active", "trialing", "past_due")
 
 
 def _renewing(user_id: int) -> Subscription:
+    """The subscription whose period end bills something: it renews, or it ends owing usage (final invoice)."""
     sub = db.session.scalar(select(Subscription).where(Subscription.user_id == user_id,
                                                        Subscription.status.in_(RENEWING))
                             .order_by(Subscription.created_at.desc()).limit(1))
-    if sub is None or sub.cancel_at_period_end or sub.pause_at_period_end:
+    if sub is None or sub.pause_at_period_end or (sub.cancel_at_period_end and sub.status == "trialing"):
         raise ApiError(404, "No upcoming invoice: no subscription renews at the end of this period")
     return sub
 
@@ -35,8 +36,26 @@ def _usage_lines(sub: Subscription, currency: str) -> list:
                                 currency)
 
 
+def _answer(sub: Subscription, reason: str, currency: str, start, end, lines: list) -> dict:
+    total = sum(line.amount_cents for line in lines)
+    return {"subscription_id": sub.id, "reason": reason, "currency": currency, "period_start": start,
+            "period_end": end, "usage_as_of": clock.utcnow(), "lines": lines, "subtotal_cents": total,
+            "amount_due_cents": total}
+
+
+def _final(sub: Subscription) -> dict:
+    """Canceling at period end: the last period's usage is what the end will bill (billing/final_usage.py)."""
+    currency = prices.price_of(sub, db.session.get(Plan, sub.plan_id)).currency
+    lines = _usage_lines(sub, currency)
+    if not lines:
+        raise ApiError(404, "No upcoming invoice: the subscription ends at the end of this period")
+    return _answer(sub, "subscription_final", currency, sub.current_period_start, sub.current_period_end, lines)
+
+
 def upcoming(user_id: int) -> dict:
     sub = _renewing(user_id)
+    if sub.cancel_at_period_end:
+        return _final(sub)
     if sub.status == "trialing":
         plan = conversion_plan(sub)
         if plan is None:
@@ -50,6 +69,5 @@ def upcoming(user_id: int) -> dict:
     end = next_period_end(anchor, start, plan.billing_interval, plan.interval_count)
     lines = [invoices.plan_line(plan, start, end, amount_cents=price.amount_cents, currency=price.currency),
              *_usage_lines(sub, price.currency)]
-    total = sum(line.amount_cents for line in lines)
-    return {"subscription_id": sub.id, "currency": price.currency, "period_start": start, "period_end": end,
-            "usage_as_of": clock.utcnow(), "lines": lines, "subtotal_cents": total, "amount_due_cents": total}
+    reason = "trial_conversion" if sub.status == "trialing" else "subscription_cycle"
+    return _answer(sub, reason, price.currency, start, end, lines)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from flask import current_app, has_app_context
 from sqlalchemy import event, select
@@ -93,6 +94,13 @@ def load_entitlement(user_id: int) -> Entitlement:
                    if name in limits and spec["limit_mode"] != "hard"})
     return Entitlement(user_id, True, "", int(row.current_period_start.timestamp()),
                        int(row.current_period_end.timestamp()), limits, alerts)
+
+
+def current_periods(user_ids) -> dict[int, datetime]:
+    """Each entitled user's current period start in PostgreSQL, in whole seconds (as counters and the ledger)."""
+    rows = db.session.execute(select(Subscription.user_id, Subscription.current_period_start).where(
+        Subscription.user_id.in_(list(user_ids)), Subscription.status.in_(ENTITLED_STATUSES)))
+    return {uid: datetime.fromtimestamp(int(start.timestamp()), tz=timezone.utc) for uid, start in rows}
 
 
 def refresh(user_id: int) -> Entitlement:

@@ -8,12 +8,30 @@ from core.schemas import Integer, StrictSchema
 from subscription_app.usage.schemas import FEATURE_NAME
 
 MAX_BATCH = 1000
+EXTERNAL_ID_MAX = 255  # users.external_id
+
+
+class CustomerRef(fields.Field):
+    """A JSON number is a user id, a JSON string an external_id (even "42"): the type decides, never a guess."""
+
+    default_error_messages = {"invalid": "Must be a user id (a number) or an external_id (a string of 1 to "
+                                         f"{EXTERNAL_ID_MAX} characters)."}
+    _user_id = Integer(strict=True, validate=validate.Range(min=1))
+
+    def _deserialize(self, value, attr, data, **kwargs) -> tuple[str, int | str]:
+        if isinstance(value, str):
+            if not 1 <= len(value) <= EXTERNAL_ID_MAX:
+                raise self.make_error("invalid")
+            return "external_id", value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        return "id", self._user_id.deserialize(value)
 
 
 class EventSchema(StrictSchema):
     event_id = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    customer = Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**63 - 1),
-                       metadata={"description": "The customer's user id"})
+    customer = CustomerRef(required=True, metadata={"description": "The customer: its user id (a number) or its "
+                                                                   "external_id (a string)"})
     feature = fields.String(required=True, validate=validate.Regexp(FEATURE_NAME))
     quantity = Integer(required=True, strict=True)
     timestamp = fields.AwareDateTime(required=True, metadata={"description": "When it happened (ISO 8601, with zone)"})

@@ -24,19 +24,21 @@ import time
 from datetime import datetime, timezone
 
 from flask import current_app
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from core import clock, metrics
 from core.extensions import db
 from subscription_app.models import User
 from subscription_app.usage import keys
-from subscription_app.usage.models import UsageCounter
+from subscription_app.usage.models import (BILLED_EVENT_STATES, EVENT_COUNTED, EVENT_RESET, UsageCounter,
+                                            UsageEvent)
 from subscription_app.usage.store import get_store
 
 log = logging.getLogger(__name__)
 
 LOCK_NAMESPACE = 0x75736167  # "usag": the first key of pg_advisory_xact_lock(int, int)
+EVENTS_LOCK_NAMESPACE = 0x75657674  # "uevt"
 BATCH_USERS = 500
 MAX_USERS_PER_SHARD_RUN = 5000
 
@@ -46,13 +48,19 @@ def as_datetime(epoch: int) -> datetime:
     return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
 
 
-def lock_users(user_ids) -> None:
+def lock_users(user_ids, namespace: int = LOCK_NAMESPACE, shared: bool = False) -> None:
     """Per-user advisory locks for this transaction, taken in id order (no deadlocks)."""
     ids = sorted({int(u) for u in user_ids})
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     if ids:
         db.session.execute(text(
-            "SELECT pg_advisory_xact_lock(:ns, (u % 2147483647)::int) FROM unnest(CAST(:ids AS bigint[])) AS u"
-        ), {"ns": LOCK_NAMESPACE, "ids": ids})
+            f"SELECT {function}(:ns, (u % 2147483647)::int) FROM unnest(CAST(:ids AS bigint[])) AS u"
+        ), {"ns": namespace, "ids": ids})
+
+
+def lock_events(user_ids, shared: bool) -> None:
+    """Orders event inserts (shared) against a period close (exclusive): a close sees every event of its period."""
+    lock_users(user_ids, EVENTS_LOCK_NAMESPACE, shared)
 
 
 def stored_used(user_id: int, features, period_start: int) -> dict[str, int]:
@@ -72,15 +80,33 @@ def counter_ttl(period_end: int) -> int:
     return int(max(period_end - clock.utcnow().timestamp(), 0)) + grace
 
 
+def event_totals(user_id: int, period_start: int, features=None, states=BILLED_EVENT_STATES) -> dict[str, int]:
+    """Units of the period's reported events per feature, in these states (default: those billed)."""
+    query = select(UsageEvent.feature, func.sum(UsageEvent.quantity)).where(
+        UsageEvent.user_id == user_id, UsageEvent.period_start == as_datetime(period_start),
+        UsageEvent.state.in_(states))
+    if features is not None:
+        query = query.where(UsageEvent.feature.in_(list(features)))
+    return {feature: int(total) for feature, total in db.session.execute(query.group_by(UsageEvent.feature))}
+
+
 def rehydrate(user_id: int, features, period_start: int, period_end: int) -> dict[str, int]:
-    """Recreate missing counters from PostgreSQL (SET NX: a concurrent writer wins)."""
-    values = stored_used(user_id, features, period_start)
+    """Recreate missing counters from PostgreSQL (SET NX: a concurrent writer wins); the usage per feature.
+
+    The `use` counter from the ledger (what the last sync saw), the event counter from the events
+    already counted: one still pending is counted by its own request, so it is not added twice.
+    """
+    own = stored_used(user_id, features, period_start)
+    events = event_totals(user_id, period_start, features, states=(EVENT_COUNTED,))
     db.session.rollback()
     client = get_store().client
     ttl = counter_ttl(period_end)
+    pipe = client.pipeline(transaction=False)
     for feature in features:
-        client.set(keys.counter(user_id, feature, period_start), values.get(feature, 0), nx=True, ex=ttl)
-    return values
+        pipe.set(keys.counter(user_id, feature, period_start), own.get(feature, 0), nx=True, ex=ttl)
+        pipe.set(keys.event_counter(user_id, feature, period_start), events.get(feature, 0), nx=True, ex=ttl)
+    pipe.execute()
+    return {f: own.get(f, 0) + events.get(f, 0) for f in features}
 
 
 def write_zero(user_id: int, features, period_start: int, period_end: int) -> None:
@@ -91,6 +117,14 @@ def write_zero(user_id: int, features, period_start: int, period_end: int) -> No
     db.session.execute(stmt.on_conflict_do_update(
         index_elements=[UsageCounter.user_id, UsageCounter.feature, UsageCounter.period_start],
         set_={"used": 0, "updated_at": func.now()}))
+
+
+def reset_events(user_id: int, features, period_start: int) -> None:
+    """Admin reset: the period's reported events so far are no longer billed (their dedupe stays)."""
+    db.session.execute(update(UsageEvent).where(
+        UsageEvent.user_id == user_id, UsageEvent.feature.in_(list(features)),
+        UsageEvent.period_start == as_datetime(period_start), UsageEvent.state.in_(BILLED_EVENT_STATES))
+        .values(state=EVENT_RESET))
 
 
 def announce(user_id: int) -> None:

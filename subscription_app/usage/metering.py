@@ -10,20 +10,20 @@ from __future__ import annotations
 import logging
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import clock, tokens
 from core.errors import ApiError
 from core.extensions import db
 from subscription_app.models import User
-from subscription_app.usage import entitlements, keys, ledger, thresholds
+from subscription_app.usage import arrears, entitlements, keys, ledger, thresholds
 from subscription_app.usage.entitlements import UNLIMITED, Entitlement
-from subscription_app.usage.models import UsageCounter
+from subscription_app.usage.models import BILLED_EVENT_STATES, UsageCounter, UsageEvent
 from subscription_app.usage.store import get_store
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 6
+MAX_ATTEMPTS = 8
 HINT_CAPACITY = 100_000
 # user id -> (period start, period end) last seen in this process. Only a hint for building
 # the counter key: the script compares it with the cached entitlement and says "stale".
@@ -56,7 +56,13 @@ def _fingerprint(feature: str, delta: int) -> str:
     return f"{feature}:{delta}"
 
 
-def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | None = None) -> dict:
+def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | None = None,
+                event: bool = False) -> dict:
+    """Count `delta` units against the limit (a `use` call, or a reported event already in usage_events).
+
+    A reported event that finds its period sealed is billed with that period from usage_events, so it
+    is not counted again: the answer is then only {"period_start", "sealed": True}.
+    """
     store = get_store()
     settings = current_app.config["SETTINGS"]
     fingerprint = _fingerprint(feature, delta)
@@ -66,9 +72,9 @@ def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | N
         ps, pe = _period_hint.get(user_id, (0, 0))
         reply = store.use(
             keys=[keys.entitlement(user_id), keys.counter(user_id, feature, ps), keys.dirty(user_id), idem_key,
-                  *(auth[0] if auth else ())],
+                  keys.sealed(user_id), keys.event_counter(user_id, feature, ps), *(auth[0] if auth else ())],
             args=[feature, ps, pe, delta, 1 if idempotency_key else 0, fingerprint,
-                  settings.usage_idempotency_ttl_seconds, keys.dirty_member(feature, ps, pe),
+                  settings.usage_idempotency_ttl_seconds, keys.dirty_member(feature, ps, pe), "e" if event else "u",
                   *((auth[1],) if auth else ())])
         outcome = reply[0]
         if auth:
@@ -89,6 +95,11 @@ def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | N
             _remember(user_id, int(reply[1]), int(reply[2]))
         elif outcome == "missing":
             ledger.rehydrate(user_id, [feature], ps, pe)
+        elif outcome == "sealed" and event:
+            return {"period_start": ledger.as_datetime(ps), "sealed": True}
+        elif outcome == "sealed":  # the period is being closed: count in the one that follows it
+            arrears.await_close(user_id, ps)
+            entitlements.refresh(user_id)
         elif outcome == "forbidden":
             raise _not_entitled(reply[1])
         elif outcome == "nofeature":
@@ -121,14 +132,18 @@ def _entitled(user_id: int) -> Entitlement:
 
 
 def _current_values(ent: Entitlement, features: list[str]) -> dict[str, int]:
+    """Each feature's usage so far: its `use` counter plus its event counter (one MGET, one slot)."""
     client = get_store().client
-    counter_keys = [keys.counter(ent.user_id, f, ent.period_start) for f in features]
-    values = dict(zip(features, client.mget(counter_keys))) if features else {}
-    missing = [f for f, v in values.items() if v is None]
+    counter_keys = [k for f in features for k in (keys.counter(ent.user_id, f, ent.period_start),
+                                                   keys.event_counter(ent.user_id, f, ent.period_start))]
+    replies = client.mget(counter_keys) if features else []
+    pairs = dict(zip(features, zip(replies[0::2], replies[1::2])))
+    missing = [f for f, (own, events) in pairs.items() if own is None or events is None]
+    values = {f: int(own) + int(events) for f, (own, events) in pairs.items() if f not in missing}
     if missing:
         restored = ledger.rehydrate(ent.user_id, missing, ent.period_start, ent.period_end)
         values.update({f: restored.get(f, 0) for f in missing})
-    return {f: int(v) for f, v in values.items()}
+    return values
 
 
 def current_usage(user_id: int) -> dict:
@@ -163,11 +178,15 @@ def reset(admin: User, user_id: int, feature: str | None = None) -> dict:
                                                      for f in features])))
     previous = ledger.stored_used(user_id, features, ent.period_start)
     previous.update({f: int(v) for f, v in previous_redis.items() if v is not None})
+    events = ledger.event_totals(user_id, ent.period_start, features)
+    previous = {f: previous.get(f, 0) + events.get(f, 0) for f in features}
     ledger.write_zero(user_id, features, ent.period_start, ent.period_end)
+    ledger.reset_events(user_id, features, ent.period_start)
     ttl = ledger.counter_ttl(ent.period_end)
     pipe = client.pipeline(transaction=False)
     for f in features:
         pipe.set(keys.counter(user_id, f, ent.period_start), 0, ex=ttl)
+        pipe.set(keys.event_counter(user_id, f, ent.period_start), 0, ex=ttl)
     pipe.execute()
     db.session.commit()
     log.warning("usage reset by admin %s: user %s features %s period %s (was %s)", admin.id, user_id,
@@ -188,14 +207,21 @@ def stats(user_id: int) -> dict:
     query = select(UsageCounter).where(UsageCounter.user_id == user_id)
     if ent.entitled:
         query = query.where(UsageCounter.period_start < ledger.as_datetime(ent.period_start))
-    rows = db.session.scalars(query.order_by(UsageCounter.period_start.desc(), UsageCounter.feature)).all()
+    rows = [(r.period_start, r.period_end, r.feature, r.used) for r in db.session.scalars(query)]
+    events = select(UsageEvent.period_start, UsageEvent.feature, func.sum(UsageEvent.quantity)).where(
+        UsageEvent.user_id == user_id, UsageEvent.state.in_(BILLED_EVENT_STATES))
+    if ent.entitled:
+        events = events.where(UsageEvent.period_start < ledger.as_datetime(ent.period_start))
+    # A period with reported events only has no ledger row: its end is not known here.
+    rows += [(start, None, feature, int(n)) for start, feature, n in
+             db.session.execute(events.group_by(UsageEvent.period_start, UsageEvent.feature))]
     periods: dict = {}
     totals: dict[str, int] = {}
-    for row in rows:
-        totals[row.feature] = totals.get(row.feature, 0) + row.used
-        period = periods.setdefault(row.period_start, {"period_start": row.period_start,
-                                                       "period_end": row.period_end, "features": {}})
-        period["features"][row.feature] = row.used
+    for start, end, feature, used in sorted(rows, key=lambda r: (-r[0].timestamp(), r[2])):
+        totals[feature] = totals.get(feature, 0) + used
+        period = periods.setdefault(start, {"period_start": start, "period_end": end, "features": {}})
+        period["period_end"] = period["period_end"] or end
+        period["features"][feature] = period["features"].get(feature, 0) + used
     history = list(periods.values())
     return {"current_period": current, "past_totals": totals, "past_period_count": len(history),
             "past_periods": history[:HISTORY_PERIODS]}

@@ -74,10 +74,20 @@ class ApiKey(db.Model):
     last_used_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
 
 
+# usage_events.state: the event is billed (pending or counted) unless an admin reset zeroed it.
+EVENT_PENDING, EVENT_COUNTED, EVENT_RESET = 0, 1, 2
+BILLED_EVENT_STATES = (EVENT_PENDING, EVENT_COUNTED)
+
+
 class UsageEvent(db.Model):
-    """One reported usage event; its unique event_id is the durable dedupe (Redis may forget, this does not)."""
+    """One reported usage event; its unique event_id is the durable dedupe (Redis may forget, this does not).
+
+    The rows are the truth of billing for reported usage; `state` says whether the event's increment
+    reached the Redis limit counter yet (pending -> counted), or an admin reset zeroed it.
+    """
     __tablename__ = "usage_events"
     __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),
+                      CheckConstraint("state IN (0, 1, 2)", name="state_known"),
                       Index("ix_usage_events_user_period", "user_id", "period_start", "feature"))
 
     id: Mapped[int] = mapped_column(db.BigInteger, primary_key=True)
@@ -89,6 +99,7 @@ class UsageEvent(db.Model):
     occurred_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), nullable=False)
     period_start: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), nullable=False)
     api_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), db.ForeignKey("api_keys.id"))
+    state: Mapped[int] = mapped_column(db.SmallInteger, nullable=False, server_default="1")
     received_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), server_default=func.now(),
                                                   nullable=False)
 

@@ -16,22 +16,28 @@ from redis.commands.core import Script
 
 from core import tokens
 
-# KEYS: ent, counter, user dirty set, idempotency record[, revoked token key, token version key]
+# KEYS: ent, use counter, user dirty set, idempotency record, seal, event counter
+#       [, revoked token key, token version key]
 # ARGV: feature, expected period start, expected period end, delta, use idempotency (0/1),
-#       request fingerprint, idempotency ttl, dirty member[, the token's version]
+#       request fingerprint, idempotency ttl, dirty member, source ('u' a use call, 'e' a reported
+#       event)[, the token's version]
 # The two auth keys (core/tokens.py) come only when the usage store is the auth Redis (never a
 # cluster: they carry no hash tag): then the request's revocation check costs no round trip of its
 # own, and a revoked token is refused before anything is read or counted.
 # The expected period comes from a per-process hint; the cached entitlement is the
 # authority, so a stale hint only costs a retry ("stale"), never a wrong key.
-# The counter is only ever created by rehydration or reset, both with its expiry (some
+# The seal (SEAL_SCRIPT) refuses a period whose final read was taken ("sealed"): the caller waits
+# for the closing transaction and counts in the next period (arrears.await_close).
+# Usage is the sum of two counters: `use` calls (synced to the ledger through the dirty set) and
+# reported events (rebuilt from usage_events, which bill them: no dirty mark).
+# The counters are only ever created by rehydration or reset, both with their expiry (some
 # days after period end), so the hot path never sets a TTL.
 USE_SCRIPT = """
-if KEYS[5] then
-  if redis.call('EXISTS', KEYS[5]) == 1 then return {'revoked'} end
-  local version = redis.call('GET', KEYS[6])
+if KEYS[7] then
+  if redis.call('EXISTS', KEYS[7]) == 1 then return {'revoked'} end
+  local version = redis.call('GET', KEYS[8])
   if not version then return {'tv_unknown'} end
-  if tonumber(ARGV[9]) < tonumber(version) then return {'revoked'} end
+  if tonumber(ARGV[10]) < tonumber(version) then return {'revoked'} end
 end
 local ent = redis.call('HMGET', KEYS[1], 'e', 'ps', 'pe', 'f:' .. ARGV[1], 'why', 't:' .. ARGV[1])
 if not ent[1] then return {'noent'} end
@@ -42,16 +48,24 @@ if ARGV[5] == '1' then
   local prev = redis.call('GET', KEYS[4])
   if prev then return {'replay', prev} end
 end
-local used = redis.call('GET', KEYS[2])
-if not used then return {'missing'} end
-used = tonumber(used)
+local sealed = redis.call('GET', KEYS[5])
+if sealed and tonumber(sealed) >= tonumber(ARGV[2]) then return {'sealed'} end
+local own = redis.call('GET', KEYS[2])
+local events = redis.call('GET', KEYS[6])
+if not own or not events then return {'missing'} end
+local used = tonumber(own) + tonumber(events)
 local limit = tonumber(ent[4])
 local delta = tonumber(ARGV[4])
 if limit >= 0 and used + delta > limit then return {'over', used, limit, ent[3]} end
-used = redis.call('INCRBY', KEYS[2], delta)
+used = used + delta
 local newly_dirty = 0
-if redis.call('SADD', KEYS[3], ARGV[8]) == 1 and redis.call('SCARD', KEYS[3]) == 1 then
-  newly_dirty = 1
+if ARGV[9] == 'e' then
+  redis.call('INCRBY', KEYS[6], delta)
+else
+  redis.call('INCRBY', KEYS[2], delta)
+  if redis.call('SADD', KEYS[3], ARGV[8]) == 1 and redis.call('SCARD', KEYS[3]) == 1 then
+    newly_dirty = 1
+  end
 end
 if ARGV[5] == '1' then
   redis.call('SET', KEYS[4], ARGV[6] .. '|' .. used .. '|' .. limit, 'EX', ARGV[7])
@@ -68,6 +82,24 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
+"""
+
+# KEYS: seal, counter per feature. ARGV: period start, seal ttl.
+# The final read of a period being closed, atomic with sealing it: no increment lands on it after.
+SEAL_SCRIPT = """
+local sealed = redis.call('GET', KEYS[1])
+if not sealed or tonumber(sealed) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+local values = {}
+for i = 2, #KEYS do values[i - 1] = redis.call('GET', KEYS[i]) or '' end
+return values
+"""
+
+# KEYS: seal. ARGV: period start. Lifts the seal of a close that was rolled back.
+UNSEAL_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 # KEYS: ent, generation. ARGV: generation ttl.
@@ -110,6 +142,8 @@ class UsageStore:
     invalidate: Script
     ack: Script
     unindex: Script
+    seal: Script
+    unseal: Script
 
 
 def build_client(app: Flask):
@@ -129,6 +163,8 @@ def init_store(app: Flask) -> UsageStore:
         invalidate=client.register_script(INVALIDATE_SCRIPT),
         ack=client.register_script(ACK_SCRIPT),
         unindex=client.register_script(UNINDEX_SCRIPT),
+        seal=client.register_script(SEAL_SCRIPT),
+        unseal=client.register_script(UNSEAL_SCRIPT),
     )
     app.extensions["usage_store"] = store
     settings = app.config["SETTINGS"]

@@ -47,16 +47,37 @@ def _stop(processes) -> None:
             proc.wait()
 
 
+class Server:
+    """One private redis-server without persistence: a restart loses everything, as a crash would."""
+
+    def __init__(self, port: int, workdir):
+        self.port, self.workdir, self.proc = port, workdir, None
+        self.url = f"redis://127.0.0.1:{port}/0"
+
+    def start(self) -> "Server":
+        self.proc = _start(self.port, self.workdir)
+        client = redis.Redis(host="127.0.0.1", port=self.port)
+        _wait(client.ping, f"redis-server on {self.port}")
+        client.close()
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop([self.proc])
+            self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
 @contextlib.contextmanager
 def standalone(port: int, workdir):
-    proc = _start(port, workdir)
+    server = Server(port, workdir).start()
     try:
-        client = redis.Redis(host="127.0.0.1", port=port)
-        _wait(client.ping, f"redis-server on {port}")
-        client.close()
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        _stop([proc])
+        server.stop()
 
 
 @contextlib.contextmanager

@@ -6,9 +6,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
+
 from core import clock
 from core.extensions import db
 from subscription_app.models import Plan, Subscription
+from subscription_app.seed import BASIC_MONTHLY_ID
 
 LIMITS = {"widgets": 50, "reports": 5, "unmetered": None}
 
@@ -49,3 +52,15 @@ def hammer(app, headers, requests: int, feature="widgets", threads: int = 12) ->
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(one, range(requests)))
+
+
+# Basic's api_calls as a soft limit: 1000 included, then 2 cents each (issue #17's example).
+SOFT = {"api_calls": {"included": 1000, "limit_mode": "soft", "model": "per_unit", "unit_amount_cents": 2}}
+
+
+@pytest.fixture
+def basic_soft(client, seeded, make_user):
+    h = make_user(email="ops@example.com", role="admin")[1]
+    assert client.patch(f"/v1/admin/plans/{BASIC_MONTHLY_ID}", json={"usage_pricing": SOFT},
+                        headers=h).status_code == 200
+    return h

@@ -5,18 +5,9 @@ from sqlalchemy import select
 from core.extensions import db
 from subscription_app.usage.models import UsageCounter
 from tests.support.billing_support import BASIC_MONTHLY_ID, advance_to, pay, run_cycle, subscribe_and_pay
-from tests.support.usage_support import use
+from tests.support.usage_support import SOFT, use
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
-SOFT = {"api_calls": {"included": 1000, "limit_mode": "soft", "model": "per_unit", "unit_amount_cents": 2}}
-
-
-@pytest.fixture
-def basic_soft(client, seeded, make_user):
-    h = make_user(email="ops@example.com", role="admin")[1]
-    assert client.patch(f"/v1/admin/plans/{BASIC_MONTHLY_ID}", json={"usage_pricing": SOFT},
-                        headers=h).status_code == 200
-    return h
 
 
 def _usage_line(lines):

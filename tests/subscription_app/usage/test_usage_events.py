@@ -133,11 +133,57 @@ def test_a_full_batch_fits_but_a_larger_body_is_413(client, key, customer):
     assert huge.status_code == 413
 
 
-def test_recount_rebuilds_counters_lost_with_redis_from_the_events(app, client, key, customer):
+def test_a_redis_loss_forgets_no_event_and_recount_counts_pending_ones(app, client, key, customer):
     user, h, _ = customer
     _post(client, [_ev(user.id, f"r{i}", quantity=2) for i in range(3)], key)
     app.extensions["redis"].flushdb()  # lost before any ledger sync
-    assert _used(client, h) == 0
+    assert _used(client, h) == 6  # the event counter is rebuilt from usage_events
+    with app.app_context():  # a request that died between its insert and its increment
+        db.session.add(UsageEvent(event_id="died", user_id=user.id, feature="widgets", quantity=5, state=0,
+                                  occurred_at=clock.utcnow(), period_start=db.session.scalar(
+                                      select(UsageEvent.period_start).limit(1))))
+        db.session.commit()
+    assert _used(client, h) == 6  # billed (it is in usage_events) but not yet counted against the limit
     result = app.test_cli_runner().invoke(args=["usage", "recount", str(user.id)])
-    assert result.exit_code == 0 and '"widgets": 6' in result.output
-    assert _used(client, h) == 6
+    assert result.exit_code == 0 and '"widgets": 11' in result.output
+    assert _used(client, h) == 11
+    with app.app_context():
+        assert db.session.scalar(select(UsageEvent.state).where(UsageEvent.event_id == "died")) == 1
+
+
+def _link(app, user, external_id):
+    from subscription_app.models import User
+    with app.app_context():
+        db.session.get(User, user.id).external_id = external_id
+        db.session.commit()
+
+
+def test_customer_by_external_id_or_user_id(app, client, key, customer):
+    user, h, _ = customer
+    _link(app, user, "crm-4711")
+    r = _post(client, [_ev("crm-4711", "by-ext", quantity=3), _ev(user.id, "by-id", quantity=2)], key).json
+    assert [x["status"] for x in r["results"]] == ["accepted", "accepted"]
+    assert _used(client, h) == 5
+    with app.app_context():
+        assert db.session.scalars(select(UsageEvent.user_id).order_by(UsageEvent.event_id)).all() == [user.id] * 2
+    again = _post(client, [_ev("crm-4711", "by-ext", quantity=3)], key).json  # dedupe by event_id, either form
+    assert again["duplicate"] == 1 and _used(client, h) == 5
+
+
+def test_unknown_external_id_and_ambiguous_customer_forms(app, client, key, customer, make_user):
+    user, h, _ = customer
+    other, other_h = make_user()
+    subscribe(other, make_plan())
+    _link(app, other, str(user.id))  # an external_id that looks like the first customer's user id
+    events = [_ev(user.id, "int"), _ev(str(user.id), "digits"), _ev("crm-unknown", "ghost"),
+              _ev(True, "bool"), _ev(1.5, "float"), _ev("", "empty"), _ev(None, "null"), _ev({"id": 1}, "object"),
+              _ev("x" * 256, "long")]
+    results = {r["event_id"]: r for r in _post(client, events, key).json["results"]}
+    assert {i: (r["status"], r.get("reason")) for i, r in results.items()} == {
+        "int": ("accepted", None), "digits": ("accepted", None), "ghost": ("rejected", "unknown_customer"),
+        "bool": ("rejected", "invalid"), "float": ("rejected", "invalid"), "empty": ("rejected", "invalid"),
+        "null": ("rejected", "invalid"), "object": ("rejected", "invalid"), "long": ("rejected", "invalid")}
+    assert "crm-unknown" in results["ghost"]["message"]
+    assert all("customer" in results[i]["errors"] for i in ("bool", "float", "empty", "null", "object", "long"))
+    # A number is a user id, a string an external_id: each went to its own customer.
+    assert (_used(client, h), _used(client, other_h)) == (1, 1)

@@ -1,4 +1,5 @@
-"""Usage counters on their own Redis (USAGE_REDIS_URL) and on a 3-node Redis Cluster.
+"""Usage counters on their own Redis (USAGE_REDIS_URL) and on a 3-node Redis Cluster
+(USAGE_REDIS_CLUSTER=true): metering, ingestion and the period close's seal, all Lua scripts.
 
 Each server is a private redis-server started here on loopback ports 7101-7104, shifted per xdist worker (never the
 shared Redis), so flushing its scripts or data affects nobody else.
@@ -6,13 +7,21 @@ shared Redis), so flushing its scripts or data affects nobody else.
 from __future__ import annotations
 
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
+from core import clock
 from core.extensions import db
 from subscription_app import create_app
+from subscription_app.billing import renewals
+from subscription_app.models import Invoice, InvoiceLine, Plan, Subscription
 from subscription_app.usage import keys, ledger
 from tests.conftest import make_settings
+from tests.support.billing_support import BASIC_MONTHLY_ID
 from tests.support.redis_servers import cluster, needs_redis_server, standalone
 from tests.support.usage_support import hammer, make_plan, new_subscriber, subscribe, use
 
@@ -145,3 +154,57 @@ def test_cluster_sync_sweep_and_rehydration(cluster_app, subscriber, make_user):
         assert ledger.sync_dirty()["rows"] == 1
     store.delete(keys.counter(user.id, "widgets", int(sub.current_period_start.timestamp())))
     assert use(client, headers, delta=1).json["used"] == 6
+
+
+def _event(user_id, event_id, quantity=1, feature="widgets"):
+    return {"event_id": event_id, "customer": user_id, "feature": feature, "quantity": quantity,
+            "timestamp": clock.utcnow().isoformat()}
+
+
+def test_cluster_ingestion_counts_each_event_once_across_nodes(cluster_app, make_user, service_headers):
+    customers = [new_subscriber(make_user) for _ in range(4)]  # users spread over the cluster's slots
+    store = cluster_app.extensions["usage_store"].client
+    assert len({store.get_node_from_key(keys.counter(u.id, "widgets", 0)).name for u, _, _ in customers}) >= 2
+    with cluster_app.app_context():
+        events = [_event(u.id, f"cl-{u.id}-{i}", quantity=2) for u, _, _ in customers for i in range(5)]
+    batches = [events[n:n + 12] for n in range(0, 20, 4)]  # overlapping: most events sent 2 or 3 times
+
+    def send(batch):
+        with cluster_app.test_client() as c:
+            return c.post("/v1/usage/events", json={"events": batch}, headers=service_headers).json
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        answers = list(pool.map(send, batches))
+    assert sum(a["accepted"] for a in answers) == 20
+    assert sum(a["duplicate"] for a in answers) == sum(len(b) for b in batches) - 20
+    client = cluster_app.test_client()
+    assert [client.get("/v1/usage/widgets", headers=h).json["used"] for _, h, _ in customers] == [10] * 4
+    store.flushdb(target_nodes=store.PRIMARIES)  # the dedupe is in PostgreSQL: a flushed cluster forgets nothing
+    again = send(events)
+    assert (again["accepted"], again["duplicate"]) == (0, 20)
+
+
+def test_cluster_period_close_seals_and_a_late_increment_moves_on(cluster_app, seeded, make_user):
+    client = cluster_app.test_client()
+    admin_h = make_user(role="admin")[1]
+    pricing = {"api_calls": {"included": 1000, "limit_mode": "soft", "model": "per_unit", "unit_amount_cents": 2}}
+    assert client.patch(f"/v1/admin/plans/{BASIC_MONTHLY_ID}", json={"usage_pricing": pricing},
+                        headers=admin_h).status_code == 200
+    user, h = make_user()
+    start = clock.utcnow() - timedelta(days=30, seconds=5)
+    sub = subscribe(user, db.session.get(Plan, BASIC_MONTHLY_ID), start=start, days=30)  # P just ended
+    assert use(client, h, "api_calls", 1500).status_code == 200  # the entitlement of P is cached
+    with cluster_app.app_context():
+        renewing = db.session.get(Subscription, sub.id)
+        renewals.renew_or_end(renewing, clock.utcnow())  # P sealed, the renewal not committed yet
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            late = pool.submit(lambda: use(cluster_app.test_client(), h, "api_calls", 7))
+            time.sleep(0.5)
+            assert not late.done()  # waits for the closing transaction
+            db.session.commit()
+            answer = late.result(timeout=15)
+    assert answer.status_code == 200 and answer.json["used"] == 7  # counted in P+1
+    with cluster_app.app_context():
+        line = db.session.scalar(select(InvoiceLine).join(Invoice).where(
+            Invoice.subscription_id == sub.id, Invoice.reason == "subscription_cycle", InvoiceLine.kind == "usage"))
+        assert (line.quantity, line.billable, line.amount_cents) == (1500, 500, 1000)
