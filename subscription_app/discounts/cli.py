@@ -5,6 +5,8 @@ Options are loaded through the API's schemas, so a refused input gets the same r
 """
 from __future__ import annotations
 
+import uuid
+
 import click
 from flask import Flask
 from flask.cli import AppGroup
@@ -49,11 +51,51 @@ def create_coupon(**options):
 
 @coupons_cli.command("list")
 def list_coupons():
-    """Every coupon: id, name, what it takes off, duration, redeemed/max."""
+    """Every coupon: id, name, what it takes off, duration, redeemed/max, active."""
     for c in catalog.list_coupons():
         off = f"{c.percent_off}%" if c.percent_off is not None else f"{c.amount_off_cents} {c.currency}"
         periods = f" x{c.duration_in_periods}" if c.duration_in_periods else ""
-        click.echo(f"{c.id} {c.name!r} {off} {c.duration}{periods} {c.times_redeemed}/{c.max_redemptions or '-'}")
+        click.echo(f"{c.id} {c.name!r} {off} {c.duration}{periods} {c.times_redeemed}/{c.max_redemptions or '-'}"
+                   f" active={c.active}")
+
+
+def _coupon_id(text: str):
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise click.BadParameter("a coupon id (flask coupons list shows them)", param_hint="COUPON_ID") from None
+
+
+def _code_id(text: str):
+    """A promotion code by its id or its text (any case)."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        code = catalog.find_code(text)
+        if code is None:
+            raise click.BadParameter(f"no promotion code {text!r}", param_hint="CODE") from None
+        return code.id
+
+
+def _switch(setter, row_id, active: bool) -> None:
+    row = setter(row_id, active, audit.CLI)  # a refusal is an ApiError, which @committed reports
+    click.echo(f"{row.id} active={row.active}")
+
+
+@coupons_cli.command("deactivate")
+@click.argument("coupon_id")
+@committed
+def deactivate_coupon(coupon_id):
+    """No code redeems this coupon any more; the discounts it gave keep going."""
+    _switch(catalog.set_coupon_active, _coupon_id(coupon_id), False)
+
+
+@coupons_cli.command("activate")
+@click.argument("coupon_id")
+@committed
+def activate_coupon(coupon_id):
+    """Make a deactivated coupon redeemable again."""
+    _switch(catalog.set_coupon_active, _coupon_id(coupon_id), True)
 
 
 @codes_cli.command("create")
@@ -75,6 +117,22 @@ def list_codes():
     for p in catalog.list_codes():
         click.echo(f"{p.id} {p.code} coupon={p.coupon_id} active={p.active} "
                    f"{p.times_redeemed}/{p.max_redemptions or '-'} expires={p.expires_at or '-'}")
+
+
+@codes_cli.command("deactivate")
+@click.argument("code")
+@committed
+def deactivate_code(code):
+    """CODE (its text or id) is refused from now on; its redemptions keep their discount."""
+    _switch(catalog.set_code_active, _code_id(code), False)
+
+
+@codes_cli.command("activate")
+@click.argument("code")
+@committed
+def activate_code(code):
+    """Make CODE redeemable again (its coupon must be active)."""
+    _switch(catalog.set_code_active, _code_id(code), True)
 
 
 def register(app: Flask) -> None:

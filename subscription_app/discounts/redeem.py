@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from core import clock
 from core.errors import ApiError
 from core.extensions import db
+from subscription_app import integrations
 from subscription_app.discounts import catalog
 from subscription_app.discounts.models import Coupon, CouponRedemption, Discount, PromotionCode
 from subscription_app.models import Plan, Subscription
@@ -28,6 +29,8 @@ def refuse(message: str, field: str = FIELD) -> ApiError:
 def _why_not(code: PromotionCode, coupon: Coupon, user_id: int, plan: Plan, now: datetime) -> str | None:
     if not code.active:
         return "This promotion code is no longer active."
+    if not coupon.active:
+        return "This promotion code is no longer active (its coupon was deactivated)."
     if (code.expires_at and code.expires_at <= now) or (coupon.redeem_by and coupon.redeem_by <= now):
         return "This promotion code has expired."
     if _exhausted(code) or _exhausted(coupon):
@@ -86,6 +89,7 @@ def redeem(code: PromotionCode, sub: Subscription) -> Discount:
                         start=clock.utcnow(), periods_left=_periods(coupon))
     db.session.add(discount)
     db.session.flush()
+    integrations.emit("discount.created", "discount", discount.id, integrations.dump(discount))
     return discount
 
 
