@@ -64,8 +64,17 @@ class UpcomingInvoiceSchema(StrictSchema):
     period_end = fields.DateTime(dump_only=True)
     usage_as_of = fields.DateTime(dump_only=True)
     lines = fields.List(fields.Nested(InvoiceLineSchema), dump_only=True)
-    subtotal_cents = Integer(dump_only=True)
-    amount_due_cents = Integer(dump_only=True)
+    subtotal_cents = Integer(dump_only=True, metadata={"description": "Plan and usage, before discount and credit",
+                                                       "example": 1900})
+    discount_cents = Integer(dump_only=True, metadata={"description": "What the discount line takes off",
+                                                       "example": 180})
+    total_cents = Integer(dump_only=True, metadata={"example": 1720})
+    credit_balance_cents = Integer(dump_only=True, metadata={
+        "description": "Credit the customer holds now in this currency", "example": 500})
+    applied_balance_cents = Integer(dump_only=True, metadata={
+        "description": "Of it, what the renewal spends (at most the total)", "example": 500})
+    amount_due_cents = Integer(dump_only=True, metadata={"description": "What the card will be charged",
+                                                         "example": 1220})
 
 
 class InvoiceSummarySchema(StrictSchema):

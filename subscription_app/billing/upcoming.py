@@ -1,4 +1,9 @@
-"""The upcoming invoice: what the next renewal would bill if the period ended now (docs/usage-billing.md)."""
+"""The upcoming invoice: what the next renewal would bill if the period ended now (docs/usage-billing.md).
+
+It follows the renewal step by step, only looking: the plan and anchor (renewals.renewal_plan,
+or the trial's conversion), the price the renewal switches to (prices.next_price), the discount
+line (without using a period), the usage so far, and the held credit the renewal would spend.
+"""
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -8,9 +13,11 @@ from core.errors import ApiError
 from core.extensions import db
 from subscription_app.billing import invoices
 from subscription_app.billing.periods import next_period_end
-from subscription_app.billing.renewals import conversion_plan
+from subscription_app.billing.renewals import conversion_plan, renewal_plan
 from subscription_app.catalog import prices
-from subscription_app.models import Plan, Subscription
+from subscription_app.discounts import apply as discounts
+from subscription_app.discounts import balance
+from subscription_app.models import Subscription
 from subscription_app.usage import arrears, plan_pricing
 
 RENEWING = ("active", "trialing", "past_due")
@@ -38,18 +45,26 @@ def _usage_lines(sub: Subscription, currency: str) -> list:
 def upcoming(user_id: int) -> dict:
     sub = _renewing(user_id)
     if sub.status == "trialing":
-        plan = conversion_plan(sub)
+        plan, anchor = conversion_plan(sub), sub.current_period_end
         if plan is None:
             raise ApiError(404, "No upcoming invoice: the trial ends without converting")
-        anchor = sub.current_period_end
     else:
-        plan = db.session.get(Plan, sub.pending_plan_id or sub.plan_id)
-        anchor = sub.billing_cycle_anchor
-    price = prices.price_of(sub, plan)
+        plan, anchor = renewal_plan(sub)
+    price = prices.next_price(sub, plan)
     start = sub.current_period_end
     end = next_period_end(anchor, start, plan.billing_interval, plan.interval_count)
-    lines = [invoices.plan_line(plan, start, end, amount_cents=price.amount_cents, currency=price.currency),
-             *_usage_lines(sub, price.currency)]
-    total = sum(line.amount_cents for line in lines)
+    line = invoices.plan_line(plan, start, end, amount_cents=price.amount_cents, currency=price.currency)
+    off = discounts.plan_discount_lines(sub, line, use=False)
+    usage = _usage_lines(sub, price.currency)
+    lines = [line, *off, *usage]
+    total = sum(item.amount_cents for item in lines)
+    held = balance.credit_held(sub.user_id, price.currency)
+    applied = balance.applied_line(sub.user_id, price.currency, total, held=held)
+    if applied is not None:
+        lines.append(applied)
     return {"subscription_id": sub.id, "currency": price.currency, "period_start": start, "period_end": end,
-            "usage_as_of": clock.utcnow(), "lines": lines, "subtotal_cents": total, "amount_due_cents": total}
+            "usage_as_of": clock.utcnow(), "lines": lines,
+            "subtotal_cents": line.amount_cents + sum(item.amount_cents for item in usage),
+            "discount_cents": -sum(item.amount_cents for item in off), "total_cents": total,
+            "credit_balance_cents": held, "applied_balance_cents": -applied.amount_cents if applied else 0,
+            "amount_due_cents": total + (applied.amount_cents if applied else 0)}
