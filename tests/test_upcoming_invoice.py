@@ -15,20 +15,18 @@ from tests.billing_support import (BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, 
                                    advance_to, pay, payment_stub, run_cycle, subscribe_and_pay)
 from tests.test_coupons import make_code
 from tests.test_credit_balance import give
+from tests.test_usage_billing import basic_soft  # noqa: F401 - the fixture
 from tests.usage_support import use
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
-SOFT = {"api_calls": {"included": 1000, "limit_mode": "soft", "model": "per_unit", "unit_amount_cents": 2}}
 LINE_FIELDS = ("kind", "amount_cents", "currency", "plan_id", "period_start", "period_end", "feature", "quantity",
                "included", "billable", "description")
 
 
 @pytest.fixture
-def admin(client, seeded, make_user):
-    h = make_user(email="ops@example.com", role="admin")[1]
-    assert client.patch(f"/v1/admin/plans/{BASIC_MONTHLY_ID}", json={"usage_pricing": SOFT},
-                        headers=h).status_code == 200
-    return h
+def admin(basic_soft):
+    """An admin's headers, with Basic's api_calls soft: 1000 included, then 2 cents each."""
+    return basic_soft
 
 
 def same_fields(lines):

@@ -77,25 +77,18 @@ def _code_id(text: str):
         return code.id
 
 
-def _switch(setter, row_id, active: bool) -> None:
-    row = setter(row_id, active, audit.CLI)  # a refusal is an ApiError, which @committed reports
-    click.echo(f"{row.id} active={row.active}")
+def _switch_commands(group: AppGroup, argument: str, find, setter, helps: dict[str, str]) -> None:
+    """`deactivate ARGUMENT` and `activate ARGUMENT` in `group`: the row `find` names, switched by `setter`."""
+    for name, active in (("deactivate", False), ("activate", True)):
+        def switch(active=active, **args):
+            row = setter(find(args[argument]), active, audit.CLI)  # a refusal is an ApiError: @committed says it
+            click.echo(f"{row.id} active={row.active}")
+        group.command(name, help=helps[name])(click.argument(argument)(committed(switch)))
 
 
-@coupons_cli.command("deactivate")
-@click.argument("coupon_id")
-@committed
-def deactivate_coupon(coupon_id):
-    """No code redeems this coupon any more; the discounts it gave keep going."""
-    _switch(catalog.set_coupon_active, _coupon_id(coupon_id), False)
-
-
-@coupons_cli.command("activate")
-@click.argument("coupon_id")
-@committed
-def activate_coupon(coupon_id):
-    """Make a deactivated coupon redeemable again."""
-    _switch(catalog.set_coupon_active, _coupon_id(coupon_id), True)
+_switch_commands(coupons_cli, "coupon_id", _coupon_id, catalog.set_coupon_active, {
+    "deactivate": "No code redeems this coupon any more; the discounts it gave keep going.",
+    "activate": "Make a deactivated coupon redeemable again."})
 
 
 @codes_cli.command("create")
@@ -119,20 +112,9 @@ def list_codes():
                    f"{p.times_redeemed}/{p.max_redemptions or '-'} expires={p.expires_at or '-'}")
 
 
-@codes_cli.command("deactivate")
-@click.argument("code")
-@committed
-def deactivate_code(code):
-    """CODE (its text or id) is refused from now on; its redemptions keep their discount."""
-    _switch(catalog.set_code_active, _code_id(code), False)
-
-
-@codes_cli.command("activate")
-@click.argument("code")
-@committed
-def activate_code(code):
-    """Make CODE redeemable again (its coupon must be active)."""
-    _switch(catalog.set_code_active, _code_id(code), True)
+_switch_commands(codes_cli, "code", _code_id, catalog.set_code_active, {
+    "deactivate": "CODE (its text or id) is refused from now on; its redemptions keep their discount.",
+    "activate": "Make CODE redeemable again (its coupon must be active)."})
 
 
 def register(app: Flask) -> None:

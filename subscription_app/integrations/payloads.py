@@ -84,26 +84,26 @@ class CreditNoteObject(ma.Schema):
     created_at = fields.DateTime()
 
 
-class CouponObject(ma.Schema):
+class _Redeemable(ma.Schema):
+    """What coupons and promotion codes both have: an id, a switch and a count."""
     id = fields.UUID()
+    active = fields.Boolean()
+    max_redemptions = Integer(allow_none=True)
+    times_redeemed = Integer()
+
+
+class CouponObject(_Redeemable):
     name = fields.String()
     percent_off = Integer(allow_none=True)
     amount_off_cents = Integer(allow_none=True)
     currency = fields.String(allow_none=True)
     duration = fields.String()
     duration_in_periods = Integer(allow_none=True)
-    active = fields.Boolean()
-    max_redemptions = Integer(allow_none=True)
-    times_redeemed = Integer()
 
 
-class PromotionCodeObject(ma.Schema):
-    id = fields.UUID()
+class PromotionCodeObject(_Redeemable):
     code = fields.String()
     coupon_id = fields.UUID()
-    active = fields.Boolean()
-    max_redemptions = Integer(allow_none=True)
-    times_redeemed = Integer()
 
 
 class DiscountObject(ma.Schema):
