@@ -109,11 +109,14 @@ def test_admin_removes_a_discount_as_stripe_does(client, admin, make_user, payme
                         headers=h).json
     assert any(line["kind"] == "discount" for line in quote["lines"])
     assert client.delete(f"/v1/admin/subscriptions/{sub_id}/discount", headers=h).status_code == 403
+    shown = client.get(f"/v1/subscriptions/{sub_id}", headers=h).json["discount"]
+    assert (shown["coupon"]["percent_off"], shown["periods_left"]) == (15, None)
 
     gone = client.delete(f"/v1/admin/subscriptions/{sub_id}/discount", headers=admin)
     assert gone.status_code == 200, gone.json
     assert gone.json["deleted"] is True and gone.json["coupon"]["percent_off"] == 15
     assert client.delete(f"/v1/admin/subscriptions/{sub_id}/discount", headers=admin).status_code == 404
+    assert client.get(f"/v1/subscriptions/{sub_id}", headers=h).json["discount"] is None
     stale = client.put(f"/v1/subscriptions/{sub_id}/plan",
                        json={"plan_id": str(ENTERPRISE_MONTHLY_ID), "quote_id": quote["quote_id"]}, headers=h)
     assert stale.status_code == 409  # priced with the discount: outdated

@@ -66,6 +66,7 @@ def test_the_issue_walk_through(world, app, client, make_user):
     world.run()
     sub = world.sub(h, r.json["id"])
     assert sub["status"] == "active" and sub["latest_invoice"]["amount_paid_cents"] == 2320
+    assert (sub["discount"]["coupon"]["percent_off"], sub["discount"]["periods_left"]) == (20, 2)
 
     # Preview an upgrade at exactly half the period, and execute it with the quote.
     start, end = at(sub["current_period_start"]), at(sub["current_period_end"])

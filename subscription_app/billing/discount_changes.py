@@ -12,7 +12,8 @@ from subscription_app import integrations
 from subscription_app.billing import history
 from subscription_app.billing.lifecycle import owned_subscription
 from subscription_app.discounts import redeem
-from subscription_app.discounts.models import Coupon, Discount
+from subscription_app.discounts.apply import with_coupon
+from subscription_app.discounts.models import Discount
 from subscription_app.models import Plan, Subscription
 
 
@@ -31,11 +32,6 @@ def add_discount(user_id: int, subscription_id: uuid.UUID, text: str) -> Discoun
     discount = redeem.redeem(code, sub)
     db.session.commit()
     return with_coupon(discount)
-
-
-def with_coupon(discount: Discount) -> Discount:
-    discount.coupon = db.session.get(Coupon, discount.coupon_id)
-    return discount
 
 
 def remove_discount(sub: Subscription, by: str) -> Discount:

@@ -6,6 +6,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from core.cards import CardSchema
 from core.pagination import ListPageSchema
 from core.schemas import Integer, StrictSchema
+from subscription_app.discounts.schemas import DiscountSchema
 
 
 class CreateSubscriptionSchema(StrictSchema):
@@ -134,7 +135,7 @@ class SubscriptionEventSchema(StrictSchema):
     id = Integer(dump_only=True)
     type = fields.String(dump_only=True, metadata={"enum": [
         "refund", "canceled", "cancel_undone", "pause_scheduled", "pause_undone", "paused", "resumed",
-        "payment_method_updated", "plan_changed_in_trial", "trial_will_end", "trial_extended"]})
+        "payment_method_updated", "plan_changed_in_trial", "trial_will_end", "trial_extended", "discount_deleted"]})
     details = fields.Dict(dump_only=True)
     at = fields.DateTime(dump_only=True)
 
@@ -166,6 +167,8 @@ class SubscriptionSchema(StrictSchema):
     pause_at_period_end = fields.Boolean(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     latest_invoice = fields.Nested(InvoiceSchema, dump_only=True, allow_none=True)
+    discount = fields.Nested(DiscountSchema, dump_only=True, allow_none=True, metadata={
+        "description": "The discount later plan invoices get (docs/discounts.md); null: none or used up"})
 
 
 class SubscriptionPageSchema(ListPageSchema):

@@ -48,6 +48,13 @@ def live_discount(sub: Subscription, lock: bool = False) -> Discount | None:
     return db.session.scalar(stmt.with_for_update() if lock else stmt)
 
 
+def with_coupon(discount: Discount | None) -> Discount | None:
+    """The discount with its coupon's terms attached, as the API shows it."""
+    if discount is not None:
+        discount.coupon = db.session.get(Coupon, discount.coupon_id)
+    return discount
+
+
 def _applies(coupon: Coupon, line: InvoiceLine) -> bool:
     if coupon.applies_to_plan_ids and str(line.plan_id) not in coupon.applies_to_plan_ids:
         return False
