@@ -35,7 +35,7 @@ from subscription_app.billing.periods import plan_period_end, same_cycle
 from subscription_app.catalog import prices
 from subscription_app.discounts import apply as discounts
 from subscription_app.discounts import balance
-from subscription_app.models import Plan, Subscription
+from subscription_app.models import InvoiceLine, Plan, Subscription
 
 log = logging.getLogger(__name__)
 

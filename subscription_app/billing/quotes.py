@@ -2,8 +2,9 @@
 
 A preview prices the change with the function PUT .../plan uses (billing/change_pricing.py:
 proration, discount, balance) and stores the answer with the subscription's version. PUT
-.../plan with the quote_id bills exactly the stored lines, so the amount cannot drift between preview and payment; any change
-to the subscription since (its version moved), a used quote or an expired one is a 409.
+.../plan with the quote_id bills exactly the stored lines, so the amount cannot drift between
+preview and payment; any change to the subscription since (its version moved), a used quote
+or an expired one is a 409.
 """
 from __future__ import annotations
 
