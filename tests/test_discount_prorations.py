@@ -6,7 +6,7 @@ the amount due now and the next renewal, then PUT .../plan with the quote and wi
 billing exactly the quoted cents.
 """
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
@@ -159,3 +159,26 @@ def test_held_credit_is_spent_after_the_discount(client, admin, make_user, payme
     assert kinds(r.json["latest_invoice"]["lines"]) == [("proration_credit", -1450), ("proration_charge", 4950),
                                                         ("discount", -700), ("applied_balance", -1000)]
     assert r.json["latest_invoice"]["amount_due_cents"] == 1800
+
+
+def test_the_period_an_interval_change_started_counts_as_discounted(client, admin, make_user, payment_stub):
+    """Repeating 2: the interval change uses the last period; an upgrade within that new year is discounted too."""
+    user, h = make_user()
+    yearly, bigger = add_plan(client.application, 29000), add_plan(client.application, 49000)
+    with time_machine.travel(clock.utcnow().replace(microsecond=0), tick=False):
+        sub = discounted_sub(client, admin, h, user.id, {**PCT20, "duration": "repeating", "duration_in_periods": 2},
+                             15 * DAY)
+        r = client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(yearly)}, headers=h)
+        assert r.json["latest_invoice"]["amount_due_cents"] == 22040
+        pay(client, r.json["latest_invoice"], user.id)
+        assert periods_left(client.application, sub["id"]) == 0
+        year = client.get(f"/v1/subscriptions/{sub['id']}", headers=h).json
+        start = datetime.fromisoformat(year["current_period_start"])
+        period = int((datetime.fromisoformat(year["current_period_end"]) - start).total_seconds())
+        assert clock.utcnow() - start < timedelta(seconds=1)  # the new year started at the payment
+        q = client.post(f"/v1/subscriptions/{sub['id']}/plan/preview", json={"plan_id": str(bigger)},
+                        headers=h).json
+    # Nothing elapsed: credit -29000 (+5800), charge 49000 (-9800) -> 20000 less 4000.
+    assert (q["seconds_remaining"], q["seconds_in_period"]) == (period, period)
+    assert kinds(q["lines"]) == [("proration_credit", -29000), ("proration_charge", 49000), ("discount", -4000)]
+    assert q["amount_due_now_cents"] == 16000 and q["next_renewal_amount_cents"] == 49000

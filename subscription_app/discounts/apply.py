@@ -16,7 +16,7 @@ at most the lines' net, never to a net credit (Stripe's rules).
 """
 from __future__ import annotations
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import and_, exists, or_, select
 
 from core.extensions import db
 from subscription_app.discounts.models import Coupon, Discount
@@ -92,10 +92,14 @@ def plan_discount_lines(sub: Subscription, line: InvoiceLine, use: bool = True, 
 
 
 def _discounted_this_period(sub: Subscription) -> bool:
-    """Did the plan invoice of the current period carry a discount (one row per subscription: this one)?"""
+    """Did the invoice that started the current period carry a discount (one row per subscription: this one)?
+
+    That is its plan invoice, or a paid interval change, whose period starts when it is paid.
+    """
+    opened = or_(and_(Invoice.reason.in_(PLAN_INVOICE_REASONS), Invoice.period_start == sub.current_period_start),
+                 and_(Invoice.reason == "subscription_update", Invoice.paid_at == sub.current_period_start))
     return db.session.scalar(select(exists().where(
-        Invoice.subscription_id == sub.id, Invoice.reason.in_(PLAN_INVOICE_REASONS),
-        Invoice.period_start == sub.current_period_start, Invoice.status.in_(("open", "paid")),
+        Invoice.subscription_id == sub.id, opened, Invoice.status.in_(("open", "paid")),
         exists().where(InvoiceLine.invoice_id == Invoice.id, InvoiceLine.kind == "discount")))) is True
 
 
