@@ -154,6 +154,9 @@ def test_held_credit_is_spent_after_the_discount(client, admin, make_user, payme
     with time_machine.travel(clock.utcnow().replace(microsecond=0), tick=False):
         sub = discounted_sub(client, admin, h, user.id, {**PCT20, "duration": "forever"}, 15 * DAY)
         give(client.application, user.id, 1000)
+        q = client.post(f"/v1/subscriptions/{sub['id']}/plan/preview",
+                        json={"plan_id": str(ENTERPRISE_MONTHLY_ID)}, headers=h).json
+        assert (q["amount_due_now_cents"], q["applied_balance_cents"]) == (2800, 1000)
         r = client.put(f"/v1/subscriptions/{sub['id']}/plan", json={"plan_id": str(ENTERPRISE_MONTHLY_ID)},
                        headers=h)
     assert kinds(r.json["latest_invoice"]["lines"]) == [("proration_credit", -1450), ("proration_charge", 4950),

@@ -15,6 +15,7 @@ from core import clock
 from core.errors import ApiError
 from core.extensions import db
 from subscription_app.billing.change_pricing import price_change
+from subscription_app.discounts import balance
 from subscription_app.models import InvoiceLine, Plan, PlanChangeQuote, Subscription
 
 QUOTE_TTL = timedelta(minutes=15)  # long enough to read and confirm, short enough that the price stays fair
@@ -51,7 +52,9 @@ def price(sub: Subscription, old: Plan, new: Plan, at: datetime, proration: str)
             "seconds_remaining": priced.remaining, "seconds_in_period": priced.period, "quoted_at": at.isoformat(),
             "effect": priced.effect, "rounding": _rounding(priced),
             "lines": [_as_dict(line) for line in priced.lines], "amount_due_now_cents": priced.due_now_cents,
-            "next_renewal_amount_cents": priced.renewal_cents, "next_renewal_at": priced.renewal_at.isoformat()}
+            "next_renewal_amount_cents": priced.renewal_cents, "next_renewal_at": priced.renewal_at.isoformat(),
+            "applied_balance_cents": min(balance.credit_held(sub.user_id, new.currency),
+                                         max(0, priced.due_now_cents))}
 
 
 def _rounding(priced) -> str:
