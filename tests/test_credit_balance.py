@@ -11,14 +11,9 @@ from subscription_app.discounts import balance
 from subscription_app.discounts.models import BalanceTransaction
 from tests.billing_support import (BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, charge_requests,  # noqa: F401
                                    add_plan, payment_stub, put_plan, set_period, subscribe_and_pay)
+from tests.support.discounts import give
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
-
-
-def give(app, user_id: int, cents: int, currency: str = "USD") -> None:
-    with app.app_context():
-        balance.credit(user_id, currency, cents, "test_grant")
-        db.session.commit()
 
 
 def ledger(user_id: int) -> list[tuple[str, int]]:

@@ -6,18 +6,10 @@ from core.extensions import db
 from subscription_app.usage.models import UsageCounter
 from tests.billing_support import (BASIC_MONTHLY_ID, advance_to, pay, payment_stub, run_cycle,  # noqa: F401
                                    subscribe_and_pay)
+from tests.support.discounts import basic_soft  # noqa: F401 - the fixture
 from tests.usage_support import use
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
-SOFT = {"api_calls": {"included": 1000, "limit_mode": "soft", "model": "per_unit", "unit_amount_cents": 2}}
-
-
-@pytest.fixture
-def basic_soft(client, seeded, make_user):
-    h = make_user(email="ops@example.com", role="admin")[1]
-    assert client.patch(f"/v1/admin/plans/{BASIC_MONTHLY_ID}", json={"usage_pricing": SOFT},
-                        headers=h).status_code == 200
-    return h
 
 
 def _usage_line(lines):

@@ -13,9 +13,7 @@ from core.extensions import db
 from subscription_app.discounts.models import Discount
 from tests.billing_support import (BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, PRO_TRIAL_ID, add_plan,  # noqa: F401
                                    advance_to, pay, payment_stub, run_cycle, subscribe_and_pay)
-from tests.test_coupons import make_code
-from tests.test_credit_balance import give
-from tests.test_usage_billing import basic_soft  # noqa: F401 - the fixture
+from tests.support.discounts import basic_soft, give, make_code  # noqa: F401 - basic_soft is a fixture
 from tests.usage_support import use
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
@@ -25,7 +23,6 @@ LINE_FIELDS = ("kind", "amount_cents", "currency", "plan_id", "period_start", "p
 
 @pytest.fixture
 def admin(basic_soft):
-    """An admin's headers, with Basic's api_calls soft: 1000 included, then 2 cents each."""
     return basic_soft
 
 

@@ -18,7 +18,7 @@ from subscription_app.discounts.models import Discount
 from subscription_app.models import Invoice, Subscription
 from tests.billing_support import (ENTERPRISE_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, add_plan,  # noqa: F401
                                    charge_requests, pay, payment_stub)
-from tests.test_credit_balance import give
+from tests.support.discounts import give
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 DAY = 86400

@@ -11,7 +11,7 @@ from subscription_app.integrations.models import IntegrationEvent
 from subscription_app.models import SubscriptionEvent
 from tests.billing_support import (ENTERPRISE_MONTHLY_ID, PRO_MONTHLY_ID, advance_to, pay,  # noqa: F401
                                    payment_stub, run_cycle, subscribe_and_pay)
-from tests.test_coupons import lines, make_code, subscribe
+from tests.support.discounts import lines, make_code, subscribe
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 FOREVER15 = {"name": "Loyal 15 %", "percent_off": 15, "duration": "forever"}
