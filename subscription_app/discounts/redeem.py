@@ -66,10 +66,10 @@ def resolve(text: str, user_id: int, plan: Plan) -> PromotionCode:
 
 
 def _count_use(model, row_id: uuid.UUID) -> bool:
-    """One conditional UPDATE: the row lock orders racers, the WHERE lets only the in-limit ones through."""
+    """One conditional UPDATE: the row lock orders racers (and a deactivation), the WHERE lets the valid ones by."""
     won = db.session.execute(
-        update(model).where(model.id == row_id, or_(model.max_redemptions.is_(None),
-                                                     model.times_redeemed < model.max_redemptions))
+        update(model).where(model.id == row_id, model.active.is_(True),
+                            or_(model.max_redemptions.is_(None), model.times_redeemed < model.max_redemptions))
         .values(times_redeemed=model.times_redeemed + 1).returning(model.id)).scalar_one_or_none()
     return won is not None
 
@@ -77,7 +77,11 @@ def _count_use(model, row_id: uuid.UUID) -> bool:
 def redeem(code: PromotionCode, sub: Subscription) -> Discount:
     """Count the use and attach the discount, in the caller's transaction (which rolls back on a 422)."""
     if not (_count_use(PromotionCode, code.id) and _count_use(Coupon, code.coupon_id)):
-        raise refuse("This promotion code has been used up (max redemptions reached).")
+        # Lost to a racer or a deactivation since resolve(): say which, as the rows are now.
+        db.session.refresh(code)
+        coupon = db.session.get(Coupon, code.coupon_id, populate_existing=True)
+        raise refuse(_why_not(code, coupon, sub.user_id, db.session.get(Plan, sub.plan_id), clock.utcnow())
+                     or "This promotion code has been used up (max redemptions reached).")
     coupon = db.session.get(Coupon, code.coupon_id)
     try:
         with db.session.begin_nested():

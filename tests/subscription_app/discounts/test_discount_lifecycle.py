@@ -2,13 +2,15 @@
 import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from core.errors import ApiError
 from core.extensions import db
 from subscription_app.catalog.models import AuditEvent
+from subscription_app.discounts import redeem
 from subscription_app.discounts.models import Coupon, PromotionCode
 from subscription_app.integrations.models import IntegrationEvent
-from subscription_app.models import SubscriptionEvent
+from subscription_app.models import Plan, Subscription, SubscriptionEvent
 from tests.billing_support import (ENTERPRISE_MONTHLY_ID, PRO_MONTHLY_ID, advance_to, pay,  # noqa: F401
                                    payment_stub, run_cycle, subscribe_and_pay)
 from tests.support.discounts import lines, make_code, subscribe
@@ -162,3 +164,20 @@ def test_cli_deactivates_and_reactivates(cli, client, admin):
     assert db.session.scalar(select(PromotionCode.active)) is True
     assert ("promotion_code.deactivated", "cli") in audit_actions(code["id"])
     assert "active=True" in cli("coupons", "list").output
+
+
+def test_a_deactivation_between_the_check_and_the_count_still_refuses(client, admin, make_user, payment_stub):
+    """The conditional UPDATE that counts a use requires the code and its coupon active, so no race slips by."""
+    make_code(client, admin, "RACE")
+    user, h = make_user()
+    sub = subscribe_and_pay(client, h, user.id)
+    with client.application.app_context():
+        live = db.session.get(Subscription, uuid.UUID(sub["id"]))
+        code = redeem.resolve("RACE", user.id, db.session.get(Plan, live.plan_id))  # the friendly check passes
+        db.session.execute(update(Coupon).values(active=False))  # as a concurrent deactivation commits
+        with pytest.raises(ApiError) as refused:
+            redeem.redeem(code, live)
+        db.session.rollback()
+        assert refused.value.code == 422
+        assert "coupon was deactivated" in refused.value.errors["json"]["promotion_code"][0]
+        assert db.session.scalar(select(PromotionCode.times_redeemed)) == 0
