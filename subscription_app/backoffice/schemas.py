@@ -6,7 +6,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from core.pagination import ListArgsSchema, ListPageSchema
 from core.schemas import Currency, Integer, PageArgsSchema, PageMetaSchema, StrictBoolean, StrictSchema
 from subscription_app.billing.lifecycle_schemas import PRORATION_MODES
-from subscription_app.billing.quotes import FULL_PRICE_NOW
+from subscription_app.billing.change_pricing import FULL_PRICE_NOW
 from subscription_app.billing.schemas import CreditNoteSchema, InvoiceSchema, SubscriptionSchema
 from subscription_app.catalog.schemas import AuditEventSchema
 from subscription_app.models import INVOICE_REASONS, INVOICE_STATUSES, SUBSCRIPTION_STATUSES

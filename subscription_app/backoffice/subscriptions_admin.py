@@ -15,10 +15,12 @@ from core.errors import ApiError
 from core.extensions import db
 from core.pagination import list_page
 from subscription_app.backoffice.customers import email_starts_with
-from subscription_app.billing import history, lifecycle, pausing, plan_change
+from subscription_app.billing import discount_changes, history, lifecycle, pausing, plan_change
 from subscription_app.billing.lifecycle import with_latest_invoice
 from subscription_app.catalog import audit
 from subscription_app.catalog.audit import Actor
+from subscription_app.discounts.models import Discount
+from subscription_app.integrations import dump
 from subscription_app.models import Subscription, User
 
 MAX_TRIAL_EXTENSION = timedelta(days=365)
@@ -102,3 +104,13 @@ def extend_trial(subscription_id: uuid.UUID, trial_end: datetime, actor: Actor) 
     history.record(sub, "trial_extended", {"by": "admin", "from": before["trial_end"].isoformat(),
                                            "to": trial_end.isoformat()})
     return with_latest_invoice(_audited(actor, "subscription.extend_trial", before, sub))
+
+
+def delete_discount(subscription_id: uuid.UUID, actor: Actor) -> Discount:
+    """Remove the subscription's discount (discount_changes.remove_discount), audited with what it was."""
+    sub = load(subscription_id, for_update=True)
+    discount = discount_changes.remove_discount(sub, "admin")
+    audit.record(actor, "subscription.discount_deleted", "subscription", sub.id, {"discount": dump(discount)},
+                 {"discount": None})
+    db.session.commit()
+    return discount

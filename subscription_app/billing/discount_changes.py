@@ -1,16 +1,20 @@
-"""A promotion code on a live subscription (POST /v1/subscriptions/{id}/discount)."""
+"""A promotion code on a live subscription (POST /v1/subscriptions/{id}/discount), and removing it."""
 from __future__ import annotations
 
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.orm.attributes import flag_modified
 
 from core.errors import ApiError
 from core.extensions import db
+from subscription_app import integrations
+from subscription_app.billing import history
 from subscription_app.billing.lifecycle import owned_subscription
 from subscription_app.discounts import redeem
-from subscription_app.discounts.models import Coupon, Discount
-from subscription_app.models import Plan
+from subscription_app.discounts.apply import with_coupon
+from subscription_app.discounts.models import Discount
+from subscription_app.models import Plan, Subscription
 
 
 def add_discount(user_id: int, subscription_id: uuid.UUID, text: str) -> Discount:
@@ -30,6 +34,20 @@ def add_discount(user_id: int, subscription_id: uuid.UUID, text: str) -> Discoun
     return with_coupon(discount)
 
 
-def with_coupon(discount: Discount) -> Discount:
-    discount.coupon = db.session.get(Coupon, discount.coupon_id)
-    return discount
+def remove_discount(sub: Subscription, by: str) -> Discount:
+    """Stripe's DELETE /v1/subscriptions/{id}/discount: no discount from the next invoice on, quotes outdated.
+
+    Invoices already written keep their discount lines; the redemption still counts (a once-per-customer
+    code stays used). `sub` is locked by the caller.
+    """
+    discount = db.session.scalar(select(Discount).where(Discount.subscription_id == sub.id))
+    if discount is None or discount.periods_left == 0:
+        raise ApiError(404, "This subscription has no discount")
+    payload = integrations.dump(discount)
+    db.session.delete(discount)
+    flag_modified(sub, "plan_id")  # moves the version, so a quote priced with the discount is a 409
+    history.record(sub, "discount_deleted", {"by": by, "coupon_id": str(discount.coupon_id),
+                                             "periods_left": discount.periods_left})
+    integrations.emit("discount.deleted", "discount", discount.id, payload)
+    integrations.emit("subscription.updated", "subscription", sub.id, integrations.dump(sub))
+    return with_coupon(discount)

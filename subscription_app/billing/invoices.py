@@ -60,7 +60,7 @@ def plan_invoice(sub: Subscription, plan: Plan, reason: str, start: datetime, en
     """
     price = prices.price_of(sub, plan)
     line = plan_line(plan, start, end, amount_cents=price.amount_cents, currency=price.currency)
-    lines = [line, *discounts.discount_lines(sub, line), *usage_lines]
+    lines = [line, *discounts.plan_discount_lines(sub, line), *usage_lines]
     return with_balance(sub, reason, price.currency, lines, start, end, now)
 
 

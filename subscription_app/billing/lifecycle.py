@@ -20,6 +20,7 @@ from subscription_app import integrations
 from subscription_app.billing import final_usage, invoices, payment_methods
 from subscription_app.billing.periods import plan_period_end
 from subscription_app.catalog import prices
+from subscription_app.discounts import apply as discounts
 from subscription_app.discounts import redeem
 from subscription_app.models import LIVE_STATUSES, Plan, Subscription
 
@@ -53,7 +54,9 @@ def owned_subscription(user_id: int, subscription_id: uuid.UUID, for_update: boo
 
 
 def with_latest_invoice(sub: Subscription, invoice=None) -> Subscription:
+    """The subscription as the API answers it: with its latest invoice and its live discount."""
     sub.latest_invoice = invoice if invoice is not None else invoices.latest_invoice(sub)
+    sub.discount = discounts.with_coupon(discounts.live_discount(sub))
     return sub
 
 

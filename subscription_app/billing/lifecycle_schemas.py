@@ -53,7 +53,11 @@ class QuoteSchema(StrictSchema):
     seconds_in_period = Integer(dump_only=True, metadata={"example": 2592000})
     rounding = fields.String(dump_only=True, metadata={"example": "floor((new - old) * remaining / period)"})
     lines = fields.List(fields.Nested(QuoteLineSchema), dump_only=True)
-    amount_due_now_cents = Integer(dump_only=True, metadata={"example": 3500})
+    amount_due_now_cents = Integer(dump_only=True, metadata={"example": 3500, "description": (
+        "The change invoice's total: what PUT .../plan with this quote bills")})
+    applied_balance_cents = Integer(dump_only=True, metadata={"example": 0, "description": (
+        "Of it, what the customer's held credit would pay if the change were made at the quote's moment; "
+        "the card is charged the rest")})
     next_renewal_amount_cents = Integer(dump_only=True, metadata={"example": 9900})
     next_renewal_at = fields.DateTime(dump_only=True)
     expires_at = fields.DateTime(dump_only=True)

@@ -30,9 +30,10 @@ from core.extensions import db
 from subscription_app import integrations
 from subscription_app.billing import invoices, quotes, trial_changes
 from subscription_app.billing.lifecycle import is_trial_plan, load_plan, owned_subscription, with_latest_invoice
+from subscription_app.billing.change_pricing import price_change
 from subscription_app.billing.periods import plan_period_end, same_cycle
-from subscription_app.billing.proration import prorate_interval_change, prorate_upgrade, remaining_seconds
 from subscription_app.catalog import prices
+from subscription_app.discounts import apply as discounts
 from subscription_app.discounts import balance
 from subscription_app.models import InvoiceLine, Plan, Subscription
 
@@ -74,14 +75,8 @@ def change_plan(user_id: int, subscription_id: uuid.UUID, plan_id: uuid.UUID,
     old, new = checked_change(sub, plan_id)
     if quote_id is not None:
         invoice = _quoted(sub, new, quotes.redeem(sub, quote_id, plan_id, clock.utcnow()))
-    elif not same_cycle(old, new):
-        invoice = _change_interval(sub, old, new)
-    elif new.price_cents > prices.price_of(sub, old).amount_cents:
-        invoice = _upgrade(sub, old, new)
     else:
-        # Same price or cheaper: nothing to charge now, it takes effect at the period end.
-        sub.pending_plan_id = new.id
-        invoice = None
+        invoice = _priced(sub, old, new)
     integrations.emit("subscription.updated", "subscription", sub.id, integrations.dump(sub))
     db.session.commit()
     return with_latest_invoice(sub, invoice)
@@ -97,37 +92,18 @@ def _quoted(sub: Subscription, new: Plan, quote):
                         f"Change to {new.name} (as quoted)")
 
 
-def _upgrade(sub: Subscription, old: Plan, new: Plan):
+def _priced(sub: Subscription, old: Plan, new: Plan):
+    """An upgrade or interval change billed now; the same price or cheaper waits for the period end."""
     now = clock.utcnow()
-    remaining, period = remaining_seconds(now, sub.current_period_start, sub.current_period_end)
-    p = prorate_upgrade(prices.price_of(sub, old).amount_cents, new.price_cents, remaining, period)
-    end = sub.current_period_end
-    lines = [
-        InvoiceLine(kind="proration_credit", plan_id=old.id, currency=old.currency, amount_cents=p.credit_cents,
-                    period_start=now, period_end=end,
-                    description=f"Unused time on {old.name} ({remaining} of {period} s)"),
-        InvoiceLine(kind="proration_charge", plan_id=new.id, currency=new.currency, amount_cents=p.charge_cents,
-                    period_start=now, period_end=end,
-                    description=f"Remaining time on {new.name} ({remaining} of {period} s)"),
-    ]
-    return _bill_change(sub, new, lines, now, end, f"Upgrade to {new.name} (prorated)")
-
-
-def _change_interval(sub: Subscription, old: Plan, new: Plan):
-    """Credit the unused old time, charge a whole new period; a credit beyond its price goes to the balance."""
-    now = clock.utcnow()
-    remaining, period = remaining_seconds(now, sub.current_period_start, sub.current_period_end)
-    p = prorate_interval_change(prices.price_of(sub, old).amount_cents, new.price_cents, remaining, period)
-    # As quoted now; the period really starts when the invoice is paid (apply_paid_upgrade).
-    new_end = plan_period_end(new, now)
-    lines = [
-        InvoiceLine(kind="proration_credit", plan_id=old.id, currency=old.currency, amount_cents=p.credit_cents,
-                    period_start=now, period_end=sub.current_period_end,
-                    description=f"Unused time on {old.name} ({remaining} of {period} s)"),
-        invoices.plan_line(new, now, new_end),
-        *balance.excess_lines(p.amount_cents, new.currency),
-    ]
-    return _bill_change(sub, new, lines, now, new_end, f"Change to {new.name} (new billing cycle)")
+    priced = price_change(sub, old, new, now)
+    if priced.effect == "at_period_end":
+        # Same price or cheaper: nothing to charge now, it takes effect at the period end.
+        sub.pending_plan_id = new.id
+        return None
+    end = priced.lines[1].period_end
+    description = (f"Upgrade to {new.name} (prorated)" if priced.effect == "upgrade"
+                   else f"Change to {new.name} (new billing cycle)")
+    return _bill_change(sub, new, priced.lines, now, end, description)
 
 
 def _bill_change(sub: Subscription, new: Plan, lines: list[InvoiceLine], start, end, description: str):
@@ -166,6 +142,8 @@ def apply_paid_upgrade(sub: Subscription, invoice, payment: dict) -> bool:
         return False
     new = db.session.get(Plan, charge.plan_id)
     if charge.kind == "plan":
+        if any(line.kind == "discount" for line in invoice.lines):
+            discounts.use_change_period(sub)  # the new period it starts is one of the discount's
         start = invoice.paid_at
         sub.billing_cycle_anchor, sub.current_period_start = start, start
         sub.current_period_end = plan_period_end(new, start)

@@ -1,9 +1,10 @@
 """Binding plan-change quotes (docs/lifecycle.md#binding-proration-quotes).
 
-A preview prices the change with the same proration rules as PUT .../plan (billing/proration.py)
-and stores the answer with the subscription's version. PUT .../plan with the quote_id bills
-exactly the stored lines, so the amount cannot drift between preview and payment; any change
-to the subscription since (its version moved), a used quote or an expired one is a 409.
+A preview prices the change with the function PUT .../plan uses (billing/change_pricing.py:
+proration, discount, balance) and stores the answer with the subscription's version. PUT
+.../plan with the quote_id bills exactly the stored lines, so the amount cannot drift between
+preview and payment; any change to the subscription since (its version moved), a used quote
+or an expired one is a 409.
 """
 from __future__ import annotations
 
@@ -13,10 +14,7 @@ from datetime import datetime, timedelta
 from core import clock
 from core.errors import ApiError
 from core.extensions import db
-from subscription_app.billing import invoices
-from subscription_app.billing.periods import plan_period_end, same_cycle
-from subscription_app.billing.proration import prorate_interval_change, prorate_upgrade, remaining_seconds
-from subscription_app.catalog import prices
+from subscription_app.billing.change_pricing import price_change
 from subscription_app.discounts import balance
 from subscription_app.models import InvoiceLine, Plan, PlanChangeQuote, Subscription
 
@@ -27,7 +25,8 @@ ROUNDING = {"upgrade": "amount = floor((new - old) * remaining / period); credit
             "at_period_end": "nothing prorated: the new price applies from the next renewal",
             "full_price": "nothing prorated: amount = new, the old plan's unused time is not credited; "
                           "a new period starts when it is paid"}
-FULL_PRICE_NOW = "full_price_now"
+DISCOUNT_ROUNDING = ("discount: percent off each line (credits too), rounded half up per line; "
+                     "amount off once, at most the net")
 
 
 def store(sub: Subscription, old: Plan, new: Plan, proration: str) -> dict:
@@ -50,60 +49,25 @@ def view(quote: PlanChangeQuote) -> dict:
 
 def price(sub: Subscription, old: Plan, new: Plan, at: datetime, proration: str) -> dict:
     """The quote's body: what a change at `at` bills now and at the next renewal, in cents."""
-    remaining, period = remaining_seconds(at, sub.current_period_start, sub.current_period_end)
-    old_cents = prices.price_of(sub, old).amount_cents  # the version this subscriber pays, as unquoted changes
-    body = {"currency": new.currency, "old_price_cents": old_cents, "new_price_cents": new.price_cents,
-            "seconds_remaining": remaining, "seconds_in_period": period, "quoted_at": at.isoformat()}
-    end = sub.current_period_end
-    if proration == FULL_PRICE_NOW:
-        return _full_price(body, old, new, at, end, remaining, period)
-    if proration != "none" and same_cycle(old, new) and new.price_cents > old_cents:
-        p = prorate_upgrade(old_cents, new.price_cents, remaining, period)
-        lines = [_credit(old, p.credit_cents, at, end, remaining, period),
-                 _line("proration_charge", new, p.charge_cents, at, end,
-                       f"Remaining time on {new.name} ({remaining} of {period} s)")]
-        return _body(body, "upgrade", lines, new.price_cents, end)
-    if proration != "none" and not same_cycle(old, new):
-        p = prorate_interval_change(old_cents, new.price_cents, remaining, period)
-        new_end = plan_period_end(new, at)
-        lines = [_credit(old, p.credit_cents, at, end, remaining, period),
-                 _line("plan", new, new.price_cents, at, new_end, invoices.plan_line(new, at, new_end).description),
-                 *[_balance_line(line) for line in balance.excess_lines(p.amount_cents, new.currency)]]
-        return _body(body, "interval_change", lines, new.price_cents, new_end)
-    return _body(body, "at_period_end", [], new.price_cents, end)
+    priced = price_change(sub, old, new, at, proration)
+    return {"currency": new.currency, "old_price_cents": priced.old_cents, "new_price_cents": new.price_cents,
+            "seconds_remaining": priced.remaining, "seconds_in_period": priced.period, "quoted_at": at.isoformat(),
+            "effect": priced.effect, "rounding": _rounding(priced),
+            "lines": [_as_dict(line) for line in priced.lines], "amount_due_now_cents": priced.due_now_cents,
+            "next_renewal_amount_cents": priced.renewal_cents, "next_renewal_at": priced.renewal_at.isoformat(),
+            "applied_balance_cents": min(balance.credit_held(sub.user_id, new.currency),
+                                         max(0, priced.due_now_cents))}
 
 
-def _full_price(body: dict, old: Plan, new: Plan, at: datetime, end: datetime, remaining: int, period: int) -> dict:
-    """Stripe's billing_cycle_anchor=now with proration_behavior=none: a whole new period charged now.
-
-    The zero credit line names the old plan, so the paid invoice applies only while the
-    subscription is still on the plan it was priced for (apply_paid_upgrade).
-    """
-    new_end = plan_period_end(new, at)
-    lines = [_line("proration_credit", old, 0, at, end,
-                   f"Unused time on {old.name} not credited ({remaining} of {period} s; full price now)"),
-             _line("plan", new, new.price_cents, at, new_end, invoices.plan_line(new, at, new_end).description)]
-    return _body(body, "full_price", lines, new.price_cents, new_end)
+def _rounding(priced) -> str:
+    discounted = any(line.kind == "discount" for line in priced.lines)
+    return ROUNDING[priced.effect] + (f"; {DISCOUNT_ROUNDING}" if discounted else "")
 
 
-def _body(body: dict, effect: str, lines: list[dict], renewal_cents: int, renewal_at: datetime) -> dict:
-    return {**body, "effect": effect, "rounding": ROUNDING[effect], "lines": lines,
-            "amount_due_now_cents": sum(line["amount_cents"] for line in lines),
-            "next_renewal_amount_cents": renewal_cents, "next_renewal_at": renewal_at.isoformat()}
-
-
-def _credit(old: Plan, cents: int, start: datetime, end: datetime, remaining: int, period: int) -> dict:
-    return _line("proration_credit", old, cents, start, end, f"Unused time on {old.name} ({remaining} of {period} s)")
-
-
-def _balance_line(line: InvoiceLine) -> dict:
-    return {"kind": line.kind, "plan_id": None, "currency": line.currency, "amount_cents": line.amount_cents,
-            "period_start": None, "period_end": None, "description": line.description}
-
-
-def _line(kind: str, plan: Plan, cents: int, start: datetime, end: datetime, description: str) -> dict:
-    return {"kind": kind, "plan_id": str(plan.id), "currency": plan.currency, "amount_cents": cents,
-            "period_start": start.isoformat(), "period_end": end.isoformat(), "description": description}
+def _as_dict(line: InvoiceLine) -> dict:
+    return {"kind": line.kind, "plan_id": _maybe(str, line.plan_id), "currency": line.currency,
+            "amount_cents": line.amount_cents, "period_start": _maybe(datetime.isoformat, line.period_start),
+            "period_end": _maybe(datetime.isoformat, line.period_end), "description": line.description}
 
 
 def redeem(sub: Subscription, quote_id: uuid.UUID, plan_id: uuid.UUID, now: datetime) -> PlanChangeQuote:

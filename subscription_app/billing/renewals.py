@@ -45,13 +45,19 @@ def renew_or_end(sub: Subscription, now: datetime) -> None:
         return
     # An upgrade offer not paid within its period lapses with it.
     invoices.void_open_invoices(sub, now, reason="subscription_update")
-    plan = db.session.get(Plan, sub.plan_id)
-    if sub.pending_plan_id is not None:  # a downgrade scheduled for this moment
-        pending = db.session.get(Plan, sub.pending_plan_id)
-        if not same_cycle(plan, pending):  # e.g. month -> year: the new cycle starts here
-            sub.billing_cycle_anchor = sub.current_period_end
-        plan, sub.pending_plan_id = pending, None
+    plan, sub.billing_cycle_anchor = renewal_plan(sub)
+    sub.pending_plan_id = None
     _start_paid_period(sub, plan, "subscription_cycle", now)
+
+
+def renewal_plan(sub: Subscription) -> tuple[Plan, datetime]:
+    """The plan an active subscription's next renewal bills, and the anchor its next period follows."""
+    plan = db.session.get(Plan, sub.plan_id)
+    if sub.pending_plan_id is None:
+        return plan, sub.billing_cycle_anchor
+    pending = db.session.get(Plan, sub.pending_plan_id)  # a downgrade scheduled for the period end
+    # Another period length (e.g. month -> year): the new cycle starts at the period end.
+    return pending, sub.billing_cycle_anchor if same_cycle(plan, pending) else sub.current_period_end
 
 
 def _begin_scheduled_pause(sub: Subscription) -> None:

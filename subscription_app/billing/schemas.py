@@ -6,6 +6,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from core.cards import CardSchema
 from core.pagination import ListPageSchema
 from core.schemas import Integer, StrictSchema
+from subscription_app.discounts.schemas import DiscountSchema
 
 
 class CreateSubscriptionSchema(StrictSchema):
@@ -68,8 +69,17 @@ class UpcomingInvoiceSchema(StrictSchema):
     period_end = fields.DateTime(dump_only=True)
     usage_as_of = fields.DateTime(dump_only=True)
     lines = fields.List(fields.Nested(InvoiceLineSchema), dump_only=True)
-    subtotal_cents = Integer(dump_only=True)
-    amount_due_cents = Integer(dump_only=True)
+    subtotal_cents = Integer(dump_only=True, metadata={"description": "Plan and usage, before discount and credit",
+                                                       "example": 1900})
+    discount_cents = Integer(dump_only=True, metadata={"description": "What the discount line takes off",
+                                                       "example": 180})
+    total_cents = Integer(dump_only=True, metadata={"example": 1720})
+    credit_balance_cents = Integer(dump_only=True, metadata={
+        "description": "Credit the customer holds now in this currency", "example": 500})
+    applied_balance_cents = Integer(dump_only=True, metadata={
+        "description": "Of it, what the renewal spends (at most the total)", "example": 500})
+    amount_due_cents = Integer(dump_only=True, metadata={"description": "What the card will be charged",
+                                                         "example": 1220})
 
 
 class InvoiceSummarySchema(StrictSchema):
@@ -129,7 +139,7 @@ class SubscriptionEventSchema(StrictSchema):
     id = Integer(dump_only=True)
     type = fields.String(dump_only=True, metadata={"enum": [
         "refund", "canceled", "cancel_undone", "pause_scheduled", "pause_undone", "paused", "resumed",
-        "payment_method_updated", "plan_changed_in_trial", "trial_will_end", "trial_extended"]})
+        "payment_method_updated", "plan_changed_in_trial", "trial_will_end", "trial_extended", "discount_deleted"]})
     details = fields.Dict(dump_only=True)
     at = fields.DateTime(dump_only=True)
 
@@ -161,6 +171,8 @@ class SubscriptionSchema(StrictSchema):
     pause_at_period_end = fields.Boolean(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     latest_invoice = fields.Nested(InvoiceSchema, dump_only=True, allow_none=True)
+    discount = fields.Nested(DiscountSchema, dump_only=True, allow_none=True, metadata={
+        "description": "The discount later plan invoices get (docs/discounts.md); null: none or used up"})
 
 
 class SubscriptionPageSchema(ListPageSchema):

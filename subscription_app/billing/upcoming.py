@@ -1,4 +1,9 @@
-"""The upcoming invoice: what the next renewal would bill if the period ended now (docs/usage-billing.md)."""
+"""The upcoming invoice: what the next renewal would bill if the period ended now (docs/usage-billing.md).
+
+It follows the renewal step by step, only looking: the plan and anchor (renewals.renewal_plan,
+or the trial's conversion), the price the renewal switches to (prices.next_price), the discount
+line (without using a period), the usage so far, and the held credit the renewal would spend.
+"""
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -8,8 +13,10 @@ from core.errors import ApiError
 from core.extensions import db
 from subscription_app.billing import invoices
 from subscription_app.billing.periods import next_period_end
-from subscription_app.billing.renewals import conversion_plan
+from subscription_app.billing.renewals import conversion_plan, renewal_plan
 from subscription_app.catalog import prices
+from subscription_app.discounts import apply as discounts
+from subscription_app.discounts import balance
 from subscription_app.models import Plan, Subscription
 from subscription_app.usage import arrears, plan_pricing
 
@@ -37,10 +44,18 @@ def _usage_lines(sub: Subscription, currency: str) -> list:
 
 
 def _answer(sub: Subscription, reason: str, currency: str, start, end, lines: list) -> dict:
+    """The invoice's figures from its lines (plan, discount, usage), with the held credit it would spend."""
+    discount = -sum(line.amount_cents for line in lines if line.kind == "discount")
     total = sum(line.amount_cents for line in lines)
+    held = balance.credit_held(sub.user_id, currency)
+    applied = balance.applied_line(sub.user_id, currency, total, held=held)
+    if applied is not None:
+        lines = [*lines, applied]
     return {"subscription_id": sub.id, "reason": reason, "currency": currency, "period_start": start,
-            "period_end": end, "usage_as_of": clock.utcnow(), "lines": lines, "subtotal_cents": total,
-            "amount_due_cents": total}
+            "period_end": end, "usage_as_of": clock.utcnow(), "lines": lines, "subtotal_cents": total + discount,
+            "discount_cents": discount, "total_cents": total, "credit_balance_cents": held,
+            "applied_balance_cents": -applied.amount_cents if applied else 0,
+            "amount_due_cents": total + (applied.amount_cents if applied else 0)}
 
 
 def _final(sub: Subscription) -> dict:
@@ -57,17 +72,15 @@ def upcoming(user_id: int) -> dict:
     if sub.cancel_at_period_end:
         return _final(sub)
     if sub.status == "trialing":
-        plan = conversion_plan(sub)
+        plan, anchor = conversion_plan(sub), sub.current_period_end
         if plan is None:
             raise ApiError(404, "No upcoming invoice: the trial ends without converting")
-        anchor = sub.current_period_end
     else:
-        plan = db.session.get(Plan, sub.pending_plan_id or sub.plan_id)
-        anchor = sub.billing_cycle_anchor
-    price = prices.price_of(sub, plan)
+        plan, anchor = renewal_plan(sub)
+    price = prices.next_price(sub, plan)
     start = sub.current_period_end
     end = next_period_end(anchor, start, plan.billing_interval, plan.interval_count)
-    lines = [invoices.plan_line(plan, start, end, amount_cents=price.amount_cents, currency=price.currency),
-             *_usage_lines(sub, price.currency)]
+    line = invoices.plan_line(plan, start, end, amount_cents=price.amount_cents, currency=price.currency)
+    lines = [line, *discounts.plan_discount_lines(sub, line, use=False), *_usage_lines(sub, price.currency)]
     reason = "trial_conversion" if sub.status == "trialing" else "subscription_cycle"
     return _answer(sub, reason, price.currency, start, end, lines)

@@ -18,6 +18,7 @@ from subscription_app.backoffice.schemas import (AdminCancelSchema, AdminChangeP
                                                  SubscriptionArgsSchema)
 from subscription_app.billing.schemas import SubscriptionSchema
 from subscription_app.catalog.audit import Actor
+from subscription_app.discounts.schemas import DeletedDiscountSchema
 from subscription_app.models import SubscriptionIdempotencyKey
 
 blp = Blueprint("admin_subscriptions", __name__, url_prefix="/v1/admin/subscriptions",
@@ -96,3 +97,14 @@ def change_plan(data, subscription_id: uuid.UUID):
 def extend_trial(data, subscription_id: uuid.UUID):
     """Extend a running trial to a later `trial_end` (at most a year past the current one)."""
     return subscriptions_admin.extend_trial(subscription_id, data["trial_end"], _admin())
+
+
+@blp.route("/<uuid:subscription_id>/discount", methods=["DELETE"])
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.response(200, DeletedDiscountSchema)
+@blp.alt_response(403, description="Admin role required")
+@blp.alt_response(404, description="No such subscription, or it has no discount")
+def delete_discount(subscription_id: uuid.UUID):
+    """Remove the discount (Stripe's DELETE /v1/subscriptions/{id}/discount): later invoices are full price."""
+    return subscriptions_admin.delete_discount(subscription_id, _admin())

@@ -66,6 +66,17 @@ def price_of(sub: Subscription, plan: Plan) -> Price:
     return Price(plan.price_cents, plan.currency)
 
 
+def next_price(sub: Subscription, plan: Plan) -> Price:
+    """What the next renewal bills for `plan`, as put_on_current_price or apply_pending_price will set it."""
+    if plan.id != sub.plan_id:
+        current = current_version(plan)
+        return Price(current.amount_cents, current.currency) if current else Price(plan.price_cents, plan.currency)
+    pending = db.session.get(PlanPrice, sub.pending_price_id) if sub.pending_price_id else None
+    if pending is not None and pending.plan_id == sub.plan_id:
+        return Price(pending.amount_cents, pending.currency)
+    return price_of(sub, plan)
+
+
 def put_on_current_price(sub: Subscription, plan: Plan) -> None:
     """A subscriber joining `plan` (new, or by a plan change) takes its current version."""
     current = current_version(plan)

@@ -44,9 +44,12 @@ def credit(user_id: int, currency: str, amount_cents: int, reason: str, **refs) 
     return record(user_id, currency, -amount_cents, reason, **refs)
 
 
-def applied_line(user_id: int, currency: str, total_cents: int) -> InvoiceLine | None:
-    """The line spending held credit on an invoice of `total_cents`: never more than the total."""
-    used = min(credit_held(user_id, currency, lock=True), total_cents)
+def applied_line(user_id: int, currency: str, total_cents: int, held: int | None = None) -> InvoiceLine | None:
+    """The line spending held credit on an invoice of `total_cents`: never more than the total.
+
+    With `held` (read by the caller without the lock) it only shows what would be spent: the upcoming invoice.
+    """
+    used = min(credit_held(user_id, currency, lock=True) if held is None else held, total_cents)
     if used <= 0:
         return None
     return InvoiceLine(kind="applied_balance", currency=currency, amount_cents=-used,

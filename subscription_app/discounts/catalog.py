@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.errors import ApiError
 from core.extensions import db
+from subscription_app import integrations
 from subscription_app.catalog import audit
 from subscription_app.discounts.models import Coupon, PromotionCode
 from subscription_app.models import Plan
@@ -22,7 +23,7 @@ def _invalid(field: str, message: str) -> ApiError:
 
 
 def coupon_state(coupon: Coupon) -> dict:
-    return {f: getattr(coupon, f) for f in (*COUPON_FIELDS, "id", "times_redeemed", "applies_to_plan_ids")}
+    return {f: getattr(coupon, f) for f in (*COUPON_FIELDS, "id", "active", "times_redeemed", "applies_to_plan_ids")}
 
 
 def _known_plans(plan_ids: list[uuid.UUID]) -> list[str]:
@@ -35,7 +36,7 @@ def _known_plans(plan_ids: list[uuid.UUID]) -> list[str]:
 
 def create_coupon(data: dict, actor: audit.Actor) -> Coupon:
     """Validated by the schema (one kind, periods iff repeating); the plans must exist."""
-    coupon = Coupon(id=uuid.uuid4(), times_redeemed=0, **{f: data.get(f) for f in COUPON_FIELDS},
+    coupon = Coupon(id=uuid.uuid4(), times_redeemed=0, active=True, **{f: data.get(f) for f in COUPON_FIELDS},
                     applies_to_plan_ids=_known_plans(data.get("applies_to_plan_ids", [])))
     db.session.add(coupon)
     db.session.flush()
@@ -72,3 +73,36 @@ def list_codes() -> list[PromotionCode]:
 
 def find_code(text: str) -> PromotionCode | None:
     return db.session.scalar(select(PromotionCode).where(func.lower(PromotionCode.code) == text.strip().lower()))
+
+
+def _locked(model, row_id: uuid.UUID, what: str):
+    row = db.session.get(model, row_id, with_for_update=True)
+    if row is None:
+        raise ApiError(404, f"{what} not found")
+    return row
+
+
+def _set_active(row, active: bool, actor: audit.Actor, kind: str, state) -> None:
+    """Audited and announced (`<kind>.updated`) only when it changes: setting it again is a no-op."""
+    if row.active == active:
+        return
+    before = state(row)
+    row.active = active
+    audit.record(actor, f"{kind}.{'activated' if active else 'deactivated'}", kind, row.id, before, state(row))
+    integrations.emit(f"{kind}.updated", kind, row.id, integrations.dump(row))
+
+
+def set_coupon_active(coupon_id: uuid.UUID, active: bool, actor: audit.Actor) -> Coupon:
+    """An inactive coupon is redeemed by none of its codes; the discounts it gave keep going (Stripe)."""
+    coupon = _locked(Coupon, coupon_id, "Coupon")
+    _set_active(coupon, active, actor, "coupon", coupon_state)
+    return coupon
+
+
+def set_code_active(code_id: uuid.UUID, active: bool, actor: audit.Actor) -> PromotionCode:
+    """A code can be reactivated only while its coupon is active, as in Stripe."""
+    code = _locked(PromotionCode, code_id, "Promotion code")
+    if active and not db.session.get(Coupon, code.coupon_id).active:
+        raise _invalid("active", "Its coupon is inactive: activate the coupon first.")
+    _set_active(code, active, actor, "promotion_code", code_state)
+    return code

@@ -5,6 +5,8 @@ Options are loaded through the API's schemas, so a refused input gets the same r
 """
 from __future__ import annotations
 
+import uuid
+
 import click
 from flask import Flask
 from flask.cli import AppGroup
@@ -49,11 +51,44 @@ def create_coupon(**options):
 
 @coupons_cli.command("list")
 def list_coupons():
-    """Every coupon: id, name, what it takes off, duration, redeemed/max."""
+    """Every coupon: id, name, what it takes off, duration, redeemed/max, active."""
     for c in catalog.list_coupons():
         off = f"{c.percent_off}%" if c.percent_off is not None else f"{c.amount_off_cents} {c.currency}"
         periods = f" x{c.duration_in_periods}" if c.duration_in_periods else ""
-        click.echo(f"{c.id} {c.name!r} {off} {c.duration}{periods} {c.times_redeemed}/{c.max_redemptions or '-'}")
+        click.echo(f"{c.id} {c.name!r} {off} {c.duration}{periods} {c.times_redeemed}/{c.max_redemptions or '-'}"
+                   f" active={c.active}")
+
+
+def _coupon_id(text: str):
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise click.BadParameter("a coupon id (flask coupons list shows them)", param_hint="COUPON_ID") from None
+
+
+def _code_id(text: str):
+    """A promotion code by its id or its text (any case)."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        code = catalog.find_code(text)
+        if code is None:
+            raise click.BadParameter(f"no promotion code {text!r}", param_hint="CODE") from None
+        return code.id
+
+
+def _switch_commands(group: AppGroup, argument: str, find, setter, helps: dict[str, str]) -> None:
+    """`deactivate ARGUMENT` and `activate ARGUMENT` in `group`: the row `find` names, switched by `setter`."""
+    for name, active in (("deactivate", False), ("activate", True)):
+        def switch(active=active, **args):
+            row = setter(find(args[argument]), active, audit.CLI)  # a refusal is an ApiError: @committed says it
+            click.echo(f"{row.id} active={row.active}")
+        group.command(name, help=helps[name])(click.argument(argument)(committed(switch)))
+
+
+_switch_commands(coupons_cli, "coupon_id", _coupon_id, catalog.set_coupon_active, {
+    "deactivate": "No code redeems this coupon any more; the discounts it gave keep going.",
+    "activate": "Make a deactivated coupon redeemable again."})
 
 
 @codes_cli.command("create")
@@ -75,6 +110,11 @@ def list_codes():
     for p in catalog.list_codes():
         click.echo(f"{p.id} {p.code} coupon={p.coupon_id} active={p.active} "
                    f"{p.times_redeemed}/{p.max_redemptions or '-'} expires={p.expires_at or '-'}")
+
+
+_switch_commands(codes_cli, "code", _code_id, catalog.set_code_active, {
+    "deactivate": "CODE (its text or id) is refused from now on; its redemptions keep their discount.",
+    "activate": "Make CODE redeemable again (its coupon must be active)."})
 
 
 def register(app: Flask) -> None:

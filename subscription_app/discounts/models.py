@@ -43,6 +43,8 @@ class Coupon(db.Model):
     max_redemptions: Mapped[int | None] = mapped_column(db.Integer)
     times_redeemed: Mapped[int] = mapped_column(db.Integer, nullable=False, server_default="0")
     redeem_by: Mapped[datetime | None] = mapped_column(TZ)
+    # False: no new redemption; the discounts it gave keep going.
+    active: Mapped[bool] = mapped_column(db.Boolean, nullable=False, server_default=text("true"))
     # Empty: every plan.
     applies_to_plan_ids: Mapped[list] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
     created_at: Mapped[datetime] = _created()

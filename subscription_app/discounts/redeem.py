@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from core import clock
 from core.errors import ApiError
 from core.extensions import db
+from subscription_app import integrations
 from subscription_app.discounts import catalog
 from subscription_app.discounts.models import Coupon, CouponRedemption, Discount, PromotionCode
 from subscription_app.models import Plan, Subscription
@@ -28,6 +29,8 @@ def refuse(message: str, field: str = FIELD) -> ApiError:
 def _why_not(code: PromotionCode, coupon: Coupon, user_id: int, plan: Plan, now: datetime) -> str | None:
     if not code.active:
         return "This promotion code is no longer active."
+    if not coupon.active:
+        return "This promotion code is no longer active (its coupon was deactivated)."
     if (code.expires_at and code.expires_at <= now) or (coupon.redeem_by and coupon.redeem_by <= now):
         return "This promotion code has expired."
     if _exhausted(code) or _exhausted(coupon):
@@ -63,10 +66,10 @@ def resolve(text: str, user_id: int, plan: Plan) -> PromotionCode:
 
 
 def _count_use(model, row_id: uuid.UUID) -> bool:
-    """One conditional UPDATE: the row lock orders racers, the WHERE lets only the in-limit ones through."""
+    """One conditional UPDATE: the row lock orders racers (and a deactivation), the WHERE lets the valid ones by."""
     won = db.session.execute(
-        update(model).where(model.id == row_id, or_(model.max_redemptions.is_(None),
-                                                     model.times_redeemed < model.max_redemptions))
+        update(model).where(model.id == row_id, model.active.is_(True),
+                            or_(model.max_redemptions.is_(None), model.times_redeemed < model.max_redemptions))
         .values(times_redeemed=model.times_redeemed + 1).returning(model.id)).scalar_one_or_none()
     return won is not None
 
@@ -74,7 +77,11 @@ def _count_use(model, row_id: uuid.UUID) -> bool:
 def redeem(code: PromotionCode, sub: Subscription) -> Discount:
     """Count the use and attach the discount, in the caller's transaction (which rolls back on a 422)."""
     if not (_count_use(PromotionCode, code.id) and _count_use(Coupon, code.coupon_id)):
-        raise refuse("This promotion code has been used up (max redemptions reached).")
+        # Lost to a racer or a deactivation since resolve(): say which, as the rows are now.
+        db.session.refresh(code)
+        coupon = db.session.get(Coupon, code.coupon_id, populate_existing=True)
+        raise refuse(_why_not(code, coupon, sub.user_id, db.session.get(Plan, sub.plan_id), clock.utcnow())
+                     or "This promotion code has been used up (max redemptions reached).")
     coupon = db.session.get(Coupon, code.coupon_id)
     try:
         with db.session.begin_nested():
@@ -86,6 +93,7 @@ def redeem(code: PromotionCode, sub: Subscription) -> Discount:
                         start=clock.utcnow(), periods_left=_periods(coupon))
     db.session.add(discount)
     db.session.flush()
+    integrations.emit("discount.created", "discount", discount.id, integrations.dump(discount))
     return discount
 
 

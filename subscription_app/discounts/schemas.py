@@ -47,6 +47,7 @@ class CouponTermsSchema(StrictSchema):
 
 class CouponSchema(CouponTermsSchema):
     """The operator's view: the terms plus the limits and the count."""
+    active = fields.Boolean(dump_only=True, metadata={"description": "False: no code redeems it any more"})
     max_redemptions = Integer(dump_only=True, allow_none=True)
     times_redeemed = Integer(dump_only=True)
     redeem_by = fields.DateTime(dump_only=True, allow_none=True)
@@ -89,3 +90,13 @@ class DiscountSchema(StrictSchema):
     periods_left = Integer(dump_only=True, allow_none=True,
                            metadata={"description": "Plan invoices it still applies to; null: forever"})
 
+
+
+class DeletedDiscountSchema(DiscountSchema):
+    deleted = fields.Constant(True, dump_only=True, metadata={"description": "Always true, as Stripe answers"})
+
+
+class ActiveSchema(StrictSchema):
+    active = StrictBoolean(required=True, metadata={
+        "description": "false: no new redemption (existing discounts keep going); true: redeemable again",
+        "example": False})

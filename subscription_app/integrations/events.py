@@ -31,6 +31,7 @@ EVENT_TYPES = (
     "invoice.created", "invoice.paid", "invoice.payment_failed", "invoice.voided",
     "payment.succeeded", "payment.failed", "refund.succeeded", "credit_note.created",
     "usage.threshold_reached",
+    "coupon.updated", "promotion_code.updated", "discount.created", "discount.deleted",
 )
 
 

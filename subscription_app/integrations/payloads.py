@@ -84,6 +84,37 @@ class CreditNoteObject(ma.Schema):
     created_at = fields.DateTime()
 
 
+class _Redeemable(ma.Schema):
+    """What coupons and promotion codes both have: an id, a switch and a count."""
+    id = fields.UUID()
+    active = fields.Boolean()
+    max_redemptions = Integer(allow_none=True)
+    times_redeemed = Integer()
+
+
+class CouponObject(_Redeemable):
+    name = fields.String()
+    percent_off = Integer(allow_none=True)
+    amount_off_cents = Integer(allow_none=True)
+    currency = fields.String(allow_none=True)
+    duration = fields.String()
+    duration_in_periods = Integer(allow_none=True)
+
+
+class PromotionCodeObject(_Redeemable):
+    code = fields.String()
+    coupon_id = fields.UUID()
+
+
+class DiscountObject(ma.Schema):
+    id = fields.UUID()
+    subscription_id = fields.UUID()
+    coupon_id = fields.UUID()
+    promotion_code_id = fields.UUID(allow_none=True)
+    start = fields.DateTime()
+    periods_left = Integer(allow_none=True)
+
+
 class EventData(ma.Schema):
     object_type = fields.String()
     object = fields.Dict()
@@ -99,11 +130,14 @@ class EventEnvelope(ma.Schema):
 
 
 SCHEMAS = {"customer": CustomerObject, "subscription": SubscriptionObject, "invoice": InvoiceObject,
-           "payment": PaymentObject, "refund": RefundObject, "credit_note": CreditNoteObject}
-_BY_MODEL = {"User": "customer", "Subscription": "subscription", "Invoice": "invoice", "CreditNote": "credit_note"}
+           "payment": PaymentObject, "refund": RefundObject, "credit_note": CreditNoteObject,
+           "coupon": CouponObject, "promotion_code": PromotionCodeObject, "discount": DiscountObject}
+_BY_MODEL = {"User": "customer", "Subscription": "subscription", "Invoice": "invoice", "CreditNote": "credit_note",
+             "Coupon": "coupon", "PromotionCode": "promotion_code", "Discount": "discount"}
 
 _T = "2027-06-15T10:00:00+00:00"
 _SUB, _INV = "5d0c6c9e-3f0a-4d8e-9d57-0f1f2a3b4c5d", "8f14e45f-ceea-467a-9575-3a2b1c0d9e8f"
+_COUPON = "7d3c2a1e-8d7b-4c2a-9e61-2b7f1c0d9a44"
 EXAMPLES = {
     "customer": {"id": 42, "email": "ada@example.com", "first_name": "Ada", "last_name": None, "created_at": _T},
     "subscription": {"id": _SUB, "customer_id": 42, "plan_id": "11111111-1111-4111-8111-111111111111",
@@ -120,6 +154,13 @@ EXAMPLES = {
     "credit_note": {"id": "2c624232-cdd2-4177-a5a2-b0e5d5bb5a05", "invoice_id": _INV, "customer_id": 42,
                     "subscription_id": _SUB, "refund_id": "re_7d793037", "amount_cents": 900, "currency": "USD",
                     "reason": "requested_by_customer", "created_at": _T},
+    "coupon": {"id": _COUPON, "name": "Welcome 20 %", "percent_off": 20, "amount_off_cents": None,
+               "currency": None, "duration": "repeating", "duration_in_periods": 3, "active": False,
+               "max_redemptions": 100, "times_redeemed": 12},
+    "promotion_code": {"id": "0e4d3c2b-1a09-4f8e-b7d6-c5b4a3928170", "code": "WELCOME20", "coupon_id": _COUPON,
+                       "active": False, "max_redemptions": None, "times_redeemed": 12},
+    "discount": {"id": "3f2e1d0c-9b8a-4776-8554-433221100fed", "subscription_id": _SUB, "coupon_id": _COUPON,
+                 "promotion_code_id": "0e4d3c2b-1a09-4f8e-b7d6-c5b4a3928170", "start": _T, "periods_left": 2},
 }
 
 

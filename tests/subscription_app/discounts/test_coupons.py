@@ -13,6 +13,7 @@ from subscription_app.discounts.models import Coupon, CouponRedemption, Discount
 from subscription_app.models import Invoice, Subscription
 from tests.support.billing_support import (BASIC_MONTHLY_ID, PRO_MONTHLY_ID, advance_to, pay, run_cycle,
                                            subscribe_and_pay)
+from tests.support.discounts import lines, make_code, subscribe
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 
@@ -20,24 +21,6 @@ pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 @pytest.fixture
 def admin(seeded, make_user):
     return make_user("ops@example.com", role="admin")[1]
-
-
-def make_code(client, h, code="WELCOME20", coupon=None, **code_fields):
-    body = coupon or {"name": "Welcome 20 %", "percent_off": 20, "duration": "once"}
-    created = client.post("/v1/admin/coupons", json=body, headers=h)
-    assert created.status_code == 201, created.json
-    made = client.post("/v1/admin/promotion-codes", json={"code": code, "coupon_id": created.json["id"],
-                                                          **code_fields}, headers=h)
-    assert made.status_code == 201, made.json
-    return made.json
-
-
-def subscribe(client, h, code, plan_id=PRO_MONTHLY_ID):
-    return client.post("/v1/subscriptions", json={"plan_id": str(plan_id), "promotion_code": code}, headers=h)
-
-
-def lines(invoice: dict) -> list[tuple[str, int]]:
-    return [(line["kind"], line["amount_cents"]) for line in invoice["lines"]]
 
 
 def test_new_user_subscribes_with_a_20_percent_code(client, admin, make_user):

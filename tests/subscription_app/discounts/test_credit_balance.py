@@ -9,16 +9,11 @@ from core import clock
 from core.extensions import db
 from subscription_app.discounts import balance
 from subscription_app.discounts.models import BalanceTransaction
-from tests.support.billing_support import (BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, charge_requests, add_plan,
+from tests.support.billing_support import (BASIC_MONTHLY_ID, GOOD_CARD, PRO_MONTHLY_ID, add_plan, charge_requests,
                                            put_plan, set_period, subscribe_and_pay)
+from tests.support.discounts import give
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
-
-
-def give(app, user_id: int, cents: int, currency: str = "USD") -> None:
-    with app.app_context():
-        balance.credit(user_id, currency, cents, "test_grant")
-        db.session.commit()
 
 
 def ledger(user_id: int) -> list[tuple[str, int]]:
