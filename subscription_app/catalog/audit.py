@@ -29,8 +29,15 @@ def _jsonable(state: dict | None) -> dict | None:
     return None if state is None else json.loads(json.dumps(state, default=str))
 
 
+# Every kind of object an audit row may be about; GET /v1/admin/audit filters on these.
+OBJECT_TYPES = ("plan", "feature", "customer", "invoice", "subscription", "webhook_endpoint", "api_key", "coupon",
+                "promotion_code")
+
+
 def record(actor: Actor, action: str, object_type: str, object_id, before: dict | None,
            after: dict | None) -> AuditEvent:
+    if object_type not in OBJECT_TYPES:
+        raise ValueError(f"unknown audit object type {object_type!r}: add it to audit.OBJECT_TYPES")
     event = AuditEvent(actor_user_id=actor.user_id, source=actor.source, action=action, object_type=object_type,
                        object_id=str(object_id), before=_jsonable(before), after=_jsonable(after),
                        request_id=current_request_id(), at=clock.utcnow())

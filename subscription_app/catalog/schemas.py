@@ -6,6 +6,7 @@ from marshmallow import fields, validate
 from core.pagination import ListArgsSchema, ListPageSchema
 from core.schemas import Currency, Integer, StrictBoolean, StrictSchema
 from subscription_app.billing.periods import MAX_INTERVAL_COUNT
+from subscription_app.catalog import audit
 from subscription_app.catalog.models import FEATURE_KINDS
 from subscription_app.schemas import PlanSchema
 from subscription_app.usage import plan_pricing
@@ -112,8 +113,7 @@ class FeatureSchema(StrictSchema):
 
 
 class AuditArgsSchema(ListArgsSchema):
-    object_type = fields.String(validate=validate.OneOf(["plan", "feature", "customer", "invoice", "subscription",
-                                                                "webhook_endpoint"]))
+    object_type = fields.String(validate=validate.OneOf(audit.OBJECT_TYPES))
     object_id = fields.String(validate=validate.Length(max=64))
 
 

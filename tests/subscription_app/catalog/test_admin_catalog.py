@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.extensions import db
+from subscription_app.catalog import audit
 from subscription_app.catalog.models import AuditEvent, Feature, PlanPrice
 from subscription_app.models import Invoice, Plan, Subscription
 from subscription_app.seed import PRO_MONTHLY_ID
@@ -206,3 +207,22 @@ def test_openapi_documents_the_admin_catalog_with_examples(client):
     assert create["tags"] == ["Admin: catalog"]
     assert create["requestBody"]["content"]["application/json"]["example"]["price_cents"] == 4900
     assert "/v1/admin/audit" in spec["paths"] and "/v1/admin/plans/{plan_id}/migrate" in spec["paths"]
+
+
+def test_the_audit_log_filters_on_every_kind_of_object_it_records(client, admin):
+    _, admin = admin
+    coupon = client.post("/v1/admin/coupons", json={"name": "Ten", "percent_off": 10, "duration": "once"},
+                         headers=admin)
+    assert coupon.status_code == 201, coupon.json
+    for object_type in audit.OBJECT_TYPES:
+        r = client.get(f"/v1/admin/audit?object_type={object_type}", headers=admin)
+        assert r.status_code == 200, (object_type, r.json)
+    coupons = client.get("/v1/admin/audit?object_type=coupon", headers=admin).json["items"]
+    assert [(e["action"], e["object_id"]) for e in coupons] == [("coupon.created", coupon.json["id"])]
+    bad = client.get("/v1/admin/audit?object_type=spaceship", headers=admin)
+    assert bad.status_code == 422 and "object_type" in bad.json["errors"]["query"]
+
+
+def test_an_unknown_audit_object_type_is_a_programming_error(app):
+    with pytest.raises(ValueError, match="unknown audit object type"):
+        audit.record(audit.Actor(None, "cli"), "x.y", "spaceship", 1, None, None)
