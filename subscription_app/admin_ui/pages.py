@@ -18,11 +18,10 @@ def _page_number() -> int:
 
 @bp.route("/")
 def dashboard():
-    rows = figures.plan_rows()
-    charts = {currency: figures.bars(series) for currency, series in figures.revenue_by_month().items()}
     summary = reports.summary()
+    charts = {currency: figures.bars(series) for currency, series in figures.revenue_by_month(summary).items()}
     this_month = {key: [r for r in summary[key] if r["month"] == summary["month"]] for key in ("collected", "refunded")}
-    return page("dashboard.html", rows=rows, mrr=figures.mrr_by_currency(rows), charts=charts, summary=summary,
+    return page("dashboard.html", rows=reports.mrr_per_plan(), mrr=summary["mrr"], charts=charts, summary=summary,
                 this_month=this_month)
 
 

@@ -17,12 +17,15 @@ from core.extensions import db
 PRICE = """COALESCE(pp.amount_cents, p.price_cents) AS amount, COALESCE(pp.currency, p.currency) AS currency,
            COALESCE(pp.billing_interval, p.billing_interval) AS unit,
            COALESCE(pp.interval_count, p.interval_count) AS n"""
+MONTHLY = """ROUND(amount::numeric * CASE unit WHEN 'week' THEN 52 WHEN 'day' THEN 365 ELSE 1 END
+                   / (CASE unit WHEN 'month' THEN 1 ELSE 12 END * n))"""
+PAYING = f"""SELECT s.plan_id, p.name, {PRICE} FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+      LEFT JOIN plan_prices pp ON pp.id = s.price_id WHERE s.status IN ('active', 'past_due')"""
 MRR_SQL = f"""
-SELECT currency, SUM(ROUND(amount::numeric * CASE unit WHEN 'week' THEN 52 WHEN 'day' THEN 365 ELSE 1 END
-                           / (CASE unit WHEN 'month' THEN 1 ELSE 12 END * n)))::bigint AS mrr
-FROM (SELECT {PRICE} FROM subscriptions s JOIN plans p ON p.id = s.plan_id
-      LEFT JOIN plan_prices pp ON pp.id = s.price_id WHERE s.status IN ('active', 'past_due')) priced
-GROUP BY currency ORDER BY currency"""
+SELECT currency, SUM({MONTHLY})::bigint AS mrr FROM ({PAYING}) priced GROUP BY currency ORDER BY currency"""
+PLAN_MRR_SQL = f"""
+SELECT plan_id, name, currency, COUNT(*) AS subscribers, SUM({MONTHLY})::bigint AS mrr
+FROM ({PAYING}) priced GROUP BY plan_id, name, currency ORDER BY mrr DESC, name"""
 PER_PLAN_SQL = """
 SELECT p.id AS plan_id, p.code, COUNT(*) FILTER (WHERE s.status = 'active') AS active,
        COUNT(*) FILTER (WHERE s.status = 'trialing') AS trialing
@@ -53,7 +56,7 @@ GROUP BY i.currency ORDER BY i.currency"""
 DUNNING_SQL = """
 SELECT COUNT(*) AS subscriptions, MIN(next_payment_attempt_at) AS next_attempt_at
 FROM subscriptions WHERE status = 'past_due'"""
-QUERIES = {"mrr": MRR_SQL, "per_plan": PER_PLAN_SQL, "movement": MOVEMENT_SQL, "collected": COLLECTED_SQL,
+QUERIES = {"mrr": MRR_SQL, "plan_mrr": PLAN_MRR_SQL, "per_plan": PER_PLAN_SQL, "movement": MOVEMENT_SQL, "collected": COLLECTED_SQL,
            "refunded": REFUNDED_SQL, "outstanding": OUTSTANDING_SQL, "dunning": DUNNING_SQL}
 MONTHS_OF_MONEY = 12
 
@@ -83,6 +86,11 @@ def summary(now: datetime | None = None) -> dict:
             "new_this_month": movement["new"], "churned_this_month": movement["churned"],
             "collected": _rows(COLLECTED_SQL, **bounds), "refunded": _rows(REFUNDED_SQL, **bounds),
             "outstanding": _rows(OUTSTANDING_SQL), "dunning": _rows(DUNNING_SQL)[0]}
+
+
+def mrr_per_plan() -> list[dict]:
+    """Paying (active and past-due) subscribers and MRR per plan and currency, as the summary's MRR counts them."""
+    return _rows(PLAN_MRR_SQL)
 
 
 def summary_rows(data: dict) -> list[tuple]:

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from core.extensions import db
 from subscription_app.catalog.models import AuditEvent, PlanPrice
-from subscription_app.models import CreditNote, Plan, User
+from subscription_app.models import CreditNote, Plan, Subscription, User
 from tests.support.admin_ui import PASSWORD, csrf_of, log_in, post_form
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
@@ -162,3 +162,20 @@ def test_refund_over_the_paid_amount_shows_the_payment_service_error(ui, world, 
     assert response.status_code == 422
     assert "amount_cents" in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(CreditNote)) == 0
+
+
+def test_the_dashboards_mrr_is_the_revenue_summarys(ui, world, admin, client):
+    """Past-due subscribers still owe their plan: the dashboard counts them as the summary does."""
+    log_in(ui)
+    subs = [world.subscribe(world.user(f"mrr{i}@example.com")) for i in range(2)]
+    world.run()
+    late = db.session.get(Subscription, uuid.UUID(subs[1]["id"]))
+    late.status = "past_due"
+    db.session.commit()
+    admin_headers = client.post("/v1/auth/login", json={"email": "ops@example.com", "password": PASSWORD}).json
+    summary = client.get("/v1/admin/reports/summary",
+                         headers={"Authorization": f"Bearer {admin_headers['access_token']}"}).json
+    assert summary["mrr"] == {"USD": 5800}
+    dashboard = ui.get("/admin/").get_data(as_text=True)
+    assert re.search(r'<p class="figure"><span>58.00 USD</span>', dashboard), dashboard
+    assert re.search(r"Pro</th>\s*<td>2</td>\s*<td>58.00 USD</td>", dashboard), dashboard
