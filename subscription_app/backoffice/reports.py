@@ -14,18 +14,20 @@ from sqlalchemy import text
 from core import clock
 from core.extensions import db
 
-PRICE = """COALESCE(pp.amount_cents, p.price_cents) AS amount, COALESCE(pp.currency, p.currency) AS currency,
-           COALESCE(pp.billing_interval, p.billing_interval) AS unit,
-           COALESCE(pp.interval_count, p.interval_count) AS n"""
-MONTHLY = """ROUND(amount::numeric * CASE unit WHEN 'week' THEN 52 WHEN 'day' THEN 365 ELSE 1 END
-                   / (CASE unit WHEN 'month' THEN 1 ELSE 12 END * n))"""
-PAYING = f"""SELECT s.plan_id, p.name, {PRICE} FROM subscriptions s JOIN plans p ON p.id = s.plan_id
-      LEFT JOIN plan_prices pp ON pp.id = s.price_id WHERE s.status IN ('active', 'past_due')"""
+# Paying subscriptions counted per (plan, price version) through ix_subscriptions_status_plan, then
+# priced: a few rows of plans and prices, whatever the number of subscribers.
+PLAN_MRR_SQL = """
+SELECT p.id AS plan_id, p.name, COALESCE(pp.currency, p.currency) AS currency, SUM(g.subscribers)::bigint AS subscribers,
+       SUM(g.subscribers * ROUND(COALESCE(pp.amount_cents, p.price_cents)::numeric
+           * CASE COALESCE(pp.billing_interval, p.billing_interval) WHEN 'week' THEN 52 WHEN 'day' THEN 365 ELSE 1 END
+           / (CASE COALESCE(pp.billing_interval, p.billing_interval) WHEN 'month' THEN 1 ELSE 12 END
+              * COALESCE(pp.interval_count, p.interval_count))))::bigint AS mrr
+FROM (SELECT plan_id, price_id, COUNT(*) AS subscribers FROM subscriptions
+      WHERE status IN ('active', 'past_due') GROUP BY plan_id, price_id) g
+JOIN plans p ON p.id = g.plan_id LEFT JOIN plan_prices pp ON pp.id = g.price_id
+GROUP BY p.id, p.name, 3 ORDER BY mrr DESC, p.name"""
 MRR_SQL = f"""
-SELECT currency, SUM({MONTHLY})::bigint AS mrr FROM ({PAYING}) priced GROUP BY currency ORDER BY currency"""
-PLAN_MRR_SQL = f"""
-SELECT plan_id, name, currency, COUNT(*) AS subscribers, SUM({MONTHLY})::bigint AS mrr
-FROM ({PAYING}) priced GROUP BY plan_id, name, currency ORDER BY mrr DESC, name"""
+SELECT currency, SUM(mrr)::bigint AS mrr FROM ({PLAN_MRR_SQL}) per_plan GROUP BY currency ORDER BY currency"""
 PER_PLAN_SQL = """
 SELECT p.id AS plan_id, p.code, COUNT(*) FILTER (WHERE s.status = 'active') AS active,
        COUNT(*) FILTER (WHERE s.status = 'trialing') AS trialing
