@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     retention_budget_seconds: int = Field(
         60, ge=1, description="A retention run stops after this and leaves the rest to the next run")
     retention_interval_seconds: int = Field(3600, ge=60, description="How often the retention job runs")
+    status_wait_max_seconds: int = Field(
+        10, ge=0, le=25, description="Longest `?wait=` a GET of a subscription may ask for (docs/api.md); "
+                                     "0: no waiting")
+    status_wait_slots: int = Field(
+        8, ge=0, description="Requests of one web process that may wait at once (at most GUNICORN_THREADS - 2); "
+                             "beyond, the answer comes at once with Retry-After")
     login_rate_limit_per_account: str = Field("10 per minute;50 per hour",
                                               description="Login attempts per account (flask-limiter syntax)")
     login_rate_limit_per_ip: str = Field("60 per minute",
@@ -213,7 +219,8 @@ class ServerSettings(BaseSettings):
 
     web_concurrency: int = Field(0, description="gunicorn workers per web process; 0: 2 × CPU cores")
     gunicorn_worker_class: str = Field("gthread", description="gunicorn worker class")
-    gunicorn_threads: int = Field(4, description="Threads per gthread worker")
+    gunicorn_threads: int = Field(
+        12, description="Threads per gthread worker; a `?wait=` request holds one (STATUS_WAIT_SLOTS)")
     gunicorn_timeout: int = Field(30, description="Seconds before gunicorn kills a silent worker")
     gunicorn_reuse_port: bool = Field(
         True, description="Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads "
