@@ -39,7 +39,8 @@ def rows(results: dict) -> list[list[str]]:
                       _fmt(pay.get("ratio_to_target"), 2),
                       _fmt((pay.get("cpu_ms_per_payment") or {}).get("servers_workers_postgres"), 1), "-",
                       f"offered {pay['offered_per_s']:g}/s, {pay['completed']}/{pay['posted']} active, "
-                      f"e2e p50 {_fmt(pay.get('e2e_p50_ms'), 0)} ms; web = POST+polls"])
+                      f"e2e p50 {_fmt(pay.get('e2e_p50_ms'), 0)} ms; web = POSTs and Retry-After GETs; "
+                      f"{_fmt(pay.get('gets_per_payment'), 2)} GET ?wait= per payment"])
     floor = pay.get("floor") if pay else None
     if floor:
         table.append(["payments floor (ceilings)", "target 150", _fmt(floor["max_payments_per_s_on_this_box"]),

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         10, ge=0, le=25, description="Longest `?wait=` a GET of a subscription may ask for (docs/api.md); "
                                      "0: no waiting")
     status_wait_slots: int = Field(
-        8, ge=0, description="Requests of one web process that may wait at once (at most GUNICORN_THREADS - 2); "
+        12, ge=0, description="Requests of one web process that may wait at once (at most GUNICORN_THREADS - 4); "
                              "beyond, the answer comes at once with Retry-After")
     login_rate_limit_per_account: str = Field("10 per minute;50 per hour",
                                               description="Login attempts per account (flask-limiter syntax)")
@@ -220,7 +220,7 @@ class ServerSettings(BaseSettings):
     web_concurrency: int = Field(0, description="gunicorn workers per web process; 0: 2 × CPU cores")
     gunicorn_worker_class: str = Field("gthread", description="gunicorn worker class")
     gunicorn_threads: int = Field(
-        12, description="Threads per gthread worker; a `?wait=` request holds one (STATUS_WAIT_SLOTS)")
+        16, description="Threads per gthread worker; a `?wait=` request holds one (STATUS_WAIT_SLOTS)")
     gunicorn_timeout: int = Field(30, description="Seconds before gunicorn kills a silent worker")
     gunicorn_reuse_port: bool = Field(
         True, description="Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads "

@@ -31,7 +31,7 @@ from core.settings import load_server_settings
 log = logging.getLogger(__name__)
 CHANNEL_PREFIX = "status-changed"
 # Threads of a gthread worker that waits never take, so other requests are always served.
-RESERVED_THREADS = 2
+RESERVED_THREADS = 4
 RETRY_AFTER_SECONDS = 1
 _slots: dict[int, threading.BoundedSemaphore] = {}
 _slots_lock = threading.Lock()

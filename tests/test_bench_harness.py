@@ -161,7 +161,10 @@ def test_payments_floor_prices_every_step_at_its_ceiling():
 
 
 def test_payments_load_client_counts_completions_against_a_stand_in_server():
-    """The e2e client against a stand-in that activates each subscription 0.1 s after its POST."""
+    """The e2e client against a stand-in that activates each subscription 0.1 s after its POST.
+
+    The stand-in's GET waits (?wait=) for the change, except every other one, which answers at once with
+    Retry-After as a process with no free wait slot does: the client honours it and asks again."""
     import threading
     import time
 
@@ -175,21 +178,29 @@ def test_payments_load_client_counts_completions_against_a_stand_in_server():
         assert request.headers["Idempotency-Key"] and request.get_json()["card"]["number"] == e2e.CARD["number"]
         return {"id": f"s-{time.time() + 0.1}", "status": "incomplete"}, 201
 
+    refused = {"n": 0}
+
     @fake.get("/v1/subscriptions/<sid>")
     def show(sid):
+        assert request.args["wait"] == "1"
+        refused["n"] += 1
+        if refused["n"] % 2:
+            return {"status": "incomplete"}, 200, {"Retry-After": "0.05"}
+        time.sleep(max(0.0, float(sid[2:]) - time.time()))
         return {"subscription": {"status": "active" if time.time() >= float(sid[2:]) else "incomplete"}}
 
     server = make_server("127.0.0.1", 0, fake, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         result = e2e.run_payments("127.0.0.1", server.server_port, [{"token": "t"}] * 10, "plan", rate=50,
-                                  connections=4, poll_first=0.05, poll_every=0.05, settle=0.0)
+                                  connections=4, wait=1, settle=0.0)
     finally:
         server.shutdown()
     assert result["completed"] == 10 and result["outcomes"] == {"active": 10}
     assert result["http_statuses"]["POST 201"] == 10 and result["http_statuses"]["GET 200"] >= 10
     assert 100 <= result["e2e_p50_ms"] < 1000
-    assert result["web_requests"] == 10 + result["http_statuses"]["GET 200"]
+    assert result["retry_after_answers"] >= 5 and result["gets_per_payment"] >= 1.5
+    assert result["web_requests"] == 10 + result["retry_after_answers"]  # the waits are not web latency
 
 
 def test_results_go_under_the_ignored_out_folder_and_rq_compare_is_opt_in():

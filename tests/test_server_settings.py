@@ -20,7 +20,7 @@ def clean_env(monkeypatch):
 def test_gunicorn_defaults(clean_env):
     conf = runpy.run_path(CONF)
     assert conf["workers"] == multiprocessing.cpu_count() * 2  # WEB_CONCURRENCY unset or 0
-    assert (conf["worker_class"], conf["threads"], conf["timeout"]) == ("gthread", 12, 30)
+    assert (conf["worker_class"], conf["threads"], conf["timeout"]) == ("gthread", 16, 30)
     assert conf["reuse_port"] is True and conf["max_requests"] == 0 and conf["accesslog"] is None
     assert conf["forwarded_allow_ips"] == "127.0.0.1" and conf["control_socket_disable"] is True
 
