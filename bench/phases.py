@@ -89,7 +89,7 @@ def payments(cfg, procs) -> dict:
         return {"skipped": "skipped: endpoint missing"}
     users = fixtures.create_users(cfg.sub_app, "pay", int(cfg.payments_rate * cfg.payments_seconds))
     workers = [procs.worker(f"rq-worker-{i}", []) for i in range(cfg.payments_workers)]
-    time.sleep(2.0)  # let the workers register before the first charge request lands
+    rq_bench.wait_for_workers(cfg.sub_app.extensions["redis"], workers)  # before the first charge request lands
     print(f"[bench] payments e2e: {cfg.payments_rate:g}/s for {cfg.payments_seconds:g}s, "
           f"{cfg.payments_workers} RQ workers", flush=True)
     ceilings = {server["server_pgid"] for server in (getattr(cfg, "ceiling_servers", None) or {}).values()}

@@ -47,6 +47,7 @@ def rows(results: dict) -> list[list[str]]:
                       "-", "-", "-", _fmt(floor["cpu_ms_per_payment"], 1), "-",
                       f"every step at its ceiling, no polls: 150/s needs {_fmt(floor['cores_needed_for_target_at_floor'])} "
                       f"cores at best, {_fmt(floor['cores_needed_for_target_as_measured'])} as measured"])
+    table += bill_run_rows(results)
     for rq in results.get("rq", []):
         name = f"rq {rq['kind']} {rq['worker_class']}"
         if rq.get("error"):
@@ -56,6 +57,30 @@ def rows(results: dict) -> list[list[str]]:
                       _fmt(rq.get("job_p50_ms"), 2), _fmt(rq.get("job_p99_ms"), 2), _fmt(rq.get("ratio"), 2),
                       _fmt(rq.get("cpu_ms_per_job"), 2), "-",
                       f"jobs/s per worker; p50/p99 = job run time; {rq['finished']}/{rq['jobs']} done"])
+    return table
+
+
+def bill_run_rows(results: dict) -> list[list[str]]:
+    """Each bill run against the floor (its steps at this run's ceilings), then the floor and the growth."""
+    summary = results.get("bill_run_summary") or {}
+    floor, growth = summary.get("floor"), summary.get("growth")
+    table = []
+    for r in results.get("bill_run", []):
+        parts = ", ".join(f"{name} {ms:g}" for name, ms in r["cpu_ms_per_renewal_by_process"].items())
+        table.append([f"bill run {r['n']:,} (settled/s)", "floor" if floor else "-", _fmt(r.get("settled_per_s")),
+                      "-", "-", _fmt(r.get("ratio_to_floor"), 2), _fmt(r["cpu_ms_per_renewal"], 1), "-",
+                      f"{r['settled']:,}/{r['n']:,} settled in {_fmt(r['wall_seconds'])} s, {r['rq_workers']} "
+                      f"workers; cpu ms/renewal: {parts}"])
+    if floor:
+        table.append(["bill run floor (ceilings)", "-", _fmt(floor["max_settled_per_s_on_this_box"]), "-", "-", "-",
+                      _fmt(floor["cpu_ms_per_renewal"], 1), "-",
+                      "each renewal's steps at this run's ceilings: " + " + ".join(
+                          f"{s['count']} x {s['priced_as']}" for s in floor["steps"])])
+    if growth:
+        table.append([f"bill run growth {growth['from_n']:,} -> {growth['to_n']:,}", "-", "-", "-", "-", "-",
+                      _fmt(growth["cpu_per_renewal_ratio"], 2), "-",
+                      f"cpu ms/renewal ratio ({'linear' if growth['linear'] else 'NOT linear'}: within 20 %); "
+                      f"settled/s ratio {_fmt(growth['settled_per_s_ratio'], 2)}"])
     return table
 
 

@@ -232,3 +232,45 @@ def test_profile_refuses_an_unknown_route():
 
     with pytest.raises(SystemExit):
         profile.main(["--routes", "use,nope"])
+
+
+def test_bill_run_floor_growth_and_rows():
+    from bench import bill_run, run
+
+    latency = {"rps": 100.0, "p50_ms": 1.0, "p99_ms": 2.0}
+    jobs = {"jobs_per_s": 100.0, "jobs": 10, "finished": 10}
+    results = {
+        "meta": {"cpu_count": 2},
+        "http": [{"name": "jwt", "ceiling": None, "server_cpu_ms_per_request": 1.0, **latency},
+                 {"name": "jwt_pg", "ceiling": None, "server_cpu_ms_per_request": 1.5, **latency}],
+        "rq": [{"kind": "trivial", "worker_class": "SimpleWorker", "cpu_ms_per_job": 2.0, **jobs},
+               {"kind": "delivery", "worker_class": "SimpleWorker", "cpu_ms_per_job": 6.0, **jobs}],
+        "bill_run": [
+            {"n": 1000, "settled": 1000, "wall_seconds": 100.0, "settled_per_s": 10.0, "rq_workers": 4,
+             "cpu_ms_per_renewal": 50.0, "cpu_ms_per_renewal_by_process": {"rq-worker": 30.0, "postgresql": 20.0}},
+            {"n": 10000, "settled": 10000, "wall_seconds": 800.0, "settled_per_s": 12.5, "rq_workers": 4,
+             "cpu_ms_per_renewal": 65.0, "cpu_ms_per_renewal_by_process": {"rq-worker": 40.0, "postgresql": 25.0}}],
+    }
+    floor = run.bill_run_floor(results)
+    # 0.5 (jwt_pg - jwt: one PostgreSQL read) + 3 x 6.0 (deliveries) + 2.0 (submit job) = 20.5 ms
+    assert floor["cpu_ms_per_renewal"] == 20.5
+    assert floor["max_settled_per_s_on_this_box"] == round(2000 / 20.5, 1)
+    assert results["bill_run"][0]["ratio_to_floor"] == round(10.0 / (2000 / 20.5), 2)
+    growth = bill_run.growth(results["bill_run"])
+    assert growth["cpu_per_renewal_ratio"] == 1.3 and growth["linear"] is False
+    assert growth["settled_per_s_ratio"] == 1.25
+    results["bill_run_summary"] = {"floor": floor, "growth": growth}
+    text = report.table_text(results)
+    assert "bill run 10,000 (settled/s)" in text and "NOT linear" in text and "bill run floor" in text
+    assert run.bill_run_floor({**results, "rq": []}) is None  # a skipped phase: no floor
+
+
+def test_bill_run_sizes_are_a_comma_list_and_quick_runs_200():
+    from bench import run
+
+    assert run.parse_args([]).bill_run_n == [1000, 10000]
+    assert run.parse_args(["--bill-run-n", "100000"]).bill_run_n == [100000]
+    assert run.parse_args(["--quick"]).bill_run_n == [200]
+    assert "bill-run" in run.parse_args([]).only
+    with pytest.raises(SystemExit):
+        run.parse_args(["--bill-run-n", "0"])
