@@ -112,6 +112,9 @@ class Settings(BaseSettings):
         90, ge=1, description="Answered mock gateway requests are deleted after this (unanswered ones stay)")
     webhook_attempt_retention_days: int = Field(
         30, ge=1, description="Integrator webhook attempt logs are deleted after this (deliveries stay)")
+    integration_event_retention_days: int = Field(
+        90, ge=1, description="Integrator events (GET /v1/admin/events, replay) are deleted after this: the "
+                              "replay horizon; an event with a delivery still pending stays")
     retention_batch_rows: int = Field(5000, ge=1, description="Rows one retention DELETE removes per transaction")
     retention_budget_seconds: int = Field(
         60, ge=1, description="A retention run stops after this and leaves the rest to the next run")
