@@ -16,6 +16,7 @@ import uuid
 
 import requests
 from flask import current_app
+from marshmallow import ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -30,6 +31,7 @@ from payment_app import events, gateway
 from core.cards import Card
 from payment_app.models import PaymentInbox, PaymentMethod, Transaction
 from payment_app.reconcile import gateway_key
+from payment_app.schemas import ChargeRequestedSchema
 
 log = logging.getLogger(__name__)
 PAID_STATUSES = ("succeeded", "partially_refunded", "refunded")
@@ -199,6 +201,25 @@ def request_charge(envelope: dict) -> tuple[Transaction, bool]:
         db.session.rollback()
         return _replayed(user_id, key), False
     return txn, True
+
+
+def request_charges(envelopes: list[dict]) -> list[dict]:
+    """A batch of charge.requested events, each applied by request_charge in its own transaction."""
+    results = []
+    for envelope in envelopes:
+        event_id = envelope.get("event_id")
+        try:
+            txn, created = request_charge(ChargeRequestedSchema().load(envelope))
+        except ValidationError as exc:
+            results.append({"event_id": event_id, "status": 422, "errors": exc.messages})
+            continue
+        except ApiError as exc:
+            db.session.rollback()
+            results.append({"event_id": event_id, "status": exc.code, "message": exc.message})
+            continue
+        results.append({"event_id": event_id, "status": 202 if created else 200, "transaction_id": txn.id,
+                        "transaction_status": txn.status})
+    return results
 
 
 def _already_paid(invoice_id) -> str | None:
