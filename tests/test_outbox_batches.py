@@ -9,7 +9,7 @@ import requests
 
 from core import clock, outbox
 from core.extensions import db
-from core.queues import WEBHOOKS, get_queue
+from core.queues import PAYMENTS, WEBHOOKS, get_queue
 from payment_app import gateway
 from payment_app.models import Transaction
 from subscription_app.billing.renewals import run_cycle
@@ -121,6 +121,8 @@ def test_the_batch_receiver_answers_each_event_on_its_own(app, payment_client, s
     assert (first["status"], first["transaction_status"]) == (202, "pending")
     assert again["status"] == 200 and again["transaction_id"] == first["transaction_id"]  # deduped by event id
     assert refused == {"event_id": "evt-bad", "status": 422, "errors": {"data": {"amount_cents": ["Not a valid integer."]}}}
+    [submit] = get_queue(PAYMENTS).jobs  # one gateway job for the batch's new charges
+    assert submit.func_name == "payment_app.payments.submit_many" and submit.args == ([first["transaction_id"]],)
     for body, field in (({"events": []}, "events"), ({"events": [good] * 101}, "events"), ({}, "events")):
         r = payment_client.post("/v1/payments/internal/charges/batch", headers=service_headers, json=body)
         assert r.status_code == 422 and field in r.json["errors"]["json"], r.json
