@@ -47,7 +47,7 @@ def rows(results: dict) -> list[list[str]]:
                       "-", "-", "-", _fmt(floor["cpu_ms_per_payment"], 1), "-",
                       f"every step at its ceiling, no polls: 150/s needs {_fmt(floor['cores_needed_for_target_at_floor'])} "
                       f"cores at best, {_fmt(floor['cores_needed_for_target_as_measured'])} as measured"])
-    table += bill_run_rows(results)
+    table += bill_run_rows(results) + list_rows(results)
     for rq in results.get("rq", []):
         name = f"rq {rq['kind']} {rq['worker_class']}"
         if rq.get("error"):
@@ -81,6 +81,25 @@ def bill_run_rows(results: dict) -> list[list[str]]:
                       _fmt(growth["cpu_per_renewal_ratio"], 2), "-",
                       f"cpu ms/renewal ratio ({'linear' if growth['linear'] else 'NOT linear'}: within 20 %); "
                       f"settled/s ratio {_fmt(growth['settled_per_s_ratio'], 2)}"])
+    return table
+
+
+def list_rows(results: dict) -> list[list[str]]:
+    """bench/lists.py's pages (ms, in-process) and how each list's cursor pages grow with its rows."""
+    lists = results.get("lists") or {}
+    if lists.get("skipped"):
+        return [["lists (bench.lists)", "-", "-", "-", "-", "-", "-", "-", lists["skipped"]]]
+    table = []
+    for r in lists.get("rows", []):
+        table.append([f"{r['list']} ({r['rows']:,} rows)", "-", "-", _fmt(r["cursor_first_ms"], 2),
+                      _fmt(r["cursor_last_ms"], 2), "-", "-", "-",
+                      f"p50/p99 columns: cursor page 1 / last page ms; offset {_fmt(r['offset_first_ms'], 2)} / "
+                      f"{_fmt(r['offset_last_ms'], 2)} ms"])
+    for g in lists.get("growth", []):
+        table.append([f"{g['list']} growth {g['from_rows']:,} -> {g['to_rows']:,} rows", "-", "-",
+                      _fmt(g["cursor_first_ms_growth"], 2), _fmt(g["cursor_last_ms_growth"], 2), "-", "-", "-",
+                      f"latency ratio, cursor page 1 / last page; offset {_fmt(g['offset_first_ms_growth'], 2)} / "
+                      f"{_fmt(g['offset_last_ms_growth'], 2)}"])
     return table
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import runpy
@@ -21,8 +22,10 @@ import subprocess
 import sys
 import time
 
+from bench import lists
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GROUPS = ("ceilings", "product", "payments", "rq", "bill-run")
+GROUPS = ("ceilings", "product", "payments", "rq", "bill-run", "list-growth")
 OPTIONAL_GROUPS = ("rq-compare", "lists")  # run only when named in --only; lists: bench/lists.py, alone
 
 
@@ -206,10 +209,25 @@ def payments_floor(results: dict) -> dict | None:
             if pay.get("cpu_ms_per_payment") else None}
 
 
+def list_growth(args) -> dict:
+    """bench/lists.py in its own process (it empties the bench database: run last), its rows and their growth."""
+    path = os.path.join(args.work_dir, "lists.json")
+    env = {**os.environ, "BENCH_DATABASE_URL": args.database_url, "BENCH_REDIS_URL": args.redis_url}
+    sizes = "1,100" if args.quick else "1,100,10000"
+    command = [sys.executable, "-m", "bench.lists", "--sizes", sizes, "--json", path]
+    if args.quick:
+        command += ["--audit-rows", "1000", "--requests", "10"]
+    print(f"[bench] lists: {' '.join(command[1:])}", flush=True)
+    if subprocess.run(command, cwd=ROOT, env=env).returncode != 0:
+        return {"skipped": "bench.lists failed: see its output above"}
+    with open(path) as f:
+        rows = json.load(f)
+    return {"command": " ".join(command[1:]), "rows": rows, "growth": lists.growth(rows)}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.only == ["lists"]:
-        from bench import lists
         return lists.main([]) + lists.main(["--retention"])
     from bench import bill_run, fixtures, phases, report, scenarios
     from bench.procs import Processes
@@ -265,6 +283,8 @@ def main(argv=None) -> int:
             results["rq"] = phases.rq(args, procs, conn)
         if "rq-compare" in args.only:
             results["rq_compare"] = phases.rq_compare(args, conn)
+        if "list-growth" in args.only:
+            results["lists"] = list_growth(args)
     finally:
         procs.stop_all()
     add_ratios(results)

@@ -274,3 +274,18 @@ def test_bill_run_sizes_are_a_comma_list_and_quick_runs_200():
     assert "bill-run" in run.parse_args([]).only
     with pytest.raises(SystemExit):
         run.parse_args(["--bill-run-n", "0"])
+
+
+def test_list_growth_is_each_lists_latency_at_the_most_rows_over_the_fewest():
+    from bench import lists
+
+    rows = [{"list": "GET /v1/invoices", "rows": n, "cursor_first_ms": first, "cursor_last_ms": 4.0,
+             "offset_first_ms": 6.0, "offset_last_ms": offset_last}
+            for n, first, offset_last in ((10000, 6.0, 12.0), (1, 5.0, 6.0), (100, 5.5, 7.0))]
+    [growth] = lists.growth(rows)
+    assert (growth["from_rows"], growth["to_rows"]) == (1, 10000)
+    assert growth["cursor_first_ms_growth"] == 1.2 and growth["cursor_last_ms_growth"] == 1.0
+    assert growth["offset_last_ms_growth"] == 2.0
+    text = report.table_text({"http": [], "lists": {"rows": rows, "growth": [growth]}})
+    assert "GET /v1/invoices growth 1 -> 10,000 rows" in text and "GET /v1/invoices (10,000 rows)" in text
+    assert "bench.lists failed" in report.table_text({"http": [], "lists": {"skipped": "bench.lists failed"}})
