@@ -27,7 +27,9 @@ def ceilings(cfg, procs) -> list[dict]:
     cfg.ceiling_servers = {}
     for i, (name, method, path) in enumerate(CEILINGS):
         port = cfg.port + i
-        proc = procs.gunicorn(f"ceiling-{name}", f"bench.baseline_apps:{name}", port, ready_path="/ping")
+        # The product's working threads only: a ceiling has no `?wait=` requests to park (gunicorn.conf.py).
+        proc = procs.gunicorn(f"ceiling-{name}", f"bench.baseline_apps:{name}", port, ready_path="/ping",
+                              extra_env={"STATUS_WAIT_SLOTS": "0"})
         body = {} if method == "POST" else None
         entry = scenarios.run_http(name, port=port, method=method, path=path, cfg=cfg, server_pgid=proc.pid,
                                    requests=scenarios.per_user(cfg.read_users, body))

@@ -123,8 +123,8 @@ class Settings(BaseSettings):
         10, ge=0, le=25, description="Longest `?wait=` a GET of a subscription may ask for (docs/api.md); "
                                      "0: no waiting")
     status_wait_slots: int = Field(
-        12, ge=0, description="Requests of one web process that may wait at once (at most GUNICORN_THREADS - 4); "
-                             "beyond, the answer comes at once with Retry-After")
+        12, ge=0, description="Requests of one web process that may wait (`?wait=`) at once, on threads of their "
+                              "own; beyond, the answer comes at once with Retry-After")
     login_rate_limit_per_account: str = Field("10 per minute;50 per hour",
                                               description="Login attempts per account (flask-limiter syntax)")
     login_rate_limit_per_ip: str = Field("60 per minute",
@@ -223,7 +223,8 @@ class ServerSettings(BaseSettings):
     web_concurrency: int = Field(0, description="gunicorn workers per web process; 0: 2 × CPU cores")
     gunicorn_worker_class: str = Field("gthread", description="gunicorn worker class")
     gunicorn_threads: int = Field(
-        16, description="Threads per gthread worker; a `?wait=` request holds one (STATUS_WAIT_SLOTS)")
+        4, description="Requests one gthread worker runs at once; gunicorn starts STATUS_WAIT_SLOTS more "
+                       "threads, for `?wait=` requests while they wait")
     gunicorn_timeout: int = Field(30, description="Seconds before gunicorn kills a silent worker")
     gunicorn_reuse_port: bool = Field(
         True, description="Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads "

@@ -7,8 +7,10 @@ Any code that changes a watched status column publishes on the object's Redis ch
 transaction commits (core/on_commit.py: never for a rollback). A waiting request subscribes before
 it reads, so a change between its read and its wait is not missed, then gives its database
 connection back and blocks on Redis only; without a message it reads once more at the deadline.
-A web process lets at most STATUS_WAIT_SLOTS requests wait at once (never every gunicorn thread):
-beyond that, or with Redis down, the answer comes at once with `Retry-After: 1`.
+A web process lets at most STATUS_WAIT_SLOTS requests wait at once, on threads gunicorn adds for
+them (gunicorn.conf.py): beyond that, or with Redis down, the answer comes at once with
+`Retry-After: 1`. At most GUNICORN_THREADS requests of an app run at once: a waiting request gives
+its turn back while it waits, so the waits' threads never add to the work in flight.
 """
 from __future__ import annotations
 
@@ -30,9 +32,8 @@ from core.settings import load_server_settings
 
 log = logging.getLogger(__name__)
 CHANNEL_PREFIX = "status-changed"
-# Threads of a gthread worker that waits never take, so other requests are always served.
-RESERVED_THREADS = 4
 RETRY_AFTER_SECONDS = 1
+_TURNS = "status_wait_turns"
 _slots: dict[int, threading.BoundedSemaphore] = {}
 _slots_lock = threading.Lock()
 
@@ -76,14 +77,8 @@ def watch(attribute, kind: str) -> None:
         announce_after_commit(kind, target.id)
 
 
-def wait_slots() -> int:
-    """How many requests of this process may wait at once: the setting, within the gunicorn threads."""
-    threads = load_server_settings().gunicorn_threads
-    return max(0, min(current_app.config["SETTINGS"].status_wait_slots, threads - RESERVED_THREADS))
-
-
 def _semaphore() -> threading.BoundedSemaphore | None:
-    size = wait_slots()
+    size = current_app.config["SETTINGS"].status_wait_slots
     if size <= 0:
         return None
     with _slots_lock:
@@ -118,7 +113,11 @@ def _wait(kind, object_id, seconds, read, pending):
         if not pending(current):
             return current
         db.session.close()  # the wait holds no database connection
-        _until_message(pubsub, deadline)
+        _give_turn_back()
+        try:
+            _until_message(pubsub, deadline)
+        finally:
+            _take_turn()
         return read()
     finally:
         pubsub.close()
@@ -145,5 +144,22 @@ def add_retry_after(response):
     return response
 
 
+def _take_turn() -> None:
+    turns = current_app.extensions.get(_TURNS)
+    if turns is not None and not g.get("status_wait_turn"):
+        turns.acquire()
+        g.status_wait_turn = True
+
+
+def _give_turn_back(exc=None) -> None:
+    if g.pop("status_wait_turn", False):
+        current_app.extensions[_TURNS].release()
+
+
 def init_app(app) -> None:
+    # Without it the extra threads would run requests too: more at once than GUNICORN_THREADS, which on
+    # a busy process only makes each of them wait longer for the GIL.
+    app.extensions[_TURNS] = threading.BoundedSemaphore(load_server_settings().gunicorn_threads)
+    app.before_request(_take_turn)
+    app.teardown_request(_give_turn_back)
     app.after_request(add_retry_after)

@@ -30,7 +30,7 @@ def test_gunicorn_reads_the_declared_variables(clean_env):
                         "GUNICORN_ACCESSLOG": "-", "GUNICORN_CONTROL_SOCKET": "/tmp/g.sock"}.items():
         clean_env.setenv(name, value)
     conf = runpy.run_path(CONF)
-    assert (conf["workers"], conf["reuse_port"], conf["threads"], conf["accesslog"]) == (3, False, 2, "-")
+    assert (conf["workers"], conf["reuse_port"], conf["threads"], conf["accesslog"]) == (3, False, 14, "-")
     assert conf["control_socket_disable"] is False and conf["control_socket"] == "/tmp/g.sock"
 
 

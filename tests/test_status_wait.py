@@ -116,6 +116,34 @@ def test_no_free_slot_answers_at_once_with_retry_after(app, client, seeded, make
     assert r.headers["Retry-After"] == "1"
 
 
+def test_at_most_gunicorn_threads_requests_run_at_once_and_a_wait_gives_its_turn_back(app, client, seeded,
+                                                                                      make_user):
+    user, h = make_user()
+    turns = app.extensions[status_wait._TURNS]
+    size = load_server_settings().gunicorn_threads
+    subs = []
+    for _ in range(size + 1):
+        other, oh = make_user()
+        subs.append((oh, _incomplete(client, oh)))
+    waits = [_get_in_thread(app, f"/v1/subscriptions/{sub['id']}?wait=3", oh) for oh, sub in subs]
+    for oh, sub in subs:
+        _wait_for_subscriber(app, sub["id"])  # more waits than turns: each gave its turn back
+    time.sleep(0.3)  # past the subscribe and the first read
+    taken = [turns.acquire(blocking=False) for _ in range(size)]
+    try:
+        assert all(taken)  # no waiting request holds one
+        blocked, result = _get_in_thread(app, "/v1/auth/me", h)
+        time.sleep(0.3)
+        assert result == {}  # no turn free: it queues instead of running beside the others
+    finally:
+        for _ in taken:
+            turns.release()
+    blocked.join(5)
+    assert result["status"] == 200
+    for thread, _ in waits:
+        thread.join(10)
+
+
 def test_status_changes_are_announced_after_commit_only(app, seeded, make_user, client):
     user, h = make_user()
     sub = _incomplete(client, h)
@@ -135,11 +163,12 @@ def test_status_changes_are_announced_after_commit_only(app, seeded, make_user, 
 
 
 def test_gunicorn_settings_leave_room_for_waits():
-    """gthread (a wait holds one thread, not the worker), threads beyond the wait slots, and no timeout mid-wait."""
+    """gthread (a wait holds one thread, not the worker), a thread per wait slot beyond the working ones,
+    and no timeout mid-wait."""
     conf = runpy.run_path("gunicorn.conf.py")
     server = load_server_settings()
     settings = load_settings()
     assert conf["worker_class"] == "gthread"
-    assert conf["threads"] >= settings.status_wait_slots + status_wait.RESERVED_THREADS
+    assert conf["threads"] == server.gunicorn_threads + settings.status_wait_slots
     assert settings.status_wait_max_seconds < conf["timeout"] == server.gunicorn_timeout
     assert settings.status_wait_max_seconds < conf["graceful_timeout"]  # a restart lets the waits finish
