@@ -170,7 +170,7 @@ class ChargeBatchSchema(StrictSchema):
 
 class ChargeBatchResultSchema(ma.Schema):
     event_id = fields.String(allow_none=True)
-    status = fields.Integer(metadata={"description": "What POST /charges would have answered for this event"})
+    status = Integer(metadata={"description": "What POST /charges would have answered for this event"})
     transaction_id = fields.UUID(allow_none=True)
     transaction_status = fields.String(allow_none=True)
     message = fields.String()
