@@ -10,7 +10,9 @@ from core.settings import load_server_settings, load_settings  # noqa: E402
 _server, _app = load_server_settings(), load_settings()
 workers = _server.web_concurrency or multiprocessing.cpu_count() * 2
 worker_class = _server.gunicorn_worker_class
-threads = _server.gunicorn_threads
+# GUNICORN_THREADS run requests; a `?wait=` request parks on one of STATUS_WAIT_SLOTS more threads
+# while it waits (core/status_wait.py), so waits never take the threads that do the work.
+threads = _server.gunicorn_threads + _app.status_wait_slots
 timeout = _server.gunicorn_timeout
 graceful_timeout = 20
 keepalive = 5

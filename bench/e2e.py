@@ -1,10 +1,11 @@
-"""Payments completed end to end per second: POST /v1/subscriptions with a card, poll until active.
+"""Payments completed end to end per second: POST /v1/subscriptions with a card, wait until active.
 
 Open loop: subscriptions are posted at a fixed offered rate (one new user each, so every
-POST is a real first subscription), whatever the server's pace, and each is then polled
-(GET /v1/subscriptions/{id}) until it is active. The path in between is the product's
-real one: outbox -> RQ -> payment service -> mock gateway (1-3 s, no worker held) ->
-gateway webhook -> payment outbox -> RQ -> subscription webhook -> active.
+POST is a real first subscription), whatever the server's pace, and each is then watched with
+`GET /v1/subscriptions/{id}?wait=N` (docs/api.md), which answers when the status changes: no
+poll a second. A `Retry-After` answer (no free wait slot) is honoured before asking again. The
+path in between is the product's real one: outbox -> RQ -> payment service -> mock gateway
+(1-3 s, no worker held) -> gateway webhook -> payment outbox -> RQ -> subscription webhook -> active.
 """
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 class _Run:
-    def __init__(self, pool: Pool, plan_id: str, poll_first: float, poll_every: float, deadline: float):
-        self.pool, self.plan_id = pool, plan_id
-        self.poll_first, self.poll_every, self.deadline = poll_first, poll_every, deadline
-        self.latencies: dict[str, list[float]] = {"post": [], "poll": []}
+    def __init__(self, pool: Pool, plan_id: str, wait: int, deadline: float):
+        self.pool, self.plan_id, self.wait, self.deadline = pool, plan_id, wait, deadline
+        # "wait": GETs that waited for a change (their latency is the wait); "get": answered at once.
+        self.latencies: dict[str, list[float]] = {"post": [], "wait": [], "get": []}
+        self.retry_after = 0
         self.statuses: Counter = Counter()
         self.outcomes: Counter = Counter()
         self.done: list[tuple[float, float]] = []  # (posted_at, active_at), monotonic
@@ -52,9 +54,8 @@ class _Run:
                 return
             body = r.json() or {}
             body = body.get("subscription") or body  # either the subscription or {"subscription": ...}
-            path = f"/v1/subscriptions/{body['id']}" if body.get("id") else "/v1/subscriptions/active"
+            path = f"/v1/subscriptions/{body['id']}?wait={self.wait}"
             status = body.get("status")
-            await asyncio.sleep(self.poll_first)
             while status != "active":
                 if status in TERMINAL_FAILURES:
                     self.outcomes[f"ended {status}"] += 1
@@ -62,20 +63,24 @@ class _Run:
                 if time.monotonic() - posted > self.deadline:
                     self.outcomes["timed out"] += 1
                     return
-                r = await self._call("poll", "GET", path, headers)
-                polled = (r.json() or {}) if r.status == 200 else {}
-                status = (polled.get("subscription") or polled).get("status")
-                if status != "active":
-                    await asyncio.sleep(self.poll_every)
+                r = await self.pool.request("GET", path, headers, None, timeout=self.wait + 20)
+                self.statuses[f"GET {r.status}"] += 1
+                answer = (r.json() or {}) if r.status == 200 else {}
+                status = (answer.get("subscription") or answer).get("status")
+                retry = r.headers.get("retry-after")
+                self.latencies["get" if retry else "wait"].append(r.latency)
+                if retry and status != "active":
+                    self.retry_after += 1
+                    await asyncio.sleep(float(retry))
             self.done.append((posted, time.monotonic()))
             self.outcomes["active"] += 1
         except (OSError, asyncio.TimeoutError, ValueError) as exc:
             self.outcomes[f"client error {exc.__class__.__name__}"] += 1
 
 
-async def _drive(host, port, users, plan_id, rate, connections, poll_first, poll_every, deadline):
+async def _drive(host, port, users, plan_id, rate, connections, wait, deadline):
     pool = Pool(host, port, connections)
-    run = _Run(pool, plan_id, poll_first, poll_every, deadline)
+    run = _Run(pool, plan_id, wait, deadline)
     start = time.monotonic()
     tasks = []
     for i, user in enumerate(users):
@@ -89,22 +94,22 @@ async def _drive(host, port, users, plan_id, rate, connections, poll_first, poll
     return run, start, posting_ended
 
 
-def run_payments(host: str, port: int, users: list[dict], plan_id: str, *, rate: float, connections: int = 64,
-                 poll_first: float = 1.0, poll_every: float = 1.0, deadline: float = 30.0,
-                 settle: float = 4.0) -> dict:
+def run_payments(host: str, port: int, users: list[dict], plan_id: str, *, rate: float, connections: int = 256,
+                 wait: int = 10, deadline: float = 30.0, settle: float = 4.0) -> dict:
     """Offer len(users)/rate seconds of load; completed/s is counted in the steady window.
+
+    Every pending payment holds one connection while it waits, hence the large pool.
 
     The steady window starts `settle` seconds after the first POST (once the 1-3 s gateway
     delay has been paid for the first ones) and ends with the last POST, so neither the
     ramp-up nor the drain of the last few dilutes the rate.
     """
-    run, start, posting_ended = asyncio.run(_drive(host, port, users, plan_id, rate, connections, poll_first,
-                                                   poll_every, deadline))
+    run, start, posting_ended = asyncio.run(_drive(host, port, users, plan_id, rate, connections, wait, deadline))
     window_start, window_end = start + settle, posting_ended
     in_window = sum(1 for _, active in run.done if window_start <= active <= window_end)
     window = max(window_end - window_start, 1e-9)
     last = max((active for _, active in run.done), default=start)
-    web = run.latencies["post"] + run.latencies["poll"]
+    web = run.latencies["post"] + run.latencies["get"]  # what the server answered at once, not the waits
     ms = 1000.0
 
     def p(values, q):
@@ -124,7 +129,9 @@ def run_payments(host: str, port: int, users: list[dict], plan_id: str, *, rate:
         "web_requests": len(web),
         "web_p50_ms": p(web, 50), "web_p99_ms": p(web, 99),
         "post_p50_ms": p(run.latencies["post"], 50), "post_p99_ms": p(run.latencies["post"], 99),
-        "poll_p50_ms": p(run.latencies["poll"], 50), "poll_p99_ms": p(run.latencies["poll"], 99),
+        "wait_p50_ms": p(run.latencies["wait"], 50), "wait_p99_ms": p(run.latencies["wait"], 99),
+        "gets_per_payment": round((len(run.latencies["wait"]) + len(run.latencies["get"])) / max(len(users), 1), 2),
+        "retry_after_answers": run.retry_after,
         "e2e_p50_ms": p([a - b for b, a in run.done], 50), "e2e_p99_ms": p([a - b for b, a in run.done], 99),
-        "poll_first_s": poll_first, "poll_every_s": poll_every,
+        "wait_s": wait,
     }

@@ -12,6 +12,7 @@ delivered outbox rows, and the retention job draining them. Uses the bench datab
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -125,6 +126,18 @@ def run_lists(sub, pay, sizes: list[int], audit_rows: int, requests: int) -> lis
     return results
 
 
+def growth(rows: list[dict]) -> list[dict]:
+    """Per list, how its pages' latency grows from the fewest rows to the most (1.0: not at all)."""
+    out = []
+    for label in dict.fromkeys(r["list"] for r in rows):
+        mine = sorted((r for r in rows if r["list"] == label), key=lambda r: r["rows"])
+        low, high = mine[0], mine[-1]
+        out.append({"list": label, "from_rows": low["rows"], "to_rows": high["rows"],
+                    **{f"{key}_growth": round(high[key] / low[key], 2) if low[key] else None
+                       for key in ("cursor_first_ms", "cursor_last_ms", "offset_first_ms", "offset_last_ms")}})
+    return out
+
+
 def _apps(settings):
     """Both apps, each also served on a loopback port: they call each other (token checks, webhooks)."""
     from werkzeug.serving import make_server
@@ -155,6 +168,7 @@ def main(argv=None) -> int:
     p.add_argument("--requests", type=int, default=30, help="measured requests per page (median kept)")
     p.add_argument("--retention", action="store_true", help="the retention figures instead of the lists")
     p.add_argument("--outbox-rows", type=int, default=1000000)
+    p.add_argument("--json", help="also write the rows to this file (python -m bench.run reads it)")
     args = p.parse_args(argv)
     from bench import fixtures
 
@@ -178,6 +192,9 @@ def main(argv=None) -> int:
     for row in rows:
         print(" | ".join(f"{k}={v}" for k, v in row.items()))
     print(f"[lists] done in {time.monotonic() - started:.0f}s", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2, default=str)
     for server in servers.values():
         server.shutdown()
     return 0

@@ -13,10 +13,10 @@ import time
 
 
 class Response:
-    __slots__ = ("status", "body", "latency")
+    __slots__ = ("status", "body", "latency", "headers")
 
-    def __init__(self, status: int, body: bytes, latency: float):
-        self.status, self.body, self.latency = status, body, latency
+    def __init__(self, status: int, body: bytes, latency: float, headers: dict | None = None):
+        self.status, self.body, self.latency, self.headers = status, body, latency, headers or {}
 
     def json(self):
         return json.loads(self.body) if self.body else None
@@ -44,7 +44,7 @@ class Pool:
             try:
                 started = time.perf_counter()
                 conn[1].write(raw)
-                status, data, keep = await asyncio.wait_for(self._read(conn[0]), timeout)
+                status, data, keep, headers = await asyncio.wait_for(self._read(conn[0]), timeout)
                 latency = time.perf_counter() - started
             except BaseException:
                 conn[1].close()
@@ -53,7 +53,7 @@ class Pool:
                 self._idle.put_nowait(conn)
             else:
                 conn[1].close()
-            return Response(status, data, latency)
+            return Response(status, data, latency, headers)
 
     @staticmethod
     async def _read(reader: asyncio.StreamReader):
@@ -76,7 +76,7 @@ class Pool:
         else:
             data = await reader.readexactly(int(headers.get("content-length", "0")))
         keep = headers.get("connection", "").lower() != "close"
-        return status, data, keep
+        return status, data, keep, headers
 
     async def close(self):
         while not self._idle.empty():

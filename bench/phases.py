@@ -27,7 +27,9 @@ def ceilings(cfg, procs) -> list[dict]:
     cfg.ceiling_servers = {}
     for i, (name, method, path) in enumerate(CEILINGS):
         port = cfg.port + i
-        proc = procs.gunicorn(f"ceiling-{name}", f"bench.baseline_apps:{name}", port, ready_path="/ping")
+        # The product's working threads only: a ceiling has no `?wait=` requests to park (gunicorn.conf.py).
+        proc = procs.gunicorn(f"ceiling-{name}", f"bench.baseline_apps:{name}", port, ready_path="/ping",
+                              extra_env={"STATUS_WAIT_SLOTS": "0"})
         body = {} if method == "POST" else None
         entry = scenarios.run_http(name, port=port, method=method, path=path, cfg=cfg, server_pgid=proc.pid,
                                    requests=scenarios.per_user(cfg.read_users, body))
@@ -89,7 +91,7 @@ def payments(cfg, procs) -> dict:
         return {"skipped": "skipped: endpoint missing"}
     users = fixtures.create_users(cfg.sub_app, "pay", int(cfg.payments_rate * cfg.payments_seconds))
     workers = [procs.worker(f"rq-worker-{i}", []) for i in range(cfg.payments_workers)]
-    time.sleep(2.0)  # let the workers register before the first charge request lands
+    rq_bench.wait_for_workers(cfg.sub_app.extensions["redis"], workers)  # before the first charge request lands
     print(f"[bench] payments e2e: {cfg.payments_rate:g}/s for {cfg.payments_seconds:g}s, "
           f"{cfg.payments_workers} RQ workers", flush=True)
     ceilings = {server["server_pgid"] for server in (getattr(cfg, "ceiling_servers", None) or {}).values()}

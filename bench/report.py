@@ -39,13 +39,15 @@ def rows(results: dict) -> list[list[str]]:
                       _fmt(pay.get("ratio_to_target"), 2),
                       _fmt((pay.get("cpu_ms_per_payment") or {}).get("servers_workers_postgres"), 1), "-",
                       f"offered {pay['offered_per_s']:g}/s, {pay['completed']}/{pay['posted']} active, "
-                      f"e2e p50 {_fmt(pay.get('e2e_p50_ms'), 0)} ms; web = POST+polls"])
+                      f"e2e p50 {_fmt(pay.get('e2e_p50_ms'), 0)} ms; web = POSTs and Retry-After GETs; "
+                      f"{_fmt(pay.get('gets_per_payment'), 2)} GET ?wait= per payment"])
     floor = pay.get("floor") if pay else None
     if floor:
         table.append(["payments floor (ceilings)", "target 150", _fmt(floor["max_payments_per_s_on_this_box"]),
                       "-", "-", "-", _fmt(floor["cpu_ms_per_payment"], 1), "-",
                       f"every step at its ceiling, no polls: 150/s needs {_fmt(floor['cores_needed_for_target_at_floor'])} "
                       f"cores at best, {_fmt(floor['cores_needed_for_target_as_measured'])} as measured"])
+    table += bill_run_rows(results) + list_rows(results)
     for rq in results.get("rq", []):
         name = f"rq {rq['kind']} {rq['worker_class']}"
         if rq.get("error"):
@@ -55,6 +57,49 @@ def rows(results: dict) -> list[list[str]]:
                       _fmt(rq.get("job_p50_ms"), 2), _fmt(rq.get("job_p99_ms"), 2), _fmt(rq.get("ratio"), 2),
                       _fmt(rq.get("cpu_ms_per_job"), 2), "-",
                       f"jobs/s per worker; p50/p99 = job run time; {rq['finished']}/{rq['jobs']} done"])
+    return table
+
+
+def bill_run_rows(results: dict) -> list[list[str]]:
+    """Each bill run against the floor (its steps at this run's ceilings), then the floor and the growth."""
+    summary = results.get("bill_run_summary") or {}
+    floor, growth = summary.get("floor"), summary.get("growth")
+    table = []
+    for r in results.get("bill_run", []):
+        parts = ", ".join(f"{name} {ms:g}" for name, ms in r["cpu_ms_per_renewal_by_process"].items())
+        table.append([f"bill run {r['n']:,} (settled/s)", "floor" if floor else "-", _fmt(r.get("settled_per_s")),
+                      "-", "-", _fmt(r.get("ratio_to_floor"), 2), _fmt(r["cpu_ms_per_renewal"], 1), "-",
+                      f"{r['settled']:,}/{r['n']:,} settled in {_fmt(r['wall_seconds'])} s, {r['rq_workers']} "
+                      f"workers; cpu ms/renewal: {parts}"])
+    if floor:
+        table.append(["bill run floor (ceilings)", "-", _fmt(floor["max_settled_per_s_on_this_box"]), "-", "-", "-",
+                      _fmt(floor["cpu_ms_per_renewal"], 1), "-",
+                      "each renewal's steps at this run's ceilings: " + " + ".join(
+                          f"{s['count']} x {s['priced_as']}" for s in floor["steps"])])
+    if growth:
+        table.append([f"bill run growth {growth['from_n']:,} -> {growth['to_n']:,}", "-", "-", "-", "-", "-",
+                      _fmt(growth["cpu_per_renewal_ratio"], 2), "-",
+                      f"cpu ms/renewal ratio ({'linear' if growth['linear'] else 'NOT linear'}: within 20 %); "
+                      f"settled/s ratio {_fmt(growth['settled_per_s_ratio'], 2)}"])
+    return table
+
+
+def list_rows(results: dict) -> list[list[str]]:
+    """bench/lists.py's pages (ms, in-process) and how each list's cursor pages grow with its rows."""
+    lists = results.get("lists") or {}
+    if lists.get("skipped"):
+        return [["lists (bench.lists)", "-", "-", "-", "-", "-", "-", "-", lists["skipped"]]]
+    table = []
+    for r in lists.get("rows", []):
+        table.append([f"{r['list']} ({r['rows']:,} rows)", "-", "-", _fmt(r["cursor_first_ms"], 2),
+                      _fmt(r["cursor_last_ms"], 2), "-", "-", "-",
+                      f"p50/p99 columns: cursor page 1 / last page ms; offset {_fmt(r['offset_first_ms'], 2)} / "
+                      f"{_fmt(r['offset_last_ms'], 2)} ms"])
+    for g in lists.get("growth", []):
+        table.append([f"{g['list']} growth {g['from_rows']:,} -> {g['to_rows']:,} rows", "-", "-",
+                      _fmt(g["cursor_first_ms_growth"], 2), _fmt(g["cursor_last_ms_growth"], 2), "-", "-", "-",
+                      f"latency ratio, cursor page 1 / last page; offset {_fmt(g['offset_first_ms_growth'], 2)} / "
+                      f"{_fmt(g['offset_last_ms_growth'], 2)}"])
     return table
 
 

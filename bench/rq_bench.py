@@ -80,11 +80,13 @@ def _delivered(payment_app) -> int:
     return count
 
 
-def _wait_for_worker(conn: Redis, proc, seconds: float = 60) -> None:
+def wait_for_workers(conn: Redis, procs: list, seconds: float = 60) -> None:
+    """Until every one of these `flask rq worker` processes has registered (building the apps takes seconds)."""
     deadline = time.monotonic() + seconds
-    while not Worker.all(connection=conn):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the RQ worker did not start; see {proc.bench_name}.log")
+    while len(Worker.all(connection=conn)) < len(procs):
+        for proc in procs:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"an RQ worker did not start; see {proc.bench_name}.log")
         time.sleep(0.1)
 
 
@@ -111,7 +113,7 @@ def measure(processes, conn: Redis, payment_app, *, kind: str, fork: bool, n: in
                             {"SUBSCRIPTION_SERVICE_URL": receiver_url})
     result = {"kind": kind, "worker_class": worker_class, "jobs": n, "command": proc.bench_command}
     try:
-        _wait_for_worker(conn, proc)
+        wait_for_workers(conn, [proc])
         # CPU of the worker (and its forked children), the receiver and PostgreSQL, from here on:
         # the worker's start-up (importing, building both apps) is not counted.
         before = cpu_seconds([proc.pid, *cpu_groups], backend_pids())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import runpy
@@ -21,8 +22,10 @@ import subprocess
 import sys
 import time
 
+from bench import lists
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GROUPS = ("ceilings", "product", "payments", "rq")
+GROUPS = ("ceilings", "product", "payments", "rq", "bill-run", "list-growth")
 OPTIONAL_GROUPS = ("rq-compare", "lists")  # run only when named in --only; lists: bench/lists.py, alone
 
 
@@ -46,6 +49,11 @@ def parse_args(argv=None):
     # 2 workers fell behind inside the whole run where 4 kept up (bench/README.md has the figures).
     p.add_argument("--payments-workers", type=int, default=int(env("BENCH_RQ_WORKERS", "4")),
                    help="`flask rq worker` processes during the payments run")
+    p.add_argument("--bill-run-n", default=env("BENCH_BILL_RUN_N", "1000,10000"),
+                   help="subscriptions due at once, comma separated, one bill run each (bench/bill_run.py; "
+                        "--quick: 200)")
+    p.add_argument("--bill-run-timeout", type=float, default=1800.0,
+                   help="seconds one bill run may take before it is reported incomplete")
     p.add_argument("--rq-jobs", type=int, default=1500,
                    help="trivial jobs for SimpleWorker (--fork: 1/5, delivery: 1/3)")
     p.add_argument("--only", default=",".join(GROUPS), help=f"any of {', '.join(GROUPS + OPTIONAL_GROUPS)}")
@@ -55,7 +63,10 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.warmup, args.duration, args.repeats = 1, 2, 1
-        args.rq_jobs, args.payments_seconds = 300, 6.0
+        args.rq_jobs, args.payments_seconds, args.bill_run_n = 300, 6.0, "200"
+    args.bill_run_n = [int(n) for n in str(args.bill_run_n).split(",") if n.strip()]
+    if any(n < 1 for n in args.bill_run_n):
+        p.error("--bill-run-n takes positive counts, e.g. 1000,10000")
     args.only = [g for g in args.only.split(",") if g]
     unknown = set(args.only) - set(GROUPS + OPTIONAL_GROUPS)
     if unknown:
@@ -134,6 +145,45 @@ PAYMENT_STEPS = (
 )
 
 
+# One renewal of a bill run: the billing job's work on the row, then a payment without the customer's
+# POST and card: the charge request, the gateway's answer and the result back, and the submit job.
+BILL_RUN_STEPS = (
+    ("renew and invoice one subscription in the billing job (one PostgreSQL read at least)", "http", "pg_read", 1),
+    ("outbox delivery of the charge request, gateway answer webhook, outbox delivery of the result",
+     "rq", "delivery SimpleWorker", 3),
+    ("submit the charge to the gateway (job)", "rq", "trivial SimpleWorker", 1),
+)
+
+
+def _priced(steps, results: dict):
+    """(priced steps, CPU ms in all) at this run's ceilings, or None when a ceiling was not measured."""
+    http = {e["name"]: e.get("server_cpu_ms_per_request") for e in results["http"] if e.get("ceiling") is None}
+    if http.get("jwt_pg") and http.get("jwt"):
+        http["pg_read"] = http["jwt_pg"] - http["jwt"]  # what one PostgreSQL primary-key read adds
+    rq = {f"{r['kind']} {r['worker_class']}": r.get("cpu_ms_per_job") for r in results.get("rq", [])}
+    priced, total = [], 0.0
+    for label, kind, ceiling, count in steps:
+        cost = (http if kind == "http" else rq).get(ceiling)
+        if not cost:
+            return None
+        priced.append({"step": label, "priced_as": ceiling, "count": count, "cpu_ms": round(cost * count, 2)})
+        total += cost * count
+    return priced, total
+
+
+def bill_run_floor(results: dict) -> dict | None:
+    """Each renewal's steps at this run's ceilings: a lower bound on its CPU, hence an upper one on settled/s."""
+    priced = _priced(BILL_RUN_STEPS, results)
+    runs = [r for r in results.get("bill_run", []) if r.get("settled_per_s")]
+    if priced is None or not runs:
+        return None
+    steps, total = priced
+    floor_rate = (results["meta"]["cpu_count"] or 1) * 1000 / total
+    for r in runs:
+        r["ratio_to_floor"] = round(r["settled_per_s"] / floor_rate, 2)
+    return {"steps": steps, "cpu_ms_per_renewal": round(total, 2), "max_settled_per_s_on_this_box": round(floor_rate, 1)}
+
+
 def payments_floor(results: dict) -> dict | None:
     """A lower bound on CPU per payment from this run's own ceilings, hence on what this box can complete.
 
@@ -146,15 +196,10 @@ def payments_floor(results: dict) -> dict | None:
     pay = results.get("payments_e2e") or {}
     if not pay or pay.get("skipped"):
         return None
-    http = {e["name"]: e.get("server_cpu_ms_per_request") for e in results["http"] if e.get("ceiling") is None}
-    rq = {f"{r['kind']} {r['worker_class']}": r.get("cpu_ms_per_job") for r in results.get("rq", [])}
-    steps, total = [], 0.0
-    for label, kind, ceiling, count in PAYMENT_STEPS:
-        cost = (http if kind == "http" else rq).get(ceiling)
-        if not cost:
-            return None  # a phase was skipped (--only): no floor
-        steps.append({"step": label, "priced_as": ceiling, "count": count, "cpu_ms": round(cost * count, 2)})
-        total += cost * count
+    priced = _priced(PAYMENT_STEPS, results)
+    if priced is None:
+        return None  # a phase was skipped (--only): no floor
+    steps, total = priced
     cores = results["meta"]["cpu_count"] or 1
     return {"steps": steps, "cpu_ms_per_payment": round(total, 1),
             "max_payments_per_s_on_this_box": round(cores * 1000 / total, 1),
@@ -164,12 +209,27 @@ def payments_floor(results: dict) -> dict | None:
             if pay.get("cpu_ms_per_payment") else None}
 
 
+def list_growth(args) -> dict:
+    """bench/lists.py in its own process (it empties the bench database: run last), its rows and their growth."""
+    path = os.path.join(args.work_dir, "lists.json")
+    env = {**os.environ, "BENCH_DATABASE_URL": args.database_url, "BENCH_REDIS_URL": args.redis_url}
+    sizes = "1,100" if args.quick else "1,100,10000"
+    command = [sys.executable, "-m", "bench.lists", "--sizes", sizes, "--json", path]
+    if args.quick:
+        command += ["--audit-rows", "1000", "--requests", "10"]
+    print(f"[bench] lists: {' '.join(command[1:])}", flush=True)
+    if subprocess.run(command, cwd=ROOT, env=env).returncode != 0:
+        return {"skipped": "bench.lists failed: see its output above"}
+    with open(path) as f:
+        rows = json.load(f)
+    return {"command": " ".join(command[1:]), "rows": rows, "growth": lists.growth(rows)}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.only == ["lists"]:
-        from bench import lists
         return lists.main([]) + lists.main(["--retention"])
-    from bench import fixtures, phases, report, scenarios
+    from bench import bill_run, fixtures, phases, report, scenarios
     from bench.procs import Processes
 
     fixtures.guard_database(args.database_url)
@@ -197,7 +257,7 @@ def main(argv=None) -> int:
                                                                              *(argv or sys.argv[1:])])}
     results["settings"] = {k: getattr(args, k) for k in ("warmup", "duration", "repeats", "connections", "users",
                                                           "payments_rate", "payments_seconds", "payments_workers",
-                                                          "rq_jobs", "port")}
+                                                          "rq_jobs", "port", "bill_run_n")}
     results["settings"]["bcrypt_rounds"] = settings.bcrypt_rounds
     results["settings"]["env"] = {k: os.environ[k] for k in ("WEB_CONCURRENCY", "GUNICORN_WORKER_CLASS",
                                                              "GUNICORN_THREADS", "LOG_LEVEL") if k in os.environ}
@@ -206,7 +266,7 @@ def main(argv=None) -> int:
         if "ceilings" in args.only:
             args.ceiling_results = phases.ceilings(args, procs)
             results["http"] += args.ceiling_results
-        if "product" in args.only or "payments" in args.only:
+        if {"product", "payments", "bill-run"} & set(args.only):
             args.servers = {"subscription": procs.gunicorn("subscription", "wsgi:subscription_app", args.port + 10),
                             "payment": procs.gunicorn("payment", "wsgi:payment_app", args.port + 11)}
         if "product" in args.only:
@@ -216,17 +276,23 @@ def main(argv=None) -> int:
             results["payments_e2e"] = phases.payments(args, procs)
         if "product" in args.only:
             results["http"].append(phases.transactions(args))
+        if "bill-run" in args.only:
+            results["bill_run"] = bill_run.run(args, procs)
         procs.stop_all()
         if "rq" in args.only:
             results["rq"] = phases.rq(args, procs, conn)
         if "rq-compare" in args.only:
             results["rq_compare"] = phases.rq_compare(args, conn)
+        if "list-growth" in args.only:
+            results["lists"] = list_growth(args)
     finally:
         procs.stop_all()
     add_ratios(results)
     floor = payments_floor(results)
     if floor:
         results["payments_e2e"]["floor"] = floor
+    if results.get("bill_run"):
+        results["bill_run_summary"] = {"floor": bill_run_floor(results), "growth": bill_run.growth(results["bill_run"])}
     results["meta"]["load_average_at_end"] = list(os.getloadavg())
     results["meta"]["elapsed_seconds"] = round(time.monotonic() - started, 1)
     report.write_json(results, args.output)

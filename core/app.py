@@ -10,7 +10,7 @@ from flask import Flask, g, request, send_from_directory
 from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from core import health, logging as billing_logging, metrics, ratelimit
+from core import health, logging as billing_logging, metrics, ratelimit, status_wait
 from core.blueprint import Blueprint
 from core.cli import register_cli
 from core.errors import BillingApi, register_error_handlers
@@ -120,6 +120,7 @@ def build_app(import_name: str, *, service_name: str, title: str, blueprints: It
     redis_ext.init_app(app)
     configure_jwt(app, version_lookup)
     ratelimit.init_app(app)
+    status_wait.init_app(app)
 
     api = BillingApi(app)
     app.extensions["billing_api"] = api

@@ -19,10 +19,13 @@ log = logging.getLogger(__name__)
 ON_COMMIT_KEY = "on_commit"
 
 
-def on_commit(fn) -> None:
-    """Call fn() after the current transaction of db.session commits, never if it does not."""
+def on_commit(fn, outermost: bool = False) -> None:
+    """Call fn() after the current transaction of db.session commits, never if it does not.
+
+    `outermost`: kept with the whole transaction, even when registered inside a SAVEPOINT that rolls back."""
     session = db.session()
-    owner = session.get_nested_transaction() or session.get_transaction() or session.begin()
+    nested = None if outermost else session.get_nested_transaction()
+    owner = nested or session.get_transaction() or session.begin()
     session.info.setdefault(ON_COMMIT_KEY, []).append((owner, fn))
 
 

@@ -15,15 +15,16 @@ exactly-once effects.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import requests
 from flask import current_app
-from sqlalchemy import Index, func, select, text
+from sqlalchemy import Index, func, inspect, select, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
@@ -31,11 +32,15 @@ from core import clock, metrics
 from core.extensions import db
 from core.http import encode, signed_post
 from core.logging import bind_request_id, current_request_id
-from core.queues import WEBHOOKS, enqueue_after_commit
+from core.on_commit import on_commit
+from core.queues import WEBHOOKS, enqueue_after_commit, enqueue_now
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
 BACKOFF_CAP_SECONDS = 3600
+# Rows of one transaction for a batch target go in calls of at most this many (the receivers' limit).
+BATCH_MAX_EVENTS = 100
+_BATCH_KEY = "outbox_batch"
 
 
 class OutboxMixin:
@@ -68,6 +73,10 @@ class OutboxConfig:
     model: type
     targets: dict[str, Callable[[], str]]  # target name -> URL (read from settings at call time)
     deliver_job: Callable                  # the RQ job function that delivers one row of this outbox
+    # Targets that also take {"events": [...]} in one signed call (target name -> URL), and the job
+    # that delivers a list of rows so; a row a batch call did not settle retries through deliver_job.
+    batch_targets: dict[str, Callable[[], str]] = field(default_factory=dict)
+    deliver_batch_job: Callable | None = None
 
 
 _configs: dict[type, OutboxConfig] = {}
@@ -95,8 +104,39 @@ def emit(model, event_type: str, target: str, data: dict, event_id: uuid.UUID | 
     row = model(id=event_id, event_type=event_type, target=target, payload=envelope,
                 request_id=current_request_id())
     db.session.add(row)
-    enqueue_delivery(model, event_id, request_id=row.request_id)
+    _deliver_after_commit(model, row)
     return row
+
+
+def _deliver_after_commit(model, row) -> None:
+    """One delivery job per row, except for a batch target: one job per BATCH_MAX_EVENTS rows of a transaction."""
+    cfg = config_for(model)
+    session = db.session()
+    if row.target not in cfg.batch_targets or cfg.deliver_batch_job is None or not session.in_transaction():
+        enqueue_delivery(model, row.id, request_id=row.request_id)
+        return
+    outer, key = session.get_transaction(), (_BATCH_KEY, model, row.target)
+    pending = session.info.get(key)
+    if pending is None or pending[0] is not outer:
+        pending = (outer, [])
+        session.info[key] = pending
+        on_commit(functools.partial(_enqueue_batches, model, pending[1]), outermost=True)
+    pending[1].append((row, row.id, row.request_id))
+
+
+def _enqueue_batches(model, entries: list) -> None:
+    """After the commit: a lone row goes as usual, more go BATCH_MAX_EVENTS to a job.
+
+    A row added in a SAVEPOINT that rolled back is transient again (SQLAlchemy expunged it): it is left out."""
+    cfg = config_for(model)
+    rows = [(event_id, request_id) for row, event_id, request_id in entries if not inspect(row).transient]
+    for start in range(0, len(rows), BATCH_MAX_EVENTS):
+        chunk = rows[start:start + BATCH_MAX_EVENTS]
+        meta = {"request_id": chunk[0][1]} if chunk[0][1] else {}
+        if len(chunk) == 1:
+            enqueue_now(WEBHOOKS, cfg.deliver_job, str(chunk[0][0]), meta=meta)
+        else:
+            enqueue_now(WEBHOOKS, cfg.deliver_batch_job, [str(i) for i, _ in chunk], meta=meta)
 
 
 def enqueue_delivery(model, event_id, *, delay_seconds: float = 0, request_id: str | None = None):
@@ -134,28 +174,79 @@ def deliver(model, event_id: str) -> str:
             error = f"HTTP {response.status_code}: {response.text[:200]}"
     except requests.RequestException as exc:
         error = f"{exc.__class__.__name__}: {str(exc)[:200]}"
+    attempt = _record_attempt(row, error)
+    db.session.commit()
+    _after_attempt(model, attempt)
+    return attempt["outcome"]
+
+
+def _record_attempt(row, error: str | None) -> dict:
+    """One attempt on the row (in the caller's transaction); what _after_attempt needs once it commits.
+
+    Read before the commit expires the row, so nothing after it opens a transaction that would hold back
+    the retry's enqueue."""
     row.attempts += 1
+    row.last_error = error
+    delay = None
     if error is None:
-        row.delivered_at = _now()
-        row.last_error = None
-        outcome = "delivered"
+        row.delivered_at, outcome = _now(), "delivered"
     elif row.attempts >= MAX_ATTEMPTS:
-        row.dead_at = _now()
-        row.last_error = error
-        outcome = "dead"
+        row.dead_at, outcome = _now(), "dead"
     else:
         delay = backoff_seconds(row.attempts)
-        row.next_attempt_at = _now() + timedelta(seconds=delay)
-        row.last_error = error
-        outcome = "retry"
+        row.next_attempt_at, outcome = _now() + timedelta(seconds=delay), "retry"
+    return {"outcome": outcome, "id": row.id, "event_type": row.event_type, "attempts": row.attempts,
+            "error": error, "delay": delay, "request_id": row.request_id}
+
+
+def _after_attempt(model, attempt: dict) -> None:
+    """After the commit: the metric, and the retry job of a row that failed."""
+    metrics.webhook_delivery(attempt["event_type"], attempt["outcome"])
+    if attempt["outcome"] == "retry":
+        log.warning("outbox delivery of %s failed (attempt %s): %s", attempt["event_type"], attempt["attempts"],
+                    attempt["error"])
+        enqueue_delivery(model, attempt["id"], delay_seconds=attempt["delay"], request_id=attempt["request_id"])
+    elif attempt["outcome"] == "dead":
+        log.error("outbox event %s (%s) gave up after %s attempts", attempt["id"], attempt["event_type"],
+                  attempt["attempts"])
+
+
+def deliver_batch(model, event_ids: list[str]) -> dict:
+    """Deliver rows of one batch target in one signed call; counts by outcome.
+
+    The receiver answers one result per event ({"results": [{"event_id", "status"}]}); a row whose
+    status is not 2xx, or all rows when the call itself fails, count an attempt and retry one by one
+    through the single-event endpoint, with the usual backoff.
+    """
+    cfg = config_for(model)
+    rows = db.session.scalars(
+        select(model).where(model.id.in_([uuid.UUID(str(i)) for i in event_ids]), model.delivered_at.is_(None),
+                            model.dead_at.is_(None))
+        .order_by(model.created_at, model.id).with_for_update(skip_locked=True)).all()
+    if not rows:
+        db.session.rollback()
+        return {"skipped": len(event_ids)}
+    statuses, error = {}, None
+    try:
+        with bind_request_id(rows[0].request_id):
+            response = signed_post(cfg.batch_targets[rows[0].target](), encode({"events": [r.payload for r in rows]}))
+        if 200 <= response.status_code < 300:
+            statuses = {str(a.get("event_id")): a.get("status") for a in response.json().get("results", [])}
+        else:
+            error = f"HTTP {response.status_code}: {response.text[:200]}"
+    except (requests.RequestException, ValueError, AttributeError) as exc:  # ValueError: not JSON
+        error = f"{exc.__class__.__name__}: {str(exc)[:200]}"
+    attempts = []
+    for row in rows:
+        status = statuses.get(str(row.id))
+        ok = isinstance(status, int) and 200 <= status < 300
+        attempts.append(_record_attempt(row, None if ok else error or f"HTTP {status} in a batch of {len(rows)}"))
     db.session.commit()
-    metrics.webhook_delivery(row.event_type, outcome)
-    if outcome == "retry":
-        log.warning("outbox delivery of %s failed (attempt %s): %s", row.event_type, row.attempts, error)
-        enqueue_delivery(model, row.id, delay_seconds=delay, request_id=row.request_id)
-    elif outcome == "dead":
-        log.error("outbox event %s (%s) gave up after %s attempts", row.id, row.event_type, row.attempts)
-    return outcome
+    for attempt in attempts:
+        _after_attempt(model, attempt)
+    outcomes = [a["outcome"] for a in attempts]
+    counts = {o: outcomes.count(o) for o in set(outcomes)}
+    return {**counts, "skipped": len(event_ids) - len(rows)} if len(rows) < len(event_ids) else counts
 
 
 def sweep(model, grace_seconds: float = 10, limit: int = 500) -> int:

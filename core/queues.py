@@ -68,6 +68,14 @@ def enqueue_after_commit(queue_name: str, func, *args, delay: float = 0, **kwarg
     return enqueue()
 
 
+def enqueue_now(queue_name: str, func, *args, **kwargs) -> Job | None:
+    """Enqueue at once, whatever transaction is open: for code that already runs after its commit."""
+    if queue_name not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {queue_name!r}")
+    kwargs["meta"] = job_meta(kwargs.get("meta"))
+    return _enqueue(queue_name, func, args, kwargs, 0)
+
+
 def _enqueue(queue_name: str, func, args: tuple, kwargs: dict, delay: float) -> Job | None:
     queue = get_queue(queue_name)
     try:

@@ -114,10 +114,19 @@ class Settings(BaseSettings):
         90, ge=1, description="Answered mock gateway requests are deleted after this (unanswered ones stay)")
     webhook_attempt_retention_days: int = Field(
         30, ge=1, description="Integrator webhook attempt logs are deleted after this (deliveries stay)")
+    integration_event_retention_days: int = Field(
+        90, ge=1, description="Integrator events (GET /v1/admin/events, replay) are deleted after this: the "
+                              "replay horizon; an event with a delivery still pending stays")
     retention_batch_rows: int = Field(5000, ge=1, description="Rows one retention DELETE removes per transaction")
     retention_budget_seconds: int = Field(
         60, ge=1, description="A retention run stops after this and leaves the rest to the next run")
     retention_interval_seconds: int = Field(3600, ge=60, description="How often the retention job runs")
+    status_wait_max_seconds: int = Field(
+        10, ge=0, le=25, description="Longest `?wait=` a GET of a subscription may ask for (docs/api.md); "
+                                     "0: no waiting")
+    status_wait_slots: int = Field(
+        12, ge=0, description="Requests of one web process that may wait (`?wait=`) at once, on threads of their "
+                              "own; beyond, the answer comes at once with Retry-After")
     login_rate_limit_per_account: str = Field("10 per minute;50 per hour",
                                               description="Login attempts per account (flask-limiter syntax)")
     login_rate_limit_per_ip: str = Field("60 per minute",
@@ -215,7 +224,9 @@ class ServerSettings(BaseSettings):
 
     web_concurrency: int = Field(0, description="gunicorn workers per web process; 0: 2 × CPU cores")
     gunicorn_worker_class: str = Field("gthread", description="gunicorn worker class")
-    gunicorn_threads: int = Field(4, description="Threads per gthread worker")
+    gunicorn_threads: int = Field(
+        4, description="Requests one gthread worker runs at once; gunicorn starts STATUS_WAIT_SLOTS more "
+                       "threads, for `?wait=` requests while they wait")
     gunicorn_timeout: int = Field(30, description="Seconds before gunicorn kills a silent worker")
     gunicorn_reuse_port: bool = Field(
         True, description="Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads "

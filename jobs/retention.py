@@ -1,4 +1,4 @@
-"""Retention: periodic deletes that keep the outbox, inbox, gateway and webhook-attempt tables bounded.
+"""Retention: periodic deletes that keep the outbox, inbox, gateway, integration event and webhook-attempt tables bounded.
 
 Each rule deletes rows older than its window (a Settings attribute, in days) in batches of
 `retention_batch_rows`, one short transaction per batch so no long lock is held, and stops at
@@ -13,13 +13,13 @@ from datetime import timedelta
 from typing import Callable
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 
 from core import clock
 from core.extensions import db
 from jobs.context import service_context
 from payment_app.models import MockGatewayRequest, PaymentInbox, PaymentOutbox
-from subscription_app.integrations.models import WebhookAttempt
+from subscription_app.integrations.models import IntegrationEvent, WebhookAttempt, WebhookDelivery
 from subscription_app.models import SubscriptionInbox, SubscriptionOutbox
 
 
@@ -51,6 +51,12 @@ def _attempted_before(model, cutoff):
     return (model.attempted_at < cutoff,)
 
 
+def _settled_before(model, cutoff):
+    # A delivery still pending is work to do: its event stays until it succeeds or dies.
+    pending = exists().where(WebhookDelivery.event_id == model.id, WebhookDelivery.status == "pending")
+    return (model.created_at < cutoff, ~pending)
+
+
 RULES: tuple[Rule, ...] = (
     Rule("sub_outbox_events", "subscription", SubscriptionOutbox, "outbox_retention_days", _delivered_before),
     Rule("pay_outbox_events", "payment", PaymentOutbox, "outbox_retention_days", _delivered_before),
@@ -59,6 +65,8 @@ RULES: tuple[Rule, ...] = (
     Rule("mock_gateway_requests", "payment", MockGatewayRequest, "gateway_record_retention_days",
          _answered_before),
     Rule("webhook_attempts", "subscription", WebhookAttempt, "webhook_attempt_retention_days", _attempted_before),
+    # Its deliveries and their attempts go with it (ON DELETE CASCADE, migration 0023_billrun).
+    Rule("integration_events", "subscription", IntegrationEvent, "integration_event_retention_days", _settled_before),
 )
 
 

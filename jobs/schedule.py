@@ -62,7 +62,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("idempotency-purge", outbox.purge_idempotency_keys, 3600,
                 description="Drop Idempotency-Key records past their TTL"),
     PeriodicJob("retention", retention.purge_expired_rows, "retention_interval_seconds",
-                description="Delete delivered outbox, old inbox, answered gateway and webhook attempt rows"),
+                description="Delete delivered outbox, old inbox, answered gateway, webhook attempt and "
+                            "integration event rows past their windows"),
     PeriodicJob("usage-sync", ledger.sync_usage, "usage_sync_interval_seconds",
                 timeout_seconds=120, status=ledger.health_status,
                 description="Writes usage counters changed since the last run to PostgreSQL"),

@@ -16,6 +16,7 @@ import uuid
 
 import requests
 from flask import current_app
+from marshmallow import ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -30,6 +31,7 @@ from payment_app import events, gateway
 from core.cards import Card
 from payment_app.models import PaymentInbox, PaymentMethod, Transaction
 from payment_app.reconcile import gateway_key
+from payment_app.schemas import ChargeRequestedSchema
 
 log = logging.getLogger(__name__)
 PAID_STATUSES = ("succeeded", "partially_refunded", "refunded")
@@ -156,11 +158,12 @@ def _existing_by_key(user_id: int, key: str) -> Transaction | None:
                                                        Transaction.idempotency_key == key))
 
 
-def request_charge(envelope: dict) -> tuple[Transaction, bool]:
+def request_charge(envelope: dict, submit: bool = True) -> tuple[Transaction, bool]:
     """charge.requested from the subscription service; (transaction, created).
 
     Deduped twice: by event_id in the inbox and by data.idempotency_key (unique per user),
-    both in the transaction that creates the charge.
+    both in the transaction that creates the charge. `submit=False`: the caller enqueues the
+    gateway job itself (a batch: one job for all its charges).
     """
     data = envelope["data"]
     user_id, key = data["user_id"], data["idempotency_key"]
@@ -189,7 +192,7 @@ def request_charge(envelope: dict) -> tuple[Transaction, bool]:
         # paid here already (by /process, say) is never charged twice, whatever attempt this is.
         events.settle_transaction(txn, succeeded=False, failure_reason=refusal)
     db.session.add(txn)
-    if txn.status == "pending":
+    if txn.status == "pending" and submit:
         _submit_after_commit(txn)
     try:
         db.session.commit()
@@ -199,6 +202,33 @@ def request_charge(envelope: dict) -> tuple[Transaction, bool]:
         db.session.rollback()
         return _replayed(user_id, key), False
     return txn, True
+
+
+def request_charges(envelopes: list[dict]) -> list[dict]:
+    """A batch of charge.requested events, each applied by request_charge in its own transaction.
+
+    The new pending charges go to the gateway in one job once all are committed: if this process dies
+    before it is enqueued, payment_app.resubmit finds them, as when Redis refuses a job."""
+    results, pending = [], []
+    for envelope in envelopes:
+        event_id = envelope.get("event_id")
+        try:
+            txn, created = request_charge(ChargeRequestedSchema().load(envelope), submit=False)
+        except ValidationError as exc:
+            results.append({"event_id": event_id, "status": 422, "errors": exc.messages})
+            continue
+        except ApiError as exc:
+            db.session.rollback()
+            results.append({"event_id": event_id, "status": exc.code, "message": exc.message})
+            continue
+        results.append({"event_id": event_id, "status": 202 if created else 200, "transaction_id": txn.id,
+                        "transaction_status": txn.status})
+        if created and txn.status == "pending":
+            pending.append(str(txn.id))
+    db.session.rollback()  # the results' reads opened a transaction: none is open for the enqueue
+    if pending:
+        enqueue_after_commit(PAYMENTS, "payment_app.payments.submit_many", pending)
+    return results
 
 
 def _already_paid(invoice_id) -> str | None:
@@ -241,6 +271,18 @@ def submit_to_gateway(txn_id: str) -> str | None:
     db.session.commit()
     log.info("%s %s sent to the gateway as %s", row.kind, txn_id, gateway_id)
     return gateway_id
+
+
+def submit_many(txn_ids: list[str]) -> int:
+    """The job for a batch of charges: each sent as submit_to_gateway sends it; how many went."""
+    sent = 0
+    for txn_id in txn_ids:
+        try:
+            sent += submit_to_gateway(txn_id) is not None
+        except Exception:  # noqa: BLE001 - one charge must not hold back the others; the sweep resends it
+            db.session.rollback()
+            log.exception("charge %s not sent to the gateway; payment_app.resubmit will send it", txn_id)
+    return sent
 
 
 def void_verification(txn_id: str) -> str | None:

@@ -159,6 +159,28 @@ class ChargeAcceptedSchema(ma.Schema):
     status = fields.String()
 
 
+# The outbox sends at most this many events of one transaction in one call (core/outbox.py).
+MAX_BATCH_EVENTS = 100
+
+
+class ChargeBatchSchema(StrictSchema):
+    """Several charge.requested envelopes in one signed call; each is checked on its own (a bad one is its 422)."""
+    events = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1, max=MAX_BATCH_EVENTS))
+
+
+class ChargeBatchResultSchema(ma.Schema):
+    event_id = fields.String(allow_none=True)
+    status = Integer(metadata={"description": "What POST /charges would have answered for this event"})
+    transaction_id = fields.UUID(allow_none=True)
+    transaction_status = fields.String(allow_none=True)
+    message = fields.String()
+    errors = fields.Dict()
+
+
+class ChargeBatchAnswerSchema(ma.Schema):
+    results = fields.List(fields.Nested(ChargeBatchResultSchema))
+
+
 class RefundRequestedDataSchema(ma.Schema):
     """Tolerant of fields it does not know, like charge.requested. No user_id: the refund goes to the
     transaction's own owner, whoever asks."""

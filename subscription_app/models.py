@@ -8,6 +8,7 @@ from sqlalchemy import CheckConstraint, Index, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import status_wait
 from core.extensions import db
 from core.idempotency import IdempotencyKeyMixin
 from core.inbox import InboxMixin
@@ -157,6 +158,10 @@ class Subscription(TimestampMixin, db.Model):
     @property
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
+
+
+# GET /v1/subscriptions/{id}?wait= answers when this changes (core/status_wait.py).
+status_wait.watch(Subscription.status, "subscription")
 
 
 class Invoice(TimestampMixin, db.Model):

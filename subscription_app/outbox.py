@@ -16,8 +16,15 @@ def deliver(event_id: str) -> str:
     return outbox.deliver(SubscriptionOutbox, event_id)
 
 
+def deliver_batch(event_ids: list[str]) -> dict:
+    """The job: POST the charge requests of one transaction (a bill-run batch) in one call."""
+    return outbox.deliver_batch(SubscriptionOutbox, event_ids)
+
+
 def init_app(app: Flask) -> None:
     outbox.init_app(app, outbox.OutboxConfig(
         service="subscription", model=SubscriptionOutbox, deliver_job=deliver,
         targets={"payment_charges": _payment_url("/v1/payments/internal/charges"),
-                 "payment_refunds": _payment_url("/v1/payments/internal/refunds")}))
+                 "payment_refunds": _payment_url("/v1/payments/internal/refunds")},
+        batch_targets={"payment_charges": _payment_url("/v1/payments/internal/charges/batch")},
+        deliver_batch_job=deliver_batch))

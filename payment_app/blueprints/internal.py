@@ -4,7 +4,8 @@ from core.blueprint import Blueprint
 from core.pagination import ListArgsSchema
 from core.security import service_auth_required
 from payment_app import payments, refunds
-from payment_app.schemas import (ChargeAcceptedSchema, ChargeRequestedSchema, NewPaymentMethodSchema,
+from payment_app.schemas import (ChargeAcceptedSchema, ChargeBatchAnswerSchema, ChargeBatchSchema,
+                                 ChargeRequestedSchema, NewPaymentMethodSchema,
                                  PaymentMethodSchema, RefundRequestedSchema, ServiceRefundSchema,
                                  TransactionPageSchema)
 
@@ -33,6 +34,21 @@ def request_charge(envelope):
     """Receive a charge.requested event (the subscription service's outbox target payment_charges)."""
     txn, created = payments.request_charge(envelope)
     return {"transaction_id": txn.id, "status": txn.status}, 202 if created else 200
+
+
+@blp.route("/charges/batch", methods=["POST"])
+@service_auth_required
+@blp.doc(security=SERVICE)
+@blp.arguments(ChargeBatchSchema)
+@blp.response(200, ChargeBatchAnswerSchema)
+def request_charges(batch):
+    """Receive up to 100 charge.requested events in one call (the outbox's batch delivery of one bill-run batch).
+
+    Each event is applied exactly as `POST /charges` applies it, in its own transaction, and gets its own
+    result: `status` is what that endpoint would have answered (202, 200, 409, 422), so the sender retries
+    only the events that need it.
+    """
+    return {"results": payments.request_charges(batch["events"])}
 
 
 @blp.route("/refunds", methods=["POST"])

@@ -3,6 +3,7 @@ import uuid
 
 from flask_jwt_extended import jwt_required
 
+from core import status_wait
 from core.blueprint import Blueprint
 from core.idempotency import idempotent, openapi_parameter
 from core.pagination import ListArgsSchema
@@ -78,10 +79,18 @@ def active():
 @blp.route("/<uuid:subscription_id>")
 @jwt_required()
 @blp.doc(security=BEARER)
+@blp.arguments(status_wait.WaitArgsSchema, location="query")
 @blp.response(200, SubscriptionSchema)
-def get_subscription(subscription_id: uuid.UUID):
-    """One subscription of the user, with its latest invoice."""
-    return lifecycle.with_latest_invoice(lifecycle.owned_subscription(current_user_id(), subscription_id))
+def get_subscription(args, subscription_id: uuid.UUID):
+    """One subscription of the user, with its latest invoice.
+
+    With `?wait=N` and the subscription `incomplete` (its first payment in flight), the answer comes
+    as soon as its status changes, or after N seconds with the status as it is then (docs/api.md).
+    """
+    user_id = current_user_id()
+    return status_wait.answer(
+        "subscription", subscription_id, args["wait"], pending=lambda sub: sub.status == "incomplete",
+        read=lambda: lifecycle.with_latest_invoice(lifecycle.owned_subscription(user_id, subscription_id)))
 
 
 @blp.route("/<uuid:subscription_id>/history")

@@ -63,7 +63,9 @@ class WebhookDelivery(db.Model):
     )
 
     id: Mapped[str] = mapped_column(db.String(40), primary_key=True)
-    event_id: Mapped[str] = mapped_column(db.String(40), db.ForeignKey("integration_events.id"), nullable=False)
+    # An expired event (jobs/retention.py) takes its finished deliveries with it.
+    event_id: Mapped[str] = mapped_column(db.String(40), db.ForeignKey("integration_events.id", ondelete="CASCADE"),
+                                          nullable=False)
     endpoint_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), db.ForeignKey("webhook_endpoints.id",
                                                                                     ondelete="CASCADE"),
                                                    nullable=False)

@@ -161,7 +161,10 @@ def test_payments_floor_prices_every_step_at_its_ceiling():
 
 
 def test_payments_load_client_counts_completions_against_a_stand_in_server():
-    """The e2e client against a stand-in that activates each subscription 0.1 s after its POST."""
+    """The e2e client against a stand-in that activates each subscription 0.1 s after its POST.
+
+    The stand-in's GET waits (?wait=) for the change, except every other one, which answers at once with
+    Retry-After as a process with no free wait slot does: the client honours it and asks again."""
     import threading
     import time
 
@@ -175,21 +178,29 @@ def test_payments_load_client_counts_completions_against_a_stand_in_server():
         assert request.headers["Idempotency-Key"] and request.get_json()["card"]["number"] == e2e.CARD["number"]
         return {"id": f"s-{time.time() + 0.1}", "status": "incomplete"}, 201
 
+    refused = {"n": 0}
+
     @fake.get("/v1/subscriptions/<sid>")
     def show(sid):
+        assert request.args["wait"] == "1"
+        refused["n"] += 1
+        if refused["n"] % 2:
+            return {"status": "incomplete"}, 200, {"Retry-After": "0.05"}
+        time.sleep(max(0.0, float(sid[2:]) - time.time()))
         return {"subscription": {"status": "active" if time.time() >= float(sid[2:]) else "incomplete"}}
 
     server = make_server("127.0.0.1", 0, fake, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         result = e2e.run_payments("127.0.0.1", server.server_port, [{"token": "t"}] * 10, "plan", rate=50,
-                                  connections=4, poll_first=0.05, poll_every=0.05, settle=0.0)
+                                  connections=4, wait=1, settle=0.0)
     finally:
         server.shutdown()
     assert result["completed"] == 10 and result["outcomes"] == {"active": 10}
     assert result["http_statuses"]["POST 201"] == 10 and result["http_statuses"]["GET 200"] >= 10
     assert 100 <= result["e2e_p50_ms"] < 1000
-    assert result["web_requests"] == 10 + result["http_statuses"]["GET 200"]
+    assert result["retry_after_answers"] >= 5 and result["gets_per_payment"] >= 1.5
+    assert result["web_requests"] == 10 + result["retry_after_answers"]  # the waits are not web latency
 
 
 def test_results_go_under_the_ignored_out_folder_and_rq_compare_is_opt_in():
@@ -221,3 +232,60 @@ def test_profile_refuses_an_unknown_route():
 
     with pytest.raises(SystemExit):
         profile.main(["--routes", "use,nope"])
+
+
+def test_bill_run_floor_growth_and_rows():
+    from bench import bill_run, run
+
+    latency = {"rps": 100.0, "p50_ms": 1.0, "p99_ms": 2.0}
+    jobs = {"jobs_per_s": 100.0, "jobs": 10, "finished": 10}
+    results = {
+        "meta": {"cpu_count": 2},
+        "http": [{"name": "jwt", "ceiling": None, "server_cpu_ms_per_request": 1.0, **latency},
+                 {"name": "jwt_pg", "ceiling": None, "server_cpu_ms_per_request": 1.5, **latency}],
+        "rq": [{"kind": "trivial", "worker_class": "SimpleWorker", "cpu_ms_per_job": 2.0, **jobs},
+               {"kind": "delivery", "worker_class": "SimpleWorker", "cpu_ms_per_job": 6.0, **jobs}],
+        "bill_run": [
+            {"n": 1000, "settled": 1000, "wall_seconds": 100.0, "settled_per_s": 10.0, "rq_workers": 4,
+             "cpu_ms_per_renewal": 50.0, "cpu_ms_per_renewal_by_process": {"rq-worker": 30.0, "postgresql": 20.0}},
+            {"n": 10000, "settled": 10000, "wall_seconds": 800.0, "settled_per_s": 12.5, "rq_workers": 4,
+             "cpu_ms_per_renewal": 65.0, "cpu_ms_per_renewal_by_process": {"rq-worker": 40.0, "postgresql": 25.0}}],
+    }
+    floor = run.bill_run_floor(results)
+    # 0.5 (jwt_pg - jwt: one PostgreSQL read) + 3 x 6.0 (deliveries) + 2.0 (submit job) = 20.5 ms
+    assert floor["cpu_ms_per_renewal"] == 20.5
+    assert floor["max_settled_per_s_on_this_box"] == round(2000 / 20.5, 1)
+    assert results["bill_run"][0]["ratio_to_floor"] == round(10.0 / (2000 / 20.5), 2)
+    growth = bill_run.growth(results["bill_run"])
+    assert growth["cpu_per_renewal_ratio"] == 1.3 and growth["linear"] is False
+    assert growth["settled_per_s_ratio"] == 1.25
+    results["bill_run_summary"] = {"floor": floor, "growth": growth}
+    text = report.table_text(results)
+    assert "bill run 10,000 (settled/s)" in text and "NOT linear" in text and "bill run floor" in text
+    assert run.bill_run_floor({**results, "rq": []}) is None  # a skipped phase: no floor
+
+
+def test_bill_run_sizes_are_a_comma_list_and_quick_runs_200():
+    from bench import run
+
+    assert run.parse_args([]).bill_run_n == [1000, 10000]
+    assert run.parse_args(["--bill-run-n", "100000"]).bill_run_n == [100000]
+    assert run.parse_args(["--quick"]).bill_run_n == [200]
+    assert "bill-run" in run.parse_args([]).only
+    with pytest.raises(SystemExit):
+        run.parse_args(["--bill-run-n", "0"])
+
+
+def test_list_growth_is_each_lists_latency_at_the_most_rows_over_the_fewest():
+    from bench import lists
+
+    rows = [{"list": "GET /v1/invoices", "rows": n, "cursor_first_ms": first, "cursor_last_ms": 4.0,
+             "offset_first_ms": 6.0, "offset_last_ms": offset_last}
+            for n, first, offset_last in ((10000, 6.0, 12.0), (1, 5.0, 6.0), (100, 5.5, 7.0))]
+    [growth] = lists.growth(rows)
+    assert (growth["from_rows"], growth["to_rows"]) == (1, 10000)
+    assert growth["cursor_first_ms_growth"] == 1.2 and growth["cursor_last_ms_growth"] == 1.0
+    assert growth["offset_last_ms_growth"] == 2.0
+    text = report.table_text({"http": [], "lists": {"rows": rows, "growth": [growth]}})
+    assert "GET /v1/invoices growth 1 -> 10,000 rows" in text and "GET /v1/invoices (10,000 rows)" in text
+    assert "bench.lists failed" in report.table_text({"http": [], "lists": {"skipped": "bench.lists failed"}})

@@ -1,5 +1,6 @@
 """Outbox delivery (signed, retried, swept) and inbox dedupe, on real PostgreSQL and Redis."""
 import json
+from uuid import UUID
 
 import pytest
 from rq import SimpleWorker
@@ -137,7 +138,7 @@ def test_flask_webhooks_replay_delivers_a_dead_event_again(app, payment_app, sin
     sink.status = 200
     _drain(redis_conn)
     with payment_app.app_context():
-        assert db.session.get(PaymentOutbox, row.id).delivered_at is not None
+        assert db.session.get(PaymentOutbox, UUID(event_id)).delivered_at is not None
     missing = runner.invoke(args=["webhooks", "replay", "00000000-0000-0000-0000-000000000000"])
     assert missing.exit_code != 0 and "no outbox event" in missing.output
     assert runner.invoke(args=["webhooks", "replay", "not-a-uuid"]).exit_code != 0

@@ -74,11 +74,44 @@ def _left(app):
 def test_rows_past_their_window_go_and_the_rest_stay(aged_rows):
     done = retention.purge_expired_rows()
     assert done == {"sub_outbox_events": 1, "pay_outbox_events": 1, "sub_inbox_events": 1,
-                    "pay_inbox_events": 1, "mock_gateway_requests": 1, "webhook_attempts": 1}
+                    "pay_inbox_events": 1, "mock_gateway_requests": 1, "webhook_attempts": 1,
+                    "integration_events": 0}
     kept_outbox = ["new-delivered", "old-dead", "old-undelivered"]
     assert _left(aged_rows) == {"sub_outbox": kept_outbox, "pay_outbox": kept_outbox, "sub_inbox": ["new"],
                                 "pay_inbox": ["new"], "gateway": ["new", "old-unanswered"], "attempts": 1}
     assert set(retention.purge_expired_rows().values()) == {0}
+
+
+def _event(event_id, days, delivery_status=None, endpoint=None):
+    db.session.add(IntegrationEvent(id=event_id, type="invoice.paid", api_version="1", object_type="invoice",
+                                    object_id="x", payload={}, created_at=_ago(days)))
+    if delivery_status is not None:
+        db.session.flush()
+        db.session.add(WebhookDelivery(id=f"whd_{event_id}", event_id=event_id, endpoint_id=endpoint.id,
+                                       status=delivery_status))
+        db.session.flush()
+        # Recent, so that only the cascade from its event can take it.
+        db.session.add(WebhookAttempt(delivery_id=f"whd_{event_id}", attempted_at=_ago(1), latency_ms=1))
+
+
+def test_integration_events_past_the_replay_horizon_go_with_their_finished_deliveries(app):
+    with app.app_context():
+        endpoint = WebhookEndpoint(id=uuid.uuid4(), url="http://127.0.0.1:9/hook", secret="s" * 32)
+        db.session.add(endpoint)
+        db.session.flush()
+        _event("evt_old", 91)
+        _event("evt_old_delivered", 91, "succeeded", endpoint)
+        _event("evt_old_dead", 91, "dead", endpoint)
+        _event("evt_old_pending", 91, "pending", endpoint)  # still being retried: it stays
+        _event("evt_new", 89, "succeeded", endpoint)
+        db.session.commit()
+    assert retention.purge_expired_rows()["integration_events"] == 3
+    with app.app_context():
+        assert sorted(db.session.scalars(db.select(IntegrationEvent.id))) == ["evt_new", "evt_old_pending"]
+        assert sorted(db.session.scalars(db.select(WebhookDelivery.event_id))) == ["evt_new", "evt_old_pending"]
+        assert sorted(db.session.scalars(db.select(WebhookAttempt.delivery_id))) == ["whd_evt_new",
+                                                                                    "whd_evt_old_pending"]
+    assert app.config["SETTINGS"].integration_event_retention_days == 90  # the replay horizon (docs/retention.md)
 
 
 def test_a_run_stops_at_its_budget_after_one_batch(app, _apps, monkeypatch):
