@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     integration_event_retention_days: int = Field(
         90, ge=1, description="Integrator events (GET /v1/admin/events, replay) are deleted after this: the "
                               "replay horizon; an event with a delivery still pending stays")
+    refresh_token_retention_days: int = Field(
+        7, ge=1, description="Refresh token rows (rotation and reuse detection) are deleted this long after "
+                             "they expire")
     retention_batch_rows: int = Field(5000, ge=1, description="Rows one retention DELETE removes per transaction")
     retention_budget_seconds: int = Field(
         60, ge=1, description="A retention run stops after this and leaves the rest to the next run")

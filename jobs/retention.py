@@ -21,6 +21,7 @@ from jobs.context import service_context
 from payment_app.models import MockGatewayRequest, PaymentInbox, PaymentOutbox
 from subscription_app.integrations.models import IntegrationEvent, WebhookAttempt, WebhookDelivery
 from subscription_app.models import SubscriptionInbox, SubscriptionOutbox
+from subscription_app.refresh_tokens import RefreshToken
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ def _settled_before(model, cutoff):
     return (model.created_at < cutoff, ~pending)
 
 
+def _expired_before(model, cutoff):
+    # Past its exp claim a refresh token is refused anyway; its row served reuse detection until then.
+    return (model.expires_at < cutoff,)
+
+
 RULES: tuple[Rule, ...] = (
     Rule("sub_outbox_events", "subscription", SubscriptionOutbox, "outbox_retention_days", _delivered_before),
     Rule("pay_outbox_events", "payment", PaymentOutbox, "outbox_retention_days", _delivered_before),
@@ -65,8 +71,9 @@ RULES: tuple[Rule, ...] = (
     Rule("mock_gateway_requests", "payment", MockGatewayRequest, "gateway_record_retention_days",
          _answered_before),
     Rule("webhook_attempts", "subscription", WebhookAttempt, "webhook_attempt_retention_days", _attempted_before),
-    # Its deliveries and their attempts go with it (ON DELETE CASCADE, migration 0023_billrun).
+    # Its deliveries and their attempts go with it (ON DELETE CASCADE, migration 0026_billrun).
     Rule("integration_events", "subscription", IntegrationEvent, "integration_event_retention_days", _settled_before),
+    Rule("refresh_tokens", "subscription", RefreshToken, "refresh_token_retention_days", _expired_before),
 )
 
 

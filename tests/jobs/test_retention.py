@@ -11,6 +11,7 @@ from jobs import retention, schedule
 from payment_app.models import MockGatewayRequest, PaymentInbox, PaymentOutbox
 from subscription_app.integrations.models import IntegrationEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from subscription_app.models import SubscriptionInbox, SubscriptionOutbox
+from subscription_app.refresh_tokens import RefreshToken
 
 
 def _ago(days: float):
@@ -75,7 +76,7 @@ def test_rows_past_their_window_go_and_the_rest_stay(aged_rows):
     done = retention.purge_expired_rows()
     assert done == {"sub_outbox_events": 1, "pay_outbox_events": 1, "sub_inbox_events": 1,
                     "pay_inbox_events": 1, "mock_gateway_requests": 1, "webhook_attempts": 1,
-                    "integration_events": 0}
+                    "integration_events": 0, "refresh_tokens": 0}
     kept_outbox = ["new-delivered", "old-dead", "old-undelivered"]
     assert _left(aged_rows) == {"sub_outbox": kept_outbox, "pay_outbox": kept_outbox, "sub_inbox": ["new"],
                                 "pay_inbox": ["new"], "gateway": ["new", "old-unanswered"], "attempts": 1}
@@ -134,3 +135,19 @@ def test_retention_is_a_registered_periodic_job(app):
     entry = next(j for j in schedule.PERIODIC_JOBS if j.job_id == "retention")
     assert entry.func is retention.purge_expired_rows
     assert entry.interval_seconds == app.config["SETTINGS"].retention_interval_seconds
+
+
+def test_refresh_tokens_go_a_week_after_they_expire(app, make_user):
+    """An expired refresh token is refused by its own exp claim; its row only served reuse detection until then."""
+    user, _ = make_user()
+    with app.app_context():
+        family = uuid.uuid4()
+        db.session.add_all([RefreshToken(jti=uuid.uuid4(), user_id=user.id, family_id=family, expires_at=_ago(days))
+                            for days in (8, 6, -30)])
+        db.session.commit()
+    assert retention.purge_expired_rows()["refresh_tokens"] == 1
+    with app.app_context():
+        left = sorted(round((clock.utcnow() - t.expires_at).total_seconds() / 86400)
+                      for t in db.session.scalars(db.select(RefreshToken)))
+        assert left == [-30, 6]
+    assert app.config["SETTINGS"].refresh_token_retention_days == 7
