@@ -14,25 +14,14 @@ from flask import Flask, current_app
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
-from core import tokens
-
-# KEYS: ent, counter, user dirty set, idempotency record[, revoked token key, token version key]
+# KEYS: ent, counter, user dirty set, idempotency record
 # ARGV: feature, expected period start, expected period end, delta, use idempotency (0/1),
-#       request fingerprint, idempotency ttl, dirty member[, the token's version]
-# The two auth keys (core/tokens.py) come only when the usage store is the auth Redis (never a
-# cluster: they carry no hash tag): then the request's revocation check costs no round trip of its
-# own, and a revoked token is refused before anything is read or counted.
+#       request fingerprint, idempotency ttl, dirty member
 # The expected period comes from a per-process hint; the cached entitlement is the
 # authority, so a stale hint only costs a retry ("stale"), never a wrong key.
 # The counter is only ever created by rehydration or reset, both with its expiry (some
 # days after period end), so the hot path never sets a TTL.
 USE_SCRIPT = """
-if KEYS[5] then
-  if redis.call('EXISTS', KEYS[5]) == 1 then return {'revoked'} end
-  local version = redis.call('GET', KEYS[6])
-  if not version then return {'tv_unknown'} end
-  if tonumber(ARGV[9]) < tonumber(version) then return {'revoked'} end
-end
 local ent = redis.call('HMGET', KEYS[1], 'e', 'ps', 'pe', 'f:' .. ARGV[1], 'why', 't:' .. ARGV[1])
 if not ent[1] then return {'noent'} end
 if ent[1] ~= '1' then return {'forbidden', ent[5] or ''} end
@@ -131,10 +120,6 @@ def init_store(app: Flask) -> UsageStore:
         unindex=client.register_script(UNINDEX_SCRIPT),
     )
     app.extensions["usage_store"] = store
-    settings = app.config["SETTINGS"]
-    # The use script checks token revocation itself when it runs on the auth Redis (same server and db).
-    app.extensions[tokens.REVOCATION_IN_VIEW] = (not settings.usage_redis_cluster
-                                                 and settings.usage_redis == settings.redis_url)
     return store
 
 
