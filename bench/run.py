@@ -21,6 +21,12 @@ import subprocess
 import sys
 import time
 
+from bench import fixtures, lists, phases, report, scenarios
+from bench.phases import PAYMENTS_TARGET
+from bench.procs import Processes
+from core.settings import load_settings
+from subscription_app.seed import ENTERPRISE_MONTHLY_ID
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GROUPS = ("ceilings", "product", "payments", "rq")
 OPTIONAL_GROUPS = ("rq-compare", "lists")  # run only when named in --only; lists: bench/lists.py, alone
@@ -141,8 +147,6 @@ def payments_floor(results: dict) -> dict | None:
     trivial job), and the client's status polls are left out: if the floor already needs more cores than
     the box has, no tuning of the product's own code reaches the target here.
     """
-    from bench.phases import PAYMENTS_TARGET
-
     pay = results.get("payments_e2e") or {}
     if not pay or pay.get("skipped"):
         return None
@@ -167,10 +171,7 @@ def payments_floor(results: dict) -> dict | None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.only == ["lists"]:
-        from bench import lists
         return lists.main([]) + lists.main(["--retention"])
-    from bench import fixtures, phases, report, scenarios
-    from bench.procs import Processes
 
     fixtures.guard_database(args.database_url)
     if shutil.which("wrk") is None:
@@ -181,8 +182,6 @@ def main(argv=None) -> int:
     env = child_env(args)
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "USAGE_REDIS_URL", "BCRYPT_ROUNDS",
                                            "SUBSCRIPTION_SERVICE_URL", "PAYMENT_SERVICE_URL")})
-    from core.settings import load_settings
-    from subscription_app.seed import ENTERPRISE_MONTHLY_ID
 
     settings = load_settings()
     sub_app, pay_app = fixtures.build_apps(settings)
