@@ -2,6 +2,7 @@
 import logging
 import multiprocessing
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # gunicorn does not put the repo on the path
@@ -60,8 +61,6 @@ if _log_format == "json":
 # PROMETHEUS_MULTIPROC_DIR picks the parent (default .run/prometheus); it is set here, in
 # the master, before any worker imports prometheus_client, which reads it at import time.
 def on_starting(server):
-    import shutil
-
     base = os.environ.get("PROMETHEUS_MULTIPROC_DIR_BASE") or _server.prometheus_multiproc_dir \
         or os.path.join(os.path.dirname(os.path.abspath(__file__)), ".run", "prometheus")
     port = str(server.cfg.bind[0]).rsplit(":", 1)[-1].replace("/", "_")
@@ -89,6 +88,7 @@ class _NameTheAddresses(logging.Filter):
 
 
 def child_exit(server, worker):
+    # Not at the top: prometheus_client reads PROMETHEUS_MULTIPROC_DIR at import, which on_starting sets first.
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)

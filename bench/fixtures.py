@@ -14,14 +14,21 @@ import uuid
 from datetime import timedelta
 
 from flask_jwt_extended import create_access_token
+from flask_migrate import upgrade
 from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from core import clock
 from core.extensions import db
+from core.logging import configure_logging
 from core.security import hash_password
 from core.settings import Settings
+from payment_app import create_app as create_payment
+from subscription_app import create_app as create_subscription
+from subscription_app.models import Subscription, User
+from subscription_app.seed import ENTERPRISE_MONTHLY_ID, seed
 
 BENCH_PASSWORD = "bench-password-1"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,8 +50,6 @@ def ensure_services(database_url: str, redis_url: str) -> None:
 
 def quiet_logging(settings: Settings) -> None:
     """Log lines are built (their cost counts) but written to /dev/null; alembic's console handler goes."""
-    from core.logging import configure_logging
-
     handler = configure_logging(settings, "subscription-service", stream=open(os.devnull, "w"))
     logging.getLogger().handlers[:] = [handler]
 
@@ -52,8 +57,6 @@ def quiet_logging(settings: Settings) -> None:
 def one_subscriber(settings: Settings, prefix: str):
     """For the in-process tools: services up, the bench database emptied and seeded, the Redis db
     flushed, and one user on Enterprise; (subscription app, that user's access token)."""
-    from subscription_app.seed import ENTERPRISE_MONTHLY_ID
-
     guard_database(settings.database_url)
     ensure_services(settings.database_url, settings.redis_url)
     sub, _ = build_apps(settings)
@@ -70,18 +73,11 @@ def guard_database(url: str) -> None:
 
 
 def build_apps(settings: Settings):
-    from payment_app import create_app as create_payment
-    from subscription_app import create_app as create_subscription
-
     return create_subscription(settings), create_payment(settings)
 
 
 def reset_database(app) -> dict:
     """Migrate to the head, empty every table (the bench's own database), seed plans and users."""
-    from flask_migrate import upgrade
-
-    from subscription_app.seed import seed
-
     guard_database(app.config["SQLALCHEMY_DATABASE_URI"])
     with app.app_context():
         upgrade()
@@ -102,8 +98,6 @@ def create_users(app, prefix: str, count: int, *, subscribed_plan_id: uuid.UUID 
 
     With `subscribed_plan_id`, each gets an active subscription to that plan for this period.
     """
-    from subscription_app.models import Subscription, User
-
     settings = app.config["SETTINGS"]
     with app.app_context():
         password_hash = hash_password(BENCH_PASSWORD, settings.bcrypt_rounds)
@@ -133,8 +127,6 @@ def create_users(app, prefix: str, count: int, *, subscribed_plan_id: uuid.UUID 
 
 def route_exists(app, method: str, path: str) -> bool:
     """Does this branch's app route `method path`? (A missing one is skipped, not failed.)"""
-    from werkzeug.exceptions import MethodNotAllowed, NotFound
-
     adapter = app.url_map.bind("127.0.0.1")
     try:
         adapter.match(path.split("?")[0], method=method)

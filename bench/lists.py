@@ -19,7 +19,21 @@ import sys
 import threading
 import time
 
+from flask_jwt_extended import create_access_token
 from sqlalchemy import select, text
+from werkzeug.serving import make_server
+
+from bench import fixtures, retention_cost
+from core import clock
+from core.extensions import db
+from core.pagination import encode_cursor
+from core.settings import load_settings
+from jobs.context import register_app
+from payment_app import create_app as create_payment
+from payment_app.models import Transaction
+from subscription_app import create_app as create_subscription
+from subscription_app.catalog.models import AuditEvent
+from subscription_app.models import Invoice
 
 PAGE = 20
 
@@ -37,9 +51,6 @@ def _median_ms(client, path: str, headers: dict, requests: int) -> float:
 
 
 def _fill(app, user_id: int, rows: int) -> None:
-    from core import clock
-    from core.extensions import db
-
     with app.app_context():
         params = {"u": user_id, "rows": rows, "now": clock.utcnow()}
         db.session.execute(text(
@@ -54,9 +65,6 @@ def _fill(app, user_id: int, rows: int) -> None:
 
 def _last_cursor(app, stmt_sql: str, cols, model, params: dict, rows: int) -> str | None:
     """The cursor whose page is the last one: the row just before the last page's first row."""
-    from core.extensions import db
-    from core.pagination import encode_cursor
-
     offset = (rows - 1) // PAGE * PAGE - 1
     if offset < 0:
         return None
@@ -79,17 +87,11 @@ def _measure(app, label: str, path: str, headers: dict, rows: int, last_cursor, 
 
 
 def run_lists(sub, pay, sizes: list[int], audit_rows: int, requests: int) -> list[dict]:
-    from bench import fixtures
-    from payment_app.models import Transaction
-    from subscription_app.catalog.models import AuditEvent
-    from subscription_app.models import Invoice
-
     results = []
     for rows in sizes:
         user = fixtures.create_users(sub, f"lists{rows}", 1)[0]
         _fill(sub, user["id"], rows)
         with sub.app_context():
-            from core.extensions import db
             db.session.execute(text("ANALYZE transactions; ANALYZE invoices"))
             db.session.commit()
         headers = {"Authorization": f"Bearer {user['token']}"}
@@ -103,8 +105,6 @@ def run_lists(sub, pay, sizes: list[int], audit_rows: int, requests: int) -> lis
         results.append(_measure(sub, "GET /v1/invoices", "/v1/invoices", headers, rows, inv_cursor, requests))
         print(f"[lists] {rows} rows: {results[-2]} {results[-1]}", flush=True)
     if audit_rows:
-        from core import clock
-        from core.extensions import db
         admin = fixtures.create_users(sub, "lists-admin", 1)[0]
         with sub.app_context():
             db.session.execute(text("UPDATE users SET role = 'admin' WHERE id = :u"), {"u": admin["id"]})
@@ -115,7 +115,6 @@ def run_lists(sub, pay, sizes: list[int], audit_rows: int, requests: int) -> lis
             db.session.execute(text("ANALYZE audit_events"))
             db.session.commit()
             total = db.session.scalar(text("SELECT count(*) FROM audit_events"))
-        from flask_jwt_extended import create_access_token
         with sub.app_context():
             token = create_access_token(identity=str(admin["id"]), additional_claims={"tv": 0, "role": "admin"})
         cursor = _last_cursor(sub, "SELECT * FROM audit_events ORDER BY at DESC, id DESC",
@@ -140,12 +139,6 @@ def growth(rows: list[dict]) -> list[dict]:
 
 def _apps(settings):
     """Both apps, each also served on a loopback port: they call each other (token checks, webhooks)."""
-    from werkzeug.serving import make_server
-
-    from jobs.context import register_app
-    from payment_app import create_app as create_payment
-    from subscription_app import create_app as create_subscription
-
     apps, servers = {}, {}
     for name in ("subscription", "payment"):
         servers[name] = make_server("127.0.0.1", 0, lambda env, start, n=name: apps[n](env, start), threaded=True)
@@ -170,10 +163,8 @@ def main(argv=None) -> int:
     p.add_argument("--outbox-rows", type=int, default=1000000)
     p.add_argument("--json", help="also write the rows to this file (python -m bench.run reads it)")
     args = p.parse_args(argv)
-    from bench import fixtures
 
     os.environ.update(fixtures.inprocess_env())
-    from core.settings import load_settings
 
     settings = load_settings()
     fixtures.guard_database(settings.database_url)
@@ -184,7 +175,6 @@ def main(argv=None) -> int:
     fixtures.quiet_logging(settings)
     started = time.monotonic()
     if args.retention:
-        from bench import retention_cost
         rows = retention_cost.run(sub, pay, args.outbox_rows)
     else:
         rows = run_lists(sub, pay, [int(s) for s in args.sizes.split(",")], args.audit_rows, args.requests)

@@ -12,6 +12,7 @@ import time
 
 from bench import e2e, fixtures, rq_bench, scenarios
 from bench.procs import cpu_seconds, cpu_used
+from subscription_app.seed import PRO_MONTHLY_ID
 
 CEILINGS = (("bare", "GET", "/ping"), ("jwt", "GET", "/jwt"), ("jwt_evalsha", "POST", "/evalsha"),
             ("jwt_pg", "GET", "/pg"))
@@ -84,8 +85,6 @@ def transactions(cfg) -> dict:
 
 
 def payments(cfg, procs) -> dict:
-    from subscription_app.seed import PRO_MONTHLY_ID
-
     if not fixtures.route_exists(cfg.sub_app, "POST", "/v1/subscriptions"):
         print("[bench] payments e2e: skipped, POST /v1/subscriptions is not routed on this branch", flush=True)
         return {"skipped": "skipped: endpoint missing"}

@@ -26,6 +26,11 @@ import sys
 import tempfile
 import time
 
+from bench import baseline_apps, fixtures
+from core import tokens
+from core.extensions import jwt
+from core.settings import load_settings
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PIECES = {"access log line": "_log_request", "request metrics": "_observe",
           "X-Request-ID header": "_return_request_id", "revocation check": "revocation"}
@@ -36,18 +41,14 @@ WARMUP = 200
 
 
 def _env() -> dict:
-    from bench.fixtures import inprocess_env
-
     # Under valgrind a run outlives the default entitlement TTL: a refresh would land inside the count.
-    return {**inprocess_env(), "USAGE_ENTITLEMENT_TTL_SECONDS": "3600"}
+    return {**fixtures.inprocess_env(), "USAGE_ENTITLEMENT_TTL_SECONDS": "3600"}
 
 
 class Target:
     """One route of one app, with its per-request pieces that can be taken out and put back."""
 
     def __init__(self, route: str, sub, settings, token: str):
-        from bench import baseline_apps
-
         self.route, self.sub = route, sub
         self.app = sub if route in ("use", "me") else baseline_apps.BUILDERS[route](settings)
         self.method, self.path, self.body = ROUTES[route]
@@ -61,9 +62,6 @@ class Target:
 
     def without(self, piece: str) -> None:
         """Take one piece out ("" puts everything back)."""
-        from core import tokens
-        from core.extensions import jwt
-
         jwt.token_in_blocklist_loader(_never_revoked if piece == "revocation" else tokens._is_revoked)
         self.sub.after_request_funcs[None] = [f for f in self._after if not piece or piece not in _name(f)]
 
@@ -78,8 +76,6 @@ def _name(hook) -> str:
 
 def _setup():
     os.environ.update(_env())
-    from bench import fixtures
-    from core.settings import load_settings
 
     settings = load_settings()
     sub, token = fixtures.one_subscriber(settings, "profile")
@@ -121,9 +117,6 @@ def cpu_ms(routes: list[str], pieces: bool, rounds: int, block: int) -> dict[tup
 
 def _child(route: str, count: int, piece: str) -> None:
     """Runs under valgrind: warm up, then count `count` requests of `route` with `piece` taken out."""
-    from bench import fixtures
-    from core.settings import load_settings
-
     settings = load_settings()
     sub, _ = fixtures.build_apps(settings)
     fixtures.quiet_logging(settings)

@@ -130,9 +130,10 @@ def write_json(results: dict, path: str) -> None:
 
 
 def write_chart(results: dict, path: str) -> None:
+    # matplotlib is a dev dependency, loaded only for the chart, and its backend must be set before pyplot loads.
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use("Agg"), as said above
 
     measured = [e for e in results["http"] if not e.get("skipped")]
     paired = [dict(name=f"{e['name']} / {e['ceiling']}", ratio=e["ratio"])

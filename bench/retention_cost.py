@@ -16,15 +16,18 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import text
 
+from bench import fixtures
+from core import clock
 from core.extensions import db
+from core.queues import QUEUE_NAMES, get_queue
+from jobs import outbox, retention
+from jobs.worker import BillingWorker
+from subscription_app.seed import PRO_MONTHLY_ID
 
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
 
 
 def _drain(redis_conn) -> None:
-    from core.queues import QUEUE_NAMES, get_queue
-    from jobs.worker import BillingWorker
-
     queues = [get_queue(n, connection=redis_conn) for n in QUEUE_NAMES]
     for _ in range(50):
         for queue in queues:
@@ -53,9 +56,6 @@ def _table_sizes(app) -> dict:
 
 
 def per_payment(sub, payments: int) -> list[dict]:
-    from bench import fixtures
-    from subscription_app.seed import PRO_MONTHLY_ID
-
     users = fixtures.create_users(sub, "growth", payments)
     before = _table_sizes(sub)
     client = sub.test_client()
@@ -89,9 +89,6 @@ def _timed(fn, repeats: int = 5) -> float:
 
 
 def with_delivered_outbox(sub, rows: int) -> list[dict]:
-    from core import clock
-    from jobs import outbox, retention
-
     with sub.app_context():
         payload = db.session.scalar(text("SELECT payload FROM sub_outbox_events LIMIT 1")) or {}
         started = time.perf_counter()

@@ -36,6 +36,8 @@ from bench.procs import cpu_seconds, cpu_used
 from bench.rq_jobs import noop, post_once
 from core import http, outbox
 from core.extensions import db
+from jobs.worker import BillingWorker
+from payment_app.models import PaymentOutbox
 from core.queues import WEBHOOKS
 from subscription_app import integrations
 from subscription_app.catalog.audit import CLI
@@ -57,8 +59,6 @@ def _enqueue_trivial(conn: Redis, n: int) -> str:
 
 def _enqueue_deliveries(payment_app, n: int) -> str:
     """Outbox rows written and committed by the product's own emit(); its after-commit hook enqueues them."""
-    from payment_app.models import PaymentOutbox
-
     with payment_app.app_context():
         for start in range(0, n, CHUNK):
             for i in range(start, min(start + CHUNK, n)):
@@ -69,8 +69,6 @@ def _enqueue_deliveries(payment_app, n: int) -> str:
 
 
 def _delivered(payment_app) -> int:
-    from payment_app.models import PaymentOutbox
-
     with payment_app.app_context():
         count = db.session.scalar(select(func.count()).select_from(PaymentOutbox)
                                   .where(PaymentOutbox.delivered_at.is_not(None)))
@@ -168,8 +166,6 @@ def _count_round_trips(trips: dict):
 
 def compare_workers(conn: Redis, jobs: int = 600, rounds: int = 6) -> list[dict]:
     """SimpleWorker vs BillingWorker on `jobs` trivial jobs, `rounds` alternating runs each (flushes conn's db)."""
-    from jobs.worker import BillingWorker
-
     logging.basicConfig(stream=open(os.devnull, "w"))
     trips = {"n": 0}
     rates: dict[str, list[float]] = {"SimpleWorker": [], "BillingWorker": []}

@@ -22,7 +22,11 @@ import subprocess
 import sys
 import time
 
-from bench import lists
+from bench import bill_run, fixtures, lists, phases, report, scenarios
+from bench.phases import PAYMENTS_TARGET
+from bench.procs import Processes
+from core.settings import load_settings
+from subscription_app.seed import ENTERPRISE_MONTHLY_ID
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GROUPS = ("ceilings", "product", "payments", "rq", "bill-run", "list-growth")
@@ -191,8 +195,6 @@ def payments_floor(results: dict) -> dict | None:
     trivial job), and the client's status polls are left out: if the floor already needs more cores than
     the box has, no tuning of the product's own code reaches the target here.
     """
-    from bench.phases import PAYMENTS_TARGET
-
     pay = results.get("payments_e2e") or {}
     if not pay or pay.get("skipped"):
         return None
@@ -229,8 +231,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.only == ["lists"]:
         return lists.main([]) + lists.main(["--retention"])
-    from bench import bill_run, fixtures, phases, report, scenarios
-    from bench.procs import Processes
 
     fixtures.guard_database(args.database_url)
     if shutil.which("wrk") is None:
@@ -241,8 +241,6 @@ def main(argv=None) -> int:
     env = child_env(args)
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "USAGE_REDIS_URL", "BCRYPT_ROUNDS",
                                            "SUBSCRIPTION_SERVICE_URL", "PAYMENT_SERVICE_URL")})
-    from core.settings import load_settings
-    from subscription_app.seed import ENTERPRISE_MONTHLY_ID
 
     settings = load_settings()
     sub_app, pay_app = fixtures.build_apps(settings)

@@ -21,6 +21,7 @@ import uuid
 import bcrypt
 
 from bench import wrk
+from bench.fixtures import route_exists
 from bench.procs import cpu_seconds, cpu_used
 from core.http import encode
 from core.security import SERVICE_TOKEN_HEADER, signature_headers
@@ -91,8 +92,6 @@ def run_http(name: str, *, port: int, method: str, path: str, requests: list[tup
     ratios: on a shared machine whose speed drifts over minutes, both sides of a ratio see the same
     conditions.
     """
-    from bench.fixtures import route_exists
-
     entry = {"name": name, "method": method, "path": path, "ceiling": ceiling, "port": port}
     if note:
         entry["note"] = note

@@ -1,12 +1,15 @@
 """Extension objects, created once at import and bound to an app with init_app."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import redis
 from flask import Flask, current_app
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, func
+from sqlalchemy.orm import Mapped, mapped_column
 
 # Stable constraint names, so Alembic migrations stay reviewable.
 NAMING = {
@@ -20,6 +23,14 @@ NAMING = {
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
 migrate = Migrate()
 jwt = JWTManager()
+
+
+class TimestampMixin:
+    """created_at and updated_at, both set by PostgreSQL."""
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), server_default=func.now(),
+                                                 nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), server_default=func.now(),
+                                                 onupdate=func.now(), nullable=False)
 
 
 class RedisExtension:

@@ -10,19 +10,17 @@ revoked token ids in Redis (REVOKED_KEY) are for access tokens revoked one by on
 """
 from __future__ import annotations
 
-import functools
 import time
 from datetime import timedelta
 from typing import Callable, Optional
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 
 from core.errors import ApiError, error_body
 from core.extensions import get_redis, jwt
 
 REVOKED_KEY = "auth:revoked:{jti}"
-REVOCATION_IN_VIEW = "revocation_in_view"  # app.extensions flag: see revocation_checked_in_view
 VERSION_KEY = "auth:tv:{user_id}"
 # The version of a user who is deactivated or gone: above any version a token can carry.
 NO_USER = 2**31 - 1
@@ -88,16 +86,6 @@ def _user_missing(header, payload):
 
 @jwt.token_in_blocklist_loader
 def _is_revoked(header, payload) -> bool:
-    app = current_app._get_current_object()  # one context lookup each: every authenticated request runs this
-    if app.extensions.get(REVOCATION_IN_VIEW):
-        req = request._get_current_object()
-        if getattr(app.view_functions.get(req.endpoint), "checks_revocation_itself", False):
-            req.environ[_DEFERRED] = payload  # the view settles it (revocation_checked_in_view)
-            return False
-    return _check_revoked(payload)
-
-
-def _check_revoked(payload: dict) -> bool:
     # One round trip for both facts (MGET), since every authenticated request pays for it.
     revoked, cached_version = get_redis().mget(REVOKED_KEY.format(jti=payload["jti"]),
                                                VERSION_KEY.format(user_id=payload["sub"]))
@@ -105,66 +93,6 @@ def _check_revoked(payload: dict) -> bool:
         return True
     current = int(cached_version) if cached_version is not None else _load_token_version(payload["sub"])
     return int(payload.get("tv", 0)) < current
-
-
-# --- Revocation checked inside a view's own Redis script ------------------------------------------
-# The hottest route (POST /v1/usage/.../use) makes one Redis round trip: its script reads the two
-# revocation facts above before it touches a counter. That needs the usage store to be this Redis
-# (the app sets extensions[REVOCATION_IN_VIEW] when it is); otherwise the check stays where it was.
-# Fail closed: whatever the view does, a deferred check is settled before any answer leaves it.
-# The state lives in the WSGI environ, which is this request's alone (g can outlive a request).
-_DEFERRED, _SETTLED = "billing.revocation.deferred", "billing.revocation.settled"
-
-
-def revocation_checked_in_view(view):
-    """Mark a view whose Redis script checks revocation (deferred_revocation / revocation_verdict).
-
-    Put it right under @jwt_required(), above the argument parsing, so a 422 cannot hide a 401 (the
-    wrappers above copy the mark to the registered view). If the view ends, normally or with an error,
-    without a verdict, the usual check runs then.
-    """
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        try:
-            result = view(*args, **kwargs)
-        except Exception:
-            _settle_deferred_revocation()  # a revoked token answers 401, not the view's error
-            raise
-        _settle_deferred_revocation()
-        return result
-
-    wrapper.checks_revocation_itself = True
-    return wrapper
-
-
-def deferred_revocation() -> tuple[list[str], str] | None:
-    """([revoked key, version key], the token's version) for the view's script to check, or None."""
-    environ = request.environ if has_request_context() else {}
-    payload = environ.get(_DEFERRED)
-    if payload is None or environ.get(_SETTLED):
-        return None
-    return ([REVOKED_KEY.format(jti=payload["jti"]), VERSION_KEY.format(user_id=payload["sub"])],
-            str(int(payload.get("tv", 0))))
-
-
-def revocation_verdict(outcome: str) -> None:
-    """What the script found: "revoked" raises 401, "tv_unknown" (version not cached) checks here."""
-    if outcome == "tv_unknown":
-        _settle_deferred_revocation()
-        return
-    request.environ[_SETTLED] = True
-    if outcome == "revoked":
-        raise revoked_error()
-
-
-def _settle_deferred_revocation() -> None:
-    environ = request.environ
-    payload = environ.get(_DEFERRED)
-    if payload is None or environ.get(_SETTLED):
-        return
-    environ[_SETTLED] = True
-    if _check_revoked(payload):
-        raise revoked_error()
 
 
 def revoked_error() -> ApiError:

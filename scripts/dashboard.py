@@ -21,9 +21,11 @@ import sys
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
+from rq import Queue
 
-from core.settings import Settings, load_server_settings, load_settings
+from core.logging import configure_logging, is_configured, security_event
 from core.queues import QUEUE_NAMES
+from core.settings import Settings, load_server_settings, load_settings
 from scripts import dashboard_periodic
 
 REALM = "billing rq-dashboard"
@@ -49,16 +51,14 @@ def _same_origin() -> bool:
 
 def _register_project_queues(conn) -> None:
     """List our queues from the start: RQ adds a queue to its registry only on first enqueue."""
-    from rq import Queue
-
     conn.sadd(Queue.redis_queues_keys, *(Queue(name, connection=conn).key for name in QUEUE_NAMES))
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    # Imported here, not at the top: wsgi.py imports this module in every web process, and only the
+    # dashboard's process should load rq-dashboard.
     import rq_dashboard
     from rq_dashboard.web import blueprint, setup_rq_connection
-
-    from core.logging import configure_logging, is_configured, security_event
 
     settings = (settings or load_settings()).validate()
     if not settings.dashboard_username or not settings.dashboard_password:

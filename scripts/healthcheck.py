@@ -24,17 +24,18 @@ def http_ok(url: str) -> bool:
 
 
 def _redis():
+    # Each check imports only what it needs: Docker runs the http one every few seconds, and rq costs ~0.1 s.
     import redis
     return redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), socket_timeout=3)
 
 
 def worker_ok() -> bool:
-    from rq import Worker
+    from rq import Worker  # only this check needs rq (see _redis)
     return any(w.hostname == socket.gethostname() for w in Worker.all(connection=_redis()))
 
 
 def scheduler_ok() -> bool:
-    from rq_scheduler import Scheduler
+    from rq_scheduler import Scheduler  # only this check needs rq-scheduler (see _redis)
     conn = _redis()
     keys = conn.scan_iter(match=Scheduler.redis_scheduler_namespace_prefix + "*", count=100)
     return any(not conn.hexists(key, "death") for key in keys)

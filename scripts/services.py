@@ -20,6 +20,9 @@ import sys
 import time
 from urllib.parse import urlparse
 
+import psycopg2
+from psycopg2 import sql
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_DIR = os.path.join(ROOT, ".run")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", ""}
@@ -87,9 +90,6 @@ def start_redis(port: int) -> None:
 
 
 def ensure_database(url: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
     parsed = urlparse(url)
     name = parsed.path.lstrip("/")
     conn = psycopg2.connect(host=parsed.hostname or "127.0.0.1", port=parsed.port or 5432,

@@ -1,6 +1,7 @@
 """The layering (docs/architecture.md): the import contract holds, a service builds without the other,
-the worker runs each service function in its own service's app context, and the CLI the Procfile
-runs still works."""
+the worker runs each service function in its own service's app context, the CLI the Procfile
+runs still works, and an import inside a function says why."""
+import ast
 import inspect
 import os
 import subprocess
@@ -16,6 +17,7 @@ from jobs.context import service_of
 from jobs.worker import BillingWorker
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAYERED_PACKAGES = ("core", "jobs", "subscription_app", "payment_app")
 
 
 def _run(*argv, env=None):
@@ -90,3 +92,62 @@ def test_a_service_package_names_only_its_own_modules(package):
     for name, value in vars(mod).items():
         if inspect.ismodule(value) and value.__name__.startswith(package + "."):
             assert value.__name__ == f"{package}.{name}"
+
+
+def imports_in_functions_without_why(source: str) -> list[int]:
+    """Line numbers of imports inside a function with no comment on their line or above their group.
+
+    A group is the run of import statements the import belongs to; one comment line right above it
+    (the why: an optional dependency, a cycle the contract forbids, a heavy import on a CLI path)
+    covers the group.
+    """
+    lines = source.splitlines()
+    missing = []
+    for fn in ast.walk(ast.parse(source)):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for body in _statement_lists(fn):
+            for i, node in enumerate(body):
+                if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                    continue
+                first = i
+                while first > 0 and isinstance(body[first - 1], (ast.Import, ast.ImportFrom)):
+                    first -= 1
+                above = lines[body[first].lineno - 2].strip() if body[first].lineno > 1 else ""
+                if "#" not in lines[node.lineno - 1] and not above.startswith("#"):
+                    missing.append(node.lineno)
+    return missing
+
+
+def _statement_lists(fn):
+    """Every list of statements inside a function (its body, and those of its if/with/try/for blocks)."""
+    for node in ast.walk(fn):
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            value = getattr(node, field, None)
+            if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+                yield value
+
+
+@pytest.mark.parametrize("source, missing", [
+    ("def f():\n    import json\n    return json\n", [2]),
+    ("def f():\n    if True:\n        from os import path\n", [3]),
+    ("def f():\n    import json  # optional: only the export needs it\n", []),
+    ("def f():\n    # a cycle the layers forbid at import time\n    import json\n    import os\n", []),
+    ("def f():\n    # why\n    import json\n    x = 1\n    import os\n", [5]),
+    ("import json\n\n\ndef f():\n    return json\n", []),
+])
+def test_the_function_import_check_finds_what_it_should(source, missing):
+    assert imports_in_functions_without_why(source) == missing
+
+
+def test_no_import_inside_a_function_without_a_comment_saying_why():
+    offenders = []
+    for package in LAYERED_PACKAGES:
+        for folder, _, files in os.walk(os.path.join(REPO, package)):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    path = os.path.join(folder, name)
+                    with open(path) as f:
+                        offenders += [f"{os.path.relpath(path, REPO)}:{line}"
+                                      for line in imports_in_functions_without_why(f.read())]
+    assert offenders == [], "move these imports to the top, or say why in a comment above them"

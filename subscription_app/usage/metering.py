@@ -12,7 +12,7 @@ import logging
 from flask import current_app
 from sqlalchemy import func, select
 
-from core import clock, tokens
+from core import clock
 from core.errors import ApiError
 from core.extensions import db
 from subscription_app.models import User
@@ -67,21 +67,14 @@ def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | N
     settings = current_app.config["SETTINGS"]
     fingerprint = _fingerprint(feature, delta)
     idem_key = keys.idempotency(user_id, idempotency_key)
-    auth = tokens.deferred_revocation()  # the token's revocation facts, checked by the script (one round trip)
     for _ in range(MAX_ATTEMPTS):
         ps, pe = _period_hint.get(user_id, (0, 0))
         reply = store.use(
             keys=[keys.entitlement(user_id), keys.counter(user_id, feature, ps), keys.dirty(user_id), idem_key,
-                  keys.sealed(user_id), keys.event_counter(user_id, feature, ps), *(auth[0] if auth else ())],
+                  keys.sealed(user_id), keys.event_counter(user_id, feature, ps)],
             args=[feature, ps, pe, delta, 1 if idempotency_key else 0, fingerprint,
-                  settings.usage_idempotency_ttl_seconds, keys.dirty_member(feature, ps, pe), "e" if event else "u",
-                  *((auth[1],) if auth else ())])
+                  settings.usage_idempotency_ttl_seconds, keys.dirty_member(feature, ps, pe), "e" if event else "u"])
         outcome = reply[0]
-        if auth:
-            tokens.revocation_verdict(outcome)  # 401 if revoked; a version not cached is checked there
-            auth = None
-            if outcome == "tv_unknown":
-                continue
         if outcome == "ok":
             used, limit, _, newly_dirty, marks = reply[1:]
             if newly_dirty:

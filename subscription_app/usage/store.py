@@ -14,16 +14,10 @@ from flask import Flask, current_app
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
-from core import tokens
-
 # KEYS: ent, use counter, user dirty set, idempotency record, seal, event counter
-#       [, revoked token key, token version key]
 # ARGV: feature, expected period start, expected period end, delta, use idempotency (0/1),
 #       request fingerprint, idempotency ttl, dirty member, source ('u' a use call, 'e' a reported
-#       event)[, the token's version]
-# The two auth keys (core/tokens.py) come only when the usage store is the auth Redis (never a
-# cluster: they carry no hash tag): then the request's revocation check costs no round trip of its
-# own, and a revoked token is refused before anything is read or counted.
+#       event)
 # The expected period comes from a per-process hint; the cached entitlement is the
 # authority, so a stale hint only costs a retry ("stale"), never a wrong key.
 # The seal (SEAL_SCRIPT) refuses a period whose final read was taken ("sealed"): the caller waits
@@ -33,12 +27,6 @@ from core import tokens
 # The counters are only ever created by rehydration or reset, both with their expiry (some
 # days after period end), so the hot path never sets a TTL.
 USE_SCRIPT = """
-if KEYS[7] then
-  if redis.call('EXISTS', KEYS[7]) == 1 then return {'revoked'} end
-  local version = redis.call('GET', KEYS[8])
-  if not version then return {'tv_unknown'} end
-  if tonumber(ARGV[10]) < tonumber(version) then return {'revoked'} end
-end
 local ent = redis.call('HMGET', KEYS[1], 'e', 'ps', 'pe', 'f:' .. ARGV[1], 'why', 't:' .. ARGV[1])
 if not ent[1] then return {'noent'} end
 if ent[1] ~= '1' then return {'forbidden', ent[5] or ''} end
@@ -167,10 +155,6 @@ def init_store(app: Flask) -> UsageStore:
         unseal=client.register_script(UNSEAL_SCRIPT),
     )
     app.extensions["usage_store"] = store
-    settings = app.config["SETTINGS"]
-    # The use script checks token revocation itself when it runs on the auth Redis (same server and db).
-    app.extensions[tokens.REVOCATION_IN_VIEW] = (not settings.usage_redis_cluster
-                                                 and settings.usage_redis == settings.redis_url)
     return store
 
 

@@ -12,6 +12,7 @@ from core import metrics
 from core.queues import DEFAULT, PAYMENTS, enqueue_after_commit, get_queue
 from tests.conftest import make_settings
 from tests.support.metrics import scrape, value
+from tests.support.redis_commands import CommandLog
 
 
 def always_fails():
@@ -133,18 +134,6 @@ def test_label_values_per_metric_are_capped(app, redis_conn):
         metrics.payment_outcome(f"outcome_{i}")
     assert redis_conn.hlen(metrics.PAYMENTS_KEY) == metrics.MAX_FIELDS + 1  # the cap, plus "other"
     assert int(redis_conn.hget(metrics.PAYMENTS_KEY, "other")) == 5
-
-
-class CommandLog(redis_lib.Redis):
-    """A real client that also remembers the command of every round trip it makes."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.sent = []
-
-    def execute_command(self, *args, **options):
-        self.sent.append(args[0])
-        return super().execute_command(*args, **options)
 
 
 def test_business_counter_is_one_round_trip_adding_exactly_one(app, redis_conn, settings, monkeypatch):

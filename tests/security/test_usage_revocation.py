@@ -1,7 +1,9 @@
-"""POST /v1/usage/.../use checks token revocation inside its usage script (one Redis round trip).
+"""POST /v1/usage/.../use checks token revocation the way every route does (flask-jwt-extended's
+blocklist loader, core/tokens.py): a revoked token (logged out, rotated, or older than a password
+change) is answered 401 and counts nothing, and a body or feature error never hides the 401.
 
-Whatever path the check takes, a revoked token (logged out, rotated, or older than a password
-change) is answered 401 and counts nothing; a body or feature error never hides the 401.
+Round trips are counted on the app's own clients (tests/support/redis_commands.py), never with
+server-wide statistics, so other users of the Redis server cannot change the count.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from flask_jwt_extended import decode_token
 from core import tokens
 from subscription_app import accounts
 from subscription_app.usage import keys
-from tests.conftest import make_settings
+from tests.support.redis_commands import CommandLog, logged_usage_store
 from tests.support.usage_support import new_subscriber, use
 
 pytestmark = pytest.mark.subscription
@@ -20,6 +22,19 @@ pytestmark = pytest.mark.subscription
 @pytest.fixture
 def subscriber(app, make_user):
     return new_subscriber(make_user)
+
+
+@pytest.fixture
+def sent(app, monkeypatch):
+    """Every command the app sends to its auth Redis and to its usage store, in order, from now on."""
+    settings = app.config["SETTINGS"]
+    auth = CommandLog.from_url(settings.redis_url)
+    usage = CommandLog.from_url(settings.usage_redis, decode_responses=True)
+    monkeypatch.setitem(app.extensions, "redis", auth)
+    monkeypatch.setitem(app.extensions, "usage_store", logged_usage_store(app.extensions["usage_store"], usage))
+    yield {"auth": auth.sent, "usage": usage.sent}
+    auth.close()
+    usage.close()
 
 
 def _counter(app, user, sub):
@@ -32,29 +47,38 @@ def _payload(headers):
     return decode_token(headers["Authorization"].split()[1])
 
 
-def _commands(redis_conn):
-    return {name: stats["calls"] for name, stats in redis_conn.info("commandstats").items()}
-
-
-def test_the_check_rides_in_the_usage_script(app, client, subscriber, redis_conn):
+def test_use_checks_revocation_in_one_round_trip_then_runs_its_script(app, client, subscriber, sent):
     _, headers, _ = subscriber
-    assert app.extensions[tokens.REVOCATION_IN_VIEW] is True  # the test app's usage store is its Redis
-    assert use(client, headers).status_code == 200  # caches the token version
-    before = _commands(redis_conn)
+    assert use(client, headers).status_code == 200  # caches the entitlement, the counter and the token version
+    sent["auth"].clear()
+    sent["usage"].clear()
+    for n in (2, 3):
+        assert use(client, headers).json["used"] == n
+    assert sent["auth"] == ["MGET", "MGET"]  # revoked token id and token version, one round trip a request
+    assert sent["usage"] == ["EVALSHA", "EVALSHA"]
+
+
+def test_the_count_is_this_apps_alone(app, client, subscriber, sent, redis_conn):
+    """Commands sent by anyone else to the same server and database are not counted."""
+    _, headers, _ = subscriber
     assert use(client, headers).status_code == 200
-    after = _commands(redis_conn)
-    assert after.get("cmdstat_mget", 0) == before.get("cmdstat_mget", 0)  # no separate revocation lookup
-    assert after["cmdstat_evalsha"] == before["cmdstat_evalsha"] + 1
-    assert after["cmdstat_exists"] == before.get("cmdstat_exists", 0) + 1  # the revoked-token key, in the script
+    sent["auth"].clear()
+    sent["usage"].clear()
+    for _ in range(5):
+        redis_conn.mget("someone-else", "another-key")
+    assert use(client, headers).status_code == 200
+    assert sent == {"auth": ["MGET"], "usage": ["EVALSHA"]}
 
 
-def test_a_revoked_token_is_refused_and_counts_nothing(app, client, subscriber):
+def test_a_revoked_token_is_refused_before_the_usage_store_is_asked(app, client, subscriber, sent):
     user, headers, sub = subscriber
     assert use(client, headers, delta=2).json["used"] == 2
     tokens.revoke_token(_payload(headers))
+    sent["usage"].clear()
     r = use(client, headers, delta=3)
     assert r.status_code == 401 and r.json["message"] == "Token has been revoked"
     assert r.headers["WWW-Authenticate"] == "Bearer"
+    assert sent["usage"] == []
     assert _counter(app, user, sub) == 2
 
 
@@ -80,9 +104,9 @@ def test_a_token_version_missing_from_redis_is_read_from_postgresql(app, client,
 
 
 @pytest.mark.parametrize("path,body,status_if_valid", [
-    ("/v1/usage/features/widgets/use", {"delta": 0}, 422),           # fails in body validation, before the script
+    ("/v1/usage/features/widgets/use", {"delta": 0}, 422),           # fails in body validation
     ("/v1/usage/features/widgets/use", {"delta": 1, "x": 1}, 422),
-    ("/v1/usage/features/no_such_feature/use", {"delta": 1}, 404),  # fails after the script
+    ("/v1/usage/features/no_such_feature/use", {"delta": 1}, 404),  # fails in the usage script
 ])
 def test_errors_never_hide_a_revoked_token(app, client, subscriber, path, body, status_if_valid):
     _, headers, _ = subscriber
@@ -90,29 +114,3 @@ def test_errors_never_hide_a_revoked_token(app, client, subscriber, path, body, 
     tokens.revoke_token(_payload(headers))
     r = client.post(path, json=body, headers=headers)
     assert r.status_code == 401 and r.json["message"] == "Token has been revoked"
-
-
-def test_without_a_shared_redis_the_usual_check_runs(app, subscriber, redis_conn):
-    """A separate usage Redis (here another db of the same server) cannot see the auth keys."""
-    from core.extensions import db
-    from subscription_app import create_app
-
-    user, headers, sub = subscriber
-    base, _, index = app.config["SETTINGS"].redis_url.rpartition("/")
-    url = f"{base}/{(int(index) + 8) % 16}"  # a db no pytest-xdist worker uses (15, 13, 12... take 7, 5, 4...)
-    other = create_app(make_settings(usage_redis_url=url))
-    other.testing = True
-    try:
-        assert other.extensions[tokens.REVOCATION_IN_VIEW] is False
-        client = other.test_client()
-        assert use(client, headers).status_code == 200
-        before = _commands(redis_conn)
-        assert use(client, headers).status_code == 200
-        assert _commands(redis_conn)["cmdstat_mget"] == before.get("cmdstat_mget", 0) + 1  # the usual lookup
-        tokens.revoke_token(_payload(headers))
-        r = use(client, headers)
-        assert r.status_code == 401 and r.json["message"] == "Token has been revoked"
-    finally:
-        other.extensions["usage_store"].client.flushdb()
-        with other.app_context():
-            db.engine.dispose()
