@@ -1,6 +1,6 @@
 """`make bench`: measure both services against their ceilings, on loopback, in bounded time.
 
-    python -m bench.run [--quick] [--only ceilings,product,payments,rq,rq-compare]
+    python -m bench.run [--quick] [--only ceilings,product,usage-events,period-close,payments,rq,rq-compare]
 
 Needs PostgreSQL and Redis (started by scripts/services.py if local and down) and wrk.
 Uses its own database (BENCH_DATABASE_URL, emptied each run, its name must contain
@@ -22,7 +22,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GROUPS = ("ceilings", "product", "payments", "rq")
+GROUPS = ("ceilings", "product", "usage-events", "period-close", "payments", "rq")
 OPTIONAL_GROUPS = ("rq-compare", "lists")  # run only when named in --only; lists: bench/lists.py, alone
 
 
@@ -48,6 +48,8 @@ def parse_args(argv=None):
                    help="`flask rq worker` processes during the payments run")
     p.add_argument("--rq-jobs", type=int, default=1500,
                    help="trivial jobs for SimpleWorker (--fork: 1/5, delivery: 1/3)")
+    p.add_argument("--period-close-n", default=None,
+                   help="customers closed and invoiced, comma-separated runs (default 1000,10000; --quick 100,1000)")
     p.add_argument("--only", default=",".join(GROUPS), help=f"any of {', '.join(GROUPS + OPTIONAL_GROUPS)}")
     p.add_argument("--quick", action="store_true", help="harness check: 1 s warm-up, 1 run of 2 s, fewer jobs")
     p.add_argument("--output", default=os.path.join(ROOT, "bench", "out", "results.json"))
@@ -56,6 +58,8 @@ def parse_args(argv=None):
     if args.quick:
         args.warmup, args.duration, args.repeats = 1, 2, 1
         args.rq_jobs, args.payments_seconds = 300, 6.0
+    args.period_close_n = [int(n) for n in (args.period_close_n or ("100,1000" if args.quick else "1000,10000"))
+                           .split(",") if n]
     args.only = [g for g in args.only.split(",") if g]
     unknown = set(args.only) - set(GROUPS + OPTIONAL_GROUPS)
     if unknown:
@@ -169,7 +173,7 @@ def main(argv=None) -> int:
     if args.only == ["lists"]:
         from bench import lists
         return lists.main([]) + lists.main(["--retention"])
-    from bench import fixtures, phases, report, scenarios
+    from bench import fixtures, period_close, phases, report, scenarios, usage_events
     from bench.procs import Processes
 
     fixtures.guard_database(args.database_url)
@@ -206,17 +210,21 @@ def main(argv=None) -> int:
         if "ceilings" in args.only:
             args.ceiling_results = phases.ceilings(args, procs)
             results["http"] += args.ceiling_results
-        if "product" in args.only or "payments" in args.only:
+        if {"product", "usage-events", "payments"} & set(args.only):
             args.servers = {"subscription": procs.gunicorn("subscription", "wsgi:subscription_app", args.port + 10),
                             "payment": procs.gunicorn("payment", "wsgi:payment_app", args.port + 11)}
         if "product" in args.only:
             results["bcrypt_ceiling"] = scenarios.bcrypt_ceiling(settings.bcrypt_rounds)
             results["http"] += phases.product(args, settings)
+        if "usage-events" in args.only:
+            results["http"].append(usage_events.phase(args, procs))
         if "payments" in args.only:
             results["payments_e2e"] = phases.payments(args, procs)
         if "product" in args.only:
             results["http"].append(phases.transactions(args))
         procs.stop_all()
+        if "period-close" in args.only:
+            results["period_close"] = period_close.phase(args)
         if "rq" in args.only:
             results["rq"] = phases.rq(args, procs, conn)
         if "rq-compare" in args.only:
