@@ -59,6 +59,85 @@ end
 return {'ok', used, limit, ent[3], newly_dirty, ent[6] or ''}
 """
 
+# The use script for a batch of reported events (POST /v1/usage/events): one call counts every
+# user's events of the batch on a single Redis, one call per user on a cluster (a block's keys are
+# one user's: one slot). Per block, i.e. per user:
+# KEYS: ent, dirty set, one counter per feature of the block
+# ARGV: expected period start, expected period end, feature count F, event count E, the F features,
+#       their F dirty members, then per event its feature's number (1..F) and its delta
+# One reply per block, in order: {'noent'}, {'forbidden', why}, {'stale', ps, pe}, {'missing', feature...}
+# (nothing counted: the caller repairs and calls again), or {'ok', newly_dirty, F limits (-2: not in
+# the plan), F threshold marks, then per event 'ok' and the new count, 'over' and the count it would
+# pass, or 'nofeature' and 0}. Each event is checked against the count its predecessors left, as E
+# calls of USE_SCRIPT in a row would, and each counter is then written once.
+USE_BATCH_SCRIPT = """
+local replies = {}
+local k, a = 1, 1
+while a <= #ARGV do
+  local ent_key, dirty_key = KEYS[k], KEYS[k + 1]
+  local nf, ne = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local features, events = a + 4, a + 4 + 2 * nf
+  local reply
+  local ent = redis.call('HMGET', ent_key, 'e', 'ps', 'pe', 'why')
+  if not ent[1] then
+    reply = {'noent'}
+  elseif ent[1] ~= '1' then
+    reply = {'forbidden', ent[4] or ''}
+  elseif ent[2] ~= ARGV[a] or ent[3] ~= ARGV[a + 1] then
+    reply = {'stale', ent[2], ent[3]}
+  else
+    local limits, marks, used, missing = {}, {}, {}, {}
+    for f = 1, nf do
+      local name = ARGV[features + f - 1]
+      local spec = redis.call('HMGET', ent_key, 'f:' .. name, 't:' .. name)
+      limits[f] = tonumber(spec[1]) or -2
+      marks[f] = spec[2] or ''
+      if spec[1] then
+        local value = redis.call('GET', KEYS[k + 1 + f])
+        if value then used[f] = tonumber(value) else missing[#missing + 1] = name end
+      end
+    end
+    if #missing > 0 then
+      reply = {'missing', unpack(missing)}
+    else
+      local added, outcomes = {}, {}
+      for i = 0, ne - 1 do
+        local f, delta = tonumber(ARGV[events + 2 * i]), tonumber(ARGV[events + 2 * i + 1])
+        if limits[f] == -2 then
+          outcomes[#outcomes + 1] = 'nofeature'
+          outcomes[#outcomes + 1] = 0
+        elseif limits[f] >= 0 and used[f] + delta > limits[f] then
+          outcomes[#outcomes + 1] = 'over'
+          outcomes[#outcomes + 1] = used[f]
+        else
+          used[f] = used[f] + delta
+          added[f] = (added[f] or 0) + delta
+          outcomes[#outcomes + 1] = 'ok'
+          outcomes[#outcomes + 1] = used[f]
+        end
+      end
+      local was_clean = redis.call('SCARD', dirty_key) == 0
+      local newly_dirty = 0
+      for f = 1, nf do
+        if added[f] then
+          redis.call('INCRBY', KEYS[k + 1 + f], added[f])
+          redis.call('SADD', dirty_key, ARGV[features + nf + f - 1])
+          if was_clean then newly_dirty = 1 end
+        end
+      end
+      reply = {'ok', newly_dirty}
+      for f = 1, nf do reply[#reply + 1] = limits[f] end
+      for f = 1, nf do reply[#reply + 1] = marks[f] end
+      for _, outcome in ipairs(outcomes) do reply[#reply + 1] = outcome end
+    end
+  end
+  replies[#replies + 1] = reply
+  k = k + 2 + nf
+  a = events + 2 * ne
+end
+return replies
+"""
+
 # KEYS: ent, generation. ARGV: generation seen before reading PostgreSQL, ttl, field, value, ...
 # Refuses to cache when an invalidation happened meanwhile (the read may be stale).
 STORE_ENTITLEMENT_SCRIPT = """
@@ -106,6 +185,7 @@ return 0
 class UsageStore:
     client: redis.Redis | RedisCluster
     use: Script
+    use_batch: Script
     store_entitlement: Script
     invalidate: Script
     ack: Script
@@ -125,6 +205,7 @@ def init_store(app: Flask) -> UsageStore:
     store = UsageStore(
         client=client,
         use=client.register_script(USE_SCRIPT),
+        use_batch=client.register_script(USE_BATCH_SCRIPT),
         store_entitlement=client.register_script(STORE_ENTITLEMENT_SCRIPT),
         invalidate=client.register_script(INVALIDATE_SCRIPT),
         ack=client.register_script(ACK_SCRIPT),
