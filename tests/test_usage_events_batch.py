@@ -151,3 +151,38 @@ def test_on_a_cluster_every_customer_is_counted_in_its_own_slot(cluster_url, app
         store.client.close()
         with usage_app.app_context():
             db.engine.dispose()
+
+
+def test_an_api_keys_last_use_is_written_at_most_once_a_minute(app, client, customers):
+    from sqlalchemy import select
+
+    from core.extensions import db
+    from subscription_app.catalog.audit import CLI
+    from subscription_app.usage import api_keys
+    from subscription_app.usage.models import ApiKey
+
+    users, _ = customers
+    with app.app_context():
+        key, plaintext = api_keys.create("backend", CLI)
+        db.session.commit()
+        key_id = key.id
+
+    def last_used():
+        with app.app_context():
+            return db.session.scalar(select(ApiKey.last_used_at).where(ApiKey.id == key_id))
+
+    headers = {"X-Api-Key": plaintext}
+    assert last_used() is None
+    _post(client, [_ev(users[0].id)], headers)
+    first = last_used()
+    assert first is not None
+    clock.set_offset(59)
+    _post(client, [_ev(users[0].id)], headers)
+    assert last_used() == first  # a read, no row lock: parallel batches do not queue on the key
+    clock.set_offset(61)
+    _post(client, [_ev(users[0].id)], headers)
+    assert last_used() > first
+    with app.app_context():
+        api_keys.revoke(key_id, CLI)
+        db.session.commit()
+    assert client.post("/v1/usage/events", json={"events": [_ev(users[0].id)]}, headers=headers).status_code == 401
