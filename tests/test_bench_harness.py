@@ -329,3 +329,12 @@ def test_new_groups_run_by_default_with_their_sizes():
     assert {"usage-events", "period-close"} <= set(args.only) and args.period_close_n == [1000, 10000]
     assert run.parse_args(["--quick"]).period_close_n == [100, 1000]
     assert run.parse_args(["--period-close-n", "10,20"]).period_close_n == [10, 20]
+
+
+def test_profile_events_route_sends_fresh_batches_with_an_api_key(app, seeded, settings):
+    from bench import profile, usage_events
+
+    target = profile.Target("events", app, settings, token="unused")
+    target.call()
+    target.call()  # asserts a 200 itself; a replayed batch would count nothing new below
+    assert _events_counted(app) == (2 * usage_events.BATCH, 2 * usage_events.BATCH)
