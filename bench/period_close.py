@@ -107,7 +107,8 @@ def close(app, tag: str, n: int) -> dict:
     entry = {"customers": n, "renewed": result.done, "failed": result.failed, "seed_seconds": round(seeded, 2),
              "wall_seconds": round(wall, 2), "ms_per_customer": round(wall / n * 1000, 3),
              "customers_per_s": round(n / wall, 1) if wall else None,
-             "cpu_ms_per_customer": {"runner": round(runner / n * 1000, 3), "postgresql": round(postgres / n * 1000, 3)},
+             "cpu_ms_per_customer": {"runner": round(runner / n * 1000, 3),
+                                     "postgresql": round(postgres / n * 1000, 3)},
              **check}
     expected = {"renewed": n, "usage_lines": n, "usage_cents": n * EXPECTED_CENTS}
     wrong = {k: (entry[k], v) for k, v in expected.items() if entry[k] != v}

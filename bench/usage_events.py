@@ -1,6 +1,6 @@
 """The `usage-events` scenario: POST /v1/usage/events with 100-event batches, fresh event ids, an API key.
 
-Throughput: wrk with bench/lua/unique_ids.lua (every event id unique per request), alternating with
+Throughput: wrk with bench/lua/replay.lua's `unique` (every event id fresh per request), alternating with
 its ceiling `events_evalsha` (bench/baseline_apps.py: the JSON batch read and one EVALSHA). Latency:
 an open loop (bench/loadclient.py) at half the measured batches/s, each batch posted on schedule
 whatever the server's pace, so a slow answer cannot hold the next one back (wrk's closed loop would).
@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 
 from bench import e2e, fixtures, scenarios, wrk
-from bench.loadclient import Pool
+from bench.loadclient import Pool, offer
 from core import clock
 from core.extensions import db
 from subscription_app.catalog.audit import CLI
@@ -45,7 +45,7 @@ def batch(users: list[dict], offset: int, at: str, ids: str = "@ID@") -> dict:
 
 
 def templates(users: list[dict], key: str, at: str, count: int = 5) -> list[tuple[dict, bytes]]:
-    """Requests for unique_ids.lua (it makes "@ID@" unique per request); the first one is only the probe."""
+    """Requests for replay.lua's `unique` (it makes "@ID@" fresh per request); the first is only the probe."""
     headers = {**scenarios.JSON, "X-Api-Key": key}
     return [(headers, json.dumps(batch(users, n * 7, at)).encode()) for n in range(count)]
 
@@ -60,13 +60,7 @@ async def _open_loop(host: str, port: int, headers: dict, bodies: list[dict], ra
             return f"client error {exc.__class__.__name__}", None
         return response.status, response.latency
 
-    start = time.monotonic()
-    tasks = []
-    for i, body in enumerate(bodies):
-        delay = start + i / rate - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(body)))
+    tasks, start, _ = await offer(bodies, rate, one)
     answers = await asyncio.gather(*tasks)
     elapsed = time.monotonic() - start
     await pool.close()
@@ -108,7 +102,7 @@ def phase(cfg, procs) -> dict:
             [wrk.raw_request("POST", host, "/events", h, body) for h, body in templates(users, key, at)])
         entry = scenarios.run_http(
             "usage events", port=port, method="POST", path=PATH, requests=templates(users, key, at), cfg=cfg,
-            ceiling=CEILING, app=cfg.sub_app, server_pgid=cfg.servers["subscription"].pid, lua=wrk.UNIQUE_IDS_LUA,
+            ceiling=CEILING, app=cfg.sub_app, server_pgid=cfg.servers["subscription"].pid, unique_ids=True,
             paired={"url": f"http://{host}/events", "request_file": request_file, "server_pgid": ceiling.pid})
     finally:
         procs.stop(ceiling)

@@ -119,7 +119,7 @@ def test_paired_runs_alternate_with_the_ceiling_and_take_the_median_of_per_run_r
     rps = {"http://c/ceiling": iter([1000.0, 500.0, 1000.0]), "http://p/product": iter([800.0, 450.0, 300.0])}
     calls = []
 
-    def fake_run(url, request_file, *, duration, connections, threads=1, timeout="5s", lua=wrk.LUA):
+    def fake_run(url, request_file, *, duration, connections, threads=1, timeout="5s", unique_ids=False):
         calls.append(url)
         rate = next(rps[url])
         return wrk.WrkRun(rps=rate, p50_ms=1.0, p99_ms=2.0, requests=int(rate), non_2xx=0, socket_errors=0,
@@ -280,7 +280,7 @@ def test_wrk_unique_ids_script_never_sends_an_event_id_twice(app, event_senders,
             for h, body in usage_events.templates(users, key, at, count=2)]
     path = wrk.write_requests(str(tmp_path / "events.req"), raws)
     run = wrk.run(f"http://127.0.0.1:{port}{usage_events.PATH}", path, duration=1, connections=2, threads=2,
-                  lua=wrk.UNIQUE_IDS_LUA)
+                  unique_ids=True)
     assert run.requests > 0 and run.non_2xx == 0 and run.socket_errors == 0
     total, distinct = _events_counted(app)
     # Every batch answered was counted whole, with ids no other batch used (a replayed id is a duplicate).
