@@ -171,7 +171,7 @@ def test_events_finding_their_period_sealed_are_billed_with_it_and_not_counted(a
     assert int(redis.get(keys.event_counter(u.id, "widgets", ps))) == 2
     with app.app_context():
         rows = db.session.execute(select(UsageEvent.quantity, UsageEvent.state, UsageEvent.period_start)
-                                  .where(UsageEvent.user_id == u.id).order_by(UsageEvent.id)).all()
+                                  .where(UsageEvent.user_id == u.id).order_by(UsageEvent.quantity)).all()
     assert [(q, state, int(start.timestamp())) for q, state, start in rows] == [
         (2, EVENT_COUNTED, ps), (3, EVENT_COUNTED, ps), (4, EVENT_COUNTED, ps)]
 
