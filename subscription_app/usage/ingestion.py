@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from marshmallow import ValidationError
-from sqlalchemy import delete, or_, select, text, update
+from sqlalchemy import delete, or_, select, text
 
 from core import clock
 from core.extensions import db
@@ -147,6 +147,11 @@ def _insert(events: list[dict], api_key_id) -> dict[str, int]:
         "api_key": str(api_key_id) if api_key_id is not None else None, "state": EVENT_PENDING}).all())
 
 
+# Only pending ones: an admin reset meanwhile zeroed the others, and that stands. One array parameter
+# and no ORM session synchronisation: the batch's rows are not in the session.
+MARK_COUNTED = text("UPDATE usage_events SET state = :counted WHERE id = ANY(CAST(:ids AS bigint[])) AND state = :pending")
+
+
 def _count(events: list[dict]) -> dict[str, dict]:
     """event_id -> its answer, the events counted in one metering call for the whole batch."""
     uses: dict[int, list[tuple[str, int]]] = {}
@@ -176,9 +181,7 @@ def _settle(refused: list[dict], counted: list[int], inserted: dict[str, int], o
         if gone:
             db.session.execute(delete(UsageEvent).where(UsageEvent.id.in_(gone)))
     if counted:
-        # Only pending ones: an admin reset meanwhile zeroed the others, and that stands.
-        db.session.execute(update(UsageEvent).where(UsageEvent.id.in_(counted), UsageEvent.state == EVENT_PENDING)
-                           .values(state=EVENT_COUNTED))
+        db.session.execute(MARK_COUNTED, {"ids": counted, "counted": EVENT_COUNTED, "pending": EVENT_PENDING})
     db.session.commit()
 
 
