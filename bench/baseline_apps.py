@@ -4,6 +4,7 @@
     gunicorn -c gunicorn.conf.py bench.baseline_apps:jwt          # + a JWT check
     gunicorn -c gunicorn.conf.py bench.baseline_apps:jwt_evalsha  # + one Redis EVALSHA
     gunicorn -c gunicorn.conf.py bench.baseline_apps:jwt_pg       # + one PostgreSQL primary-key read
+    gunicorn -c gunicorn.conf.py bench.baseline_apps:events_evalsha  # bare + a JSON batch, one EVALSHA
 
 Each adds one thing to the one before, configured exactly as the product configures it
 (flask-jwt-extended with the audience, algorithm and PyJWT segment check of core/tokens.py, the Redis client
@@ -118,8 +119,24 @@ def _with_pg(settings=None) -> Flask:
     return app
 
 
+def _events_evalsha(settings=None) -> Flask:
+    """The ceiling of POST /v1/usage/events: read the JSON batch, count it with one EVALSHA, answer."""
+    app = _bare(settings)
+    RedisExtension().init_app(app)
+    script = app.extensions["redis"].register_script(COUNTER_LUA)
+
+    @app.post("/events")
+    def events():
+        batch = request.get_json()["events"]
+        used = script(keys=["bench:{events}:api_calls"], args=[len(batch), LIMIT])
+        return {"accepted": len(batch), "used": used}
+
+    return app
+
+
 # name -> builder(settings=None); tests build them on the test settings.
-BUILDERS = {"bare": _bare, "jwt": _with_jwt, "jwt_evalsha": _with_evalsha, "jwt_pg": _with_pg}
+BUILDERS = {"bare": _bare, "jwt": _with_jwt, "jwt_evalsha": _with_evalsha, "jwt_pg": _with_pg,
+            "events_evalsha": _events_evalsha}
 
 
 def __getattr__(name: str):

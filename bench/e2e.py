@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import Counter
 
-from bench.loadclient import Pool
+from bench.loadclient import Pool, offer
 
 TERMINAL_FAILURES = {"incomplete_expired", "canceled", "expired", "past_due"}
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"}
@@ -81,14 +81,7 @@ class _Run:
 async def _drive(host, port, users, plan_id, rate, connections, wait, deadline):
     pool = Pool(host, port, connections)
     run = _Run(pool, plan_id, wait, deadline)
-    start = time.monotonic()
-    tasks = []
-    for i, user in enumerate(users):
-        delay = start + i / rate - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(run.one(user)))
-    posting_ended = time.monotonic()
+    tasks, start, posting_ended = await offer(users, rate, run.one)
     await asyncio.gather(*tasks)
     await pool.close()
     return run, start, posting_ended

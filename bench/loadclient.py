@@ -82,3 +82,18 @@ class Pool:
         while not self._idle.empty():
             _, writer = self._idle.get_nowait()
             writer.close()
+
+
+async def offer(items, rate: float, one) -> tuple[list[asyncio.Task], float, float]:
+    """Open loop: start one(item) for each item at `rate` per second, whatever the server's pace.
+
+    (the tasks, when the first was started, when the last was), times from time.monotonic().
+    """
+    start = time.monotonic()
+    tasks = []
+    for i, item in enumerate(items):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(item)))
+    return tasks, start, time.monotonic()

@@ -1,6 +1,6 @@
 """Cost per request in-process (Flask's test client, no gunicorn or wrk): CPU time, or instructions.
 
-    python -m bench.profile [--routes use,me,jwt_evalsha,jwt_pg] [--pieces] [--rounds 12] [--block 400]
+    python -m bench.profile [--routes use,me,jwt_evalsha,jwt_pg,events] [--pieces] [--rounds 12] [--block 400]
     python -m bench.profile --callgrind [--routes ...] [--pieces]
 
 Default: every route runs in alternating blocks of requests and keeps its fastest block
@@ -18,6 +18,7 @@ like `make bench` does). See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import shutil
@@ -36,7 +37,9 @@ PIECES = {"access log line": "_log_request", "request metrics": "_observe",
           "X-Request-ID header": "_return_request_id", "revocation check": "revocation"}
 ROUTES = {"use": ("POST", "/v1/usage/features/api_calls/use", {"delta": 1}),
           "me": ("GET", "/v1/auth/me", None),
-          "jwt_evalsha": ("POST", "/evalsha", {}), "jwt_pg": ("GET", "/pg", None), "jwt": ("GET", "/jwt", None)}
+          "jwt_evalsha": ("POST", "/evalsha", {}), "jwt_pg": ("GET", "/pg", None), "jwt": ("GET", "/jwt", None),
+          # A 100-event batch of fresh ids over 64 customers, with an API key (bench/usage_events.py).
+          "events": ("POST", "/v1/usage/events", None)}
 WARMUP = 200
 
 
@@ -50,14 +53,33 @@ class Target:
 
     def __init__(self, route: str, sub, settings, token: str):
         self.route, self.sub = route, sub
-        self.app = sub if route in ("use", "me") else baseline_apps.BUILDERS[route](settings)
-        self.method, self.path, self.body = ROUTES[route]
+        self.app = sub if route in ("use", "me", "events") else baseline_apps.BUILDERS[route](settings)
+        self.method, self.path, body = ROUTES[route]
+        self.body = lambda: body
         self.headers = {"Authorization": f"Bearer {token}"}
+        if route == "events":
+            self._events_sender(sub)
         self.client = self.app.test_client()
         self._after = list(sub.after_request_funcs[None])
 
+    def _events_sender(self, sub) -> None:
+        # Imported here like every app module of this tool: only once _env() has chosen the bench settings.
+        from bench import fixtures, usage_events
+        from core import clock
+        from subscription_app.seed import ENTERPRISE_MONTHLY_ID
+
+        users = fixtures.create_users(sub, f"events-{os.getpid()}", 64, subscribed_plan_id=ENTERPRISE_MONTHLY_ID)
+        self.headers = {"X-Api-Key": usage_events.create_api_key(sub)}
+        at, sent = clock.utcnow().isoformat(), itertools.count()
+
+        def batch():
+            n = next(sent)
+            return usage_events.batch(users, n, at, ids=f"{os.getpid()}-{n}")  # fresh ids: no duplicates
+
+        self.body = batch
+
     def call(self) -> None:
-        response = self.client.open(self.path, method=self.method, json=self.body, headers=self.headers)
+        response = self.client.open(self.path, method=self.method, json=self.body(), headers=self.headers)
         assert response.status_code == 200, (self.route, response.status_code, response.get_data()[:200])
 
     def without(self, piece: str) -> None:

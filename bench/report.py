@@ -30,6 +30,7 @@ def rows(results: dict) -> list[list[str]]:
                       _fmt(entry["p50_ms"], 2), _fmt(entry["p99_ms"], 2),
                       _fmt(entry.get("ratio"), 2), _fmt(entry.get("server_cpu_ms_per_request"), 2),
                       _fmt(entry.get("cpu_ratio"), 2), note])
+    table += period_close_rows(results.get("period_close") or {})
     pay = results.get("payments_e2e") or {}
     if pay.get("skipped"):
         table.append(["payments e2e (completed/s)", "target 150", "-", "-", "-", "-", "-", "-", pay["skipped"]])
@@ -100,6 +101,21 @@ def list_rows(results: dict) -> list[list[str]]:
                       _fmt(g["cursor_first_ms_growth"], 2), _fmt(g["cursor_last_ms_growth"], 2), "-", "-", "-",
                       f"latency ratio, cursor page 1 / last page; offset {_fmt(g['offset_first_ms_growth'], 2)} / "
                       f"{_fmt(g['offset_last_ms_growth'], 2)}"])
+    return table
+
+
+def period_close_rows(close: dict) -> list[list[str]]:
+    """One row per N: customers closed and invoiced per second, ms and CPU ms per customer, growth."""
+    growth = (close.get("growth") or {}).get("per_customer_time_ratio")
+    table = []
+    for r in close.get("runs", []):
+        last = r is close["runs"][-1] and len(close["runs"]) > 1
+        note = r.get("error") or (f"{r['usage_lines']:,} usage lines, {r['usage_cents']:,} cents; "
+                                  f"{r['ms_per_customer']} ms per customer")
+        table.append([f"period close, {r['customers']:,} customers", "linear" if last else "",
+                      _fmt(r.get("customers_per_s")), "-", "-", _fmt(growth, 2) if last else "-",
+                      _fmt(sum(r["cpu_ms_per_customer"].values()), 2), "-",
+                      f"{note}; growth = per-customer time vs {close['runs'][0]['customers']:,}" if last else note])
     return table
 
 

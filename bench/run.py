@@ -1,6 +1,6 @@
 """`make bench`: measure both services against their ceilings, on loopback, in bounded time.
 
-    python -m bench.run [--quick] [--only ceilings,product,payments,rq,rq-compare]
+    python -m bench.run [--quick] [--only ceilings,product,usage-events,period-close,payments,rq,rq-compare]
 
 Needs PostgreSQL and Redis (started by scripts/services.py if local and down) and wrk.
 Uses its own database (BENCH_DATABASE_URL, emptied each run, its name must contain
@@ -22,14 +22,14 @@ import subprocess
 import sys
 import time
 
-from bench import bill_run, fixtures, lists, phases, report, scenarios
+from bench import bill_run, fixtures, lists, period_close, phases, report, scenarios, usage_events
 from bench.phases import PAYMENTS_TARGET
 from bench.procs import Processes
 from core.settings import load_settings
 from subscription_app.seed import ENTERPRISE_MONTHLY_ID
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GROUPS = ("ceilings", "product", "payments", "rq", "bill-run", "list-growth")
+GROUPS = ("ceilings", "product", "usage-events", "period-close", "payments", "rq", "bill-run", "list-growth")
 OPTIONAL_GROUPS = ("rq-compare", "lists")  # run only when named in --only; lists: bench/lists.py, alone
 
 
@@ -60,6 +60,8 @@ def parse_args(argv=None):
                    help="seconds one bill run may take before it is reported incomplete")
     p.add_argument("--rq-jobs", type=int, default=1500,
                    help="trivial jobs for SimpleWorker (--fork: 1/5, delivery: 1/3)")
+    p.add_argument("--period-close-n", default=None,
+                   help="customers closed and invoiced, comma-separated runs (default 1000,10000; --quick 100,1000)")
     p.add_argument("--only", default=",".join(GROUPS), help=f"any of {', '.join(GROUPS + OPTIONAL_GROUPS)}")
     p.add_argument("--quick", action="store_true", help="harness check: 1 s warm-up, 1 run of 2 s, fewer jobs")
     p.add_argument("--output", default=os.path.join(ROOT, "bench", "out", "results.json"))
@@ -71,6 +73,8 @@ def parse_args(argv=None):
     args.bill_run_n = [int(n) for n in str(args.bill_run_n).split(",") if n.strip()]
     if any(n < 1 for n in args.bill_run_n):
         p.error("--bill-run-n takes positive counts, e.g. 1000,10000")
+    args.period_close_n = [int(n) for n in (args.period_close_n or ("100,1000" if args.quick else "1000,10000"))
+                           .split(",") if n]
     args.only = [g for g in args.only.split(",") if g]
     unknown = set(args.only) - set(GROUPS + OPTIONAL_GROUPS)
     if unknown:
@@ -264,12 +268,14 @@ def main(argv=None) -> int:
         if "ceilings" in args.only:
             args.ceiling_results = phases.ceilings(args, procs)
             results["http"] += args.ceiling_results
-        if {"product", "payments", "bill-run"} & set(args.only):
+        if {"product", "usage-events", "payments", "bill-run"} & set(args.only):
             args.servers = {"subscription": procs.gunicorn("subscription", "wsgi:subscription_app", args.port + 10),
                             "payment": procs.gunicorn("payment", "wsgi:payment_app", args.port + 11)}
         if "product" in args.only:
             results["bcrypt_ceiling"] = scenarios.bcrypt_ceiling(settings.bcrypt_rounds)
             results["http"] += phases.product(args, settings)
+        if "usage-events" in args.only:
+            results["http"].append(usage_events.phase(args, procs))
         if "payments" in args.only:
             results["payments_e2e"] = phases.payments(args, procs)
         if "product" in args.only:
@@ -277,6 +283,8 @@ def main(argv=None) -> int:
         if "bill-run" in args.only:
             results["bill_run"] = bill_run.run(args, procs)
         procs.stop_all()
+        if "period-close" in args.only:
+            results["period_close"] = period_close.phase(args)
         if "rq" in args.only:
             results["rq"] = phases.rq(args, procs, conn)
         if "rq-compare" in args.only:

@@ -84,13 +84,14 @@ def probe(base_url: str, method: str, path: str, headers: dict, body: bytes) -> 
 
 def run_http(name: str, *, port: int, method: str, path: str, requests: list[tuple[dict, bytes]], cfg,
              ceiling: str | None = None, app=None, connections: int | None = None, timeout: str = "5s",
-             note: str = "", server_pgid: int | None = None, paired: dict | None = None) -> dict:
+             note: str = "", server_pgid: int | None = None, paired: dict | None = None,
+             unique_ids: bool = False) -> dict:
     """Probe once (a missing route or an error answer skips the scenario), then wrk it.
 
     With `paired` (a ceiling still running: its url, request_file and server_pgid), each measured run
     of the product directly follows a run of its ceiling, and the ratio is the median of the per-run
     ratios: on a shared machine whose speed drifts over minutes, both sides of a ratio see the same
-    conditions.
+    conditions. With `unique_ids`, every "@ID@" in a body is made unique per request (bench/lua/replay.lua).
     """
     entry = {"name": name, "method": method, "path": path, "ceiling": ceiling, "port": port}
     if note:
@@ -113,15 +114,17 @@ def run_http(name: str, *, port: int, method: str, path: str, requests: list[tup
     conns = connections or cfg.connections
     print(f"[bench] {name}: wrk -c{conns} {cfg.warmup:g}s warm-up + {cfg.repeats}x{cfg.duration:g}s", flush=True)
     if cfg.warmup:
-        wrk.run(base + path, request_file, duration=cfg.warmup, connections=conns, timeout=timeout)
+        wrk.run(base + path, request_file, duration=cfg.warmup, connections=conns, timeout=timeout,
+                unique_ids=unique_ids)
     # CPU of the server's processes and its PostgreSQL backends (not the shared Redis): a figure
     # that noisy neighbours on the machine disturb far less than requests/s.
     groups = [server_pgid] if server_pgid else []
     if paired:
-        return _run_paired(entry, base + path, request_file, paired, cfg, conns, timeout, groups, len(raws))
+        return _run_paired(entry, base + path, request_file, paired, cfg, conns, timeout, groups, len(raws),
+                           unique_ids)
     before = cpu_seconds(groups, cfg.backend_pids())
     result = wrk.measure(base + path, request_file, warmup=0, duration=cfg.duration,
-                         repeats=cfg.repeats, connections=conns, timeout=timeout)
+                         repeats=cfg.repeats, connections=conns, timeout=timeout, unique_ids=unique_ids)
     used = cpu_used(before, cpu_seconds(groups, cfg.backend_pids()))
     summary = result.summary()
     entry.update(summary, connections=conns, distinct_requests=len(raws))
@@ -132,25 +135,28 @@ def run_http(name: str, *, port: int, method: str, path: str, requests: list[tup
     return entry
 
 
-def _timed_run(cfg, url: str, request_file: str, groups: list[int], conns: int, timeout: str):
+def _timed_run(cfg, url: str, request_file: str, groups: list[int], conns: int, timeout: str,
+               unique_ids: bool = False):
     """One wrk run and the CPU its server (and the PostgreSQL backends) spent on it."""
     before = cpu_seconds(groups, cfg.backend_pids())
-    run = wrk.run(url, request_file, duration=cfg.duration, connections=conns, timeout=timeout)
+    run = wrk.run(url, request_file, duration=cfg.duration, connections=conns, timeout=timeout,
+                  unique_ids=unique_ids)
     return run, cpu_used(before, cpu_seconds(groups, cfg.backend_pids()))
 
 
 def _run_paired(entry: dict, url: str, request_file: str, paired: dict, cfg, conns: int, timeout: str,
-                groups: list[int], distinct: int) -> dict:
+                groups: list[int], distinct: int, unique_ids: bool = False) -> dict:
     ceiling_groups = [paired["server_pgid"]]
     if cfg.warmup:
-        wrk.run(paired["url"], paired["request_file"], duration=cfg.warmup, connections=conns, timeout=timeout)
+        wrk.run(paired["url"], paired["request_file"], duration=cfg.warmup, connections=conns, timeout=timeout,
+                unique_ids=unique_ids)
     product, ceiling = wrk.WrkResult(), wrk.WrkResult()
     product_cpu = ceiling_cpu = 0.0
     for _ in range(cfg.repeats):
-        run, used = _timed_run(cfg, paired["url"], paired["request_file"], ceiling_groups, conns, timeout)
+        run, used = _timed_run(cfg, paired["url"], paired["request_file"], ceiling_groups, conns, timeout, unique_ids)
         ceiling.runs.append(run)
         ceiling_cpu += used
-        run, used = _timed_run(cfg, url, request_file, groups, conns, timeout)
+        run, used = _timed_run(cfg, url, request_file, groups, conns, timeout, unique_ids)
         product.runs.append(run)
         product_cpu += used
     summary, base = product.summary(), ceiling.summary()

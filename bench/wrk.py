@@ -88,9 +88,10 @@ def raw_request(method: str, host: str, path: str, headers: dict | None = None, 
 
 
 def run(url: str, requests_file: str, *, duration: float, connections: int, threads: int = 1,
-        timeout: str = "5s") -> WrkRun:
+        timeout: str = "5s", unique_ids: bool = False) -> WrkRun:
     cmd = ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
            f"--timeout={timeout}", "-s", LUA, url, "--", requests_file, str(threads)]
+    cmd += ["unique"] if unique_ids else []
     command = " ".join(cmd)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     if proc.returncode != 0:
@@ -99,12 +100,13 @@ def run(url: str, requests_file: str, *, duration: float, connections: int, thre
 
 
 def measure(url: str, requests_file: str, *, warmup: float, duration: float, repeats: int,
-            connections: int, threads: int = 1, timeout: str = "5s") -> WrkResult:
+            connections: int, threads: int = 1, timeout: str = "5s", unique_ids: bool = False) -> WrkResult:
     """One discarded warm-up run, then `repeats` measured runs."""
     if warmup > 0:
-        run(url, requests_file, duration=warmup, connections=connections, threads=threads, timeout=timeout)
+        run(url, requests_file, duration=warmup, connections=connections, threads=threads, timeout=timeout,
+            unique_ids=unique_ids)
     result = WrkResult()
     for _ in range(repeats):
         result.runs.append(run(url, requests_file, duration=duration, connections=connections,
-                               threads=threads, timeout=timeout))
+                               threads=threads, timeout=timeout, unique_ids=unique_ids))
     return result

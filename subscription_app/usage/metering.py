@@ -56,13 +56,8 @@ def _fingerprint(feature: str, delta: int) -> str:
     return f"{feature}:{delta}"
 
 
-def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | None = None,
-                event: bool = False) -> dict:
-    """Count `delta` units against the limit (a `use` call, or a reported event already in usage_events).
-
-    A reported event that finds its period sealed is billed with that period from usage_events, so it
-    is not counted again: the answer is then only {"period_start", "sealed": True}.
-    """
+def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | None = None) -> dict:
+    """Count a `use` call's `delta` units against the limit (reported events: `use_batch`)."""
     store = get_store()
     settings = current_app.config["SETTINGS"]
     fingerprint = _fingerprint(feature, delta)
@@ -73,7 +68,7 @@ def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | N
             keys=[keys.entitlement(user_id), keys.counter(user_id, feature, ps), keys.dirty(user_id), idem_key,
                   keys.sealed(user_id), keys.event_counter(user_id, feature, ps)],
             args=[feature, ps, pe, delta, 1 if idempotency_key else 0, fingerprint,
-                  settings.usage_idempotency_ttl_seconds, keys.dirty_member(feature, ps, pe), "e" if event else "u"])
+                  settings.usage_idempotency_ttl_seconds, keys.dirty_member(feature, ps, pe)])
         outcome = reply[0]
         if outcome == "ok":
             used, limit, _, newly_dirty, marks = reply[1:]
@@ -88,8 +83,6 @@ def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | N
             _remember(user_id, int(reply[1]), int(reply[2]))
         elif outcome == "missing":
             ledger.rehydrate(user_id, [feature], ps, pe)
-        elif outcome == "sealed" and event:
-            return {"period_start": ledger.as_datetime(ps), "sealed": True}
         elif outcome == "sealed":  # the period is being closed: count in the one that follows it
             arrears.await_close(user_id, ps)
             entitlements.refresh(user_id)
@@ -98,16 +91,103 @@ def use_feature(user_id: int, feature: str, delta: int, idempotency_key: str | N
         elif outcome == "nofeature":
             raise _unknown_feature(feature)
         elif outcome == "over":
-            used, limit, resets_at = int(reply[1]), int(reply[2]), int(reply[3])
-            retry_after = max(1, resets_at - int(clock.utcnow().timestamp()))
-            raise ApiError(429, f"Usage limit reached for '{feature}': {used} of {limit} used this period",
-                           headers={"Retry-After": str(retry_after)},
-                           extra={"feature": feature, "used": used, "limit": limit, "requested": delta,
-                                  "resets_at": ledger.as_datetime(resets_at).isoformat()})
+            raise _over(feature, int(reply[1]), int(reply[2]), int(reply[3]), delta)
         elif outcome == "replay":
             return _replay(feature, reply[1], fingerprint, ps, pe)
     # Only reachable if the entitlement changes on every attempt (a storm of renewals).
-    raise ApiError(503, "Usage state is changing, retry shortly", headers={"Retry-After": "1"})
+    raise _changing()
+
+
+def _changing() -> ApiError:
+    return ApiError(503, "Usage state is changing, retry shortly", headers={"Retry-After": "1"})
+
+
+def _over(feature: str, used: int, limit: int, resets_at: int, delta: int) -> ApiError:
+    retry_after = max(1, resets_at - int(clock.utcnow().timestamp()))
+    return ApiError(429, f"Usage limit reached for '{feature}': {used} of {limit} used this period",
+                    headers={"Retry-After": str(retry_after)},
+                    extra={"feature": feature, "used": used, "limit": limit, "requested": delta,
+                           "resets_at": ledger.as_datetime(resets_at).isoformat()})
+
+
+def _block(user_id: int, uses: list[tuple[str, int]]) -> tuple[list[str], list, list[str], int, int]:
+    """One user's part of a USE_BATCH_SCRIPT call: (keys, args, its features, period start, end)."""
+    ps, pe = _period_hint.get(user_id, (0, 0))
+    features = sorted({feature for feature, _ in uses})
+    number = {feature: i + 1 for i, feature in enumerate(features)}
+    args = [ps, pe, len(features), len(uses), *features]
+    for feature, delta in uses:
+        args += (number[feature], delta)
+    counters = [k for f in features for k in (keys.counter(user_id, f, ps), keys.event_counter(user_id, f, ps))]
+    return [keys.entitlement(user_id), keys.sealed(user_id), *counters], args, features, ps, pe
+
+
+def _run_blocks(blocks: dict[int, tuple]) -> dict[int, list]:
+    """Each user's reply: one script call for every user on one Redis, one per user on a cluster."""
+    store = get_store()
+    if current_app.config["SETTINGS"].usage_redis_cluster:
+        return {uid: store.use_batch(keys=b[0], args=b[1])[0] for uid, b in blocks.items()}
+    replies = store.use_batch(keys=[k for b in blocks.values() for k in b[0]],
+                              args=[x for b in blocks.values() for x in b[1]])
+    return dict(zip(blocks, replies))
+
+
+def _counted(user_id: int, uses: list[tuple[str, int]], block: tuple, reply: list) -> list[ApiError | None]:
+    """Per use, None (counted, or billed with a sealed period) or the error `use_feature` raises for it."""
+    _, _, features, ps, pe = block
+    n = len(features)
+    limits = dict(zip(features, reply[1:1 + n]))
+    marks = dict(zip(features, reply[1 + n:1 + 2 * n]))
+    outcomes = reply[1 + 2 * n:]
+    answers: list[ApiError | None] = []
+    for (feature, delta), code, used in zip(uses, outcomes[0::2], outcomes[1::2]):
+        if code == "ok":
+            if marks[feature]:
+                thresholds.check_crossed(user_id, feature, ps, pe, int(used), delta, marks[feature])
+            answers.append(None)
+        elif code == "sealed":
+            answers.append(None)
+        elif code == "over":
+            answers.append(_over(feature, int(used), int(limits[feature]), pe, delta))
+        else:
+            answers.append(_unknown_feature(feature))
+    return answers
+
+
+def use_batch(uses: dict[int, list[tuple[str, int]]]) -> dict[int, list[ApiError | None]]:
+    """Count many users' reported events (feature, delta) in order, as the `use` script would count them.
+
+    Per user and use: None if counted (or its period is sealed: usage_events bills it with that
+    period), else the ApiError `use_feature` would have raised. The repairs (entitlement not cached,
+    a new period, a counter missing) are use_feature's, for every user of the batch at once, and only
+    the users that needed one are sent again.
+    """
+    pending, answers = dict(uses), {}
+    for _ in range(MAX_ATTEMPTS):
+        if not pending:
+            break
+        blocks = {uid: _block(uid, items) for uid, items in pending.items()}
+        for uid, reply in _run_blocks(blocks).items():
+            outcome = reply[0]
+            if outcome == "ok":
+                answers[uid] = _counted(uid, pending.pop(uid), blocks[uid], reply)
+            elif outcome == "forbidden":
+                answers[uid] = [_not_entitled(reply[1])] * len(pending.pop(uid))
+            elif outcome == "noent":
+                entitlements.refresh(uid)
+            elif outcome == "stale":
+                _remember(uid, int(reply[1]), int(reply[2]))
+            elif outcome == "missing":
+                ledger.rehydrate(uid, list(reply[1:]), blocks[uid][3], blocks[uid][4])
+    for uid, items in pending.items():  # as use_feature: the entitlement changed on every attempt
+        answers[uid] = [_changing()] * len(items)
+    return answers
+
+
+def remember_period(ent: Entitlement) -> None:
+    """A caller that holds the user's cached entitlement saves the script a "stale" round."""
+    if ent.entitled:
+        _remember(ent.user_id, ent.period_start, ent.period_end)
 
 
 def _replay(feature: str, stored: str, fingerprint: str, ps: int, pe: int) -> dict:

@@ -7,6 +7,7 @@ event once-only even if two processes see the same crossing.
 """
 from __future__ import annotations
 
+import functools
 import logging
 
 from sqlalchemy.dialects.postgresql import insert
@@ -32,9 +33,13 @@ def marks(limits: dict[str, int], pricing: dict[str, dict]) -> dict[str, str]:
     return result
 
 
+@functools.lru_cache(maxsize=1024)  # a plan's few marks strings, read for every counted use
+def _pairs(marks_field: str) -> tuple[tuple[int, int], ...]:
+    return tuple(tuple(int(x) for x in mark.split(":")) for mark in marks_field.split(",") if mark)
+
+
 def crossed(marks_field: str, used: int, delta: int) -> list[tuple[int, int]]:
-    pairs = [tuple(int(x) for x in mark.split(":")) for mark in marks_field.split(",") if mark]
-    return [(percent, quantity) for percent, quantity in pairs if used - delta < quantity <= used]
+    return [(percent, quantity) for percent, quantity in _pairs(marks_field) if used - delta < quantity <= used]
 
 
 def record(user_id: int, feature: str, ps: int, pe: int, used: int, reached: list[tuple[int, int]]) -> int:

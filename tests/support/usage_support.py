@@ -10,8 +10,10 @@ import pytest
 
 from core import clock
 from core.extensions import db
+from subscription_app import create_app
 from subscription_app.models import Plan, Subscription
 from subscription_app.seed import BASIC_MONTHLY_ID
+from tests.conftest import make_settings
 
 LIMITS = {"widgets": 50, "reports": 5, "unmetered": None}
 
@@ -37,6 +39,13 @@ def new_subscriber(make_user):
     """A new user on a new metered plan: (user, auth headers, subscription)."""
     user, headers = make_user()
     return user, headers, subscribe(user, make_plan())
+
+
+def app_on_usage_redis(url: str, cluster_mode: bool = False):
+    """A subscription app like the test one whose usage store is this Redis (a private server or cluster)."""
+    app = create_app(make_settings(usage_redis_url=url, usage_redis_cluster=cluster_mode))
+    app.testing = True
+    return app
 
 
 def use(client, headers, feature="widgets", delta=1, **extra_headers):

@@ -16,14 +16,12 @@ from sqlalchemy import select
 
 from core import clock
 from core.extensions import db
-from subscription_app import create_app
 from subscription_app.billing import renewals
 from subscription_app.models import Invoice, InvoiceLine, Plan, Subscription
 from subscription_app.usage import keys, ledger
-from tests.conftest import make_settings
 from tests.support.billing_support import BASIC_MONTHLY_ID
 from tests.support.redis_servers import cluster, needs_redis_server, standalone
-from tests.support.usage_support import hammer, make_plan, new_subscriber, subscribe, use
+from tests.support.usage_support import app_on_usage_redis, hammer, make_plan, new_subscriber, subscribe, use
 
 pytestmark = [pytest.mark.subscription, pytest.mark.reliability, needs_redis_server]
 
@@ -31,12 +29,6 @@ pytestmark = [pytest.mark.subscription, pytest.mark.reliability, needs_redis_ser
 _SHIFT = 10 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
 STANDALONE_PORT = 7104 + _SHIFT
 CLUSTER_PORTS = (7101 + _SHIFT, 7102 + _SHIFT, 7103 + _SHIFT)
-
-
-def _usage_app(url: str, cluster_mode: bool = False):
-    app = create_app(make_settings(usage_redis_url=url, usage_redis_cluster=cluster_mode))
-    app.testing = True
-    return app
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +39,7 @@ def own_redis_url(tmp_path_factory):
 
 @pytest.fixture
 def own_redis_app(own_redis_url, app):
-    usage_app = _usage_app(own_redis_url)
+    usage_app = app_on_usage_redis(own_redis_url)
     yield usage_app
     usage_app.extensions["usage_store"].client.flushdb()  # our private server only
     with usage_app.app_context():
@@ -95,7 +87,7 @@ def cluster_url(tmp_path_factory):
 
 @pytest.fixture
 def cluster_app(cluster_url, app):
-    usage_app = _usage_app(cluster_url, cluster_mode=True)
+    usage_app = app_on_usage_redis(cluster_url, cluster_mode=True)
     yield usage_app
     client = usage_app.extensions["usage_store"].client
     client.flushdb(target_nodes=client.PRIMARIES)
