@@ -192,8 +192,8 @@ class WebhookAckSchema(StrictSchema):
 
 class WebhookBatchResultSchema(WebhookAckSchema):
     event_id = fields.String(dump_only=True, allow_none=True)
-    status = fields.Integer(dump_only=True,
-                            metadata={"description": "What POST /v1/webhooks/payment would have answered for it"})
+    status = Integer(dump_only=True,
+                     metadata={"description": "What POST /v1/webhooks/payment would have answered for it"})
     message = fields.String(dump_only=True)
     errors = fields.Dict(dump_only=True)
 
