@@ -48,6 +48,11 @@ class Processes:
         cmd = [_tool("flask"), "--app", "wsgi:subscription_app", "rq", "worker", *args]
         return self._spawn(name, cmd, extra_env)
 
+    def scheduler(self, name: str = "rq-scheduler", extra_env: dict | None = None) -> subprocess.Popen:
+        """`flask rq scheduler` as the Procfile runs it: jobs/schedule.py's periodic jobs (sweeps included)."""
+        cmd = [_tool("flask"), "--app", "wsgi:subscription_app", "rq", "scheduler"]
+        return self._spawn(name, cmd, extra_env)
+
     def stop(self, proc: subprocess.Popen, timeout: float = 15) -> None:
         if proc.poll() is None:
             try:

@@ -18,6 +18,7 @@ not hold uncommitted work of their own in the session when they call it.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import secrets
 from datetime import datetime, timezone
@@ -60,14 +61,17 @@ def tokenise(card: Card) -> str:
     return token
 
 
-def charge(*, token: str, amount_cents: int, currency: str, idempotency_key: str, reference: str) -> str:
+def charge(*, token: str, amount_cents: int, currency: str, idempotency_key: str, reference: str,
+           batch: list[str] | None = None) -> str:
+    """`batch`: a list the new request's id is added to, for schedule_answers, instead of its own answer."""
     return _submit("charge", token=token, amount_cents=amount_cents, currency=currency,
-                   idempotency_key=idempotency_key, reference=reference)
+                   idempotency_key=idempotency_key, reference=reference, batch=batch)
 
 
-def authorise(*, token: str, amount_cents: int, currency: str, idempotency_key: str, reference: str) -> str:
+def authorise(*, token: str, amount_cents: int, currency: str, idempotency_key: str, reference: str,
+              batch: list[str] | None = None) -> str:
     return _submit("authorise", token=token, amount_cents=amount_cents, currency=currency,
-                   idempotency_key=idempotency_key, reference=reference)
+                   idempotency_key=idempotency_key, reference=reference, batch=batch)
 
 
 def void(*, authorisation_id: str, idempotency_key: str, reference: str) -> str:
@@ -103,7 +107,8 @@ def _decide(operation: str, *, token: str | None, parent: MockGatewayRequest | N
 
 
 def _submit(operation: str, *, amount_cents: int, currency: str, idempotency_key: str, reference: str,
-            token: str | None = None, parent: MockGatewayRequest | None = None) -> str:
+            token: str | None = None, parent: MockGatewayRequest | None = None,
+            batch: list[str] | None = None) -> str:
     """Record the request once per idempotency key and schedule its answer; returns the gateway's id."""
     if parent is not None and operation == "refund":
         # Serialise refunds of one charge so the gateway's own total check is exact.
@@ -117,12 +122,14 @@ def _submit(operation: str, *, amount_cents: int, currency: str, idempotency_key
             token=token, parent_id=parent.id if parent is not None else None, amount_cents=amount_cents,
             currency=currency, approved=approved, decline_reason=reason)
         .on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(MockGatewayRequest.id))
-    if inserted is not None:
+    if inserted is not None and batch is None:
         schedule_answer(request_id)
     db.session.commit()
     if inserted is None:  # a retry (or a concurrent duplicate): the first request stands, answered once
         return db.session.scalar(select(MockGatewayRequest.id)
                                  .where(MockGatewayRequest.idempotency_key == idempotency_key))
+    if batch is not None:
+        batch.append(request_id)
     return request_id
 
 
@@ -136,6 +143,18 @@ def schedule_answer(request_id: str) -> None:
     """The delayed webhook, after the ledger row commits; RQ's scheduler (inside every worker) releases it."""
     enqueue_after_commit(WEBHOOKS, "payment_app.gateway.send_answer", request_id, delay=answer_delay_seconds(),
                          retry=ANSWER_RETRY)
+
+
+def schedule_answers(request_ids: list[str]) -> None:
+    """The answers of requests sent together (a bill-run batch): each request keeps its own delay, rounded
+    up to the whole second, and the ones due at the same second go in one webhook (send_answers).
+
+    If this process dies before they are enqueued, payment_app.resubmit sends each answer on its own."""
+    due: dict[int, list[str]] = {}
+    for request_id in request_ids:
+        due.setdefault(math.ceil(answer_delay_seconds()), []).append(request_id)
+    for delay, ids in sorted(due.items()):
+        enqueue_after_commit(WEBHOOKS, "payment_app.gateway.send_answers", ids, delay=delay, retry=ANSWER_RETRY)
 
 
 def answer_event(row: MockGatewayRequest) -> dict:
@@ -164,14 +183,64 @@ def send_answer(request_id: str) -> str:
     body = encode(answer_event(row))
     db.session.rollback()  # hold no row while our own service handles the webhook
     response = signed_post(_settings().payment_service_url + "/v1/webhooks/gateway", body)
-    if response.status_code >= 500 or response.status_code in (401, 409, 429):
+    if _retried(response.status_code):
         raise RuntimeError(f"gateway webhook answered HTTP {response.status_code}; retrying")
     if response.status_code >= 400:
         log.warning("gateway webhook for %s refused with HTTP %s; not retried", request_id, response.status_code)
-    db.session.execute(MockGatewayRequest.__table__.update().where(MockGatewayRequest.id == request_id)
-                       .values(answered_at=datetime.now(timezone.utc)))
-    db.session.commit()
+    _mark_answered([request_id])
     return f"HTTP {response.status_code}"
+
+
+def send_answers(request_ids: list[str]) -> dict:
+    """The job behind schedule_answers: POST the signed results of several requests in one call; counts.
+
+    The call failing (5xx, 401, 409, 429, no connection) raises: RQ retries the job (ANSWER_RETRY). An event
+    whose own status asks for a retry, or that has no result (the whole call refused), is sent again alone
+    through send_answer, whose rules then apply to it."""
+    rows = db.session.scalars(select(MockGatewayRequest).where(MockGatewayRequest.id.in_(request_ids),
+                                                               MockGatewayRequest.answered_at.is_(None))
+                              .order_by(MockGatewayRequest.created_at, MockGatewayRequest.id)).all()
+    if not rows:
+        db.session.rollback()
+        return {"skipped": len(request_ids)}
+    bodies = [answer_event(row) for row in rows]
+    ids = [row.id for row in rows]
+    db.session.rollback()  # hold no row while our own service handles the webhook
+    response = signed_post(_settings().payment_service_url + "/v1/webhooks/gateway/batch", encode({"events": bodies}))
+    if _retried(response.status_code):
+        raise RuntimeError(f"gateway batch webhook answered HTTP {response.status_code}; retrying")
+    statuses = {}
+    if response.status_code >= 400:
+        log.warning("gateway batch webhook of %s answers refused with HTTP %s; sending them one by one",
+                    len(ids), response.status_code)
+    else:
+        statuses = {str(r.get("event_id")): r.get("status") for r in response.json().get("results", [])}
+    answered, retry = [], []
+    for body, request_id in zip(bodies, ids):
+        status = statuses.get(body["event_id"])
+        if not isinstance(status, int) or _retried(status):
+            retry.append(request_id)
+            continue
+        if status >= 400:
+            log.warning("gateway answer %s refused with HTTP %s in a batch; not retried", request_id, status)
+        answered.append(request_id)
+    _mark_answered(answered)
+    for request_id in retry:
+        enqueue_after_commit(WEBHOOKS, "payment_app.gateway.send_answer", request_id,
+                             delay=ANSWER_RETRY.intervals[0], retry=ANSWER_RETRY)
+    return {k: v for k, v in (("answered", len(answered)), ("retry", len(retry))) if v}
+
+
+def _retried(status: int) -> bool:
+    """An answer our service did not take for a reason that may pass: a real gateway sends it again."""
+    return status >= 500 or status in (401, 409, 429)
+
+
+def _mark_answered(request_ids: list[str]) -> None:
+    if request_ids:
+        db.session.execute(MockGatewayRequest.__table__.update().where(MockGatewayRequest.id.in_(request_ids))
+                           .values(answered_at=datetime.now(timezone.utc)))
+    db.session.commit()
 
 
 def status_by_key(idempotency_key: str) -> dict | None:

@@ -7,12 +7,17 @@ Body: {"event_id", "type": "<operation>.<succeeded|failed>", "created_at",
 The event id is claimed in the inbox in the same transaction as the effect, so a
 redelivery is acknowledged and changes nothing. Rows are locked (transaction first,
 then refund: the order refunds.request_refund uses) while the outcome is applied.
+
+POST /v1/webhooks/gateway/batch carries several events ({"events": [...]}, the answers of one bill-run
+batch due at the same second): apply_events applies them in one transaction, each in its own SAVEPOINT,
+so one event's refusal is its own result and the outcome events they write leave in one outbox delivery.
 """
 from __future__ import annotations
 
 import logging
 import uuid
 
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from core import inbox
@@ -21,6 +26,7 @@ from core.extensions import db
 from core.queues import PAYMENTS, enqueue_after_commit
 from payment_app import events
 from payment_app.models import PaymentInbox, Refund, Transaction
+from payment_app.schemas import GatewayEventSchema
 
 log = logging.getLogger(__name__)
 OPERATIONS = ("charge", "authorise", "void", "refund")
@@ -41,23 +47,56 @@ def _lock_transaction(txn_id) -> Transaction | None:
 
 
 def _not_found(what: str, ident) -> ApiError:
-    db.session.rollback()  # the inbox claim goes too: a later delivery may find the row
+    # The caller rolls the inbox claim back too: a later delivery may find the row.
     log.warning("gateway webhook for unknown %s %r", what, ident)
     return ApiError(404, f"Unknown {what}")
 
 
 def apply_event(envelope: dict) -> dict:
     """Apply one gateway event; returns the response body. Raises ApiError(404) for an unknown row."""
+    try:
+        answer = _apply(envelope)
+    except ApiError:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return answer
+
+
+def apply_events(envelopes: list) -> list[dict]:
+    """Apply a batch of gateway events in one transaction; one result per event, in order.
+
+    `status` is what POST /v1/webhooks/gateway would have answered for that event (200, 404, 422): an
+    event refused is rolled back to its SAVEPOINT alone, and its sender retries only that one."""
+    results = []
+    for envelope in envelopes:
+        event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
+        try:
+            loaded = GatewayEventSchema().load(envelope)
+        except ValidationError as exc:
+            results.append({"event_id": event_id, "status": 422, "errors": exc.messages})
+            continue
+        try:
+            with db.session.begin_nested():
+                answer = _apply(loaded)
+        except ApiError as exc:
+            results.append({"event_id": event_id, "status": exc.code, "message": exc.message})
+            continue
+        results.append({"event_id": event_id, "status": 200, **answer})
+    db.session.commit()
+    return results
+
+
+def _apply(envelope: dict) -> dict:
+    """One event's effect in the current transaction, not committed; raises ApiError (the caller rolls back)."""
     event_id, event_type = envelope["event_id"], envelope.get("type")
     if not inbox.claim(PaymentInbox, event_id, event_type or "untyped"):
-        db.session.rollback()
         return {"received": True, "processed": False, "duplicate": True}
     data = envelope.get("data") or {}
     operation = data.get("operation") or (event_type or "").partition(".")[0]
     if not event_type or operation not in OPERATIONS:
-        db.session.commit()  # recorded and acknowledged, nothing to apply
         log.info("gateway event %s without a known type recorded", event_id)
-        return {"received": True, "processed": False}
+        return {"received": True, "processed": False}  # recorded and acknowledged, nothing to apply
     succeeded = (data.get("status") or event_type.rpartition(".")[2]) == "succeeded"
     # Bounded to their columns: a long value is a gateway quirk, not a reason to answer 500.
     reason = str(data["failure_reason"])[:255] if data.get("failure_reason") else None
@@ -76,7 +115,6 @@ def apply_event(envelope: dict) -> dict:
         if txn is None:
             raise _not_found("transaction", data.get("transaction_id"))
         if operation in ("charge", "authorise") and data.get("amount_cents") not in (None, txn.amount_cents):
-            db.session.rollback()
             log.error("gateway %s for transaction %s reports %s cents, expected %s", operation, txn.id,
                       data.get("amount_cents"), txn.amount_cents)
             raise ApiError(422, "Amount does not match the transaction")
@@ -87,5 +125,4 @@ def apply_event(envelope: dict) -> dict:
                                                 gateway_reference=gateway_id)
     if changed and operation == "authorise" and succeeded:
         enqueue_after_commit(PAYMENTS, "payment_app.payments.void_verification", str(txn.id))
-    db.session.commit()
     return {"received": True, "processed": changed}

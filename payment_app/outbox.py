@@ -7,8 +7,8 @@ from core import outbox
 from payment_app.models import PaymentOutbox
 
 
-def _subscription_webhook_url() -> str:
-    return current_app.config["SETTINGS"].subscription_service_url + "/v1/webhooks/payment"
+def _subscription_url(path: str):
+    return lambda: current_app.config["SETTINGS"].subscription_service_url + path
 
 
 def deliver(event_id: str) -> str:
@@ -16,7 +16,14 @@ def deliver(event_id: str) -> str:
     return outbox.deliver(PaymentOutbox, event_id)
 
 
+def deliver_batch(event_ids: list[str]) -> dict:
+    """The job: POST the outcomes one transaction wrote (a batch of gateway answers) in one call."""
+    return outbox.deliver_batch(PaymentOutbox, event_ids)
+
+
 def init_app(app: Flask) -> None:
     outbox.init_app(app, outbox.OutboxConfig(
         service="payment", model=PaymentOutbox, deliver_job=deliver,
-        targets={"subscription_webhook": _subscription_webhook_url}))
+        targets={"subscription_webhook": _subscription_url("/v1/webhooks/payment")},
+        batch_targets={"subscription_webhook": _subscription_url("/v1/webhooks/payment/batch")},
+        deliver_batch_job=deliver_batch))

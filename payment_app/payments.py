@@ -252,8 +252,10 @@ def _submit_after_commit(txn: Transaction) -> None:
 
 # --- the charge job's work -------------------------------------------------------------------------
 
-def submit_to_gateway(txn_id: str) -> str | None:
-    """Send a pending transaction to the gateway (same idempotency key every time); returns the gateway id."""
+def submit_to_gateway(txn_id: str, batch: list[str] | None = None) -> str | None:
+    """Send a pending transaction to the gateway (same idempotency key every time); returns the gateway id.
+
+    `batch`: collects the gateway's new request ids, answered together (gateway.schedule_answers)."""
     row = db.session.execute(
         select(Transaction.status, Transaction.kind, Transaction.amount_cents, Transaction.currency,
                PaymentMethod.gateway_token)
@@ -264,7 +266,7 @@ def submit_to_gateway(txn_id: str) -> str | None:
         return None
     op = gateway.authorise if row.kind == "verify" else gateway.charge
     gateway_id = op(token=row.gateway_token, amount_cents=row.amount_cents, currency=row.currency,
-                    idempotency_key=gateway_key("charge", txn_id), reference=txn_id)
+                    idempotency_key=gateway_key("charge", txn_id), reference=txn_id, batch=batch)
     db.session.execute(Transaction.__table__.update().where(Transaction.id == uuid.UUID(txn_id),
                                                             Transaction.gateway_reference.is_(None))
                        .values(gateway_reference=gateway_id))
@@ -274,14 +276,18 @@ def submit_to_gateway(txn_id: str) -> str | None:
 
 
 def submit_many(txn_ids: list[str]) -> int:
-    """The job for a batch of charges: each sent as submit_to_gateway sends it; how many went."""
-    sent = 0
-    for txn_id in txn_ids:
-        try:
-            sent += submit_to_gateway(txn_id) is not None
-        except Exception:  # noqa: BLE001 - one charge must not hold back the others; the sweep resends it
-            db.session.rollback()
-            log.exception("charge %s not sent to the gateway; payment_app.resubmit will send it", txn_id)
+    """The job for a batch of charges: each sent as submit_to_gateway sends it, their answers scheduled
+    together; how many went."""
+    sent, batch = 0, []
+    try:
+        for txn_id in txn_ids:
+            try:
+                sent += submit_to_gateway(txn_id, batch) is not None
+            except Exception:  # noqa: BLE001 - one charge must not hold back the others; the sweep resends it
+                db.session.rollback()
+                log.exception("charge %s not sent to the gateway; payment_app.resubmit will send it", txn_id)
+    finally:
+        gateway.schedule_answers(batch)  # the ones sent, even if this job is stopped half way
     return sent
 
 

@@ -234,3 +234,19 @@ class WebhookAckSchema(ma.Schema):
     received = fields.Boolean()
     processed = fields.Boolean()
     duplicate = fields.Boolean()
+
+
+class GatewayBatchSchema(StrictSchema):
+    """Several gateway events in one signed call; each is checked on its own (a bad one is its 422)."""
+    events = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1, max=MAX_BATCH_EVENTS))
+
+
+class GatewayBatchResultSchema(WebhookAckSchema):
+    event_id = fields.String(allow_none=True)
+    status = Integer(metadata={"description": "What POST /v1/webhooks/gateway would have answered for this event"})
+    message = fields.String()
+    errors = fields.Dict()
+
+
+class GatewayBatchAnswerSchema(ma.Schema):
+    results = fields.List(fields.Nested(GatewayBatchResultSchema))

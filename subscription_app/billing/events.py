@@ -29,6 +29,7 @@ from subscription_app.models import Invoice, Subscription, SubscriptionInbox, Un
 
 log = logging.getLogger(__name__)
 MAX_BIGINT = 2**63 - 1
+MAX_BATCH_EVENTS = 100  # what the payment outbox sends in one call at most (core/outbox.py)
 
 
 class _Data(Schema):
@@ -216,6 +217,32 @@ HANDLERS = {
     "refund.succeeded": (RefundData, refund_succeeded),
     "refund.failed": (RefundData, refund_failed),
 }
+
+
+class EventBatchSchema(Schema):
+    """Several signed events in one call (the payment outbox's batch delivery); each is checked on its own."""
+    events = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1, max=MAX_BATCH_EVENTS))
+
+
+def receive_many(body) -> list[dict]:
+    """Apply a batch of events, each as receive() applies it in its own transaction; one result per event.
+
+    `status` is what POST /v1/webhooks/payment would have answered for it (200, 400, 422), so the sender
+    retries only the events that need it. A bad list is a 422 naming `events`."""
+    try:
+        batch = EventBatchSchema().load(body if isinstance(body, dict) else {}, unknown=EXCLUDE)
+    except ValidationError as exc:
+        raise ApiError(422, "Invalid event batch", errors={"json": exc.messages}) from None
+    results = []
+    for envelope in batch["events"]:
+        event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
+        try:
+            results.append({**receive(envelope), "status": 200})
+        except ApiError as exc:
+            db.session.rollback()
+            results.append({"event_id": event_id if isinstance(event_id, str) else None, "status": exc.code,
+                            "message": exc.message, **({"errors": exc.errors} if exc.errors else {})})
+    return results
 
 
 def receive(envelope) -> dict:

@@ -190,6 +190,18 @@ class WebhookAckSchema(StrictSchema):
     event_id = fields.String(dump_only=True)
 
 
+class WebhookBatchResultSchema(WebhookAckSchema):
+    event_id = fields.String(dump_only=True, allow_none=True)
+    status = Integer(dump_only=True,
+                     metadata={"description": "What POST /v1/webhooks/payment would have answered for it"})
+    message = fields.String(dump_only=True)
+    errors = fields.Dict(dump_only=True)
+
+
+class WebhookBatchAnswerSchema(StrictSchema):
+    results = fields.List(fields.Nested(WebhookBatchResultSchema), dump_only=True)
+
+
 class ClockAdvanceSchema(StrictSchema):
     # Forward only: going back would make renewals and dunning meet moments they already passed.
     advance_seconds = Integer(required=True, strict=True, validate=validate.Range(
