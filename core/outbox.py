@@ -50,8 +50,9 @@ class OutboxMixin:
     payload: Mapped[dict] = mapped_column(JSONB, nullable=False)
     request_id: Mapped[str | None] = mapped_column(db.String(64))
     attempts: Mapped[int] = mapped_column(db.Integer, nullable=False, server_default="0")
+    # Set from the clock the sweep compares it with (_now), not the database's: the two can disagree.
     next_attempt_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), server_default=func.now(),
-                                                      nullable=False)
+                                                      default=lambda: _now(), nullable=False)
     delivered_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
     dead_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(db.Text)
