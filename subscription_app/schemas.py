@@ -110,6 +110,13 @@ class SubscriptionSummarySchema(StrictSchema):
     payment_method_id = fields.UUID(allow_none=True)
 
 
+class TokenVersionSchema(StrictSchema):
+    """What the payment service's revocation check reads when its cache is cold (docs/auth.md)."""
+    user_id = Integer()
+    token_version = Integer()
+    is_active = fields.Boolean()
+
+
 class UserSummarySchema(StrictSchema):
     user_id = Integer()
     email = fields.String()

@@ -9,7 +9,7 @@ from subscription_app import summaries
 from subscription_app.billing import invoices
 from subscription_app.billing.schemas import InternalInvoiceSchema
 from subscription_app.models import Invoice, User
-from subscription_app.schemas import UserSummarySchema
+from subscription_app.schemas import TokenVersionSchema, UserSummarySchema
 
 blp = Blueprint("internal", __name__, url_prefix="/v1/subscriptions/internal",
                 description="Internal endpoints for other services (X-Service-Token)")
@@ -32,6 +32,8 @@ def user_summary(user_id: int):
 @blp.route("/user/<int:user_id>/token-version")
 @service_auth_required
 @blp.doc(security=SERVICE)
+@blp.alt_response(200, schema=TokenVersionSchema, description="The user's token version and whether it is active")
+@blp.alt_response(404, description="Unknown user")
 def user_token_version(user_id: int):
     """The user's token version and state: the durable source of the payment service's revocation check."""
     user = db.session.get(User, user_id)
