@@ -1,8 +1,10 @@
-"""Account service layer: registration, login, password change, token refresh, deactivation."""
+"""Account service layer: registration, login, password change, token refresh, logout, deactivation."""
 from __future__ import annotations
 
 from flask import current_app
 from flask_jwt_extended import get_jwt, get_jwt_identity
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt import PyJWTError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -111,6 +113,30 @@ def revoke_every_token(user: User) -> None:
 def refresh_tokens() -> dict:
     """Rotate: the presented refresh token is used up and a new pair of the same family issued."""
     return refresh_store.rotate(get_jwt())
+
+
+def logout(user: User, refresh_token: str | None, all_sessions: bool) -> None:
+    """Revoke durably first (PostgreSQL), then the access token in Redis: a failure there is a 503 to retry."""
+    if all_sessions:
+        revoke_every_token(user)
+        db.session.commit()
+        tokens.cache_token_version(user.id, user.token_version)
+        return
+    if refresh_token is not None:
+        refresh_store.revoke_family(_own_refresh_jti(user, refresh_token))
+    tokens.revoke_token(get_jwt())
+
+
+def _own_refresh_jti(user: User, token: str):
+    """The jti of a refresh token of this user, or 422 naming the field (nothing said about whose it is)."""
+    try:
+        payload = tokens.decode(token)
+    except (PyJWTError, JWTExtendedException):
+        payload = None
+    if not payload or payload.get("type") != "refresh" or payload.get("sub") != str(user.id):
+        raise ApiError(422, "Invalid refresh token",
+                       errors={"json": {"refresh_token": ["Not a refresh token of this user."]}})
+    return payload["jti"]
 
 
 def deactivate(user: User) -> None:

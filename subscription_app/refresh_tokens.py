@@ -80,14 +80,20 @@ def _lock_user(payload: dict) -> User | None:
 
 
 def _revoke_family_of(jti: uuid.UUID) -> None:
-    family = select(RefreshToken.family_id).where(RefreshToken.jti == jti).scalar_subquery()
+    revoked = revoke_family(jti)
+    if revoked:
+        security_event("refresh_token_reused", f"refresh token {jti} reused: {revoked} tokens of its family revoked",
+                       jti=str(jti))
+
+
+def revoke_family(jti) -> int:
+    """Revoke every token of the family this refresh token belongs to (a logout); commits."""
+    family = select(RefreshToken.family_id).where(RefreshToken.jti == _as_uuid(jti)).scalar_subquery()
     revoked = db.session.execute(update(RefreshToken)
                                  .where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_(None))
                                  .values(revoked_at=func.now())).rowcount
     db.session.commit()
-    if revoked:
-        security_event("refresh_token_reused", f"refresh token {jti} reused: {revoked} tokens of its family revoked",
-                       jti=str(jti))
+    return revoked
 
 
 def revoke_all(user_id: int) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate
 
-from core.schemas import Integer, StrictSchema
+from core.schemas import Integer, StrictBoolean, StrictSchema
 from core.security import BCRYPT_MAX_BYTES
 
 MIN_PASSWORD = 8
@@ -36,6 +36,13 @@ class LoginSchema(StrictSchema):
 class ChangePasswordSchema(StrictSchema):
     current_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
     new_password = _password_field()
+
+
+class LogoutSchema(StrictSchema):
+    refresh_token = fields.String(validate=validate.Length(min=1, max=4096), metadata={
+        "description": "This session's refresh token: its whole family (every rotation of this login) is revoked"})
+    all_sessions = StrictBoolean(load_default=False, metadata={
+        "description": "End every session of the user on both services (the token version, as a password change)"})
 
 
 class UserSchema(StrictSchema):

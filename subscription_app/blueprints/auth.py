@@ -1,12 +1,12 @@
-"""/v1/auth: register, login, me, change-password, refresh."""
+"""/v1/auth: register, login, me, change-password, refresh, logout."""
 from flask_jwt_extended import jwt_required
 
 from core import ratelimit
 from core.blueprint import Blueprint
 from core.ratelimit import limiter
 from subscription_app import accounts
-from subscription_app.schemas import (ChangePasswordSchema, LoginSchema, MeSchema, RegisterResponseSchema,
-                                      RegisterSchema, TokenSchema)
+from subscription_app.schemas import (ChangePasswordSchema, LoginSchema, LogoutSchema, MeSchema,
+                                      RegisterResponseSchema, RegisterSchema, TokenSchema)
 
 blp = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Registration, login and tokens")
 BEARER = [{"bearerAuth": []}]
@@ -65,3 +65,17 @@ def refresh():
 
     Presenting a refresh token that was already rotated revokes every token of its login."""
     return accounts.refresh_tokens()
+
+
+@blp.route("/logout", methods=["POST"])
+@jwt_required()
+@blp.doc(security=BEARER)
+@blp.arguments(LogoutSchema, required=False)
+@blp.response(204)
+@blp.alt_response(422, description="refresh_token is not one of the caller's refresh tokens")
+def logout(data):
+    """End this session: the access token at once, and the refresh token's whole family if it is sent.
+
+    With `all_sessions`, every token of the user stops working on both services, as after a
+    password change."""
+    accounts.logout(accounts.current_user(), data.get("refresh_token"), data.get("all_sessions", False))
