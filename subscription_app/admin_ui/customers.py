@@ -1,5 +1,6 @@
 """Customers, read-only: search (email prefix, subscription status) on cursor pages, a CSV of the same
-filters, and one customer's subscriptions, invoices, credit notes and usage this period."""
+filters, and one customer's whole picture: credit held, subscriptions and their discounts, invoices,
+credit notes, payments, usage this period and the operator actions on them."""
 from __future__ import annotations
 
 from flask import Response, abort, request, stream_with_context, url_for
@@ -9,8 +10,7 @@ from core.errors import ApiError
 from core.extensions import db
 from subscription_app.admin_ui.views import bp, page
 from subscription_app.backoffice import customers, export
-from subscription_app.models import SUBSCRIPTION_STATUSES, CreditNote, Invoice, Plan, Subscription, User
-from subscription_app.usage import metering
+from subscription_app.models import SUBSCRIPTION_STATUSES, Plan
 
 LIMIT = 50
 
@@ -46,15 +46,13 @@ def customer_export():
 
 @bp.route("/customers/<int:user_id>")
 def customer_detail(user_id: int):
-    user = db.session.get(User, user_id)
-    if user is None:
+    """What GET /v1/admin/customers/{id} answers (backoffice/customers.py), with each subscription's plan."""
+    try:
+        found = customers.detail(user_id)
+    except ApiError:
         abort(404)
-    subs = db.session.execute(select(Subscription, Plan).join(Plan, Plan.id == Subscription.plan_id)
-                              .where(Subscription.user_id == user_id)
-                              .order_by(Subscription.created_at.desc())).all()
-    invoices = db.session.scalars(select(Invoice).where(Invoice.user_id == user_id)
-                                  .order_by(Invoice.number.desc()).limit(LIMIT)).all()
-    notes = db.session.scalars(select(CreditNote).where(CreditNote.user_id == user_id)
-                               .order_by(CreditNote.number.desc()).limit(LIMIT)).all()
-    return page("customer.html", customer=user, subscriptions=subs, invoices=invoices, credit_notes=notes,
-                usage=metering.stats(user_id)["current_period"])
+    subs = found["subscriptions"]
+    plans = {p.id: p for p in db.session.scalars(select(Plan).where(Plan.id.in_({s.plan_id for s in subs})))}
+    discounts = {d.subscription_id: d for d in found["discounts"]}
+    found["subscriptions"] = [(s, plans[s.plan_id], discounts.get(s.id)) for s in subs]
+    return page("customer.html", **found)

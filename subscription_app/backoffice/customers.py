@@ -12,6 +12,8 @@ from subscription_app.backoffice import transactions
 from subscription_app.catalog import audit
 from subscription_app.catalog.audit import Actor
 from subscription_app.catalog.models import AuditEvent
+from subscription_app.discounts import balance
+from subscription_app.discounts.models import Coupon, Discount
 from subscription_app.models import CreditNote, Invoice, Subscription, User
 from subscription_app.usage import metering
 
@@ -85,12 +87,24 @@ def _trail(user_id: int) -> list[AuditEvent]:
                               .limit(DETAIL_LIMIT)).all()
 
 
+def _discounts(subscriptions: list[Subscription]) -> list[Discount]:
+    """The discounts still running on these subscriptions, each with its coupon's terms attached."""
+    rows = db.session.execute(select(Discount, Coupon).join(Coupon, Coupon.id == Discount.coupon_id).where(
+        Discount.subscription_id.in_([s.id for s in subscriptions]),
+        db.or_(Discount.periods_left.is_(None), Discount.periods_left > 0))).all()
+    for discount, coupon in rows:
+        discount.coupon = coupon
+    return [discount for discount, _ in rows]
+
+
 def detail(user_id: int) -> dict:
-    """Profile, subscriptions, invoices, credit notes, payment transactions and audit trail (newest 50 each),
-    and usage this period (None without an entitled subscription), as GET /v1/usage/stats reads it."""
+    """Profile, credit held, subscriptions with their running discounts, invoices, credit notes, payment
+    transactions and audit trail (newest 50 each), and usage this period (None without an entitled
+    subscription), as GET /v1/usage/stats reads it."""
     user = get_customer(user_id)
-    return {"customer": user, "subscriptions": _newest(Subscription, Subscription.created_at, user.id),
-            "invoices": _newest(Invoice, Invoice.number, user.id),
+    subscriptions = _newest(Subscription, Subscription.created_at, user.id)
+    return {"customer": user, "balance": balance.balances(user.id), "subscriptions": subscriptions,
+            "discounts": _discounts(subscriptions), "invoices": _newest(Invoice, Invoice.number, user.id),
             "credit_notes": _newest(CreditNote, CreditNote.number, user.id), "audit": _trail(user.id),
             "transactions": transactions.of_customer(user.id, DETAIL_LIMIT),
             "usage": metering.stats(user.id)["current_period"]}

@@ -9,8 +9,9 @@ from subscription_app.billing.lifecycle_schemas import PRORATION_MODES
 from subscription_app.billing.change_pricing import FULL_PRICE_NOW
 from subscription_app.billing.schemas import CreditNoteSchema, InvoiceSchema, SubscriptionSchema
 from subscription_app.catalog.schemas import AuditEventSchema
+from subscription_app.discounts.schemas import DiscountSchema
 from subscription_app.models import INVOICE_REASONS, INVOICE_STATUSES, SUBSCRIPTION_STATUSES
-from subscription_app.schemas import UserSchema
+from subscription_app.schemas import BalanceSchema, UserSchema
 from subscription_app.usage.schemas import CurrentPeriodStatsSchema
 
 ADMIN_PRORATION_MODES = (*PRORATION_MODES, FULL_PRICE_NOW)
@@ -58,7 +59,11 @@ class TransactionsSchema(StrictSchema):
 
 class CustomerDetailSchema(StrictSchema):
     customer = fields.Nested(CustomerSchema, dump_only=True)
+    balance = fields.List(fields.Nested(BalanceSchema), dump_only=True,
+                          metadata={"description": "Credit held per currency (docs/credit-balance.md)"})
     subscriptions = fields.List(fields.Nested(SubscriptionSchema), dump_only=True)
+    discounts = fields.List(fields.Nested(DiscountSchema), dump_only=True,
+                            metadata={"description": "Discounts still running on these subscriptions"})
     invoices = fields.List(fields.Nested(InvoiceSchema), dump_only=True)
     credit_notes = fields.List(fields.Nested(CreditNoteSchema), dump_only=True)
     audit = fields.List(fields.Nested(AuditEventSchema), dump_only=True)

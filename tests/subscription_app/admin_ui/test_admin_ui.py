@@ -3,12 +3,17 @@ import re
 import uuid
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from core.extensions import db
+from subscription_app.backoffice import transactions
 from subscription_app.catalog.models import AuditEvent, PlanPrice
 from subscription_app.models import CreditNote, Plan, Subscription, User
+from subscription_app.seed import PRO_MONTHLY_ID
 from tests.support.admin_ui import PASSWORD, csrf_of, log_in, post_form
+from tests.support.discounts import make_code
+from tests.support.world import CARD
 
 pytestmark = [pytest.mark.subscription, pytest.mark.calendar]
 def test_pages_need_a_login(ui, admin):
@@ -185,3 +190,49 @@ def test_the_dashboards_mrr_is_the_revenue_summarys(ui, world, admin, client):
     dashboard = ui.get("/admin/").get_data(as_text=True)
     assert re.search(r'<p class="figure"><span>58.00 USD</span>', dashboard), dashboard
     assert re.search(r"Pro</th>\s*<td>2</td>\s*<td>58.00 USD</td>", dashboard), dashboard
+
+
+def test_the_customer_page_shows_credit_discounts_payments_and_operator_actions(ui, world, admin, client):
+    """What an operator needs before answering a customer: the whole picture GET /v1/admin/customers/{id} gives."""
+    log_in(ui)
+    token = client.post("/v1/auth/login", json={"email": "ops@example.com", "password": PASSWORD}).json
+    admin_h = {"Authorization": f"Bearer {token['access_token']}"}
+    make_code(client, admin_h, "HALF", coupon={"name": "Half off", "percent_off": 50, "duration": "repeating",
+                                               "duration_in_periods": 3})
+    buyer = world.user("picture@example.com")
+    r = client.post("/v1/subscriptions", json={"plan_id": str(PRO_MONTHLY_ID), "card": CARD,
+                                               "promotion_code": "HALF"}, headers=buyer)
+    assert r.status_code == 201, r.json
+    world.run()
+    invoice_id = world.sub(buyer, r.json["id"])["latest_invoice"]["id"]
+    note = client.post(f"/v1/admin/invoices/{invoice_id}/credit-notes",
+                       json={"amount_cents": 500, "reason": "outage", "refund": False}, headers=admin_h)
+    assert note.status_code == 201, note.json
+    user = db.session.scalar(select(User).where(User.email == "picture@example.com"))
+
+    api = client.get(f"/v1/admin/customers/{user.id}", headers=admin_h).json
+    assert api["balance"] == [{"currency": "USD", "amount_cents": 500}]
+    assert [(d["coupon"]["name"], d["periods_left"]) for d in api["discounts"]] == [("Half off", 2)]
+    page = ui.get(f"/admin/customers/{user.id}").get_data(as_text=True)
+    assert re.search(r"<h2>Credit balance</h2>\s*<p>5.00 USD</p>", page), page
+    assert "Half off: 50 % off,\n      2 invoice(s) left" in page
+    # The half-price first invoice was charged and shows as a payment, linked to its invoice.
+    assert re.search(r"<td>charge</td><td>succeeded</td>\s*<td>14.50 USD</td>", page), page
+    assert f"/admin/invoices/{invoice_id}" in page
+    assert f"<td>{admin.id}</td><td>api</td><td>credit_note.created</td><td>invoice {invoice_id}</td>" in page
+    assert "cannot be shown right now" not in page
+
+
+def test_the_customer_page_says_when_payments_cannot_be_read(ui, world, admin, monkeypatch):
+    log_in(ui)
+    world.user("nopay@example.com")
+    user = db.session.scalar(select(User).where(User.email == "nopay@example.com"))
+    monkeypatch.setattr(transactions, "service_request", _unreachable)
+    page = ui.get(f"/admin/customers/{user.id}")
+    assert page.status_code == 200
+    assert "Payment service unavailable: payments cannot be shown right now." in page.get_data(as_text=True)
+    assert ui.get("/admin/customers/999999").status_code == 404
+
+
+def _unreachable(*args, **kwargs):
+    raise requests.ConnectionError("payment service down")
