@@ -11,6 +11,7 @@ import hmac
 from datetime import timedelta
 
 from flask import Flask, jsonify
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 
 from core.errors import error_body
@@ -25,6 +26,16 @@ def _session_secret(jwt_secret: str) -> str:
     return hmac.new(jwt_secret.encode(), b"admin-ui session cookie", hashlib.sha256).hexdigest()
 
 
+class AdminSessions(SecureCookieSessionInterface):
+    """The cookie session exists under SESSION_COOKIE_PATH only: elsewhere no browser sends it, so the
+    bearer-token API skips building a signer on every request."""
+
+    def open_session(self, app, request):
+        if not request.path.startswith(self.get_cookie_path(app)):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def _configure(app: Flask) -> None:
     settings = app.config["SETTINGS"]
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or _session_secret(settings.jwt_secret_key)
@@ -32,6 +43,7 @@ def _configure(app: Flask) -> None:
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.is_production,
                       SESSION_COOKIE_PATH="/admin", PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
                       WTF_CSRF_TIME_LIMIT=None, WTF_CSRF_CHECK_DEFAULT=False)
+    app.session_interface = AdminSessions()
 
 
 def init_app(app: Flask) -> None:

@@ -2,8 +2,10 @@
 import re
 import uuid
 
+import flask
 import pytest
 import requests
+from flask.sessions import NullSession, SecureCookieSession
 from sqlalchemy import func, select
 
 from core.extensions import db
@@ -236,3 +238,12 @@ def test_the_customer_page_says_when_payments_cannot_be_read(ui, world, admin, m
 
 def _unreachable(*args, **kwargs):
     raise requests.ConnectionError("payment service down")
+
+
+def test_only_admin_pages_open_a_cookie_session(app):
+    interface = app.session_interface
+    with app.test_request_context("/v1/auth/me"):
+        assert isinstance(interface.open_session(app, flask.request), NullSession)
+    with app.test_request_context("/admin/customers"):
+        opened = interface.open_session(app, flask.request)
+        assert isinstance(opened, SecureCookieSession) and not isinstance(opened, NullSession)
