@@ -1,11 +1,12 @@
 """Lists and table growth, in-process (Flask's test client): does a page cost more as data grows?
 
-    python -m bench.lists [--sizes 1,100,10000] [--audit-rows 100000] [--requests 30]
+    python -m bench.lists [--sizes 1,100,10000] [--audit-rows 100000] [--admin-sizes 1000,100000] [--requests 30]
     python -m bench.lists --retention [--outbox-rows 1000000]
 
-Lists: for one user with N transactions and N invoices (and the admin audit log at --audit-rows),
-the median latency of page 1 and of the last page, with cursor pages (`limit`) and with offset pages
-(`page`/`per_page`, which COUNT and OFFSET). --retention: the periodic jobs' cost with that many
+Lists: for one user with N transactions and N invoices (and the admin audit log at --audit-rows; the
+admin customers, subscriptions and events lists at each of --admin-sizes customers, one subscription
+and one event each), the median latency of page 1 and of the last page, with cursor pages (`limit`)
+and with offset pages (`page`/`per_page`, which COUNT and OFFSET; the events list has cursor pages only). --retention: the periodic jobs' cost with that many
 delivered outbox rows, and the retention job draining them. Uses the bench database and Redis db
 (BENCH_DATABASE_URL, BENCH_REDIS_URL; emptied). See bench/README.md.
 """
@@ -33,7 +34,9 @@ from payment_app import create_app as create_payment
 from payment_app.models import Transaction
 from subscription_app import create_app as create_subscription
 from subscription_app.catalog.models import AuditEvent
-from subscription_app.models import Invoice
+from subscription_app.integrations.models import IntegrationEvent
+from subscription_app.models import Invoice, Subscription, User
+from subscription_app.seed import PRO_MONTHLY_ID
 
 PAGE = 20
 
@@ -74,19 +77,85 @@ def _last_cursor(app, stmt_sql: str, cols, model, params: dict, rows: int) -> st
         return encode_cursor(row, cols)
 
 
-def _measure(app, label: str, path: str, headers: dict, rows: int, last_cursor, requests: int) -> dict:
+def _measure(app, label: str, path: str, headers: dict, rows: int, last_cursor, requests: int,
+             offset: bool = True) -> dict:
     client = app.test_client()
     last_page = max((rows - 1) // PAGE + 1, 1)
     sep = "&" if "?" in path else "?"
     after = f"&starting_after={last_cursor}" if last_cursor else ""
+    offset_ms = (lambda page: _median_ms(client, f"{path}{sep}per_page={PAGE}&page={page}", headers, requests)) \
+        if offset else (lambda page: None)
     return {"list": label, "rows": rows,
             "cursor_first_ms": _median_ms(client, f"{path}{sep}limit={PAGE}", headers, requests),
             "cursor_last_ms": _median_ms(client, f"{path}{sep}limit={PAGE}{after}", headers, requests),
-            "offset_first_ms": _median_ms(client, f"{path}{sep}per_page={PAGE}&page=1", headers, requests),
-            "offset_last_ms": _median_ms(client, f"{path}{sep}per_page={PAGE}&page={last_page}", headers, requests)}
+            "offset_first_ms": offset_ms(1), "offset_last_ms": offset_ms(last_page)}
 
 
-def run_lists(sub, pay, sizes: list[int], audit_rows: int, requests: int) -> list[dict]:
+def _admin_headers(sub, prefix: str) -> dict:
+    admin = fixtures.create_users(sub, prefix, 1)[0]
+    with sub.app_context():
+        db.session.execute(text("UPDATE users SET role = 'admin' WHERE id = :u"), {"u": admin["id"]})
+        db.session.commit()
+        token = create_access_token(identity=str(admin["id"]), additional_claims={"tv": 0, "role": "admin"})
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _fill_customers(app, start: int, stop: int) -> None:
+    """Customers start+1..stop, each with an active Pro subscription and one integration event, older as n grows."""
+    with app.app_context():
+        params = {"start": start, "stop": stop, "now": clock.utcnow(), "plan": str(PRO_MONTHLY_ID)}
+        db.session.execute(text(
+            "INSERT INTO users (email, password_hash, created_at, updated_at) SELECT 'customer' || n || "
+            "'@lists.bench', 'x', :now - n * interval '1 second', :now FROM generate_series(:start + 1, :stop) n"),
+            params)
+        db.session.execute(text(
+            "INSERT INTO subscriptions (id, user_id, plan_id, status, current_period_start, current_period_end, "
+            "billing_cycle_anchor, created_at, updated_at) SELECT gen_random_uuid(), u.id, CAST(:plan AS uuid), "
+            "'active', u.created_at, u.created_at + interval '30 days', u.created_at, u.created_at, :now "
+            "FROM users u WHERE u.email LIKE 'customer%@lists.bench' AND u.id NOT IN (SELECT user_id FROM subscriptions)"),
+            params)
+        db.session.execute(text(
+            "INSERT INTO integration_events (id, type, api_version, object_type, object_id, payload, created_at) "
+            "SELECT 'evt_lists_' || n, 'invoice.paid', '2026-11-01', 'invoice', n::text, '{}', "
+            ":now - n * interval '1 second' FROM generate_series(:start + 1, :stop) n"), params)
+        db.session.execute(text("ANALYZE users; ANALYZE subscriptions; ANALYZE integration_events"))
+        db.session.commit()
+
+
+def _last_event_cursor(events: int) -> str | None:
+    """The events list's cursor is an event id (oldest first): the one just before the last page."""
+    offset = (events - 1) // PAGE * PAGE - 1
+    if offset < 0:
+        return None
+    return db.session.scalar(select(IntegrationEvent.id).order_by(IntegrationEvent.created_at, IntegrationEvent.id)
+                             .offset(offset).limit(1))
+
+
+def run_admin_lists(sub, sizes: list[int], requests: int) -> list[dict]:
+    """The operator's lists at each size: customers and subscriptions newest first, events oldest first."""
+    headers, results, have = _admin_headers(sub, "lists-ops"), [], 0
+    for size in sorted(sizes):
+        _fill_customers(sub, have, size)
+        have = size
+        with sub.app_context():
+            customers = db.session.scalar(text("SELECT count(*) FROM users"))
+            subscriptions = db.session.scalar(text("SELECT count(*) FROM subscriptions"))
+            events = db.session.scalar(text("SELECT count(*) FROM integration_events"))
+            event_cursor = _last_event_cursor(events)
+        results.append(_measure(sub, "GET /v1/admin/customers", "/v1/admin/customers", headers, customers, _last_cursor(
+            sub, "SELECT * FROM users ORDER BY created_at DESC, id DESC", [User.created_at, User.id], User, {},
+            customers), requests))
+        results.append(_measure(sub, "GET /v1/admin/subscriptions", "/v1/admin/subscriptions", headers, subscriptions,
+                                _last_cursor(sub, "SELECT * FROM subscriptions ORDER BY created_at DESC, id DESC",
+                                             [Subscription.created_at, Subscription.id], Subscription, {},
+                                             subscriptions), requests))
+        results.append(_measure(sub, "GET /v1/admin/events", "/v1/admin/events", headers, events, event_cursor,
+                                requests, offset=False))
+        print(f"[lists] admin at {size:,} customers: {results[-3:]}", flush=True)
+    return results
+
+
+def run_lists(sub, pay, sizes: list[int], audit_rows: int, requests: int, admin_sizes: list[int] = ()) -> list[dict]:
     results = []
     for rows in sizes:
         user = fixtures.create_users(sub, f"lists{rows}", 1)[0]
@@ -105,9 +174,8 @@ def run_lists(sub, pay, sizes: list[int], audit_rows: int, requests: int) -> lis
         results.append(_measure(sub, "GET /v1/invoices", "/v1/invoices", headers, rows, inv_cursor, requests))
         print(f"[lists] {rows} rows: {results[-2]} {results[-1]}", flush=True)
     if audit_rows:
-        admin = fixtures.create_users(sub, "lists-admin", 1)[0]
+        headers = _admin_headers(sub, "lists-admin")
         with sub.app_context():
-            db.session.execute(text("UPDATE users SET role = 'admin' WHERE id = :u"), {"u": admin["id"]})
             db.session.execute(text(
                 "INSERT INTO audit_events (source, action, object_type, object_id, at) SELECT 'cli', "
                 "'plan.updated', 'plan', n::text, :now - n * interval '1 second' FROM generate_series(1, :rows) n"),
@@ -115,14 +183,11 @@ def run_lists(sub, pay, sizes: list[int], audit_rows: int, requests: int) -> lis
             db.session.execute(text("ANALYZE audit_events"))
             db.session.commit()
             total = db.session.scalar(text("SELECT count(*) FROM audit_events"))
-        with sub.app_context():
-            token = create_access_token(identity=str(admin["id"]), additional_claims={"tv": 0, "role": "admin"})
         cursor = _last_cursor(sub, "SELECT * FROM audit_events ORDER BY at DESC, id DESC",
                               [AuditEvent.at, AuditEvent.id], AuditEvent, {}, total)
-        results.append(_measure(sub, "GET /v1/admin/audit", "/v1/admin/audit", {"Authorization": f"Bearer {token}"},
-                                total, cursor, requests))
+        results.append(_measure(sub, "GET /v1/admin/audit", "/v1/admin/audit", headers, total, cursor, requests))
         print(f"[lists] audit: {results[-1]}", flush=True)
-    return results
+    return results + run_admin_lists(sub, admin_sizes, requests)
 
 
 def growth(rows: list[dict]) -> list[dict]:
@@ -158,6 +223,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="1,100,10000")
     p.add_argument("--audit-rows", type=int, default=100000)
+    p.add_argument("--admin-sizes", default="1000,100000",
+                   help="customers (each with a subscription and an event) for the admin lists, comma separated")
     p.add_argument("--requests", type=int, default=30, help="measured requests per page (median kept)")
     p.add_argument("--retention", action="store_true", help="the retention figures instead of the lists")
     p.add_argument("--outbox-rows", type=int, default=1000000)
@@ -177,7 +244,8 @@ def main(argv=None) -> int:
     if args.retention:
         rows = retention_cost.run(sub, pay, args.outbox_rows)
     else:
-        rows = run_lists(sub, pay, [int(s) for s in args.sizes.split(",")], args.audit_rows, args.requests)
+        rows = run_lists(sub, pay, [int(s) for s in args.sizes.split(",")], args.audit_rows, args.requests,
+                         [int(s) for s in args.admin_sizes.split(",") if s])
     print()
     for row in rows:
         print(" | ".join(f"{k}={v}" for k, v in row.items()))

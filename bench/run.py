@@ -222,7 +222,7 @@ def list_growth(args) -> dict:
     sizes = "1,100" if args.quick else "1,100,10000"
     command = [sys.executable, "-m", "bench.lists", "--sizes", sizes, "--json", path]
     if args.quick:
-        command += ["--audit-rows", "1000", "--requests", "10"]
+        command += ["--audit-rows", "1000", "--admin-sizes", "100,1000", "--requests", "10"]
     print(f"[bench] lists: {' '.join(command[1:])}", flush=True)
     if subprocess.run(command, cwd=ROOT, env=env).returncode != 0:
         return {"skipped": "bench.lists failed: see its output above"}
