@@ -15,6 +15,7 @@ import logging
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from core import clock, inbox
 from core.errors import ApiError
@@ -70,13 +71,17 @@ def _invoice_and_sub(data: dict, event_type: str):
     """(invoice, subscription, mismatch): mismatch says why the payment cannot be this invoice's, or is None."""
     # Lock order everywhere: the subscription, then its invoices (renewals and cancels do the same),
     # so a webhook and a renewal of the same subscription queue up instead of deadlocking.
-    invoice = db.session.get(Invoice, data["invoice_id"])
+    # Two statements: the subscription found through its invoice and locked, then the invoice locked. Its
+    # lines and credit notes load only if something reads them (the payment does not).
+    owner = select(Invoice.subscription_id).where(Invoice.id == data["invoice_id"]).scalar_subquery()
+    sub = db.session.scalar(select(Subscription).where(Subscription.id == owner).with_for_update())
+    invoice = db.session.scalar(select(Invoice).where(Invoice.id == data["invoice_id"]).with_for_update()
+                                .options(lazyload(Invoice.lines), lazyload(Invoice.credit_notes))
+                                .execution_options(populate_existing=True))
     if invoice is None:
         log.error("%s for unknown invoice %s (transaction %s)", event_type, data["invoice_id"],
                   data["transaction_id"])
         return None, None, "invoice_unknown"
-    sub = _locked(Subscription, invoice.subscription_id)
-    db.session.refresh(invoice, with_for_update=True)
     if data["user_id"] != invoice.user_id:
         mismatch = "user_mismatch"
     elif data["currency"] != invoice.currency:
