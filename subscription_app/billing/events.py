@@ -230,10 +230,12 @@ class EventBatchSchema(Schema):
 
 
 def receive_many(body) -> list[dict]:
-    """Apply a batch of events, each as receive() applies it in its own transaction; one result per event.
+    """Apply a batch of events, each as receive() applies it, in one transaction; one result per event.
 
-    `status` is what POST /v1/webhooks/payment would have answered for it (200, 400, 422), so the sender
-    retries only the events that need it. A bad list is a 422 naming `events`."""
+    Each event has its own SAVEPOINT: one refused (`status` is what POST /v1/webhooks/payment would have
+    answered for it: 200, 400, 422) is rolled back alone, so the sender retries only the events that need it.
+    The answer is sent after the one commit: an error on the way (a 500) acknowledges none of them, and the
+    sender retries them all. A bad list is a 422 naming `events`."""
     try:
         batch = EventBatchSchema().load(body if isinstance(body, dict) else {}, unknown=EXCLUDE)
     except ValidationError as exc:
@@ -242,16 +244,28 @@ def receive_many(body) -> list[dict]:
     for envelope in batch["events"]:
         event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
         try:
-            results.append({**receive(envelope), "status": 200})
+            with db.session.begin_nested():
+                results.append({**_apply(envelope), "status": 200})
         except ApiError as exc:
-            db.session.rollback()
             results.append({"event_id": event_id if isinstance(event_id, str) else None, "status": exc.code,
                             "message": exc.message, **({"errors": exc.errors} if exc.errors else {})})
+    db.session.commit()
     return results
 
 
 def receive(envelope) -> dict:
     """Apply one signed event; the answer says whether it changed anything."""
+    try:
+        answer = _apply(envelope)
+    except ApiError:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return answer
+
+
+def _apply(envelope) -> dict:
+    """One event's effect in the current transaction, not committed; raises ApiError (nothing to keep)."""
     if not isinstance(envelope, dict):
         raise ApiError(400, "Event body must be a JSON object")
     event_id = envelope.get("event_id")
@@ -269,10 +283,8 @@ def receive(envelope) -> dict:
         except ValidationError as exc:
             raise ApiError(422, "Invalid event data", errors={"json": {"data": exc.messages}}) from None
     if not inbox.claim(SubscriptionInbox, event_id, event_type or "untyped"):
-        db.session.rollback()
         return {"received": True, "processed": False, "duplicate": True, "event_id": event_id}
     processed = handler[1](data) if handler is not None else False
-    db.session.commit()
     if handler is None:
         log.info("event %s of type %r recorded without effect", event_id, event_type)
     return {"received": True, "processed": processed, "event_id": event_id}

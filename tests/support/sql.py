@@ -11,23 +11,31 @@ from core.extensions import db
 
 @contextlib.contextmanager
 def recorded(*apps):
-    """The text of every statement the apps' engines send inside the block (a list, filled as they go)."""
+    """The text of every statement the apps' engines send inside the block (a list, filled as they go); a
+    commit is recorded as "COMMIT", a statement of the payment service's engine starts with "PAY " when two
+    apps are given."""
     sent: list[str] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):
-        sent.append(re.sub(r"\s+", " ", statement))
+    listeners = []
+    for i, app in enumerate(apps):
+        prefix = "PAY " if i == 1 else ""
 
-    engines = []
-    for app in apps:
+        def record(conn, cursor, statement, parameters, context, executemany, prefix=prefix):
+            sent.append(prefix + re.sub(r"\s+", " ", statement))
+
+        def committed(conn, prefix=prefix):
+            sent.append(prefix + "COMMIT")
+
         with app.app_context():
-            engines.append(db.engine)
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
+            engine = db.engine
+        listeners += [(engine, "before_cursor_execute", record), (engine, "commit", committed)]
+    for listener in listeners:
+        event.listen(*listener)
     try:
         yield sent
     finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
+        for listener in listeners:
+            event.remove(*listener)
 
 
 def count(sent: list[str], fragment: str) -> int:
