@@ -218,11 +218,11 @@ def request_charges(envelopes: list[dict]) -> list[dict]:
 
     The new pending charges go to the gateway in one job once all are committed: if this process dies
     before it is enqueued, payment_app.resubmit finds them, as when Redis refuses a job."""
-    results, pending = [], []
+    results, pending, schema = [], [], ChargeRequestedSchema()  # one instance: building one copies its fields
     for envelope in envelopes:
         event_id = envelope.get("event_id")
         try:
-            txn, created = request_charge(ChargeRequestedSchema().load(envelope), submit=False)
+            txn, created = request_charge(schema.load(envelope), submit=False)
         except ValidationError as exc:
             results.append({"event_id": event_id, "status": 422, "errors": exc.messages})
             continue

@@ -240,12 +240,12 @@ def receive_many(body) -> list[dict]:
         batch = EventBatchSchema().load(body if isinstance(body, dict) else {}, unknown=EXCLUDE)
     except ValidationError as exc:
         raise ApiError(422, "Invalid event batch", errors={"json": exc.messages}) from None
-    results = []
+    results, schemas = [], {}
     for envelope in batch["events"]:
         event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
         try:
             with db.session.begin_nested():
-                results.append({**_apply(envelope), "status": 200})
+                results.append({**_apply(envelope, schemas), "status": 200})
         except ApiError as exc:
             results.append({"event_id": event_id if isinstance(event_id, str) else None, "status": exc.code,
                             "message": exc.message, **({"errors": exc.errors} if exc.errors else {})})
@@ -264,8 +264,10 @@ def receive(envelope) -> dict:
     return answer
 
 
-def _apply(envelope) -> dict:
-    """One event's effect in the current transaction, not committed; raises ApiError (nothing to keep)."""
+def _apply(envelope, schemas: dict | None = None) -> dict:
+    """One event's effect in the current transaction, not committed; raises ApiError (nothing to keep).
+
+    `schemas`: a batch's data schemas by event type, built once for the batch (building one copies its fields)."""
     if not isinstance(envelope, dict):
         raise ApiError(400, "Event body must be a JSON object")
     event_id = envelope.get("event_id")
@@ -279,7 +281,10 @@ def _apply(envelope) -> dict:
     data = None
     if handler is not None:
         try:
-            data = handler[0]().load(envelope.get("data") or {})
+            schema = (schemas.get(event_type) if schemas is not None else None) or handler[0]()
+            if schemas is not None:
+                schemas[event_type] = schema
+            data = schema.load(envelope.get("data") or {})
         except ValidationError as exc:
             raise ApiError(422, "Invalid event data", errors={"json": {"data": exc.messages}}) from None
     if not inbox.claim(SubscriptionInbox, event_id, event_type or "untyped"):
