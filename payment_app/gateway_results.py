@@ -68,11 +68,11 @@ def apply_events(envelopes: list) -> list[dict]:
 
     `status` is what POST /v1/webhooks/gateway would have answered for that event (200, 404, 422): an
     event refused is rolled back to its SAVEPOINT alone, and its sender retries only that one."""
-    results = []
+    results, schema = [], GatewayEventSchema()  # one instance for the batch: building one copies its fields
     for envelope in envelopes:
         event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
         try:
-            loaded = GatewayEventSchema().load(envelope)
+            loaded = schema.load(envelope)
         except ValidationError as exc:
             results.append({"event_id": event_id, "status": 422, "errors": exc.messages})
             continue

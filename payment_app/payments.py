@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import NamedTuple
 
 import requests
 from flask import current_app
 from marshmallow import ValidationError
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -158,8 +159,14 @@ def _existing_by_key(user_id: int, key: str) -> Transaction | None:
                                                        Transaction.idempotency_key == key))
 
 
-def request_charge(envelope: dict, submit: bool = True) -> tuple[Transaction, bool]:
-    """charge.requested from the subscription service; (transaction, created).
+class Charge(NamedTuple):
+    """A charge request's answer: read before the commit, which would expire the row and cost a re-read."""
+    id: uuid.UUID
+    status: str
+
+
+def request_charge(envelope: dict, submit: bool = True) -> tuple[Charge, bool]:
+    """charge.requested from the subscription service; (its transaction's id and status, created).
 
     Deduped twice: by event_id in the inbox and by data.idempotency_key (unique per user),
     both in the transaction that creates the charge. `submit=False`: the caller enqueues the
@@ -172,8 +179,9 @@ def request_charge(envelope: dict, submit: bool = True) -> tuple[Transaction, bo
         return _replayed(user_id, key), False
     existing = _existing_by_key(user_id, key)
     if existing is not None:
+        answer = Charge(existing.id, existing.status)
         db.session.commit()  # keep the claim: this event id is answered
-        return existing, False
+        return answer, False
     method = db.session.get(PaymentMethod, data["payment_method_id"]) if data.get("payment_method_id") else None
     if method is not None and method.user_id != user_id:
         method = None
@@ -194,6 +202,7 @@ def request_charge(envelope: dict, submit: bool = True) -> tuple[Transaction, bo
     db.session.add(txn)
     if txn.status == "pending" and submit:
         _submit_after_commit(txn)
+    answer = Charge(txn.id, txn.status)
     try:
         db.session.commit()
     except IntegrityError:
@@ -201,7 +210,7 @@ def request_charge(envelope: dict, submit: bool = True) -> tuple[Transaction, bo
         # transaction), or a charge of this invoice in flight (409: the outbox retries later).
         db.session.rollback()
         return _replayed(user_id, key), False
-    return txn, True
+    return answer, True
 
 
 def request_charges(envelopes: list[dict]) -> list[dict]:
@@ -209,11 +218,11 @@ def request_charges(envelopes: list[dict]) -> list[dict]:
 
     The new pending charges go to the gateway in one job once all are committed: if this process dies
     before it is enqueued, payment_app.resubmit finds them, as when Redis refuses a job."""
-    results, pending = [], []
+    results, pending, schema = [], [], ChargeRequestedSchema()  # one instance: building one copies its fields
     for envelope in envelopes:
         event_id = envelope.get("event_id")
         try:
-            txn, created = request_charge(ChargeRequestedSchema().load(envelope), submit=False)
+            txn, created = request_charge(schema.load(envelope), submit=False)
         except ValidationError as exc:
             results.append({"event_id": event_id, "status": 422, "errors": exc.messages})
             continue
@@ -239,11 +248,11 @@ def _already_paid(invoice_id) -> str | None:
     return "invoice_already_paid" if paid is not None else None
 
 
-def _replayed(user_id: int, key: str) -> Transaction:
+def _replayed(user_id: int, key: str) -> Charge:
     txn = _existing_by_key(user_id, key)
     if txn is None:  # the first delivery is still in flight; the outbox will retry
         raise ApiError(409, "This charge request is being processed", headers={"Retry-After": "1"})
-    return txn
+    return Charge(txn.id, txn.status)
 
 
 def _submit_after_commit(txn: Transaction) -> None:
@@ -252,43 +261,66 @@ def _submit_after_commit(txn: Transaction) -> None:
 
 # --- the charge job's work -------------------------------------------------------------------------
 
-def submit_to_gateway(txn_id: str, batch: list[str] | None = None) -> str | None:
-    """Send a pending transaction to the gateway (same idempotency key every time); returns the gateway id.
-
-    `batch`: collects the gateway's new request ids, answered together (gateway.schedule_answers)."""
-    row = db.session.execute(
-        select(Transaction.status, Transaction.kind, Transaction.amount_cents, Transaction.currency,
+def _pending_charges(txn_ids: list[str]) -> dict:
+    """What the gateway needs of each transaction, by id (one read); nothing of ours stays open."""
+    rows = db.session.execute(
+        select(Transaction.id, Transaction.status, Transaction.kind, Transaction.amount_cents, Transaction.currency,
                PaymentMethod.gateway_token)
         .join(PaymentMethod, PaymentMethod.id == Transaction.payment_method_id)
-        .where(Transaction.id == uuid.UUID(txn_id))).first()
+        .where(Transaction.id.in_([uuid.UUID(i) for i in txn_ids]))).all()
     db.session.rollback()  # nothing of ours is open while the gateway commits its ledger
+    return {str(row.id): row for row in rows}
+
+
+def _send(row, txn_id: str, batch: list[str] | None) -> str:
+    op = gateway.authorise if row.kind == "verify" else gateway.charge
+    return op(token=row.gateway_token, amount_cents=row.amount_cents, currency=row.currency,
+              idempotency_key=gateway_key("charge", txn_id), reference=txn_id, batch=batch)
+
+
+def _record_references(sent: list[dict]) -> None:
+    """The gateway's ids on their transactions, one statement for all (a reference already there stays)."""
+    if sent:
+        table = Transaction.__table__
+        db.session.execute(table.update().where(table.c.id == bindparam("txn"), table.c.gateway_reference.is_(None))
+                           .values(gateway_reference=bindparam("reference")), sent)
+    db.session.commit()
+
+
+def submit_to_gateway(txn_id: str) -> str | None:
+    """Send a pending transaction to the gateway (same idempotency key every time); returns the gateway id."""
+    row = _pending_charges([txn_id]).get(txn_id)
     if row is None or row.status != "pending":
         return None
-    op = gateway.authorise if row.kind == "verify" else gateway.charge
-    gateway_id = op(token=row.gateway_token, amount_cents=row.amount_cents, currency=row.currency,
-                    idempotency_key=gateway_key("charge", txn_id), reference=txn_id, batch=batch)
-    db.session.execute(Transaction.__table__.update().where(Transaction.id == uuid.UUID(txn_id),
-                                                            Transaction.gateway_reference.is_(None))
-                       .values(gateway_reference=gateway_id))
-    db.session.commit()
+    gateway_id = _send(row, txn_id, None)
+    _record_references([{"txn": uuid.UUID(txn_id), "reference": gateway_id}])
     log.info("%s %s sent to the gateway as %s", row.kind, txn_id, gateway_id)
     return gateway_id
 
 
 def submit_many(txn_ids: list[str]) -> int:
-    """The job for a batch of charges: each sent as submit_to_gateway sends it, their answers scheduled
-    together; how many went."""
-    sent, batch = 0, []
+    """The job for a batch of charges: each sent as submit_to_gateway sends it (read together, their
+    references written together), their answers scheduled together; how many went.
+
+    A transaction settled since the read is sent again under its key: the gateway answers with the request it
+    has and schedules no second answer."""
+    sent, batch = [], []
     try:
+        rows = _pending_charges(txn_ids)
         for txn_id in txn_ids:
+            row = rows.get(txn_id)
+            if row is None or row.status != "pending":
+                continue
             try:
-                sent += submit_to_gateway(txn_id, batch) is not None
+                sent.append({"txn": uuid.UUID(txn_id), "reference": _send(row, txn_id, batch)})
+                log.info("%s %s sent to the gateway as %s", row.kind, txn_id, sent[-1]["reference"])
             except Exception:  # noqa: BLE001 - one charge must not hold back the others; the sweep resends it
                 db.session.rollback()
                 log.exception("charge %s not sent to the gateway; payment_app.resubmit will send it", txn_id)
+        _record_references(sent)
     finally:
         gateway.schedule_answers(batch)  # the ones sent, even if this job is stopped half way
-    return sent
+    return len(sent)
 
 
 def void_verification(txn_id: str) -> str | None:

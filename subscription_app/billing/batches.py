@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from core import clock
 from core.extensions import db
-from subscription_app.models import Subscription
+from subscription_app.models import Plan, Subscription
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int], None]  # (step name, rows handled so far in this step)
@@ -36,6 +36,13 @@ def _locked_batch(size: int, skipped: set, conditions):
         stmt = stmt.where(Subscription.id.not_in(skipped))
     return db.session.scalars(stmt.order_by(Subscription.current_period_end, Subscription.id).limit(size)
                               .with_for_update(skip_locked=True)).all()
+
+
+def _plans_of(rows) -> list[Plan]:
+    """The batch's plans in one read, held by the caller: the session's identity map keeps an object only
+    while something refers to it, so each row's step would read its plan again."""
+    ids = {sub.plan_id for sub in rows} | {sub.pending_plan_id for sub in rows if sub.pending_plan_id}
+    return db.session.scalars(select(Plan).where(Plan.id.in_(ids))).all()
 
 
 def _apply(rows, step, now, result: StepResult, skipped: set) -> None:
@@ -61,6 +68,7 @@ def run_in_batches(name: str, conditions_fn, step, progress: Progress | None = N
         if not rows:
             db.session.rollback()
             return result
+        plans = _plans_of(rows)  # noqa: F841 - held for the batch: each row's session.get finds its plan
         _apply(rows, step, now, result, skipped)
         db.session.commit()
         if progress is not None:

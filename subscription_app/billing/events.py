@@ -15,6 +15,7 @@ import logging
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from core import clock, inbox
 from core.errors import ApiError
@@ -70,13 +71,17 @@ def _invoice_and_sub(data: dict, event_type: str):
     """(invoice, subscription, mismatch): mismatch says why the payment cannot be this invoice's, or is None."""
     # Lock order everywhere: the subscription, then its invoices (renewals and cancels do the same),
     # so a webhook and a renewal of the same subscription queue up instead of deadlocking.
-    invoice = db.session.get(Invoice, data["invoice_id"])
+    # Two statements: the subscription found through its invoice and locked, then the invoice locked. Its
+    # lines and credit notes load only if something reads them (the payment does not).
+    owner = select(Invoice.subscription_id).where(Invoice.id == data["invoice_id"]).scalar_subquery()
+    sub = db.session.scalar(select(Subscription).where(Subscription.id == owner).with_for_update())
+    invoice = db.session.scalar(select(Invoice).where(Invoice.id == data["invoice_id"]).with_for_update()
+                                .options(lazyload(Invoice.lines), lazyload(Invoice.credit_notes))
+                                .execution_options(populate_existing=True))
     if invoice is None:
         log.error("%s for unknown invoice %s (transaction %s)", event_type, data["invoice_id"],
                   data["transaction_id"])
         return None, None, "invoice_unknown"
-    sub = _locked(Subscription, invoice.subscription_id)
-    db.session.refresh(invoice, with_for_update=True)
     if data["user_id"] != invoice.user_id:
         mismatch = "user_mismatch"
     elif data["currency"] != invoice.currency:
@@ -225,28 +230,44 @@ class EventBatchSchema(Schema):
 
 
 def receive_many(body) -> list[dict]:
-    """Apply a batch of events, each as receive() applies it in its own transaction; one result per event.
+    """Apply a batch of events, each as receive() applies it, in one transaction; one result per event.
 
-    `status` is what POST /v1/webhooks/payment would have answered for it (200, 400, 422), so the sender
-    retries only the events that need it. A bad list is a 422 naming `events`."""
+    Each event has its own SAVEPOINT: one refused (`status` is what POST /v1/webhooks/payment would have
+    answered for it: 200, 400, 422) is rolled back alone, so the sender retries only the events that need it.
+    The answer is sent after the one commit: an error on the way (a 500) acknowledges none of them, and the
+    sender retries them all. A bad list is a 422 naming `events`."""
     try:
         batch = EventBatchSchema().load(body if isinstance(body, dict) else {}, unknown=EXCLUDE)
     except ValidationError as exc:
         raise ApiError(422, "Invalid event batch", errors={"json": exc.messages}) from None
-    results = []
+    results, schemas = [], {}
     for envelope in batch["events"]:
         event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
         try:
-            results.append({**receive(envelope), "status": 200})
+            with db.session.begin_nested():
+                results.append({**_apply(envelope, schemas), "status": 200})
         except ApiError as exc:
-            db.session.rollback()
             results.append({"event_id": event_id if isinstance(event_id, str) else None, "status": exc.code,
                             "message": exc.message, **({"errors": exc.errors} if exc.errors else {})})
+    db.session.commit()
     return results
 
 
 def receive(envelope) -> dict:
     """Apply one signed event; the answer says whether it changed anything."""
+    try:
+        answer = _apply(envelope)
+    except ApiError:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return answer
+
+
+def _apply(envelope, schemas: dict | None = None) -> dict:
+    """One event's effect in the current transaction, not committed; raises ApiError (nothing to keep).
+
+    `schemas`: a batch's data schemas by event type, built once for the batch (building one copies its fields)."""
     if not isinstance(envelope, dict):
         raise ApiError(400, "Event body must be a JSON object")
     event_id = envelope.get("event_id")
@@ -260,14 +281,15 @@ def receive(envelope) -> dict:
     data = None
     if handler is not None:
         try:
-            data = handler[0]().load(envelope.get("data") or {})
+            schema = (schemas.get(event_type) if schemas is not None else None) or handler[0]()
+            if schemas is not None:
+                schemas[event_type] = schema
+            data = schema.load(envelope.get("data") or {})
         except ValidationError as exc:
             raise ApiError(422, "Invalid event data", errors={"json": {"data": exc.messages}}) from None
     if not inbox.claim(SubscriptionInbox, event_id, event_type or "untyped"):
-        db.session.rollback()
         return {"received": True, "processed": False, "duplicate": True, "event_id": event_id}
     processed = handler[1](data) if handler is not None else False
-    db.session.commit()
     if handler is None:
         log.info("event %s of type %r recorded without effect", event_id, event_type)
     return {"received": True, "processed": processed, "event_id": event_id}

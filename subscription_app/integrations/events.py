@@ -12,8 +12,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
+from flask_sqlalchemy.session import Session as FlaskSession
 from rq import Retry
-from sqlalchemy import select
+from sqlalchemy import event as orm_event, select
 
 from core.extensions import db
 from core.queues import WEBHOOKS, enqueue_after_commit
@@ -33,6 +34,7 @@ EVENT_TYPES = (
     "usage.threshold_reached",
     "coupon.updated", "promotion_code.updated", "discount.created", "discount.deleted",
 )
+_ENDPOINTS_KEY = "integration_endpoints"
 
 
 def new_id(prefix: str) -> str:
@@ -47,17 +49,57 @@ def now() -> datetime:
 def emit(event_type: str, object_type: str, object_id, payload: dict) -> IntegrationEvent:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown integration event type {event_type!r}")
+    endpoints = _endpoints()  # before the add: a first read's autoflush leaves the new event to the next flush
     created = now()
     event = IntegrationEvent(id=new_id("evt"), type=event_type, api_version=API_VERSION, object_type=object_type,
                              object_id=str(object_id), created_at=created)
     event.payload = {"id": event.id, "type": event_type, "api_version": API_VERSION,
                      "timestamp": created.isoformat(), "data": {"object_type": object_type, "object": payload}}
     db.session.add(event)
-    for endpoint in db.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))):
+    for endpoint in endpoints:
         if endpoint.wants(event_type):
             schedule(WebhookDelivery(id=new_id("msg"), event_id=event.id, endpoint_id=endpoint.id,
                                      status="pending", attempts=0, next_attempt_at=created))
     return event
+
+
+def _endpoints() -> list[WebhookEndpoint]:
+    """Every endpoint, read once per transaction: a bill-run batch emits hundreds of events in one.
+
+    The rows are the session's own objects, so `wants` sees a change made in this transaction; an endpoint
+    added, changed or deleted in it makes the next event read them again (with the usual autoflush)."""
+    session = db.session()
+    outer = session.get_transaction()
+    cached = session.info.get(_ENDPOINTS_KEY)
+    if cached is not None and cached[0] is outer and not _endpoint_pending(session):
+        return cached[1]
+    endpoints = list(session.scalars(select(WebhookEndpoint)))
+    session.info[_ENDPOINTS_KEY] = (outer or session.get_transaction(), endpoints)
+    return endpoints
+
+
+def _endpoint_pending(session) -> bool:
+    return any(isinstance(o, WebhookEndpoint) for o in (*session.new, *session.deleted))
+
+
+@orm_event.listens_for(FlaskSession, "after_flush")
+def _forget_endpoints_on_change(session, flush_context):
+    # An endpoint written in this transaction: the next event reads them again.
+    if _ENDPOINTS_KEY in session.info and any(isinstance(o, WebhookEndpoint)
+                                              for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(_ENDPOINTS_KEY, None)
+
+
+@orm_event.listens_for(FlaskSession, "after_soft_rollback")
+def _forget_endpoints_on_rollback(session, previous):
+    # A SAVEPOINT rolled back may have held an endpoint change.
+    session.info.pop(_ENDPOINTS_KEY, None)
+
+
+@orm_event.listens_for(FlaskSession, "after_transaction_end")
+def _forget_endpoints_at_the_end(session, transaction):
+    if transaction.parent is None:
+        session.info.pop(_ENDPOINTS_KEY, None)
 
 
 def schedule(delivery: WebhookDelivery, delay: float = 0) -> None:
