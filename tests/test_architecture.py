@@ -151,3 +151,22 @@ def test_no_import_inside_a_function_without_a_comment_saying_why():
                         offenders += [f"{os.path.relpath(path, REPO)}:{line}"
                                       for line in imports_in_functions_without_why(f.read())]
     assert offenders == [], "move these imports to the top, or say why in a comment above them"
+
+
+def test_no_test_module_imports_another():
+    """Shared helpers live in tests/support (or conftest): a test module importing another runs its tests twice
+    in spirit and breaks when that module moves."""
+    offenders = []
+    for folder, _, files in os.walk(os.path.join(REPO, "tests")):
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            with open(path) as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                offenders += [f"{os.path.relpath(path, REPO)}:{node.lineno} {n}" for n in names
+                              if n.startswith("tests.") and n.rsplit(".", 1)[-1].startswith("test_")]
+    assert offenders == [], "move what these share into tests/support/"

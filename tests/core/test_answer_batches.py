@@ -21,8 +21,7 @@ from payment_app.models import MockGatewayRequest, PaymentOutbox, Transaction
 from payment_app.payments import submit_many
 from subscription_app.billing.renewals import run_cycle
 from subscription_app.models import Invoice, SubscriptionInbox
-from tests.core.test_outbox_batches import _subscribers
-from tests.support.payment_fixtures import drain
+from tests.support.payment_fixtures import drain, subscribers
 
 pytestmark = [pytest.mark.subscription, pytest.mark.payment, pytest.mark.calendar]
 
@@ -57,7 +56,7 @@ def _signed(settings, body: dict) -> tuple[bytes, dict]:
 
 def test_a_batch_is_answered_in_one_gateway_webhook_and_one_result_delivery(app, client, payment_app, seeded,
                                                                             redis_conn, fraction, enqueued):
-    subs = _subscribers(client, redis_conn, 3)
+    subs = subscribers(client, redis_conn, 3)
     clock.set_offset(timedelta(days=32).total_seconds())
     enqueued.clear()
     assert run_cycle()["renewed_or_ended"] == 3
@@ -224,7 +223,7 @@ def test_a_crash_after_the_batch_applied_loses_nothing_and_applies_nothing_twice
 
 def test_the_subscription_batch_receiver_answers_each_event_on_its_own(app, client, seeded, redis_conn, settings,
                                                                        fraction):
-    [(h, sub_id)] = _subscribers(client, redis_conn, 1)
+    [(h, sub_id)] = subscribers(client, redis_conn, 1)
     with app.app_context():
         invoice = db.session.scalar(db.select(Invoice).where(Invoice.subscription_id == uuid.UUID(sub_id)))
         user_id, invoice_id = invoice.user_id, str(invoice.id)

@@ -15,7 +15,7 @@ from payment_app.models import Transaction
 from subscription_app.billing.renewals import run_cycle
 from subscription_app.models import SubscriptionOutbox
 from subscription_app.seed import PRO_MONTHLY_ID
-from tests.support.payment_fixtures import drain
+from tests.support.payment_fixtures import drain, subscribers
 
 pytestmark = [pytest.mark.subscription, pytest.mark.payment, pytest.mark.calendar]
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
@@ -28,21 +28,9 @@ def approved(monkeypatch):
     clock.set_offset(0)
 
 
-def _subscribers(client, redis_conn, count):
-    subs = []
-    for i in range(count):
-        r = client.post("/v1/auth/register", json={"email": f"batch{i}@example.com", "password": "password123"})
-        h = {"Authorization": f"Bearer {r.json['access_token']}"}
-        r = client.post("/v1/subscriptions", json={"plan_id": str(PRO_MONTHLY_ID), "card": CARD}, headers=h)
-        assert r.status_code == 201, r.json
-        subs.append((h, r.json["id"]))
-    drain(redis_conn)
-    return subs
-
-
 def test_one_bill_run_batch_is_one_delivery_job_and_every_renewal_is_paid(app, client, payment_client, seeded,
                                                                            redis_conn, approved):
-    subs = _subscribers(client, redis_conn, 3)
+    subs = subscribers(client, redis_conn, 3)
     clock.set_offset(timedelta(days=32).total_seconds())
     assert run_cycle()["renewed_or_ended"] == 3
     [job] = get_queue(WEBHOOKS, connection=redis_conn).jobs

@@ -25,6 +25,7 @@ from core.security import signature_headers
 from jobs.worker import BillingWorker
 from payment_app import gateway
 from payment_app.models import MockGatewayRequest, PaymentOutbox
+from subscription_app.seed import PRO_MONTHLY_ID
 from tests.support.webhook_sink import Sink
 
 SUCCESS_CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
@@ -205,3 +206,19 @@ def post_gateway_event(pay, envelope, *, secret=None, timestamp=None, headers=No
     sig = signature_headers(secret, raw, timestamp) if headers is None else headers
     return pay.client.post("/v1/webhooks/gateway", data=raw,
                            headers={"Content-Type": "application/json", **sig})
+
+
+SUCCESS_CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
+
+
+def subscribers(client, redis_conn, count: int) -> list[tuple[dict, str]]:
+    """`count` new users, each subscribed to Pro with the success card and paid: (auth headers, subscription id)."""
+    subs = []
+    for i in range(count):
+        r = client.post("/v1/auth/register", json={"email": f"batch{i}@example.com", "password": "password123"})
+        h = {"Authorization": f"Bearer {r.json['access_token']}"}
+        r = client.post("/v1/subscriptions", json={"plan_id": str(PRO_MONTHLY_ID), "card": SUCCESS_CARD}, headers=h)
+        assert r.status_code == 201, r.json
+        subs.append((h, r.json["id"]))
+    drain(redis_conn)
+    return subs
