@@ -125,8 +125,8 @@ def resolve_payments_rate(args, results: dict) -> dict:
               f"(--only ceilings,rq,payments): offering {FALLBACK_PAYMENTS_RATE:g}/s instead", flush=True)
         return {"rate": FALLBACK_PAYMENTS_RATE, "rule": f"floor/{args.payments_rate_divisor:g} not priced: fixed"}
     floor_rate = (results["meta"]["cpu_count"] or 1) * 1000 / priced[1]
-    rate = round(floor_rate / args.payments_rate_divisor, 1)
-    return {"rate": rate, "rule": f"floor/{args.payments_rate_divisor:g} = {floor_rate:.1f}/{args.payments_rate_divisor:g}"}
+    divisor = args.payments_rate_divisor
+    return {"rate": round(floor_rate / divisor, 1), "rule": f"floor/{divisor:g} = {floor_rate:.1f}/{divisor:g}"}
 
 
 def _git(*cmd) -> str:
@@ -322,7 +322,8 @@ def main(argv=None) -> int:
                                                           "rq_jobs", "port", "bill_run_n")}
     results["settings"]["bcrypt_rounds"] = settings.bcrypt_rounds
     results["settings"]["env"] = {k: os.environ[k] for k in ("WEB_CONCURRENCY", "GUNICORN_WORKER_CLASS",
-                                                             "GUNICORN_THREADS", "LOG_LEVEL") if k in os.environ}
+                                                             "GUNICORN_THREADS", "STATUS_WAIT_SLOTS", "LOG_LEVEL")
+                                  if k in os.environ}
     args.ceiling_results, args.payment_users, args.sub_app, args.pay_app = [], None, sub_app, pay_app
     try:
         if "ceilings" in args.only:
