@@ -127,8 +127,10 @@ class Settings(BaseSettings):
     status_wait_max_seconds: int = Field(
         10, ge=0, le=25, description="Longest `?wait=` a GET of a subscription may ask for (docs/api.md); "
                                      "0: no waiting")
+    # Waits at once in a process ≈ payments/s × seconds to settle ÷ web workers: 30/s × 3 s ÷ 2 = 45; with 12
+    # the rest polled on Retry-After and sank the payments bench (bench/README.md, issue #20).
     status_wait_slots: int = Field(
-        12, ge=0, description="Requests of one web process that may wait (`?wait=`) at once, on threads of their "
+        64, ge=0, description="Requests of one web process that may wait (`?wait=`) at once, on threads of their "
                               "own; beyond, the answer comes at once with Retry-After")
     login_rate_limit_per_account: str = Field("10 per minute;50 per hour",
                                               description="Login attempts per account (flask-limiter syntax)")

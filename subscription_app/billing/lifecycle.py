@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core import clock
 from core.errors import ApiError
@@ -127,7 +128,7 @@ def create(user_id: int, plan_id: uuid.UUID, card: dict | None = None,
     sub = Subscription(id=uuid.uuid4(), user_id=user_id, plan_id=plan.id, status="incomplete",
                        current_period_start=now, current_period_end=end, billing_cycle_anchor=now,
                        payment_method_id=method_id, cancel_at_period_end=False, failed_payment_attempts=0)
-    prices.put_on_current_price(sub, plan)
+    _price = prices.put_on_current_price(sub, plan)  # held, so plan_invoice finds it in the session
     _insert(sub)
     if code is not None:
         redeem.redeem(code, sub)
@@ -137,6 +138,11 @@ def create(user_id: int, plan_id: uuid.UUID, card: dict | None = None,
     elif method_id is not None:
         invoices.request_charge(invoice, sub, f"{plan.name} subscription")
     db.session.flush()
+    # An invoice made in this request has no credit notes yet; without a code the new subscription has no discount.
+    set_committed_value(invoice, "credit_notes", [])
+    if code is None:
+        sub.latest_invoice, sub.discount = invoice, None
+        return sub
     return with_latest_invoice(sub, invoice)
 
 

@@ -77,11 +77,15 @@ def next_price(sub: Subscription, plan: Plan) -> Price:
     return price_of(sub, plan)
 
 
-def put_on_current_price(sub: Subscription, plan: Plan) -> None:
-    """A subscriber joining `plan` (new, or by a plan change) takes its current version."""
+def put_on_current_price(sub: Subscription, plan: Plan) -> PlanPrice | None:
+    """A subscriber joining `plan` (new, or by a plan change) takes its current version (returned).
+
+    A caller that bills the period next keeps the returned row: the session holds loaded rows only
+    while something refers to them, and price_of would otherwise read it again."""
     current = current_version(plan)
     sub.price_id = current.id if current is not None else None
     sub.pending_price_id = None
+    return current
 
 
 def apply_pending_price(sub: Subscription) -> None:

@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime
 
 import pytest
+from sqlalchemy import event
 
 from core.extensions import db
 from subscription_app.models import Invoice, Plan, Subscription
@@ -58,6 +59,32 @@ def test_create_with_card_tokenises_and_requests_the_charge(client, seeded, make
     active = client.get("/v1/subscriptions/active", headers=h)
     assert active.status_code == 200 and active.json["id"] == sub["id"] and active.json["status"] == "active"
     assert active.json["latest_invoice"]["status"] == "paid"
+
+
+def test_create_reads_the_price_once_and_no_discount_or_credit_notes_it_cannot_have(client, seeded, make_user,
+                                                                                     payment_stub):
+    """The first subscription's POST is on the path a customer waits for (issue #20): no row is read twice."""
+    _, h = make_user()
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        r = _create(client, h, {"plan_id": str(PRO_MONTHLY_ID), "card": GOOD_CARD})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert r.status_code == 201, r.json
+    assert r.json["discount"] is None and r.json["latest_invoice"]["credit_notes"] == []
+    assert r.json["latest_invoice"]["amount_due_cents"] == 2900
+    reads = [s.split("FROM", 1)[1].split()[0] for s in statements if s.lstrip().startswith("SELECT") and "FROM" in s]
+    assert reads.count("plan_prices") == 1, reads
+    assert reads.count("discounts") == 1, reads  # the invoice's own check; the answer does not ask again
+    assert "credit_notes" not in reads, reads
+    with client.application.app_context():
+        sub = db.session.get(Subscription, uuid.UUID(r.json["id"]))
+        assert sub.price_id is not None  # the version it pays was still recorded
+    shown = client.get(f"/v1/subscriptions/{r.json['id']}", headers=h).json
+    assert shown["discount"] is None and shown["latest_invoice"]["credit_notes"] == []
+    assert shown["latest_invoice"]["id"] == r.json["latest_invoice"]["id"]
 
 
 def test_bad_card_is_refused_before_the_payment_service_and_leaves_nothing(client, seeded, make_user,
