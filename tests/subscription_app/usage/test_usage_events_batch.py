@@ -9,12 +9,13 @@ import os
 import uuid
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from core import clock
 from core.extensions import db
 from subscription_app.catalog.audit import CLI
 from subscription_app.usage import api_keys, keys
+from subscription_app.usage.event_schemas import BatchResultSchema, EventResultSchema
 from subscription_app.usage.models import EVENT_COUNTED, ApiKey, UsageEvent
 from tests.support.redis_servers import cluster, needs_redis_server
 from tests.support.usage_support import app_on_usage_redis, make_plan, subscribe
@@ -122,6 +123,23 @@ def test_a_subscriber_who_lost_entitlement_gets_every_event_refused_with_its_rea
     assert [(r["status"], r.get("reason"), r.get("message")) for r in answer["results"]][:2] == [
         ("rejected", "not_entitled", "Subscription is paused")] * 2
     assert answer["results"][2]["status"] == "accepted"
+
+
+def test_the_answer_is_exactly_what_its_schema_would_dump(client, customers, service_headers):
+    """The route sends the answer without a per-field dump: every answer kind must already be in the schema's shape."""
+    users, _ = customers
+    twice = _ev(users[0].id)
+    events = [_ev(users[0].id, 3, "reports"), twice, twice, _ev(users[1].id, 6, "reports"),
+              {**_ev(users[1].id), "quantity": "1"}, {"customer": users[2].id}, _ev(10**9), _ev(users[2].id, 1, "nope")]
+    answer = _post(client, events, service_headers)
+    assert [(r["status"], r.get("reason")) for r in answer["results"]] == [
+        ("accepted", None), ("accepted", None), ("duplicate", None), ("rejected", "limit_exceeded"),
+        ("rejected", "invalid"), ("rejected", "invalid"), ("rejected", "unknown_customer"),
+        ("rejected", "unknown_feature")]
+    assert answer == BatchResultSchema().dump(answer)
+    assert set(answer) == {"results", "accepted", "duplicate", "rejected"}
+    assert all(set(r) <= set(EventResultSchema().fields) for r in answer["results"])
+    assert answer["results"][5]["event_id"] is None and "event_id" in answer["results"][5]["errors"]
 
 
 @pytest.fixture
