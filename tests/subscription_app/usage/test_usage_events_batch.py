@@ -175,6 +175,35 @@ def test_a_batchs_statements_do_not_grow_with_its_events(client, customers, serv
     assert counts[0] == counts[1]
 
 
+def test_a_batchs_counted_update_stays_on_its_rows_pages(app, client, customers, service_headers):
+    """fillfactor 50 (0027_ingest): the pending -> counted update is heap-only, its rows stay on their pages."""
+    ids = [u.id for u in customers[0]]
+    where = "SELECT id, (ctid::text::point)[0]::int FROM usage_events"
+    with app.app_context():
+        engine = db.engine
+        assert db.session.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'usage_events'")) == [
+            "fillfactor=50"]
+    pages_before = {}
+
+    def before_update(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().startswith("UPDATE usage_events"):  # the insert is committed: read its pages
+            with engine.connect() as other:
+                pages_before.update(other.execute(text(where)).all())
+
+    event.listen(engine, "before_cursor_execute", before_update)
+    try:
+        # 100 rows take two full pages: on full pages their new versions would have to go elsewhere.
+        _post(client, [_ev(ids[i % 3], 1, "widgets") for i in range(100)], service_headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", before_update)
+    with app.app_context():
+        pages_after = dict(db.session.execute(text(where)).all())
+        counted = db.session.scalar(select(db.func.count()).select_from(UsageEvent)
+                                    .where(UsageEvent.state == EVENT_COUNTED))
+    assert len(pages_before) == 100 and counted == 100
+    assert pages_after == pages_before
+
+
 def test_events_finding_their_period_sealed_are_billed_with_it_and_not_counted(app, client, customers,
                                                                               service_headers):
     """A close sealed the period after the batch's insert committed: the close bills the rows, Redis adds nothing."""
