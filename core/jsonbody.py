@@ -30,8 +30,22 @@ def parse(raw: bytes | str):
         raise
     except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
         raise ApiError(400, "JSON body has a number with too many digits") from None
-    _check(doc)
+    if _may_hold_nul(raw):
+        _check(doc)
+    else:
+        _check_depth(doc)
     return doc
+
+
+def _may_hold_nul(raw: bytes | str) -> bool:
+    """Could a string of the parsed document hold NUL? Only through a \\u0000 escape or a NUL unit.
+
+    JSON refuses a raw control character in a string, so in UTF-8 a NUL can only come from the escape;
+    a body in UTF-16 or UTF-32 (json.loads detects them) has NUL bytes, and takes the full walk.
+    """
+    if isinstance(raw, str):
+        return "\\u0000" in raw or NUL in raw
+    return b"\\u0000" in raw or b"\x00" in raw
 
 
 def _check(doc) -> None:
@@ -53,6 +67,17 @@ def _check(doc) -> None:
             _add(errors, path)
     if errors:
         raise ApiError(422, "Validation failed", errors={"json": errors})
+
+
+def _check_depth(doc) -> None:
+    """The depth rule of `_check` alone, for a document without NUL: only containers are visited."""
+    stack = [(doc, 1)] if isinstance(doc, (dict, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ApiError(400, f"JSON body nested too deeply (at most {MAX_DEPTH} levels)")
+        values = node.values() if isinstance(node, dict) else node
+        stack.extend((value, depth + 1) for value in values if isinstance(value, (dict, list)))
 
 
 def _add(errors: dict, path: tuple) -> None:

@@ -1,5 +1,5 @@
 """/v1/usage/events: the operator's backend reports usage in batches (API key or service token only)."""
-from flask import request
+from flask import jsonify, request
 
 from core.blueprint import Blueprint
 from subscription_app.usage import api_keys, ingestion
@@ -28,4 +28,6 @@ def _room_for_a_batch():
 def report(data):
     """Up to 1,000 events; each answered accepted, duplicate or rejected with a reason."""
     key_id = api_keys.authenticate()
-    return ingestion.ingest(data["events"], key_id)
+    # The answer is already plain JSON of BatchResultSchema's fixed shape (a test pins it), and a Response
+    # is sent as is by flask-smorest: its per-field dump cost 0.5 ms a batch for no change.
+    return jsonify(ingestion.ingest(data["events"], key_id))

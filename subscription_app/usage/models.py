@@ -88,7 +88,9 @@ class UsageEvent(db.Model):
     __tablename__ = "usage_events"
     __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),
                       CheckConstraint("state IN (0, 1, 2)", name="state_known"),
-                      Index("ix_usage_events_user_period", "user_id", "period_start", "feature"))
+                      Index("ix_usage_events_user_period", "user_id", "period_start", "feature"),
+                      # Room on each page for a row's counted version: the state update is heap-only (0027_ingest).
+                      {"postgresql_with": {"fillfactor": 50}})
 
     id: Mapped[int] = mapped_column(db.BigInteger, primary_key=True)
     event_id: Mapped[str] = mapped_column(db.String(255), nullable=False, unique=True)

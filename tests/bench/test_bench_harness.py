@@ -3,6 +3,8 @@
 No timings are asserted: these check that the harness measures what it says it does.
 """
 import json
+import os
+import time
 
 import pytest
 
@@ -476,3 +478,23 @@ def test_profile_events_route_sends_fresh_batches_with_an_api_key(app, seeded, s
     target.call()
     target.call()  # asserts a 200 itself; a replayed batch would count nothing new below
     assert _events_counted(app) == (2 * usage_events.BATCH, 2 * usage_events.BATCH)
+
+
+def test_usage_events_cpu_per_batch_splits_what_the_box_spent_while_it_measured(app):
+    from types import SimpleNamespace
+
+    from bench import usage_events
+
+    cfg = SimpleNamespace(backend_pids=lambda: [], sub_app=app)
+
+    def burn():
+        started = time.process_time()
+        while time.process_time() - started < 0.3:
+            pass
+        return "answer", 10
+
+    result, per_batch = usage_events.cpu_per_batch(cfg, os.getpgid(0), burn)
+    assert result == "answer" and set(per_batch) == {"gunicorn", "postgres", "redis", "load_client", "whole_box"}
+    assert 28 <= per_batch["load_client"] <= 40  # 0.3 s over 10 batches, in this process
+    assert per_batch["gunicorn"] >= per_batch["load_client"] - 2  # this process group holds this process
+    assert per_batch["whole_box"] >= per_batch["load_client"] - 2 and per_batch["postgres"] == 0

@@ -9,12 +9,13 @@ import os
 import uuid
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from core import clock
 from core.extensions import db
 from subscription_app.catalog.audit import CLI
 from subscription_app.usage import api_keys, keys
+from subscription_app.usage.event_schemas import BatchResultSchema, EventResultSchema
 from subscription_app.usage.models import EVENT_COUNTED, ApiKey, UsageEvent
 from tests.support.redis_servers import cluster, needs_redis_server
 from tests.support.usage_support import app_on_usage_redis, make_plan, subscribe
@@ -124,6 +125,23 @@ def test_a_subscriber_who_lost_entitlement_gets_every_event_refused_with_its_rea
     assert answer["results"][2]["status"] == "accepted"
 
 
+def test_the_answer_is_exactly_what_its_schema_would_dump(client, customers, service_headers):
+    """The route sends the answer without a per-field dump: every answer kind must already be in the schema's shape."""
+    users, _ = customers
+    twice = _ev(users[0].id)
+    events = [_ev(users[0].id, 3, "reports"), twice, twice, _ev(users[1].id, 6, "reports"),
+              {**_ev(users[1].id), "quantity": "1"}, {"customer": users[2].id}, _ev(10**9), _ev(users[2].id, 1, "nope")]
+    answer = _post(client, events, service_headers)
+    assert [(r["status"], r.get("reason")) for r in answer["results"]] == [
+        ("accepted", None), ("accepted", None), ("duplicate", None), ("rejected", "limit_exceeded"),
+        ("rejected", "invalid"), ("rejected", "invalid"), ("rejected", "unknown_customer"),
+        ("rejected", "unknown_feature")]
+    assert answer == BatchResultSchema().dump(answer)
+    assert set(answer) == {"results", "accepted", "duplicate", "rejected"}
+    assert all(set(r) <= set(EventResultSchema().fields) for r in answer["results"])
+    assert answer["results"][5]["event_id"] is None and "event_id" in answer["results"][5]["errors"]
+
+
 @pytest.fixture
 def statements(app):
     """The SQL statements the app sends (their text), while the test runs."""
@@ -155,6 +173,35 @@ def test_a_batchs_statements_do_not_grow_with_its_events(client, customers, serv
         assert sum("INSERT INTO usage_events" in q for q in statements) == 1
         assert sum(q.lstrip().startswith("UPDATE usage_events") for q in statements) == 1
     assert counts[0] == counts[1]
+
+
+def test_a_batchs_counted_update_stays_on_its_rows_pages(app, client, customers, service_headers):
+    """fillfactor 50 (0027_ingest): the pending -> counted update is heap-only, its rows stay on their pages."""
+    ids = [u.id for u in customers[0]]
+    where = "SELECT id, (ctid::text::point)[0]::int FROM usage_events"
+    with app.app_context():
+        engine = db.engine
+        assert db.session.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'usage_events'")) == [
+            "fillfactor=50"]
+    pages_before = {}
+
+    def before_update(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().startswith("UPDATE usage_events"):  # the insert is committed: read its pages
+            with engine.connect() as other:
+                pages_before.update(other.execute(text(where)).all())
+
+    event.listen(engine, "before_cursor_execute", before_update)
+    try:
+        # 100 rows take two full pages: on full pages their new versions would have to go elsewhere.
+        _post(client, [_ev(ids[i % 3], 1, "widgets") for i in range(100)], service_headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", before_update)
+    with app.app_context():
+        pages_after = dict(db.session.execute(text(where)).all())
+        counted = db.session.scalar(select(db.func.count()).select_from(UsageEvent)
+                                    .where(UsageEvent.state == EVENT_COUNTED))
+    assert len(pages_before) == 100 and counted == 100
+    assert pages_after == pages_before
 
 
 def test_events_finding_their_period_sealed_are_billed_with_it_and_not_counted(app, client, customers,
