@@ -17,7 +17,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy import select
 from sqlalchemy.orm import lazyload
 
-from core import clock, inbox
+from core import clock, inbox, status_wait
 from core.errors import ApiError
 from core.extensions import db
 from core.schemas import Integer
@@ -170,7 +170,8 @@ def payment_failed(data: dict) -> bool:
         invoice.status, invoice.voided_at = "void", now  # the upgrade did not happen
     elif invoice.reason in ("subscription_cycle", "trial_conversion"):
         record_failure(sub, invoice, now)
-    # subscription_create: stays incomplete and open, until paid or expired (23 h).
+    else:  # subscription_create: stays incomplete and open, until paid or expired (23 h)...
+        status_wait.announce_after_commit("subscription", sub.id)  # ...but its waiting customer hears of the decline
     return True
 
 

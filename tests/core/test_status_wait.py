@@ -9,7 +9,7 @@ from core import status_wait
 from core.extensions import db
 from core.settings import load_server_settings, load_settings
 from subscription_app.models import Subscription
-from tests.support.billing_support import PRO_MONTHLY_ID, fail, pay
+from tests.support.billing_support import PRO_MONTHLY_ID, fail, pay, payment_data, send_event
 
 pytestmark = pytest.mark.subscription
 
@@ -61,14 +61,29 @@ def test_wait_answers_as_soon_as_the_payment_lands_and_holds_no_connection(app, 
     assert "Retry-After" not in result["headers"]
 
 
-def test_a_failed_payment_leaves_it_incomplete_and_the_wait_ends_at_the_deadline(app, client, seeded, make_user):
+def test_a_declined_first_payment_answers_the_wait_at_once_still_incomplete(app, client, seeded, make_user):
     user, h = make_user()
     sub = _incomplete(client, h)
-    thread, result = _get_in_thread(app, f"/v1/subscriptions/{sub['id']}?wait=2", h)
+    thread, result = _get_in_thread(app, f"/v1/subscriptions/{sub['id']}?wait=8", h)
     _wait_for_subscriber(app, sub["id"])
-    assert fail(client, sub["latest_invoice"], user.id).status_code == 200  # no status change: no wake-up
+    assert fail(client, sub["latest_invoice"], user.id).status_code == 200
     thread.join(10)
     assert result["status"] == 200 and result["json"]["status"] == "incomplete"
+    assert result["json"]["latest_invoice"]["attempt_count"] == 1  # what the customer learns: declined, pay again
+    assert result["seconds"] < 5, result["seconds"]
+
+
+def test_a_duplicate_decline_wakes_nobody(app, client, seeded, make_user):
+    """The inbox refuses a replayed payment.failed: nothing changed, so the wait runs to its deadline."""
+    user, h = make_user()
+    sub = _incomplete(client, h)
+    declined = payment_data(sub["latest_invoice"], user_id=user.id, failure_reason="card_declined")
+    assert send_event(client, "payment.failed", declined, event_id="evt-declined").status_code == 200
+    thread, result = _get_in_thread(app, f"/v1/subscriptions/{sub['id']}?wait=2", h)
+    _wait_for_subscriber(app, sub["id"])
+    assert send_event(client, "payment.failed", declined, event_id="evt-declined").status_code == 200
+    thread.join(10)
+    assert result["json"]["latest_invoice"]["attempt_count"] == 1
     assert 1.9 <= result["seconds"] < 4, result["seconds"]
 
 
