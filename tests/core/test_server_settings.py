@@ -20,7 +20,7 @@ def clean_env(monkeypatch):
 def test_gunicorn_defaults(clean_env):
     conf = runpy.run_path(CONF)
     assert conf["workers"] == multiprocessing.cpu_count() * 2  # WEB_CONCURRENCY unset or 0
-    assert (conf["worker_class"], conf["threads"], conf["timeout"]) == ("gthread", 16, 30)
+    assert (conf["worker_class"], conf["threads"], conf["timeout"]) == ("gthread", 4 + 64, 30)  # working threads + STATUS_WAIT_SLOTS
     assert conf["reuse_port"] is True and conf["max_requests"] == 0 and conf["accesslog"] is None
     assert conf["forwarded_allow_ips"] == "127.0.0.1" and conf["control_socket_disable"] is True
 
@@ -30,7 +30,7 @@ def test_gunicorn_reads_the_declared_variables(clean_env):
                         "GUNICORN_ACCESSLOG": "-", "GUNICORN_CONTROL_SOCKET": "/tmp/g.sock"}.items():
         clean_env.setenv(name, value)
     conf = runpy.run_path(CONF)
-    assert (conf["workers"], conf["reuse_port"], conf["threads"], conf["accesslog"]) == (3, False, 14, "-")
+    assert (conf["workers"], conf["reuse_port"], conf["threads"], conf["accesslog"]) == (3, False, 2 + 64, "-")
     assert conf["control_socket_disable"] is False and conf["control_socket"] == "/tmp/g.sock"
 
 
