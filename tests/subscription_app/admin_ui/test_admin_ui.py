@@ -216,6 +216,11 @@ def test_the_customer_page_shows_credit_discounts_payments_and_operator_actions(
     assert api["balance"] == [{"currency": "USD", "amount_cents": 500}]
     assert [(d["coupon"]["name"], d["periods_left"]) for d in api["discounts"]] == [("Half off", 2)]
     page = ui.get(f"/admin/customers/{user.id}").get_data(as_text=True)
+    assert "<h2>" not in re.search(r"<title>(.*?)</title>", page, re.S).group(1)  # every section in the body
+    main = page[page.index("<main"):page.index("</main>")]
+    assert [h for h in re.findall(r"<h2>(.*?)</h2>", main)] == [
+        "Credit balance", "Subscriptions", "Usage this period", "Invoices", "Credit notes", "Payments",
+        "Operator actions"]
     assert re.search(r"<h2>Credit balance</h2>\s*<p>5.00 USD</p>", page), page
     assert "Half off: 50 % off,\n      2 invoice(s) left" in page
     # The half-price first invoice was charged and shows as a payment, linked to its invoice.
