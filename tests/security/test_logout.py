@@ -3,20 +3,15 @@ or, with all_sessions, every session of the user on both services (the token ver
 from __future__ import annotations
 
 import pytest
+
+from tests.support.auth import PASSWORD, bearer, login
+
 pytestmark = pytest.mark.subscription
-PASSWORD = "password123"
 WRONG_TOKEN_STATUS = 401  # a refresh token where an access token is required: "Invalid token"
 
 
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
-
-
 def _login(client, email="out@b.co"):
-    client.post("/v1/auth/register", json={"email": email, "password": PASSWORD})
-    r = client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
-    assert r.status_code == 200, r.json
-    return r.json
+    return login(client, email)
 
 
 def test_logout_ends_this_session_only(app, client):

@@ -13,20 +13,14 @@ from sqlalchemy import text
 from core import tokens
 from core.extensions import db
 from subscription_app import accounts
+from tests.support.auth import PASSWORD, bearer, login
 
 pytestmark = pytest.mark.subscription
-PASSWORD, NEW_PASSWORD = "password123", "new-password-456"
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
+NEW_PASSWORD = "new-password-456"
 
 
 def _login(client, email="r@b.co"):
-    client.post("/v1/auth/register", json={"email": email, "password": PASSWORD})
-    r = client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
-    assert r.status_code == 200, r.json
-    return r.json
+    return login(client, email)
 
 
 def _refresh(client, pair):
