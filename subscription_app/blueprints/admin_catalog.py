@@ -6,30 +6,17 @@ decorator commits them together with the stored answer.
 """
 import uuid
 
-from flask_jwt_extended import jwt_required
-
-from core.blueprint import Blueprint
 from core.extensions import db
 from core.idempotency import idempotent
-from subscription_app.accounts import require_admin
+from subscription_app.blueprints.admin_blueprint import IDEMPOTENCY, AdminBlueprint, admin_actor
 from subscription_app.catalog import features, migration, plans
-from subscription_app.catalog.audit import Actor
 from subscription_app.catalog.schemas import (FEATURE_EXAMPLE, TEAM, UPDATE_EXAMPLE, AdminPlanSchema, FeatureSchema,
                                               MigrateSchema, MigrationSchema, NewPriceSchema, PlanCreateSchema,
                                               PlanUpdateSchema, PriceSchema)
 from subscription_app.models import SubscriptionIdempotencyKey
 
-blp = Blueprint("Admin: catalog", __name__, url_prefix="/v1/admin",
-                description="Plans, price versions and features (admin role only; every change audited)")
-BEARER = [{"bearerAuth": []}]
-IDEMPOTENCY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": False,
-                               "schema": {"type": "string", "maxLength": 255},
-                               "description": "Replays the first answer for the same key and body"}]}
-ADMIN = {"security": BEARER}
-
-
-def _admin() -> Actor:
-    return Actor(require_admin().id, "api")
+blp = AdminBlueprint("Admin: catalog", __name__, url_prefix="/v1/admin",
+                     description="Plans, price versions and features (admin role only; every change audited)")
 
 
 def _done(result):
@@ -38,94 +25,74 @@ def _done(result):
 
 
 @blp.route("/plans")
-@jwt_required()
-@blp.doc(**ADMIN)
 @blp.response(200, AdminPlanSchema(many=True))
-@blp.alt_response(403, description="Admin role required")
 def list_plans():
     """Every plan, archived ones included."""
-    _admin()
     return plans.list_plans()
 
 
 @blp.route("/plans", methods=["POST"])
-@jwt_required()
-@blp.doc(**ADMIN, **IDEMPOTENCY)
+@blp.doc(**IDEMPOTENCY)
 @idempotent(SubscriptionIdempotencyKey)
 @blp.arguments(PlanCreateSchema, example=TEAM)
 @blp.response(201, AdminPlanSchema)
-@blp.alt_response(403, description="Admin role required")
 def create_plan(data):
     """Create a plan and its price version 1 (a duplicate name or code is a 422)."""
-    return plans.create_plan(data, _admin())
+    return plans.create_plan(data, admin_actor())
 
 
 @blp.route("/plans/<uuid:plan_id>")
-@jwt_required()
-@blp.doc(**ADMIN)
 @blp.response(200, AdminPlanSchema)
 def get_plan(plan_id: uuid.UUID):
     """One plan, archived or not."""
-    _admin()
     return plans.get_plan(plan_id)
 
 
 @blp.route("/plans/<uuid:plan_id>", methods=["PATCH"])
-@jwt_required()
-@blp.doc(**ADMIN)
 @blp.arguments(PlanUpdateSchema, example=UPDATE_EXAMPLE)
 @blp.response(200, AdminPlanSchema)
 def update_plan(data, plan_id: uuid.UUID):
     """Edit the name, description, feature limits or order; prices change only by a new version."""
-    actor = _admin()
+    actor = admin_actor()
     return _done(plans.update_plan(plans.get_plan(plan_id), data, actor))
 
 
 @blp.route("/plans/<uuid:plan_id>/archive", methods=["POST"])
-@jwt_required()
-@blp.doc(**ADMIN)
 @blp.response(200, AdminPlanSchema)
 def archive_plan(plan_id: uuid.UUID):
     """Take no new subscribers; existing ones keep the plan and renew on it."""
-    actor = _admin()
+    actor = admin_actor()
     return _done(plans.set_archived(plans.get_plan(plan_id), True, actor))
 
 
 @blp.route("/plans/<uuid:plan_id>/unarchive", methods=["POST"])
-@jwt_required()
-@blp.doc(**ADMIN)
 @blp.response(200, AdminPlanSchema)
 def unarchive_plan(plan_id: uuid.UUID):
     """Offer the plan to new subscribers again."""
-    actor = _admin()
+    actor = admin_actor()
     return _done(plans.set_archived(plans.get_plan(plan_id), False, actor))
 
 
 @blp.route("/plans/<uuid:plan_id>/prices")
-@jwt_required()
-@blp.doc(**ADMIN)
 @blp.response(200, PriceSchema(many=True))
 def list_prices(plan_id: uuid.UUID):
     """The plan's price versions, oldest first; the last active one is what new subscribers pay."""
-    _admin()
     return plans.list_prices(plans.get_plan(plan_id))
 
 
 @blp.route("/plans/<uuid:plan_id>/prices", methods=["POST"])
-@jwt_required()
-@blp.doc(**ADMIN, **IDEMPOTENCY)
+@blp.doc(**IDEMPOTENCY)
 @idempotent(SubscriptionIdempotencyKey)
 @blp.arguments(NewPriceSchema, example={"price_cents": 5900})
 @blp.response(201, PriceSchema)
 def new_price(data, plan_id: uuid.UUID):
     """Issue a new price version: new subscribers pay it, existing ones stay on theirs until migrated."""
-    actor = _admin()
+    actor = admin_actor()
     return plans.new_price(plans.get_plan(plan_id), data["price_cents"], actor)
 
 
 @blp.route("/plans/<uuid:plan_id>/migrate", methods=["POST"])
-@jwt_required()
-@blp.doc(**ADMIN, **IDEMPOTENCY)
+@blp.doc(**IDEMPOTENCY)
 @idempotent(SubscriptionIdempotencyKey)
 @blp.arguments(MigrateSchema, example={"dry_run": True})
 @blp.response(200, MigrationSchema)
@@ -134,27 +101,22 @@ def migrate(data, plan_id: uuid.UUID):
 
     With `dry_run` it lists who would move and the old and new amounts, and changes nothing.
     """
-    actor = _admin()
+    actor = admin_actor()
     return migration.migrate_price(plans.get_plan(plan_id), actor, subscription_id=data.get("subscription_id"),
                                    dry_run=data["dry_run"])
 
 
 @blp.route("/features")
-@jwt_required()
-@blp.doc(**ADMIN)
 @blp.response(200, FeatureSchema(many=True))
 def list_features():
     """The feature catalogue."""
-    _admin()
     return features.list_features()
 
 
 @blp.route("/features", methods=["POST"])
-@jwt_required()
-@blp.doc(**ADMIN)
 @blp.arguments(FeatureSchema, example=FEATURE_EXAMPLE)
 @blp.response(201, FeatureSchema)
 def create_feature(data):
     """Add a feature key plans can grant: `metered` (a limit per period) or `flag` (on/off)."""
-    actor = _admin()
+    actor = admin_actor()
     return _done(features.create_feature(data, actor))

@@ -1,93 +1,70 @@
 """/v1/admin/customers: search customers, one customer's whole picture, and their link fields (admin only)."""
 from flask import Response, stream_with_context
-from flask_jwt_extended import jwt_required
 
-from core.blueprint import Blueprint
 from core.extensions import db
 from core.idempotency import idempotent
 from core.pagination import split_paging
-from subscription_app.accounts import require_admin
 from subscription_app.backoffice import charges, customers, export
 from subscription_app.backoffice.schemas import (AdminInvoiceSchema, ChargeSchema, CustomerArgsSchema,
                                                  CustomerDetailSchema, CustomerFilterSchema, CustomerPageSchema,
                                                  CustomerSchema, CustomerUpdateSchema)
-from subscription_app.catalog.audit import Actor
+from subscription_app.blueprints.admin_blueprint import IDEMPOTENCY, AdminBlueprint, admin_actor
 from subscription_app.models import SubscriptionIdempotencyKey
 
-blp = Blueprint("Admin: customers", __name__, url_prefix="/v1/admin/customers",
-                description="Customers: search, detail and the operator's link fields (admin role only; audited)")
-ADMIN = {"security": [{"bearerAuth": []}]}
-IDEMPOTENCY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": False,
-                               "schema": {"type": "string", "maxLength": 255},
-                               "description": "Replays the first answer for the same key and body"}]}
+blp = AdminBlueprint("Admin: customers", __name__, url_prefix="/v1/admin/customers",
+                     description="Customers: search, detail and the operator's link fields (admin role only; audited)")
 LINKS_EXAMPLE = {"external_id": "crm-4711", "metadata": {"crm": "hubspot", "segment": "smb"}}
 
 
 @blp.route("")
-@jwt_required()
-@blp.doc(**ADMIN)
 @blp.arguments(CustomerArgsSchema, location="query")
 @blp.response(200, CustomerPageSchema)
-@blp.alt_response(403, description="Admin role required")
 def list_customers(args):
     """Customers, newest first: `email_prefix`, subscription `status`, `past_due`, `created_from`/`created_to`.
 
     Cursor pages with `limit` (and `starting_after` = the previous page's `next_cursor`), no count;
     offset pages with `page`/`per_page` (or neither) as before.
     """
-    require_admin()
     paging, filters = split_paging(args)
     return customers.search(paging, **filters)
 
 
 @blp.route("/export.csv")
-@jwt_required()
-@blp.doc(**ADMIN, responses={"200": {"description": "text/csv with a header row, streamed",
-                                     "content": {"text/csv": {"schema": {"type": "string"}}}}})
+@blp.doc(responses={"200": {"description": "text/csv with a header row, streamed",
+                             "content": {"text/csv": {"schema": {"type": "string"}}}}})
 @blp.arguments(CustomerFilterSchema, location="query")
-@blp.alt_response(403, description="Admin role required")
 def export_customers(args):
     """The customers of the same filters as the list, as CSV, oldest first, streamed in batches."""
-    require_admin()
     return Response(stream_with_context(export.customers_csv(args)), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=customers.csv"})
 
 
 @blp.route("/<int:customer_id>")
-@jwt_required()
-@blp.doc(**ADMIN)
 @blp.response(200, CustomerDetailSchema)
-@blp.alt_response(403, description="Admin role required")
 @blp.alt_response(404, description="No such customer")
 def get_customer(customer_id: int):
     """Profile, subscription history, invoices, credit notes and audit trail (up to 50 of each, newest first)."""
-    require_admin()
     return customers.detail(customer_id)
 
 
 @blp.route("/<int:customer_id>", methods=["PATCH"])
-@jwt_required()
-@blp.doc(**ADMIN)
 @blp.arguments(CustomerUpdateSchema, example=LINKS_EXAMPLE)
 @blp.response(200, CustomerSchema)
-@blp.alt_response(403, description="Admin role required")
 @blp.alt_response(404, description="No such customer")
 def update_customer(data, customer_id: int):
     """Set `external_id` (unique; null clears it) and/or `metadata` (a string map, replaced whole)."""
-    user = customers.update_links(customer_id, data, Actor(require_admin().id, "api"))
+    user = customers.update_links(customer_id, data, admin_actor())
     db.session.commit()
     return user
 
 
 @blp.route("/<int:customer_id>/charges", methods=["POST"])
-@jwt_required()
-@blp.doc(**ADMIN, **IDEMPOTENCY)
+@blp.doc(**IDEMPOTENCY)
 @idempotent(SubscriptionIdempotencyKey)
 @blp.arguments(ChargeSchema, example={"amount_cents": 5000, "currency": "USD", "reason": "Onboarding session"})
 @blp.response(201, AdminInvoiceSchema)
-@blp.alt_response(403, description="Admin role required")
 @blp.alt_response(409, description="The customer has no saved card")
 def charge_customer(data, customer_id: int):
     """A one-off charge of the customer's saved card: an open `manual` invoice, paid when the charge succeeds."""
     return charges.charge(customer_id, data["amount_cents"], data["currency"], data["reason"],
-                          Actor(require_admin().id, "api"))
+                          admin_actor())

@@ -5,28 +5,17 @@ Money actions take an Idempotency-Key; its decorator commits the action with the
 import uuid
 
 from flask import Response
-from flask_jwt_extended import jwt_required
 
-from core.blueprint import Blueprint
 from core.idempotency import idempotent
-from subscription_app.accounts import require_admin
 from subscription_app.backoffice import export, invoices_admin
 from subscription_app.backoffice.schemas import (AdminInvoicePageSchema, AdminInvoiceSchema, CreditNoteRequestSchema,
                                                  InvoiceArgsSchema, InvoiceFilterSchema, RefundRequestedSchema)
 from subscription_app.billing.schemas import CreditNoteSchema
-from subscription_app.catalog.audit import Actor
+from subscription_app.blueprints.admin_blueprint import IDEMPOTENCY, AdminBlueprint, admin_actor
 from subscription_app.models import SubscriptionIdempotencyKey
 
-blp = Blueprint("Admin: invoices", __name__, url_prefix="/v1/admin/invoices",
-                description="All invoices, and the operator's invoice actions (admin role only; audited)")
-ADMIN = {"security": [{"bearerAuth": []}]}
-IDEMPOTENCY = {"parameters": [{"in": "header", "name": "Idempotency-Key", "required": False,
-                               "schema": {"type": "string", "maxLength": 255},
-                               "description": "Replays the first answer for the same key and body"}]}
-
-
-def _admin() -> Actor:
-    return Actor(require_admin().id, "api")
+blp = AdminBlueprint("Admin: invoices", __name__, url_prefix="/v1/admin/invoices",
+                     description="All invoices, and the operator's invoice actions (admin role only; audited)")
 
 
 def _filters(args: dict) -> dict:
@@ -34,75 +23,60 @@ def _filters(args: dict) -> dict:
 
 
 @blp.route("")
-@jwt_required()
-@blp.doc(**ADMIN)
 @blp.arguments(InvoiceArgsSchema, location="query")
 @blp.response(200, AdminInvoicePageSchema)
-@blp.alt_response(403, description="Admin role required")
 def list_invoices(args):
     """Every invoice, newest first: `status`, `customer_id`, `reason`, created in [`period_from`, `period_to`)."""
-    require_admin()
     return invoices_admin.list_all(args["page"], args["per_page"], **_filters(args))
 
 
 @blp.route("/export.csv")
-@jwt_required()
-@blp.doc(**ADMIN, responses={"200": {"description": "text/csv with a header row",
-                                     "content": {"text/csv": {"schema": {"type": "string"}}}}})
+@blp.doc(responses={"200": {"description": "text/csv with a header row",
+                             "content": {"text/csv": {"schema": {"type": "string"}}}}})
 @blp.arguments(InvoiceFilterSchema, location="query")
-@blp.alt_response(403, description="Admin role required")
 def export_invoices(args):
     """The invoices of the same filters as CSV, oldest first, money in minor units."""
-    require_admin()
     return Response(export.invoices_csv(args), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=invoices.csv"})
 
 
 @blp.route("/<uuid:invoice_id>/void", methods=["POST"])
-@jwt_required()
-@blp.doc(**ADMIN, **IDEMPOTENCY)
+@blp.doc(**IDEMPOTENCY)
 @idempotent(SubscriptionIdempotencyKey)
 @blp.response(200, AdminInvoiceSchema)
-@blp.alt_response(403, description="Admin role required")
 @blp.alt_response(409, description="The invoice is not open")
 def void_invoice(invoice_id: uuid.UUID):
     """Void an open invoice: the customer no longer owes it."""
-    return invoices_admin.void(invoice_id, _admin())
+    return invoices_admin.void(invoice_id, admin_actor())
 
 
 @blp.route("/<uuid:invoice_id>/mark-uncollectible", methods=["POST"])
-@jwt_required()
-@blp.doc(**ADMIN, **IDEMPOTENCY)
+@blp.doc(**IDEMPOTENCY)
 @idempotent(SubscriptionIdempotencyKey)
 @blp.response(200, AdminInvoiceSchema)
-@blp.alt_response(403, description="Admin role required")
 @blp.alt_response(409, description="The invoice is not open")
 def mark_uncollectible(invoice_id: uuid.UUID):
     """Stop collecting an open invoice; it stays on the books as uncollectible."""
-    return invoices_admin.mark_uncollectible(invoice_id, _admin())
+    return invoices_admin.mark_uncollectible(invoice_id, admin_actor())
 
 
 @blp.route("/<uuid:invoice_id>/credit-notes", methods=["POST"])
-@jwt_required()
-@blp.doc(**ADMIN, **IDEMPOTENCY)
+@blp.doc(**IDEMPOTENCY)
 @idempotent(SubscriptionIdempotencyKey)
 @blp.arguments(CreditNoteRequestSchema, example={"amount_cents": 500, "reason": "Service outage on 2026-11-30"})
 @blp.response(201, CreditNoteSchema)
-@blp.alt_response(403, description="Admin role required")
 @blp.alt_response(409, description="The invoice is not paid")
 def credit_invoice(data, invoice_id: uuid.UUID):
     """A credit note without a refund on a paid invoice (full when `amount_cents` is left out)."""
-    return invoices_admin.credit_note(invoice_id, data.get("amount_cents"), data["reason"], _admin())
+    return invoices_admin.credit_note(invoice_id, data.get("amount_cents"), data["reason"], admin_actor())
 
 
 @blp.route("/<uuid:invoice_id>/refunds", methods=["POST"])
-@jwt_required()
-@blp.doc(**ADMIN, **IDEMPOTENCY)
+@blp.doc(**IDEMPOTENCY)
 @idempotent(SubscriptionIdempotencyKey)
 @blp.arguments(CreditNoteRequestSchema, example={"amount_cents": 500, "reason": "Goodwill"})
 @blp.response(202, RefundRequestedSchema)
-@blp.alt_response(403, description="Admin role required")
 @blp.alt_response(409, description="The invoice is not paid")
 def refund_invoice(data, invoice_id: uuid.UUID):
     """Refund (part of) the payment of a paid invoice; its credit note follows when the refund succeeds."""
-    return invoices_admin.refund(invoice_id, data.get("amount_cents"), data["reason"], _admin())
+    return invoices_admin.refund(invoice_id, data.get("amount_cents"), data["reason"], admin_actor())
