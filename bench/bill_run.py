@@ -31,7 +31,7 @@ from sqlalchemy import func, insert, select
 from bench import fixtures
 from bench.phases import cpu_by_component, redis_server_pid
 from bench.procs import cpu_seconds, cpu_used
-from bench.rq_bench import wait_for_workers
+from bench.rq_bench import backlog, wait_for_workers
 from core import clock
 from core.extensions import db
 from core.queues import DEFAULT, get_queue
@@ -92,6 +92,8 @@ def measure(cfg, procs, n: int) -> dict:
     """One bill run of n renewals with cfg.payments_workers RQ workers; the servers are already up."""
     conn = cfg.sub_app.extensions["redis"]
     conn.delete(LAST_RUN_KEY.format(job_id="billing-cycle"))
+    # Before this run's workers and scheduler start: anything queued now is an earlier phase's, run inside ours.
+    left_over = {queue: count for queue, count in backlog(conn).items() if count}
     workers = [procs.worker(f"rq-worker-{i}", []) for i in range(cfg.payments_workers)]
     scheduler = procs.scheduler()
     wait_for_workers(conn, workers)
@@ -123,7 +125,7 @@ def measure(cfg, procs, n: int) -> dict:
     result = {"n": n, "settled": done, "complete": done == n, "wall_seconds": round(wall, 1),
               "settled_per_s": round(done / wall, 1) if wall > 0 else None, "rq_workers": len(workers),
               "cpu_ms_per_renewal": round(sum(by_process.values()), 2), "cpu_ms_per_renewal_by_process": by_process,
-              "cpu_bound_renewals_per_s": None}
+              "cpu_bound_renewals_per_s": None, "jobs_left_over_at_start": left_over}
     if result["cpu_ms_per_renewal"]:
         result["cpu_bound_renewals_per_s"] = round((os.cpu_count() or 1) * 1000 / result["cpu_ms_per_renewal"], 1)
     print(f"[bench] bill run {n:,}: {done:,} settled in {wall:.1f} s ({result['settled_per_s']}/s), "

@@ -13,6 +13,14 @@ def _fmt(value, digits=1):
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def drain_note(after_load: dict | None) -> str:
+    """How long the queues took to empty once the load stopped (and what a bounded wait left)."""
+    if not after_load:
+        return ""
+    left = ", ".join(f"{count} {queue}" for queue, count in sorted(after_load["left"].items()))
+    return f"queues drained {after_load['drain_seconds']:g} s after the load" + (f", {left} jobs left" if left else "")
+
+
 def payments_goal_note(pay: dict) -> str:
     """Issue #20's goal in words: 0.5 of the floor completed, web p99 under 100 ms, at that offered rate."""
     goal = pay.get("goal")
@@ -59,7 +67,8 @@ def rows(results: dict) -> list[list[str]]:
                           f"offered {pay['offered_per_s']:g}/s ({pay.get('offered_rule', 'fixed')}), "
                           f"{pay['completed']}/{pay['posted']} active, e2e p50 {_fmt(pay.get('e2e_p50_ms'), 0)} ms; "
                           f"web = POSTs and Retry-After GETs; {_fmt(pay.get('gets_per_payment'), 2)} GET ?wait= "
-                          f"per payment; {_fmt(pay.get('ratio_to_target'), 2)} of the 150/s target")) if x)])
+                          f"per payment; {_fmt(pay.get('ratio_to_target'), 2)} of the 150/s target"),
+                                                  drain_note(pay.get("after_load"))) if x)])
     floor = pay.get("floor") if pay else None
     if floor:
         table.append(["payments floor (ceilings)", "target 150", _fmt(floor["max_payments_per_s_on_this_box"]),
@@ -89,7 +98,7 @@ def bill_run_rows(results: dict) -> list[list[str]]:
         table.append([f"bill run {r['n']:,} (settled/s)", "floor" if floor else "-", _fmt(r.get("settled_per_s")),
                       "-", "-", _fmt(r.get("ratio_to_floor"), 2), _fmt(r["cpu_ms_per_renewal"], 1), "-",
                       f"{r['settled']:,}/{r['n']:,} settled in {_fmt(r['wall_seconds'])} s, {r['rq_workers']} "
-                      f"workers; cpu ms/renewal: {parts}"])
+                      f"workers; cpu ms/renewal: {parts}" + _left_over(r.get("jobs_left_over_at_start"))])
     if floor:
         table.append(["bill run floor (ceilings)", "-", _fmt(floor["max_settled_per_s_on_this_box"]), "-", "-", "-",
                       _fmt(floor["cpu_ms_per_renewal"], 1), "-",
@@ -101,6 +110,12 @@ def bill_run_rows(results: dict) -> list[list[str]]:
                       f"cpu ms/renewal ratio ({'linear' if growth['linear'] else 'NOT linear'}: within 20 %); "
                       f"settled/s ratio {_fmt(growth['settled_per_s_ratio'], 2)}"])
     return table
+
+
+def _left_over(jobs: dict | None) -> str:
+    if not jobs:
+        return ""
+    return "; an earlier phase's jobs ran inside it: " + ", ".join(f"{n} {q}" for q, n in sorted(jobs.items()))
 
 
 def list_rows(results: dict) -> list[list[str]]:

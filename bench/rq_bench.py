@@ -29,7 +29,7 @@ from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
-from rq.registry import FailedJobRegistry, FinishedJobRegistry
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import func, select
 
 from bench.procs import cpu_seconds, cpu_used
@@ -38,7 +38,7 @@ from core import http, outbox
 from core.extensions import db
 from jobs.worker import BillingWorker
 from payment_app.models import PaymentOutbox
-from core.queues import WEBHOOKS
+from core.queues import QUEUE_NAMES, WEBHOOKS
 from subscription_app import integrations
 from subscription_app.catalog.audit import CLI
 from subscription_app.integrations import endpoints
@@ -86,6 +86,25 @@ def wait_for_workers(conn: Redis, procs: list, seconds: float = 60) -> None:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"an RQ worker did not start; see {proc.bench_name}.log")
         time.sleep(0.1)
+
+
+def backlog(conn: Redis) -> dict[str, int]:
+    """Jobs not done yet per queue: waiting, running, and scheduled for later (retries, the gateway's delay)."""
+    counts = {}
+    for name in QUEUE_NAMES:
+        queue = Queue(name, connection=conn)
+        counts[name] = queue.count + StartedJobRegistry(queue=queue).count + ScheduledJobRegistry(queue=queue).count
+    return counts
+
+
+def wait_until_idle(conn: Redis, seconds: float) -> dict:
+    """Until every queue's backlog is gone (at most `seconds`): how long it took, and what is left."""
+    started = time.monotonic()
+    left = backlog(conn)
+    while any(left.values()) and time.monotonic() - started < seconds:
+        time.sleep(0.5)
+        left = backlog(conn)
+    return {"drain_seconds": round(time.monotonic() - started, 1), "left": {k: v for k, v in left.items() if v}}
 
 
 def _wait_for_drain(queue: Queue, n: int, seconds: float) -> bool:
