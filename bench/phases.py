@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import os
 import resource
-import time
 
 from bench import e2e, fixtures, rq_bench, scenarios
 from bench.procs import cpu_seconds, cpu_used

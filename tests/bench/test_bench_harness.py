@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bench import baseline_apps, e2e, report, run, scenarios, wrk
+from bench import baseline_apps, e2e, pricing, report, run, scenarios, wrk
 from bench.fixtures import guard_database, route_exists
 from core.security import verify_signature
 
@@ -139,8 +139,6 @@ def test_paired_runs_alternate_with_the_ceiling_and_take_the_median_of_per_run_r
 
 
 def test_payments_floor_prices_every_step_at_its_ceiling():
-    from bench import run
-
     results = {
         "meta": {"cpu_count": 2},
         "http": [{"name": "bare", "ceiling": None, "server_cpu_ms_per_request": 0.5},
@@ -150,7 +148,7 @@ def test_payments_floor_prices_every_step_at_its_ceiling():
         "rq": [{"kind": "trivial", "worker_class": "SimpleWorker", "cpu_ms_per_job": 2.0},
                {"kind": "delivery", "worker_class": "SimpleWorker", "cpu_ms_per_job": 6.0}],
     }
-    floor = run.payments_floor(results)
+    floor = pricing.payments_floor(results)
     # 1.5 (user POST) + 0.5 (tokenise) + 3 x 6.0 (deliveries) + 2.0 (submit job) = 22 ms
     assert floor["cpu_ms_per_payment"] == 22.0
     assert floor["max_payments_per_s_on_this_box"] == round(2 * 1000 / 22, 1)
@@ -158,8 +156,8 @@ def test_payments_floor_prices_every_step_at_its_ceiling():
     assert floor["cores_needed_for_target_as_measured"] == 12.0  # 150/s x 80 ms
     assert [s["count"] for s in floor["steps"]] == [1, 1, 3, 1]
     results["rq"] = results["rq"][:1]  # a skipped phase: no floor rather than a wrong one
-    assert run.payments_floor(results) is None
-    assert run.payments_floor({**results, "payments_e2e": {"skipped": "x"}}) is None
+    assert pricing.payments_floor(results) is None
+    assert pricing.payments_floor({**results, "payments_e2e": {"skipped": "x"}}) is None
 
 
 def _priced_results(**payments):
@@ -179,7 +177,7 @@ def _priced_results(**payments):
 @pytest.mark.parametrize("spec, parsed", [("floor/2", (2.0, None)), ("FLOOR", (1.0, None)), ("floor/2.5", (2.5, None)),
                                           ("25", (None, 25.0)), ("7.5", (None, 7.5))])
 def test_payments_rate_is_a_number_or_a_share_of_the_floor(spec, parsed):
-    assert run.parse_payments_rate(spec) == parsed
+    assert pricing.parse_payments_rate(spec) == parsed
     args = run.parse_args(["--payments-rate", spec])
     assert (args.payments_rate_divisor, args.payments_rate) == parsed
 
@@ -195,16 +193,16 @@ def test_the_default_payments_rate_is_half_the_floor_of_the_same_run(monkeypatch
     monkeypatch.delenv("BENCH_PAYMENTS_RATE", raising=False)
     args = run.parse_args([])
     assert (args.payments_rate_divisor, args.payments_rate) == (2.0, None)
-    offered = run.resolve_payments_rate(args, _priced_results())
+    offered = pricing.resolve_payments_rate(args, _priced_results())
     assert offered["rate"] == round(2000 / 22 / 2, 1) == 45.5
     assert offered["rule"] == "floor/2 = 90.9/2"
     # Without the rq rows (--only ceilings,payments) there is no floor to halve: the fixed fallback.
     unpriced = _priced_results()
     unpriced["rq"] = []
-    assert run.resolve_payments_rate(args, unpriced) == {
-        "rate": run.FALLBACK_PAYMENTS_RATE, "rule": "floor/2 not priced: fixed"}
+    assert pricing.resolve_payments_rate(args, unpriced) == {
+        "rate": pricing.FALLBACK_PAYMENTS_RATE, "rule": "floor/2 not priced: fixed"}
     fixed = run.parse_args(["--payments-rate", "12"])
-    assert run.resolve_payments_rate(fixed, unpriced) == {"rate": 12.0, "rule": "fixed"}
+    assert pricing.resolve_payments_rate(fixed, unpriced) == {"rate": 12.0, "rule": "fixed"}
 
 
 def _payments(offered, completed, p99):
@@ -220,7 +218,7 @@ def _payments(offered, completed, p99):
 ])
 def test_the_payments_goal_is_half_the_floor_at_web_p99_under_100_ms(offered, completed, p99, met, misses):
     results = _priced_results(**_payments(offered, completed, p99))
-    results["payments_e2e"]["floor"] = run.payments_floor(results)
+    results["payments_e2e"]["floor"] = pricing.payments_floor(results)
     pay = results["payments_e2e"]
     assert pay["ratio_to_floor"] == round(completed / (2000 / 22), 2)
     assert pay["goal"]["met"] is met and pay["goal"]["completed_per_s_needed"] == 45.5
@@ -307,7 +305,7 @@ def test_profile_refuses_an_unknown_route():
 
 
 def test_bill_run_floor_growth_and_rows():
-    from bench import bill_run, run
+    from bench import bill_run
 
     latency = {"rps": 100.0, "p50_ms": 1.0, "p99_ms": 2.0}
     jobs = {"jobs_per_s": 100.0, "jobs": 10, "finished": 10}
@@ -323,7 +321,7 @@ def test_bill_run_floor_growth_and_rows():
             {"n": 10000, "settled": 10000, "wall_seconds": 800.0, "settled_per_s": 12.5, "rq_workers": 4,
              "cpu_ms_per_renewal": 65.0, "cpu_ms_per_renewal_by_process": {"rq-worker": 40.0, "postgresql": 25.0}}],
     }
-    floor = run.bill_run_floor(results)
+    floor = pricing.bill_run_floor(results)
     # 0.5 (jwt_pg - jwt: one PostgreSQL read) + 3 x 6.0 (deliveries) + 2.0 (submit job) = 20.5 ms
     assert floor["cpu_ms_per_renewal"] == 20.5
     assert floor["max_settled_per_s_on_this_box"] == round(2000 / 20.5, 1)
@@ -334,7 +332,7 @@ def test_bill_run_floor_growth_and_rows():
     results["bill_run_summary"] = {"floor": floor, "growth": growth}
     text = report.table_text(results)
     assert "bill run 10,000 (settled/s)" in text and "NOT linear" in text and "bill run floor" in text
-    assert run.bill_run_floor({**results, "rq": []}) is None  # a skipped phase: no floor
+    assert pricing.bill_run_floor({**results, "rq": []}) is None  # a skipped phase: no floor
 
 
 def test_bill_run_sizes_are_a_comma_list_and_quick_runs_200():
