@@ -20,6 +20,7 @@ from flask_jwt_extended import JWTManager, get_jwt_identity, jwt_required
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from core import tokens
 from core.app import _sqlalchemy_config
 from core.extensions import RedisExtension
 from core.settings import load_settings
@@ -71,15 +72,8 @@ def _bare(settings=None) -> Flask:
 def _with_jwt(settings=None) -> Flask:
     app = _bare(settings)
     settings = app.config["SETTINGS"]
-    # The product's JWT settings (core/tokens.py) on this app's own JWTManager: no blocklist loader.
-    app.config.update(
-        JWT_SECRET_KEY=settings.jwt_secret_key,
-        JWT_ALGORITHM=settings.jwt_algorithm,
-        JWT_DECODE_ALGORITHMS=[settings.jwt_algorithm],
-        JWT_ENCODE_AUDIENCE=settings.jwt_audience,
-        JWT_DECODE_AUDIENCE=settings.jwt_audience,
-        JWT_TOKEN_LOCATION=["headers"],
-    )
+    # The product's JWT settings on this app's own JWTManager: no blocklist loader.
+    app.config.update(tokens.signing_config(settings))
     JWTManager(app)
 
     @app.get("/jwt")

@@ -37,17 +37,19 @@ return version
 TokenVersionLookup = Optional[Callable[[str], Optional[int]]]
 
 
+def signing_config(settings) -> dict:
+    """How tokens are signed and checked (the bench's JWT ceilings use the same)."""
+    return {"JWT_SECRET_KEY": settings.jwt_secret_key, "JWT_ALGORITHM": settings.jwt_algorithm,
+            "JWT_DECODE_ALGORITHMS": [settings.jwt_algorithm], "JWT_ENCODE_AUDIENCE": settings.jwt_audience,
+            "JWT_DECODE_AUDIENCE": settings.jwt_audience, "JWT_TOKEN_LOCATION": ["headers"]}
+
+
 def configure_jwt(app: Flask, version_lookup: TokenVersionLookup = None) -> None:
     settings = app.config["SETTINGS"]
     app.config.update(
-        JWT_SECRET_KEY=settings.jwt_secret_key,
-        JWT_ALGORITHM=settings.jwt_algorithm,
-        JWT_DECODE_ALGORITHMS=[settings.jwt_algorithm],
-        JWT_ENCODE_AUDIENCE=settings.jwt_audience,
-        JWT_DECODE_AUDIENCE=settings.jwt_audience,
+        **signing_config(settings),
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.jwt_access_token_expire_minutes),
         JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=settings.jwt_refresh_token_expire_days),
-        JWT_TOKEN_LOCATION=["headers"],
         JWT_ERROR_MESSAGE_KEY="message",
     )
     app.extensions["token_version_lookup"] = version_lookup
