@@ -19,6 +19,7 @@ from sqlalchemy import insert, select, update
 
 from core import http
 from core.extensions import db
+from core.queues import sweep_job_ids
 from subscription_app.integrations import events, signing
 from subscription_app.integrations.guard import Unresolved, UnsafeTarget, pin
 from subscription_app.integrations.models import (SNIPPET_BYTES, IntegrationEvent, WebhookAttempt, WebhookDelivery,
@@ -108,9 +109,10 @@ def deliver(delivery_id: str) -> str:
     outcome = _record(delivery, endpoint, attempt_id, (code, snippet, error, latency_ms))
     # Read before the commit: reading after it would open a new transaction and hold the enqueue for its commit.
     retry_in = (delivery.next_attempt_at - events.now()).total_seconds() if outcome == "retry" else None
+    attempts = delivery.attempts
     db.session.commit()
     if retry_in is not None:
-        events.enqueue(delivery_id, delay=max(retry_in, 0))
+        events.enqueue(delivery_id, attempts, delay=max(retry_in, 0))
     return outcome
 
 
@@ -176,12 +178,17 @@ def disable(endpoint: WebhookEndpoint, reason: str) -> None:
 
 
 def sweep(grace_seconds: float = 10, limit: int = 500) -> int:
-    """Enqueue pending deliveries that are due and that no job seems to hold (after a crash or Redis loss)."""
+    """Enqueue pending deliveries that are due and whose job is not waiting (after a crash or Redis loss)."""
     cutoff = events.now() - timedelta(seconds=grace_seconds)
-    ids = db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.status == "pending",
-                                                              WebhookDelivery.next_attempt_at <= cutoff)
-                             .order_by(WebhookDelivery.next_attempt_at).limit(limit)).all()
+    rows = db.session.execute(select(WebhookDelivery.id, WebhookDelivery.attempts)
+                              .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= cutoff)
+                              .order_by(WebhookDelivery.next_attempt_at).limit(limit)).all()
     db.session.rollback()
-    for delivery_id in ids:
-        events.enqueue(delivery_id)
-    return len(ids)
+    new_ids = sweep_job_ids([events.job_id(i, n) for i, n in rows]) if rows else {}
+    enqueued = 0
+    for delivery_id, attempts in rows:
+        new_id = new_ids[events.job_id(delivery_id, attempts)]
+        if new_id is not None:  # under a backlog a delivery's job may wait longer than the grace: not twice
+            events.enqueue(delivery_id, attempts, rq_job_id=new_id)
+            enqueued += 1
+    return enqueued

@@ -12,8 +12,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
+from rq import Queue
 
 from core.extensions import db
+from core.queues import QUEUE_NAMES
 from subscription_app.integrations import delivery as delivery_mod
 from subscription_app.integrations.models import WebhookAttempt, WebhookDelivery
 from tests.support.integrations import EP, register, sign_up
@@ -68,6 +70,8 @@ def test_a_worker_killed_at_the_call_leaves_an_interrupted_attempt_that_the_retr
     with app.app_context():
         [delivery_id] = db.session.scalars(db.select(WebhookDelivery.id)).all()
         db.session.rollback()
+    for name in QUEUE_NAMES:
+        Queue(name, connection=redis_conn).empty()  # the killed worker had taken its job off the queue
     assert _die_delivering(settings, delivery_id) == 9
     d, attempts = _rows(app)
     assert (d.status, d.attempts) == ("pending", 0)  # the killed job's own transaction rolled back...
