@@ -41,8 +41,9 @@ def _post_both(payment_app, settings, batches) -> list:
     return answers
 
 
-def test_overlapping_gateway_batches_in_opposite_orders_apply_every_result_once(payment_app, payment_client,
+def test_overlapping_gateway_batches_in_opposite_orders_apply_every_result_once(app, payment_app, payment_client,
                                                                                 service_headers, settings):
+    """(`app`: its teardown empties the tables, so the next test does not count these charges.)"""
     for _ in range(ROUNDS):
         ids = pending_charges(payment_app, payment_client, service_headers, CHARGES)
         with payment_app.app_context():
