@@ -33,7 +33,7 @@ from core.extensions import db
 from core.http import encode, signed_post
 from core.logging import bind_request_id, current_request_id
 from core.on_commit import on_commit
-from core.queues import WEBHOOKS, enqueue_after_commit, enqueue_now
+from core.queues import WEBHOOKS, enqueue_after_commit, enqueue_now, sweep_job_ids
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
@@ -135,16 +135,22 @@ def _enqueue_batches(model, entries: list) -> None:
         chunk = rows[start:start + BATCH_MAX_EVENTS]
         meta = {"request_id": chunk[0][1]} if chunk[0][1] else {}
         if len(chunk) == 1:
-            enqueue_now(WEBHOOKS, cfg.deliver_job, str(chunk[0][0]), meta=meta)
+            enqueue_now(WEBHOOKS, cfg.deliver_job, str(chunk[0][0]), meta=meta, job_id=job_id(model, chunk[0][0], 0))
         else:
             enqueue_now(WEBHOOKS, cfg.deliver_batch_job, [str(i) for i, _ in chunk], meta=meta)
 
 
-def enqueue_delivery(model, event_id, *, delay_seconds: float = 0, request_id: str | None = None):
+def job_id(model, event_id, attempts: int) -> str:
+    """The delivery job's id for a row and its attempt count: the sweep finds the row's job by it."""
+    return f"outbox-{model.__tablename__}-{event_id}-{attempts}"
+
+
+def enqueue_delivery(model, event_id, *, delay_seconds: float = 0, request_id: str | None = None,
+                     attempts: int = 0, rq_job_id: str | None = None):
     """Deliver the row once the current transaction commits (at once outside one), under its request id."""
     meta = {"request_id": request_id} if request_id else {}
     return enqueue_after_commit(WEBHOOKS, config_for(model).deliver_job, str(event_id), delay=delay_seconds,
-                                meta=meta)
+                                meta=meta, job_id=rq_job_id or job_id(model, event_id, attempts))
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -206,7 +212,8 @@ def _after_attempt(model, attempt: dict) -> None:
     if attempt["outcome"] == "retry":
         log.warning("outbox delivery of %s failed (attempt %s): %s", attempt["event_type"], attempt["attempts"],
                     attempt["error"])
-        enqueue_delivery(model, attempt["id"], delay_seconds=attempt["delay"], request_id=attempt["request_id"])
+        enqueue_delivery(model, attempt["id"], delay_seconds=attempt["delay"], request_id=attempt["request_id"],
+                         attempts=attempt["attempts"])
     elif attempt["outcome"] == "dead":
         log.error("outbox event %s (%s) gave up after %s attempts", attempt["id"], attempt["event_type"],
                   attempt["attempts"])
@@ -251,16 +258,21 @@ def deliver_batch(model, event_ids: list[str]) -> dict:
 
 
 def sweep(model, grace_seconds: float = 10, limit: int = 500) -> int:
-    """Re-enqueue rows whose delivery is due but that no job seems to hold."""
+    """Re-enqueue rows whose delivery is due but whose job is not waiting (lost with Redis, or failed)."""
     cutoff = _now() - timedelta(seconds=grace_seconds)
     rows = db.session.execute(
-        select(model.id, model.request_id)
+        select(model.id, model.request_id, model.attempts)
         .where(model.delivered_at.is_(None), model.dead_at.is_(None), model.next_attempt_at <= cutoff)
         .order_by(model.next_attempt_at).limit(limit)).all()
     db.session.rollback()
-    for event_id, request_id in rows:
-        enqueue_delivery(model, event_id, request_id=request_id)
-    return len(rows)
+    new_ids = sweep_job_ids([job_id(model, row.id, row.attempts) for row in rows]) if rows else {}
+    enqueued = 0
+    for row in rows:
+        new_id = new_ids[job_id(model, row.id, row.attempts)]
+        if new_id is not None:  # under a backlog a row's job may wait longer than the grace: not twice
+            enqueue_delivery(model, row.id, request_id=row.request_id, rq_job_id=new_id)
+            enqueued += 1
+    return enqueued
 
 
 def dead(model, event_type: str | None = None, limit: int = 50) -> list:
@@ -279,5 +291,6 @@ def replay(model, event_id) -> None:
     row.delivered_at = None
     row.dead_at = None
     row.next_attempt_at = _now()
+    attempts = row.attempts
     db.session.commit()
-    enqueue_delivery(model, row.id, request_id=row.request_id)
+    enqueue_delivery(model, row.id, request_id=row.request_id, attempts=attempts)

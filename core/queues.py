@@ -21,7 +21,7 @@ import redis
 from flask import current_app, has_app_context
 from redis import Redis
 from rq import Queue
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.worker import Worker
 
@@ -35,6 +35,7 @@ PAYMENTS = "payments"
 WEBHOOKS = "webhooks"
 DEFAULT = "default"
 QUEUE_NAMES = (PAYMENTS, WEBHOOKS, DEFAULT)
+WAITING = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
 def get_queue(name: str = DEFAULT, connection: Redis | None = None) -> Queue:
@@ -87,6 +88,32 @@ def _enqueue(queue_name: str, func, args: tuple, kwargs: dict, delay: float) -> 
         log.warning("could not enqueue %s%r on %s (%s); its sweep will enqueue it again", name, args,
                     queue_name, exc.__class__.__name__)
         return None
+
+
+def job_statuses(job_ids: list[str]) -> dict[str, JobStatus]:
+    """The status of each of these jobs that exists (one round trip); none while Redis is down."""
+    try:
+        jobs = Job.fetch_many(job_ids, connection=current_app.extensions["redis"])
+    except redis.RedisError as exc:
+        log.warning("could not read job statuses (%s): the sweep enqueues without them", exc.__class__.__name__)
+        return {}
+    return {job.id: job.get_status(refresh=False) for job in jobs if job is not None}
+
+
+def sweep_job_ids(job_ids: list[str]) -> dict[str, str | None]:
+    """For a sweep, by each row's job id: None when that job waits already, else the id to enqueue it as.
+
+    A started job keeps its id (it may be running, or its worker died): a second job gets `<id>-swept`,
+    and is not enqueued again while it waits. One round trip for all of them."""
+    statuses = job_statuses([i for job_id in job_ids for i in (job_id, f"{job_id}-swept")])
+    ids = {}
+    for job_id in job_ids:
+        status, swept = statuses.get(job_id), f"{job_id}-swept"
+        if status in WAITING or (status == JobStatus.STARTED and statuses.get(swept) in WAITING):
+            ids[job_id] = None
+        else:
+            ids[job_id] = swept if status == JobStatus.STARTED else job_id
+    return ids
 
 
 def queue_stats(connection: Redis) -> dict:

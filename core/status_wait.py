@@ -4,9 +4,10 @@
     return status_wait.answer("subscription", sub_id, seconds, read=..., pending=lambda s: s.status == "incomplete")
 
 Any code that changes a watched status column publishes on the object's Redis channel after its
-transaction commits (core/on_commit.py: never for a rollback). A waiting request subscribes before
-it reads, so a change between its read and its wait is not missed, then gives its database
-connection back and blocks on Redis only; without a message it reads once more at the deadline.
+transaction commits (core/on_commit.py: never for a rollback). A waiting request registers with its
+process's one subscription (core/status_listener.py) before it reads, so a change between its read and
+its wait is not missed, then gives its database connection back and blocks until that subscription
+hears of the change; without a message it reads once more at the deadline.
 A web process lets at most STATUS_WAIT_SLOTS requests wait at once, on threads gunicorn adds for
 them (gunicorn.conf.py): beyond that, or with Redis down, the answer comes at once with
 `Retry-After: 1`. At most GUNICORN_THREADS requests of an app run at once: a waiting request gives
@@ -25,6 +26,7 @@ from flask import current_app, g
 from sqlalchemy import event
 from sqlalchemy.orm.attributes import NO_VALUE
 
+from core import status_listener
 from core.extensions import db, get_redis
 from core.on_commit import on_commit
 from core.schemas import Integer, StrictSchema
@@ -101,39 +103,30 @@ def answer(kind: str, object_id, seconds: float, *, read: Callable, pending: Cal
 
 def _wait(kind, object_id, seconds, read, pending):
     deadline = time.monotonic() + seconds
-    pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+    name, listener = channel(kind, object_id), listener_for_app()
+    woken = listener.register(name)  # before the read: an announcement after it wakes this wait
+    if woken is None:
+        log.warning("status wait without Redis: answering at once")
+        g.status_wait_retry_after = RETRY_AFTER_SECONDS
+        return read()
     try:
-        try:
-            pubsub.subscribe(channel(kind, object_id))
-        except redis.RedisError as exc:
-            log.warning("status wait without Redis (%s): answering at once", exc.__class__.__name__)
-            g.status_wait_retry_after = RETRY_AFTER_SECONDS
-            return read()
         current = read()
         if not pending(current):
             return current
         db.session.close()  # the wait holds no database connection
         _give_turn_back()
         try:
-            _until_message(pubsub, deadline)
+            woken.wait(max(0.0, deadline - time.monotonic()))
         finally:
             _take_turn()
         return read()
     finally:
-        pubsub.close()
+        listener.unregister(name, woken)
 
 
-def _until_message(pubsub, deadline: float) -> bool:
-    """True when a change was announced before the deadline (the subscribe confirmation is skipped)."""
-    while (remaining := deadline - time.monotonic()) > 0:
-        try:
-            if pubsub.get_message(timeout=remaining) is not None:
-                return True
-        except redis.RedisError as exc:
-            log.warning("status wait lost Redis (%s): reading at the deadline", exc.__class__.__name__)
-            time.sleep(max(0.0, deadline - time.monotonic()))
-            return False
-    return False
+def listener_for_app() -> status_listener.Listener:
+    """The process's one subscription for this app's Redis, shared by all its waits."""
+    return status_listener.for_client(get_redis(), f"{CHANNEL_PREFIX}:*")
 
 
 def add_retry_after(response):

@@ -10,7 +10,8 @@ then refund: the order refunds.request_refund uses) while the outcome is applied
 
 POST /v1/webhooks/gateway/batch carries several events ({"events": [...]}, the answers of one bill-run
 batch due at the same second): apply_events applies them in one transaction, each in its own SAVEPOINT,
-so one event's refusal is its own result and the outcome events they write leave in one outbox delivery.
+so one event's refusal is its own result and the outcome events they write leave in one outbox delivery;
+it takes the whole batch's locks first, each kind in id order (no deadlock between overlapping batches).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import logging
 import uuid
 
 from marshmallow import ValidationError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from core import inbox
 from core.errors import ApiError
@@ -68,23 +69,45 @@ def apply_events(envelopes: list) -> list[dict]:
 
     `status` is what POST /v1/webhooks/gateway would have answered for that event (200, 404, 422): an
     event refused is rolled back to its SAVEPOINT alone, and its sender retries only that one."""
-    results, schema = [], GatewayEventSchema()  # one instance for the batch: building one copies its fields
+    schema = GatewayEventSchema()  # one instance for the batch: building one copies its fields
+    loaded = []
     for envelope in envelopes:
-        event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
         try:
-            loaded = schema.load(envelope)
+            loaded.append(schema.load(envelope))
         except ValidationError as exc:
-            results.append({"event_id": event_id, "status": 422, "errors": exc.messages})
-            continue
-        try:
-            with db.session.begin_nested():
-                answer = _apply(loaded)
-        except ApiError as exc:
-            results.append({"event_id": event_id, "status": exc.code, "message": exc.message})
-            continue
-        results.append({"event_id": event_id, "status": 200, **answer})
+            loaded.append(exc)
+    _lock_ahead([e for e in loaded if isinstance(e, dict)])
+    results = [_apply_in_savepoint(envelope, e) for envelope, e in zip(envelopes, loaded)]
     db.session.commit()
     return results
+
+
+def _apply_in_savepoint(envelope, loaded) -> dict:
+    event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
+    if isinstance(loaded, ValidationError):
+        return {"event_id": event_id, "status": 422, "errors": loaded.messages}
+    try:
+        with db.session.begin_nested():
+            answer = _apply(loaded)
+    except ApiError as exc:
+        return {"event_id": event_id, "status": exc.code, "message": exc.message}
+    return {"event_id": event_id, "status": 200, **answer}
+
+
+def _lock_ahead(envelopes: list[dict]) -> None:
+    """Take the batch's locks before any event's: its transactions, then its refunds (the order _apply and
+    refunds.request_refund use), then its event ids, each kind in id order, so two batches holding some of
+    the same rows or events in other orders queue up instead of deadlocking (PostgreSQL aborts one)."""
+    data = [e.get("data") or {} for e in envelopes]
+    refund_ids = sorted({i for i in (_uuid(d.get("refund_id")) for d in data) if i is not None})
+    txn_ids = sorted({i for i in (_uuid(d.get("transaction_id")) for d in data) if i is not None})
+    if txn_ids or refund_ids:
+        refunded = select(Refund.transaction_id).where(Refund.id.in_(refund_ids))
+        db.session.execute(select(Transaction.id).where(or_(Transaction.id.in_(txn_ids), Transaction.id.in_(refunded)))
+                           .order_by(Transaction.id).with_for_update(of=Transaction))
+    if refund_ids:
+        db.session.execute(select(Refund.id).where(Refund.id.in_(refund_ids)).order_by(Refund.id).with_for_update())
+    inbox.lock_event_ids(PaymentInbox, [e["event_id"] for e in envelopes])
 
 
 def _apply(envelope: dict) -> dict:

@@ -11,6 +11,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from core.errors import ApiError
 from core.money import format_money
 from subscription_app.admin_cli import subscriptions_cli
 from subscription_app.backoffice import customers, invoices_admin, subscriptions_admin
@@ -27,15 +28,36 @@ invoices_cli = AppGroup("invoices", help="Void invoices and issue credit notes."
 @click.option("--email-prefix", help="Emails starting with this (case-insensitive).")
 @click.option("--status", type=click.Choice(SUBSCRIPTION_STATUSES), help="With a subscription in this status.")
 @click.option("--past-due", is_flag=True, default=None, help="Only customers with a past-due subscription.")
-@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--per-page", type=click.IntRange(1, 100), default=20, show_default=True)
-def list_command(email_prefix, status, past_due, page, per_page):
-    """Customers, newest first: id, email, external id."""
-    result = customers.search({"page": page, "per_page": per_page}, email_prefix=email_prefix, status=status,
-                              past_due=past_due)
+@click.option("--limit", type=click.IntRange(1, 100), help="A cursor page of this many (no count), as the API's.")
+@click.option("--starting-after", help="The cursor the previous cursor page printed.")
+@click.option("--page", type=click.IntRange(min=1), help="An offset page (counts every row)  [default: 1]")
+@click.option("--per-page", type=click.IntRange(1, 100), help="Offset page size  [default: 20]")
+def list_command(email_prefix, status, past_due, limit, starting_after, page, per_page):
+    """Customers, newest first: id, email, external id. Cursor pages with --limit/--starting-after."""
+    cursor = limit is not None or starting_after is not None
+    if cursor and (page is not None or per_page is not None):
+        raise click.ClickException("--limit and --starting-after cannot be combined with --page or --per-page")
+    paging = ({"limit": limit or 20, **({"starting_after": starting_after} if starting_after else {})} if cursor
+              else {"page": page or 1, "per_page": per_page or 20})
+    try:
+        result = customers.search(paging, email_prefix=email_prefix, status=status, past_due=past_due)
+    except ApiError as exc:
+        fields = ", ".join(f"--{f.replace('_', '-')}" for f in (exc.errors or {}).get("query", {}))
+        named = f" (field: {fields})" if fields else ""
+        raise click.ClickException(f"{exc.message}: {_first_error(exc)}{named}") from None
     for user in result["items"]:
         click.echo(f"{user.id}\t{user.email}\t{user.external_id or '-'}")
-    click.echo(f"page {page} of {result['meta']['pages']} ({result['meta']['total']} customers)")
+    if not cursor:
+        click.echo(f"page {paging['page']} of {result['meta']['pages']} ({result['meta']['total']} customers)")
+    elif result["next_cursor"]:
+        click.echo(f"more: --starting-after {result['next_cursor']}")
+    else:
+        click.echo("last page")
+
+
+def _first_error(exc: ApiError) -> str:
+    messages = [m for errors in (exc.errors or {}).values() for ms in errors.values() for m in ms]
+    return messages[0] if messages else ""
 
 
 @customers_cli.command("show")

@@ -30,7 +30,6 @@ from subscription_app.models import Invoice, Subscription, SubscriptionInbox, Un
 
 log = logging.getLogger(__name__)
 MAX_BIGINT = 2**63 - 1
-MAX_BATCH_EVENTS = 100  # what the payment outbox sends in one call at most (core/outbox.py)
 
 
 class _Data(Schema):
@@ -225,39 +224,10 @@ HANDLERS = {
 }
 
 
-class EventBatchSchema(Schema):
-    """Several signed events in one call (the payment outbox's batch delivery); each is checked on its own."""
-    events = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1, max=MAX_BATCH_EVENTS))
-
-
-def receive_many(body) -> list[dict]:
-    """Apply a batch of events, each as receive() applies it, in one transaction; one result per event.
-
-    Each event has its own SAVEPOINT: one refused (`status` is what POST /v1/webhooks/payment would have
-    answered for it: 200, 400, 422) is rolled back alone, so the sender retries only the events that need it.
-    The answer is sent after the one commit: an error on the way (a 500) acknowledges none of them, and the
-    sender retries them all. A bad list is a 422 naming `events`."""
-    try:
-        batch = EventBatchSchema().load(body if isinstance(body, dict) else {}, unknown=EXCLUDE)
-    except ValidationError as exc:
-        raise ApiError(422, "Invalid event batch", errors={"json": exc.messages}) from None
-    results, schemas = [], {}
-    for envelope in batch["events"]:
-        event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
-        try:
-            with db.session.begin_nested():
-                results.append({**_apply(envelope, schemas), "status": 200})
-        except ApiError as exc:
-            results.append({"event_id": event_id if isinstance(event_id, str) else None, "status": exc.code,
-                            "message": exc.message, **({"errors": exc.errors} if exc.errors else {})})
-    db.session.commit()
-    return results
-
-
 def receive(envelope) -> dict:
     """Apply one signed event; the answer says whether it changed anything."""
     try:
-        answer = _apply(envelope)
+        answer = apply_envelope(envelope)
     except ApiError:
         db.session.rollback()
         raise
@@ -265,7 +235,7 @@ def receive(envelope) -> dict:
     return answer
 
 
-def _apply(envelope, schemas: dict | None = None) -> dict:
+def apply_envelope(envelope, schemas: dict | None = None) -> dict:
     """One event's effect in the current transaction, not committed; raises ApiError (nothing to keep).
 
     `schemas`: a batch's data schemas by event type, built once for the batch (building one copies its fields)."""

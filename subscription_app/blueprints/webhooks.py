@@ -4,7 +4,7 @@ from flask import request
 from core.blueprint import Blueprint
 from core.errors import ApiError
 from core.security import verify_request_signature
-from subscription_app.billing import events
+from subscription_app.billing import event_batch, events
 from subscription_app.billing.schemas import WebhookAckSchema, WebhookBatchAnswerSchema
 
 blp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks", description="Incoming signed webhooks")
@@ -37,7 +37,7 @@ def payment_webhook_batch():
     transaction, and gets its own result: `status` is what `POST /payment` would have answered (200, 400,
     422), so the sender retries only the events that need it, one by one through `POST /payment`.
     """
-    return {"results": events.receive_many(_signed_json())}
+    return {"results": event_batch.receive_many(_signed_json())}
 
 
 def _signed_json():

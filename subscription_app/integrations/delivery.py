@@ -1,8 +1,10 @@
 """Deliver one webhook (the RQ job's body), retry it on the Standard Webhooks schedule, sweep.
 
-The delivery row is the truth: the job locks it (FOR UPDATE SKIP LOCKED), POSTs, records the
-attempt and the next one in one commit. A worker killed mid-POST commits nothing, so the row
-stays pending and due, and the sweep enqueues it again; receivers dedupe by webhook-id.
+The delivery row is the truth: the job locks it (FOR NO KEY UPDATE SKIP LOCKED), writes the attempt
+down on a connection of its own (committed before the call), POSTs, and records the attempt's answer and
+the next one in one commit. A worker killed mid-POST commits nothing else, so the row stays pending and
+due, and the sweep enqueues it again; the job that next holds the row finds the attempt with no answer,
+logs it as interrupted and counts it. Receivers dedupe by webhook-id.
 """
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ from datetime import timedelta
 
 import requests
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from core import http
 from core.extensions import db
+from core.queues import sweep_job_ids
 from subscription_app.integrations import events, signing
 from subscription_app.integrations.guard import Unresolved, UnsafeTarget, pin
 from subscription_app.integrations.models import (SNIPPET_BYTES, IntegrationEvent, WebhookAttempt, WebhookDelivery,
@@ -28,6 +31,8 @@ RETRY_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 JITTER = 0.1
 DISABLE_AFTER = timedelta(days=5)
 EARLY_SLACK = timedelta(seconds=2)  # RQ's scheduler may move a delayed job up to a second early
+IN_FLIGHT = "no answer recorded: the call is in flight, or its worker stopped during it"
+INTERRUPTED = "interrupted: the worker stopped during the call, no answer was recorded"
 
 
 def _settings():
@@ -40,7 +45,9 @@ def _locked(delivery_id: str):
         select(WebhookDelivery, WebhookEndpoint, IntegrationEvent)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
         .join(IntegrationEvent, IntegrationEvent.id == WebhookDelivery.event_id)
-        .where(WebhookDelivery.id == delivery_id).with_for_update(of=WebhookDelivery, skip_locked=True)).first()
+        # NO KEY: the attempt written on its own connection (its foreign key takes KEY SHARE) must not wait for it.
+        .where(WebhookDelivery.id == delivery_id)
+        .with_for_update(of=WebhookDelivery, skip_locked=True, key_share=True)).first()
 
 
 def signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
@@ -91,18 +98,43 @@ def deliver(delivery_id: str) -> str:
         delivery.status, delivery.next_attempt_at, delivery.last_error = "failed", None, "endpoint disabled"
         db.session.commit()
         return "failed"
+    if _count_interrupted(delivery) and delivery.attempts >= len(RETRY_SCHEDULE):
+        delivery.status, delivery.next_attempt_at, delivery.last_error = "dead", None, INTERRUPTED
+        db.session.commit()
+        return "dead"
+    attempt_id = _write_down(delivery.id)
     started = time.perf_counter()
     code, snippet, error = post(endpoint, delivery.id, http.encode(event.payload))
-    outcome = _record(delivery, endpoint, code, snippet, error, int((time.perf_counter() - started) * 1000))
+    latency_ms = int((time.perf_counter() - started) * 1000)
+    outcome = _record(delivery, endpoint, attempt_id, (code, snippet, error, latency_ms))
     # Read before the commit: reading after it would open a new transaction and hold the enqueue for its commit.
     retry_in = (delivery.next_attempt_at - events.now()).total_seconds() if outcome == "retry" else None
+    attempts = delivery.attempts
     db.session.commit()
     if retry_in is not None:
-        events.enqueue(delivery_id, delay=max(retry_in, 0))
+        events.enqueue(delivery_id, attempts, delay=max(retry_in, 0))
     return outcome
 
 
-def _record(delivery, endpoint, code, snippet, error, latency_ms) -> str:
+def _count_interrupted(delivery: WebhookDelivery) -> int:
+    """Count the attempts left with no answer by jobs that held this row before (they died during the call)."""
+    stale = db.session.scalars(update(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery.id,
+                                                            WebhookAttempt.error == IN_FLIGHT)
+                               .values(error=INTERRUPTED).returning(WebhookAttempt.id)).all()
+    delivery.attempts += len(stale)
+    return len(stale)
+
+
+def _write_down(delivery_id: str) -> int:
+    """The attempt, committed on its own connection before the call: a worker killed during it leaves this row."""
+    with db.engine.begin() as conn:
+        return conn.execute(insert(WebhookAttempt).values(delivery_id=delivery_id, attempted_at=events.now(),
+                                                          latency_ms=0, error=IN_FLIGHT)
+                            .returning(WebhookAttempt.id)).scalar_one()
+
+
+def _record(delivery, endpoint, attempt_id: int, answer: tuple) -> str:
+    code, snippet, error, latency_ms = answer
     at = events.now()
     delivery.attempts += 1
     delivery.last_status_code, delivery.last_latency_ms, delivery.last_response_snippet = code, latency_ms, snippet
@@ -111,9 +143,9 @@ def _record(delivery, endpoint, code, snippet, error, latency_ms) -> str:
     else:
         delivery.last_error = error or f"HTTP {code}"
         outcome = _failed(delivery, endpoint, code, at)
-    db.session.add(WebhookAttempt(delivery_id=delivery.id, attempted_at=at, status_code=code, latency_ms=latency_ms,
-                                  response_snippet=snippet, error=delivery.last_error if outcome != "succeeded"
-                                  else None, next_attempt_at=delivery.next_attempt_at))
+    db.session.execute(update(WebhookAttempt).where(WebhookAttempt.id == attempt_id).values(
+        status_code=code, latency_ms=latency_ms, response_snippet=snippet,
+        error=delivery.last_error if outcome != "succeeded" else None, next_attempt_at=delivery.next_attempt_at))
     return outcome
 
 
@@ -146,12 +178,17 @@ def disable(endpoint: WebhookEndpoint, reason: str) -> None:
 
 
 def sweep(grace_seconds: float = 10, limit: int = 500) -> int:
-    """Enqueue pending deliveries that are due and that no job seems to hold (after a crash or Redis loss)."""
+    """Enqueue pending deliveries that are due and whose job is not waiting (after a crash or Redis loss)."""
     cutoff = events.now() - timedelta(seconds=grace_seconds)
-    ids = db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.status == "pending",
-                                                              WebhookDelivery.next_attempt_at <= cutoff)
-                             .order_by(WebhookDelivery.next_attempt_at).limit(limit)).all()
+    rows = db.session.execute(select(WebhookDelivery.id, WebhookDelivery.attempts)
+                              .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= cutoff)
+                              .order_by(WebhookDelivery.next_attempt_at).limit(limit)).all()
     db.session.rollback()
-    for delivery_id in ids:
-        events.enqueue(delivery_id)
-    return len(ids)
+    new_ids = sweep_job_ids([events.job_id(i, n) for i, n in rows]) if rows else {}
+    enqueued = 0
+    for delivery_id, attempts in rows:
+        new_id = new_ids[events.job_id(delivery_id, attempts)]
+        if new_id is not None:  # under a backlog a delivery's job may wait longer than the grace: not twice
+            events.enqueue(delivery_id, attempts, rq_job_id=new_id)
+            enqueued += 1
+    return enqueued

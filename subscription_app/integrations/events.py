@@ -105,8 +105,14 @@ def _forget_endpoints_at_the_end(session, transaction):
 def schedule(delivery: WebhookDelivery, delay: float = 0) -> None:
     """Add (or keep) the delivery in the session and enqueue its job after the commit."""
     db.session.add(delivery)
-    enqueue(delivery.id, delay)
+    enqueue(delivery.id, delivery.attempts or 0, delay)
 
 
-def enqueue(delivery_id: str, delay: float = 0) -> None:
-    enqueue_after_commit(WEBHOOKS, DELIVER_JOB, delivery_id, delay=delay, retry=ABANDONED_RETRIES)
+def job_id(delivery_id: str, attempts: int) -> str:
+    """The delivery job's id for a delivery and its attempt count: the sweep finds the job by it."""
+    return f"webhook-{delivery_id}-{attempts}"
+
+
+def enqueue(delivery_id: str, attempts: int, delay: float = 0, rq_job_id: str | None = None) -> None:
+    enqueue_after_commit(WEBHOOKS, DELIVER_JOB, delivery_id, delay=delay, retry=ABANDONED_RETRIES,
+                         job_id=rq_job_id or job_id(delivery_id, attempts))

@@ -18,10 +18,9 @@ from core.queues import WEBHOOKS, get_queue
 from core.security import signature_headers
 from payment_app import gateway
 from payment_app.models import MockGatewayRequest, PaymentOutbox, Transaction
-from payment_app.payments import submit_many
 from subscription_app.billing.renewals import run_cycle
 from subscription_app.models import Invoice, SubscriptionInbox
-from tests.support.payment_fixtures import drain, subscribers
+from tests.support.payment_fixtures import drain, pending_charges, subscribers
 
 pytestmark = [pytest.mark.subscription, pytest.mark.payment, pytest.mark.calendar]
 
@@ -98,26 +97,9 @@ def _forget_scheduled(redis_conn) -> None:
         registry.remove(job_id, delete_job=True)
 
 
-def _pending_charges(payment_app, payment_client, service_headers, count, amount=2900):
-    """`count` pending charges sent to the gateway (not answered yet); their gateway request ids."""
-    r = payment_client.post("/v1/payments/internal/payment-methods", headers=service_headers,
-                            json={"user_id": 7, "card": {"number": "4242424242424242", "exp_month": 12,
-                                                         "exp_year": 2099, "cvc": "123"}})
-    method = r.json["id"]
-    events = [{"event_id": str(uuid.uuid4()), "type": "charge.requested", "created_at": "2026-12-01T00:00:00+00:00",
-               "data": {"idempotency_key": f"{uuid.uuid4()}:1", "user_id": 7, "invoice_id": str(uuid.uuid4()),
-                        "subscription_id": str(uuid.uuid4()), "payment_method_id": method, "amount_cents": amount,
-                        "currency": "USD", "kind": "charge", "description": "Pro renewal"}} for _ in range(count)]
-    r = payment_client.post("/v1/payments/internal/charges/batch", headers=service_headers, json={"events": events})
-    with payment_app.app_context():
-        txn_ids = [res["transaction_id"] for res in r.json["results"]]
-        assert submit_many(txn_ids) == count
-        return [db.session.get(Transaction, uuid.UUID(t)).gateway_reference for t in txn_ids]
-
-
 def test_the_gateway_batch_receiver_answers_each_event_on_its_own(payment_app, payment_client, service_headers,
                                                                   settings, fraction):
-    ids = _pending_charges(payment_app, payment_client, service_headers, 3)
+    ids = pending_charges(payment_app, payment_client, service_headers, 3)
     with payment_app.app_context():
         events = [gateway.answer_event(db.session.get(MockGatewayRequest, i)) for i in ids]
         db.session.rollback()
@@ -152,7 +134,7 @@ def test_the_gateway_batch_receiver_answers_each_event_on_its_own(payment_app, p
 
 def test_an_answer_the_batch_did_not_settle_is_sent_again_alone(payment_app, payment_client, service_headers,
                                                                fraction, monkeypatch, redis_conn):
-    ids = _pending_charges(payment_app, payment_client, service_headers, 2)
+    ids = pending_charges(payment_app, payment_client, service_headers, 2)
     _forget_scheduled(redis_conn)
 
     class Answer:
@@ -196,7 +178,7 @@ def test_a_crash_after_the_batch_applied_loses_nothing_and_applies_nothing_twice
     """The answer job dies after the payment service committed: the answers stay unanswered, the payment
     sweep sends them again, and they are recorded duplicates; the results' delivery job was lost too
     (Redis refused it): the outbox sweep delivers them."""
-    ids = _pending_charges(payment_app, payment_client, service_headers, 2)
+    ids = pending_charges(payment_app, payment_client, service_headers, 2)
     _forget_scheduled(redis_conn)
     monkeypatch.setattr(outbox, "enqueue_now", lambda *a, **kw: None)  # the batch's delivery job is lost
     real_execute = db.session.execute

@@ -39,8 +39,9 @@ def _wait_for_subscriber(app, sub_id, seconds=5.0):
     name = status_wait.channel("subscription", sub_id)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if dict(app.extensions["redis"].pubsub_numsub(name)).get(name.encode()) == 1:
-            return
+        with app.app_context():
+            if status_wait.listener_for_app().waiting(name) == 1:
+                return
         time.sleep(0.02)
     raise AssertionError("the waiting request never subscribed")
 

@@ -69,8 +69,12 @@ def test_worker_killed_mid_delivery_loses_nothing(stack, receiver):
     counts = processed(receiver)
     assert set(counts) == {i for i, _ in rows}  # every event arrived, verified
     assert counts[hung["id"]] == 2 and all(n == 1 for i, n in counts.items() if i != hung["id"])
-    [(attempts,)] = query(stack, "SELECT count(*) FROM webhook_attempts WHERE delivery_id = %s", (hung["id"],))
-    assert attempts == 1  # the killed attempt committed nothing; the retry is the one recorded
+    logged = query(stack, "SELECT status_code, error FROM webhook_attempts WHERE delivery_id = %s ORDER BY id",
+                   (hung["id"],))
+    assert [code for code, _ in logged] == [None, 200]  # the killed attempt was written down before its call
+    assert logged[0][1].startswith("interrupted") and logged[1][1] is None
+    [(attempts,)] = query(stack, "SELECT attempts FROM webhook_deliveries WHERE id = %s", (hung["id"],))
+    assert attempts == 2  # and the retry counted it
 
     # Later, RQ's maintenance finds the killed job's execution expired (its heartbeat TTL, about
     # 90 s here): with a retry left it is requeued and skips the delivered row instead of landing

@@ -24,7 +24,8 @@ from core.queues import QUEUE_NAMES, get_queue
 from core.security import signature_headers
 from jobs.worker import BillingWorker
 from payment_app import gateway
-from payment_app.models import MockGatewayRequest, PaymentOutbox
+from payment_app.models import MockGatewayRequest, PaymentOutbox, Transaction
+from payment_app.payments import submit_many
 from subscription_app.seed import PRO_MONTHLY_ID
 from tests.support.webhook_sink import Sink
 
@@ -209,6 +210,23 @@ def post_gateway_event(pay, envelope, *, secret=None, timestamp=None, headers=No
 
 
 SUCCESS_CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
+
+
+def pending_charges(payment_app, payment_client, service_headers, count, amount=2900) -> list[str]:
+    """`count` pending charges sent to the gateway (not answered yet); their gateway request ids."""
+    r = payment_client.post("/v1/payments/internal/payment-methods", headers=service_headers,
+                            json={"user_id": 7, "card": {"number": "4242424242424242", "exp_month": 12,
+                                                         "exp_year": 2099, "cvc": "123"}})
+    method = r.json["id"]
+    events = [{"event_id": str(uuid.uuid4()), "type": "charge.requested", "created_at": "2026-12-01T00:00:00+00:00",
+               "data": {"idempotency_key": f"{uuid.uuid4()}:1", "user_id": 7, "invoice_id": str(uuid.uuid4()),
+                        "subscription_id": str(uuid.uuid4()), "payment_method_id": method, "amount_cents": amount,
+                        "currency": "USD", "kind": "charge", "description": "Pro renewal"}} for _ in range(count)]
+    r = payment_client.post("/v1/payments/internal/charges/batch", headers=service_headers, json={"events": events})
+    with payment_app.app_context():
+        txn_ids = [res["transaction_id"] for res in r.json["results"]]
+        assert submit_many(txn_ids) == count
+        return [db.session.get(Transaction, uuid.UUID(t)).gateway_reference for t in txn_ids]
 
 
 def subscribers(client, redis_conn, count: int) -> list[tuple[dict, str]]:

@@ -95,3 +95,24 @@ def test_change_plan_at_full_price_now_from_the_shell(cli, payer):
     again = cli("subscriptions", "change-plan", sub["id"], str(BASIC_MONTHLY_ID), "--proration", "full_price_now")
     assert again.exit_code == 1 and "waiting for payment" in again.output
     assert db.session.get(Subscription, uuid.UUID(sub["id"])).plan_id != ENTERPRISE_MONTHLY_ID  # until paid
+
+
+def test_list_pages_by_cursor_like_the_api(cli, client, make_user):
+    ids = [make_user(f"cursor{n}@acme.test")[0].id for n in range(5)]
+    first = cli("customers", "list", "--email-prefix", "cursor", "--limit", "2")
+    assert first.exit_code == 0, first.output
+    rows = [line.split("\t")[0] for line in first.output.splitlines() if "\t" in line]
+    assert rows == [str(i) for i in ids[::-1][:2]]  # newest first, as GET /v1/admin/customers
+    cursor = first.output.split("--starting-after ")[1].split()[0]
+    seen = list(rows)
+    while cursor:
+        page = cli("customers", "list", "--email-prefix", "cursor", "--limit", "2", "--starting-after", cursor)
+        assert page.exit_code == 0, page.output
+        seen += [line.split("\t")[0] for line in page.output.splitlines() if "\t" in line]
+        cursor = page.output.split("--starting-after ")[1].split()[0] if "--starting-after " in page.output else None
+    assert seen == [str(i) for i in ids[::-1]] and "last page" in page.output
+    bad = cli("customers", "list", "--starting-after", "not-a-cursor")
+    assert bad.exit_code == 1 and "starting-after" in bad.output and "next_cursor" in bad.output, bad.output
+    mixed = cli("customers", "list", "--limit", "2", "--page", "2")
+    assert mixed.exit_code == 1 and "--limit" in mixed.output and "--page" in mixed.output, mixed.output
+    assert cli("customers", "list", "--limit", "0").exit_code == 2  # out of range: Click's usage error
