@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
+from typing import NamedTuple
 
 import requests
 from flask import current_app
@@ -41,11 +43,24 @@ def _settings():
 
 # --- payment methods -----------------------------------------------------------------------------
 
-def save_payment_method(user_id: int, card: Card) -> PaymentMethod:
+class SavedMethod(NamedTuple):
+    """A new payment method's answer: read before the commit, which would expire the row and cost a re-read."""
+    id: uuid.UUID
+    user_id: int
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    created_at: datetime
+
+
+def save_payment_method(user_id: int, card: Card) -> SavedMethod:
     """Tokenise at the gateway and keep only brand, last4, expiry and the token."""
     method = _new_payment_method(user_id, card)
+    db.session.flush()  # created_at comes back with the INSERT
+    answer = SavedMethod(*(getattr(method, name) for name in SavedMethod._fields))
     db.session.commit()
-    return method
+    return answer
 
 
 def _new_payment_method(user_id: int, card: Card) -> PaymentMethod:
