@@ -58,7 +58,8 @@ def save_payment_method(user_id: int, card: Card) -> SavedMethod:
     """Tokenise at the gateway and keep only brand, last4, expiry and the token."""
     method = _new_payment_method(user_id, card)
     db.session.flush()  # created_at comes back with the INSERT
-    answer = SavedMethod(*(getattr(method, name) for name in SavedMethod._fields))
+    answer = SavedMethod(method.id, method.user_id, method.brand, method.last4, method.exp_month, method.exp_year,
+                         method.created_at)
     db.session.commit()
     return answer
 
