@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from core.extensions import db
 from core.http import encode, signed_post
@@ -28,9 +28,10 @@ def drain(model, target: str) -> dict:
 
     A full batch asks for another drain before its call, so a backlog is sent by several workers at once."""
     drain_started(model, target)
+    # A row never tried is due whatever this host's clock says (the web host's may run ahead of it).
+    due = or_(model.attempts == 0, model.next_attempt_at <= wall_now())
     rows = db.session.scalars(
-        select(model).where(model.target == target, model.delivered_at.is_(None), model.dead_at.is_(None),
-                            model.next_attempt_at <= wall_now())
+        select(model).where(model.target == target, model.delivered_at.is_(None), model.dead_at.is_(None), due)
         .order_by(model.next_attempt_at, model.id).limit(BATCH_MAX_EVENTS).with_for_update(skip_locked=True)).all()
     if not rows:
         db.session.rollback()

@@ -111,7 +111,8 @@ def test_a_full_drain_asks_for_another_and_a_scheduled_retry_waits(app, monkeypa
     monkeypatch.setattr(outbox_batch, "BATCH_MAX_EVENTS", 2)
     with app.app_context():
         rows = [outbox.emit(SubscriptionOutbox, "charge.requested", "payment_charges", {"n": n}) for n in range(4)]
-        rows[3].next_attempt_at = outbox.wall_now() + timedelta(minutes=5)  # a retry the backoff holds back
+        rows[2].next_attempt_at = outbox.wall_now() + timedelta(seconds=1)  # written by a host whose clock runs ahead
+        rows[3].attempts, rows[3].next_attempt_at = 1, outbox.wall_now() + timedelta(minutes=5)  # a retry held back
         db.session.commit()
         get_queue(WEBHOOKS).empty()
         sent = _answer_every_event(monkeypatch)
