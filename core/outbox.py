@@ -5,7 +5,9 @@ state change it announces; delivery happens after commit, with retries.
     db.session.commit()   # the row and the state change land together, or neither
 
 After the commit that added an outbox row, its delivery job is enqueued
-(core.queues.enqueue_after_commit: never for a rolled-back transaction or SAVEPOINT). If Redis
+(core.queues.enqueue_after_commit: never for a rolled-back transaction or SAVEPOINT); the rows of a
+batch target wait for one drain job of that target instead, which takes every due row in one call
+(core/outbox_batch.py), so concurrent requests share a delivery. If Redis
 is down at that moment, or a worker dies mid-delivery, the periodic sweeper
 (jobs/outbox.py, for both services) finds the undelivered row and enqueues it again. Delivery locks the
 row (FOR UPDATE SKIP LOCKED), POSTs the signed envelope, and marks it delivered; a
@@ -22,14 +24,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
+import redis
 import requests
 from flask import current_app
-from sqlalchemy import Index, func, inspect, select, text
+from sqlalchemy import Index, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from core import clock, metrics
-from core.extensions import db
+from core.extensions import db, get_redis
 from core.http import encode, signed_post
 from core.logging import bind_request_id, current_request_id
 from core.on_commit import on_commit
@@ -38,8 +41,10 @@ from core.queues import WEBHOOKS, enqueue_after_commit, enqueue_now, sweep_job_i
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
 BACKOFF_CAP_SECONDS = 3600
-# Rows of one transaction for a batch target go in calls of at most this many (the receivers' limit).
+# A batch target's rows go in calls of at most this many (the receivers' limit).
 BATCH_MAX_EVENTS = 100
+# How long a queued drain job holds back others for its target; past it a lost job costs at most one more.
+DRAIN_FLAG_SECONDS = 10
 _BATCH_KEY = "outbox_batch"
 
 
@@ -50,9 +55,9 @@ class OutboxMixin:
     payload: Mapped[dict] = mapped_column(JSONB, nullable=False)
     request_id: Mapped[str | None] = mapped_column(db.String(64))
     attempts: Mapped[int] = mapped_column(db.Integer, nullable=False, server_default="0")
-    # Set from the clock the sweep compares it with (_now), not the database's: the two can disagree.
+    # Set from the clock the sweep compares it with (wall_now), not the database's: the two can disagree.
     next_attempt_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), server_default=func.now(),
-                                                      default=lambda: _now(), nullable=False)
+                                                      default=lambda: wall_now(), nullable=False)
     delivered_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
     dead_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(db.Text)
@@ -74,10 +79,11 @@ class OutboxConfig:
     model: type
     targets: dict[str, Callable[[], str]]  # target name -> URL (read from settings at call time)
     deliver_job: Callable                  # the RQ job function that delivers one row of this outbox
-    # Targets that also take {"events": [...]} in one signed call (target name -> URL), and the job
-    # that delivers a list of rows so; a row a batch call did not settle retries through deliver_job.
+    # Targets that also take {"events": [...]} in one signed call (target name -> URL), and the job that
+    # drains a target's due rows so (core/outbox_batch.py); a row a batch call did not settle retries
+    # through deliver_job.
     batch_targets: dict[str, Callable[[], str]] = field(default_factory=dict)
-    deliver_batch_job: Callable | None = None
+    drain_job: Callable | None = None
 
 
 _configs: dict[type, OutboxConfig] = {}
@@ -110,34 +116,46 @@ def emit(model, event_type: str, target: str, data: dict, event_id: uuid.UUID | 
 
 
 def _deliver_after_commit(model, row) -> None:
-    """One delivery job per row, except for a batch target: one job per BATCH_MAX_EVENTS rows of a transaction."""
+    """One delivery job per row, except for a batch target: its rows wait for one drain job (request_drain)."""
     cfg = config_for(model)
     session = db.session()
-    if row.target not in cfg.batch_targets or cfg.deliver_batch_job is None or not session.in_transaction():
+    if row.target not in cfg.batch_targets or cfg.drain_job is None or not session.in_transaction():
         enqueue_delivery(model, row.id, request_id=row.request_id)
         return
     outer, key = session.get_transaction(), (_BATCH_KEY, model, row.target)
-    pending = session.info.get(key)
-    if pending is None or pending[0] is not outer:
-        pending = (outer, [])
-        session.info[key] = pending
-        on_commit(functools.partial(_enqueue_batches, model, pending[1]), outermost=True)
-    pending[1].append((row, row.id, row.request_id))
+    if session.info.get(key) is not outer:
+        session.info[key] = outer
+        on_commit(functools.partial(request_drain, model, row.target, row.request_id), outermost=True)
 
 
-def _enqueue_batches(model, entries: list) -> None:
-    """After the commit: a lone row goes as usual, more go BATCH_MAX_EVENTS to a job.
+def _drain_flag(cfg: OutboxConfig, target: str) -> str:
+    return f"outbox:drain:{cfg.service}:{target}"
 
-    A row added in a SAVEPOINT that rolled back is transient again (SQLAlchemy expunged it): it is left out."""
+
+def request_drain(model, target: str, request_id: str | None = None) -> None:
+    """After a commit: enqueue a drain job for the target unless one is queued already (it takes these rows too).
+
+    The flag expires: a drain job that is lost only delays its rows until the sweep sends them one by one."""
     cfg = config_for(model)
-    rows = [(event_id, request_id) for row, event_id, request_id in entries if not inspect(row).transient]
-    for start in range(0, len(rows), BATCH_MAX_EVENTS):
-        chunk = rows[start:start + BATCH_MAX_EVENTS]
-        meta = {"request_id": chunk[0][1]} if chunk[0][1] else {}
-        if len(chunk) == 1:
-            enqueue_now(WEBHOOKS, cfg.deliver_job, str(chunk[0][0]), meta=meta, job_id=job_id(model, chunk[0][0], 0))
-        else:
-            enqueue_now(WEBHOOKS, cfg.deliver_batch_job, [str(i) for i, _ in chunk], meta=meta)
+    flag = _drain_flag(cfg, target)
+    try:
+        if not get_redis().set(flag, "1", nx=True, ex=DRAIN_FLAG_SECONDS):
+            return
+    except redis.RedisError as exc:
+        log.warning("could not ask for a drain of %s (%s); the sweep will send its rows", target,
+                    exc.__class__.__name__)
+        return
+    meta = {"request_id": request_id} if request_id else {}
+    if enqueue_now(WEBHOOKS, cfg.drain_job, target, meta=meta) is None:
+        drain_started(model, target)  # not queued: the next commit may ask again
+
+
+def drain_started(model, target: str) -> None:
+    """The drain job clears its flag before it reads: a row committed after that asks for another job."""
+    try:
+        get_redis().delete(_drain_flag(config_for(model), target))
+    except redis.RedisError:
+        pass  # the flag expires on its own
 
 
 def job_id(model, event_id, attempts: int) -> str:
@@ -159,19 +177,24 @@ def backoff_seconds(attempts: int) -> float:
     return min(base * (2 ** max(attempts - 1, 0)), BACKOFF_CAP_SECONDS)
 
 
-def _now() -> datetime:
+def wall_now() -> datetime:
     # Retries follow the wall clock the queues run on, not the movable billing clock.
     return datetime.now(timezone.utc)
 
 
 def deliver(model, event_id: str) -> str:
     """Deliver one row; returns 'delivered', 'retry', 'dead' or 'skipped'."""
-    cfg = config_for(model)
     row = db.session.execute(select(model).where(model.id == uuid.UUID(str(event_id)))
                              .with_for_update(skip_locked=True)).scalar_one_or_none()
     if row is None or row.delivered_at is not None or row.dead_at is not None:
         db.session.rollback()
         return "skipped"
+    return deliver_locked(model, row)
+
+
+def deliver_locked(model, row) -> str:
+    """POST a row this transaction holds locked to its single-event endpoint, and commit the attempt."""
+    cfg = config_for(model)
     error = None
     try:
         with bind_request_id(row.request_id):
@@ -181,14 +204,14 @@ def deliver(model, event_id: str) -> str:
             error = f"HTTP {response.status_code}: {response.text[:200]}"
     except requests.RequestException as exc:
         error = f"{exc.__class__.__name__}: {str(exc)[:200]}"
-    attempt = _record_attempt(row, error)
+    attempt = record_attempt(row, error)
     db.session.commit()
-    _after_attempt(model, attempt)
+    after_attempt(model, attempt)
     return attempt["outcome"]
 
 
-def _record_attempt(row, error: str | None) -> dict:
-    """One attempt on the row (in the caller's transaction); what _after_attempt needs once it commits.
+def record_attempt(row, error: str | None) -> dict:
+    """One attempt on the row (in the caller's transaction); what after_attempt needs once it commits.
 
     Read before the commit expires the row, so nothing after it opens a transaction that would hold back
     the retry's enqueue."""
@@ -196,17 +219,17 @@ def _record_attempt(row, error: str | None) -> dict:
     row.last_error = error
     delay = None
     if error is None:
-        row.delivered_at, outcome = _now(), "delivered"
+        row.delivered_at, outcome = wall_now(), "delivered"
     elif row.attempts >= MAX_ATTEMPTS:
-        row.dead_at, outcome = _now(), "dead"
+        row.dead_at, outcome = wall_now(), "dead"
     else:
         delay = backoff_seconds(row.attempts)
-        row.next_attempt_at, outcome = _now() + timedelta(seconds=delay), "retry"
+        row.next_attempt_at, outcome = wall_now() + timedelta(seconds=delay), "retry"
     return {"outcome": outcome, "id": row.id, "event_type": row.event_type, "attempts": row.attempts,
             "error": error, "delay": delay, "request_id": row.request_id}
 
 
-def _after_attempt(model, attempt: dict) -> None:
+def after_attempt(model, attempt: dict) -> None:
     """After the commit: the metric, and the retry job of a row that failed."""
     metrics.webhook_delivery(attempt["event_type"], attempt["outcome"])
     if attempt["outcome"] == "retry":
@@ -219,47 +242,9 @@ def _after_attempt(model, attempt: dict) -> None:
                   attempt["attempts"])
 
 
-def deliver_batch(model, event_ids: list[str]) -> dict:
-    """Deliver rows of one batch target in one signed call; counts by outcome.
-
-    The receiver answers one result per event ({"results": [{"event_id", "status"}]}); a row whose
-    status is not 2xx, or all rows when the call itself fails, count an attempt and retry one by one
-    through the single-event endpoint, with the usual backoff.
-    """
-    cfg = config_for(model)
-    rows = db.session.scalars(
-        select(model).where(model.id.in_([uuid.UUID(str(i)) for i in event_ids]), model.delivered_at.is_(None),
-                            model.dead_at.is_(None))
-        .order_by(model.created_at, model.id).with_for_update(skip_locked=True)).all()
-    if not rows:
-        db.session.rollback()
-        return {"skipped": len(event_ids)}
-    statuses, error = {}, None
-    try:
-        with bind_request_id(rows[0].request_id):
-            response = signed_post(cfg.batch_targets[rows[0].target](), encode({"events": [r.payload for r in rows]}))
-        if 200 <= response.status_code < 300:
-            statuses = {str(a.get("event_id")): a.get("status") for a in response.json().get("results", [])}
-        else:
-            error = f"HTTP {response.status_code}: {response.text[:200]}"
-    except (requests.RequestException, ValueError, AttributeError) as exc:  # ValueError: not JSON
-        error = f"{exc.__class__.__name__}: {str(exc)[:200]}"
-    attempts = []
-    for row in rows:
-        status = statuses.get(str(row.id))
-        ok = isinstance(status, int) and 200 <= status < 300
-        attempts.append(_record_attempt(row, None if ok else error or f"HTTP {status} in a batch of {len(rows)}"))
-    db.session.commit()
-    for attempt in attempts:
-        _after_attempt(model, attempt)
-    outcomes = [a["outcome"] for a in attempts]
-    counts = {o: outcomes.count(o) for o in set(outcomes)}
-    return {**counts, "skipped": len(event_ids) - len(rows)} if len(rows) < len(event_ids) else counts
-
-
 def sweep(model, grace_seconds: float = 10, limit: int = 500) -> int:
-    """Re-enqueue rows whose delivery is due but whose job is not waiting (lost with Redis, or failed)."""
-    cutoff = _now() - timedelta(seconds=grace_seconds)
+    """Re-enqueue rows whose delivery is due but that no job seems to hold."""
+    cutoff = wall_now() - timedelta(seconds=grace_seconds)
     rows = db.session.execute(
         select(model.id, model.request_id, model.attempts)
         .where(model.delivered_at.is_(None), model.dead_at.is_(None), model.next_attempt_at <= cutoff)
@@ -290,7 +275,7 @@ def replay(model, event_id) -> None:
         raise LookupError(f"no outbox event {event_id}")
     row.delivered_at = None
     row.dead_at = None
-    row.next_attempt_at = _now()
+    row.next_attempt_at = wall_now()
     attempts = row.attempts
     db.session.commit()
     enqueue_delivery(model, row.id, request_id=row.request_id, attempts=attempts)

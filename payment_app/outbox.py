@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from core import outbox
+from core import outbox, outbox_batch
 from payment_app.models import PaymentOutbox
 
 
@@ -16,9 +16,14 @@ def deliver(event_id: str) -> str:
     return outbox.deliver(PaymentOutbox, event_id)
 
 
+def drain(target: str) -> dict:
+    """The job: POST the outcome events due (those of every answer since the last drain) in one call."""
+    return outbox_batch.drain(PaymentOutbox, target)
+
+
 def deliver_batch(event_ids: list[str]) -> dict:
-    """The job: POST the outcomes one transaction wrote (a batch of gateway answers) in one call."""
-    return outbox.deliver_batch(PaymentOutbox, event_ids)
+    """The job an earlier release enqueued for the rows of one transaction, by id."""
+    return outbox_batch.deliver_batch(PaymentOutbox, event_ids)
 
 
 def init_app(app: Flask) -> None:
@@ -26,4 +31,4 @@ def init_app(app: Flask) -> None:
         service="payment", model=PaymentOutbox, deliver_job=deliver,
         targets={"subscription_webhook": _subscription_url("/v1/webhooks/payment")},
         batch_targets={"subscription_webhook": _subscription_url("/v1/webhooks/payment/batch")},
-        deliver_batch_job=deliver_batch))
+        drain_job=drain))

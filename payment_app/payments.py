@@ -13,26 +13,24 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from typing import NamedTuple
 
 import requests
 from flask import current_app
-from marshmallow import ValidationError
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from core import inbox
 from core.errors import ApiError
 from core.extensions import db
 from core.http import service_request
 from core.queues import PAYMENTS, enqueue_after_commit
 from core.pagination import list_page
-from payment_app import events, gateway
+from payment_app import gateway
 from core.cards import Card
-from payment_app.models import PaymentInbox, PaymentMethod, Transaction
+from payment_app.models import PaymentMethod, Transaction
 from payment_app.reconcile import gateway_key
-from payment_app.schemas import ChargeRequestedSchema
 
 log = logging.getLogger(__name__)
 PAID_STATUSES = ("succeeded", "partially_refunded", "refunded")
@@ -45,11 +43,25 @@ def _settings():
 
 # --- payment methods -----------------------------------------------------------------------------
 
-def save_payment_method(user_id: int, card: Card) -> PaymentMethod:
+class SavedMethod(NamedTuple):
+    """A new payment method's answer: read before the commit, which would expire the row and cost a re-read."""
+    id: uuid.UUID
+    user_id: int
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    created_at: datetime
+
+
+def save_payment_method(user_id: int, card: Card) -> SavedMethod:
     """Tokenise at the gateway and keep only brand, last4, expiry and the token."""
     method = _new_payment_method(user_id, card)
+    db.session.flush()  # created_at comes back with the INSERT
+    answer = SavedMethod(method.id, method.user_id, method.brand, method.last4, method.exp_month, method.exp_year,
+                         method.created_at)
     db.session.commit()
-    return method
+    return answer
 
 
 def _new_payment_method(user_id: int, card: Card) -> PaymentMethod:
@@ -124,10 +136,10 @@ def process_payment(user_id: int, data: dict) -> Transaction:
     txn = Transaction(id=uuid.uuid4(), user_id=user_id, kind="charge", status="pending", payment_method=method,
                       card_brand=method.brand, card_last4=method.last4, **charge)
     if txn.invoice_id is not None:
-        _lock_invoice(txn.invoice_id)
+        lock_invoice(txn.invoice_id)
         _refuse_if_held(txn.invoice_id)
     db.session.add(txn)
-    _submit_after_commit(txn)
+    submit_after_commit(txn)
     try:
         db.session.flush()
     except IntegrityError:  # uq_transactions_one_live_charge_per_invoice, should the lock be bypassed
@@ -136,7 +148,7 @@ def process_payment(user_id: int, data: dict) -> Transaction:
     return txn
 
 
-def _lock_invoice(invoice_id) -> None:
+def lock_invoice(invoice_id) -> None:
     """Charges of one invoice are decided one at a time, until this transaction ends."""
     db.session.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:invoice))"),
                        {"ns": INVOICE_LOCK_NAMESPACE, "invoice": str(invoice_id)})
@@ -154,108 +166,7 @@ def _refuse_if_held(invoice_id) -> None:
         raise ApiError(409, "A payment for this invoice is already in progress")
 
 
-def _existing_by_key(user_id: int, key: str) -> Transaction | None:
-    return db.session.scalar(select(Transaction).where(Transaction.user_id == user_id,
-                                                       Transaction.idempotency_key == key))
-
-
-class Charge(NamedTuple):
-    """A charge request's answer: read before the commit, which would expire the row and cost a re-read."""
-    id: uuid.UUID
-    status: str
-
-
-def request_charge(envelope: dict, submit: bool = True) -> tuple[Charge, bool]:
-    """charge.requested from the subscription service; (its transaction's id and status, created).
-
-    Deduped twice: by event_id in the inbox and by data.idempotency_key (unique per user),
-    both in the transaction that creates the charge. `submit=False`: the caller enqueues the
-    gateway job itself (a batch: one job for all its charges).
-    """
-    data = envelope["data"]
-    user_id, key = data["user_id"], data["idempotency_key"]
-    if not inbox.claim(PaymentInbox, envelope["event_id"], envelope["type"]):
-        db.session.rollback()
-        return _replayed(user_id, key), False
-    existing = _existing_by_key(user_id, key)
-    if existing is not None:
-        answer = Charge(existing.id, existing.status)
-        db.session.commit()  # keep the claim: this event id is answered
-        return answer, False
-    method = db.session.get(PaymentMethod, data["payment_method_id"]) if data.get("payment_method_id") else None
-    if method is not None and method.user_id != user_id:
-        method = None
-    verify = data["kind"] == "verify"
-    if data.get("invoice_id"):
-        _lock_invoice(data["invoice_id"])
-    refusal = "payment_method_not_found" if method is None else _already_paid(data.get("invoice_id"))
-    txn = Transaction(id=uuid.uuid4(), user_id=user_id, kind=data["kind"], status="pending", idempotency_key=key,
-                      amount_cents=0 if verify else data["amount_cents"], currency=data["currency"],
-                      invoice_id=data.get("invoice_id"), subscription_id=data.get("subscription_id"),
-                      payment_method_id=method.id if method else None,
-                      card_brand=method.brand if method else None, card_last4=method.last4 if method else None,
-                      description=data.get("description"))
-    if refusal:
-        # Answer with a failure event rather than an error the outbox would retry for hours. An invoice
-        # paid here already (by /process, say) is never charged twice, whatever attempt this is.
-        events.settle_transaction(txn, succeeded=False, failure_reason=refusal)
-    db.session.add(txn)
-    if txn.status == "pending" and submit:
-        _submit_after_commit(txn)
-    answer = Charge(txn.id, txn.status)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        # The same idempotency key under another event id at the same moment (answered with that
-        # transaction), or a charge of this invoice in flight (409: the outbox retries later).
-        db.session.rollback()
-        return _replayed(user_id, key), False
-    return answer, True
-
-
-def request_charges(envelopes: list[dict]) -> list[dict]:
-    """A batch of charge.requested events, each applied by request_charge in its own transaction.
-
-    The new pending charges go to the gateway in one job once all are committed: if this process dies
-    before it is enqueued, payment_app.resubmit finds them, as when Redis refuses a job."""
-    results, pending, schema = [], [], ChargeRequestedSchema()  # one instance: building one copies its fields
-    for envelope in envelopes:
-        event_id = envelope.get("event_id")
-        try:
-            txn, created = request_charge(schema.load(envelope), submit=False)
-        except ValidationError as exc:
-            results.append({"event_id": event_id, "status": 422, "errors": exc.messages})
-            continue
-        except ApiError as exc:
-            db.session.rollback()
-            results.append({"event_id": event_id, "status": exc.code, "message": exc.message})
-            continue
-        results.append({"event_id": event_id, "status": 202 if created else 200, "transaction_id": txn.id,
-                        "transaction_status": txn.status})
-        if created and txn.status == "pending":
-            pending.append(str(txn.id))
-    db.session.rollback()  # the results' reads opened a transaction: none is open for the enqueue
-    if pending:
-        enqueue_after_commit(PAYMENTS, "payment_app.payments.submit_many", pending)
-    return results
-
-
-def _already_paid(invoice_id) -> str | None:
-    if invoice_id is None:
-        return None
-    paid = db.session.scalar(select(Transaction.id).where(Transaction.invoice_id == invoice_id,
-                                                          Transaction.status.in_(PAID_STATUSES)).limit(1))
-    return "invoice_already_paid" if paid is not None else None
-
-
-def _replayed(user_id: int, key: str) -> Charge:
-    txn = _existing_by_key(user_id, key)
-    if txn is None:  # the first delivery is still in flight; the outbox will retry
-        raise ApiError(409, "This charge request is being processed", headers={"Retry-After": "1"})
-    return Charge(txn.id, txn.status)
-
-
-def _submit_after_commit(txn: Transaction) -> None:
+def submit_after_commit(txn: Transaction) -> None:
     enqueue_after_commit(PAYMENTS, "payment_app.payments.submit_to_gateway", str(txn.id))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from core import outbox
+from core import outbox, outbox_batch
 from subscription_app.models import SubscriptionOutbox
 
 
@@ -16,9 +16,14 @@ def deliver(event_id: str) -> str:
     return outbox.deliver(SubscriptionOutbox, event_id)
 
 
+def drain(target: str) -> dict:
+    """The job: POST the charge requests due (those of every request since the last drain) in one call."""
+    return outbox_batch.drain(SubscriptionOutbox, target)
+
+
 def deliver_batch(event_ids: list[str]) -> dict:
-    """The job: POST the charge requests of one transaction (a bill-run batch) in one call."""
-    return outbox.deliver_batch(SubscriptionOutbox, event_ids)
+    """The job an earlier release enqueued for the rows of one transaction, by id."""
+    return outbox_batch.deliver_batch(SubscriptionOutbox, event_ids)
 
 
 def init_app(app: Flask) -> None:
@@ -27,4 +32,4 @@ def init_app(app: Flask) -> None:
         targets={"payment_charges": _payment_url("/v1/payments/internal/charges"),
                  "payment_refunds": _payment_url("/v1/payments/internal/refunds")},
         batch_targets={"payment_charges": _payment_url("/v1/payments/internal/charges/batch")},
-        deliver_batch_job=deliver_batch))
+        drain_job=drain))

@@ -3,7 +3,7 @@
 from core.blueprint import Blueprint
 from core.pagination import ListArgsSchema
 from core.security import service_auth_required
-from payment_app import payments, refunds
+from payment_app import charge_requests, payments, refunds
 from payment_app.schemas import (ChargeAcceptedSchema, ChargeBatchAnswerSchema, ChargeBatchSchema,
                                  ChargeRequestedSchema, NewPaymentMethodSchema,
                                  PaymentMethodSchema, RefundRequestedSchema, ServiceRefundSchema,
@@ -32,7 +32,7 @@ def create_payment_method(data):
 @blp.alt_response(200, schema=ChargeAcceptedSchema, description="Already received (same event or key)")
 def request_charge(envelope):
     """Receive a charge.requested event (the subscription service's outbox target payment_charges)."""
-    txn, created = payments.request_charge(envelope)
+    txn, created = charge_requests.request_charge(envelope)
     return {"transaction_id": txn.id, "status": txn.status}, 202 if created else 200
 
 
@@ -44,11 +44,12 @@ def request_charge(envelope):
 def request_charges(batch):
     """Receive up to 100 charge.requested events in one call (the outbox's batch delivery of one bill-run batch).
 
-    Each event is applied exactly as `POST /charges` applies it, in its own transaction, and gets its own
-    result: `status` is what that endpoint would have answered (202, 200, 409, 422), so the sender retries
-    only the events that need it.
+    Each event is applied exactly as `POST /charges` applies it, in its own SAVEPOINT of the batch's one
+    transaction, and gets its own result: `status` is what that endpoint would have answered (202, 200, 409,
+    422), so the sender retries only the events that need it. The answer comes after the commit: a 5xx
+    acknowledges none of them.
     """
-    return {"results": payments.request_charges(batch["events"])}
+    return {"results": charge_requests.request_charges(batch["events"])}
 
 
 @blp.route("/refunds", methods=["POST"])

@@ -88,9 +88,10 @@ def get_subscription(args, subscription_id: uuid.UUID):
     as soon as its status changes, or after N seconds with the status as it is then (docs/api.md).
     """
     user_id = current_user_id()
-    return status_wait.answer(
-        "subscription", subscription_id, args["wait"], pending=lambda sub: sub.status == "incomplete",
-        read=lambda: lifecycle.with_latest_invoice(lifecycle.owned_subscription(user_id, subscription_id)))
+    # The wait reads the subscription alone; only the one answered gets its invoice and discount.
+    sub = status_wait.answer("subscription", subscription_id, args["wait"], pending=lambda s: s.status == "incomplete",
+                             read=lambda: lifecycle.owned_subscription(user_id, subscription_id))
+    return lifecycle.with_latest_invoice(sub)
 
 
 @blp.route("/<uuid:subscription_id>/history")

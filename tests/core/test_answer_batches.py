@@ -62,8 +62,7 @@ def test_a_batch_is_answered_in_one_gateway_webhook_and_one_result_delivery(app,
     drain(redis_conn)
     # One job per step for the three renewals: the charge requests, the gateway, its answer, the results.
     assert [n.rsplit(".", 2)[-2:] for n in enqueued] == [
-        ["outbox", "deliver_batch"], ["payments", "submit_many"], ["gateway", "send_answers"],
-        ["outbox", "deliver_batch"]]
+        ["outbox", "drain"], ["payments", "submit_many"], ["gateway", "send_answers"], ["outbox", "drain"]]
     for h, sub_id in subs:
         invoices = client.get("/v1/invoices", headers=h).json["items"]
         assert ("subscription_cycle", "paid") in [(i["reason"], i["status"]) for i in invoices]
@@ -120,9 +119,9 @@ def test_the_gateway_batch_receiver_answers_each_event_on_its_own(payment_app, p
         statuses = [db.session.scalar(db.select(Transaction.status).where(Transaction.gateway_reference == i))
                     for i in ids]
         assert statuses == ["succeeded", "pending", "succeeded"]  # the mismatch left its charge alone
-        # The two outcomes were written in one transaction: one batch delivery job carries both.
-        [job] = [j for j in get_queue(WEBHOOKS).jobs if j.func_name == "payment_app.outbox.deliver_batch"]
-        assert len(job.args[0]) == 2
+        # The two outcomes were written in one transaction: one drain job of their target carries both.
+        [job] = [j for j in get_queue(WEBHOOKS).jobs if j.func_name == "payment_app.outbox.drain"]
+        assert job.args == ("subscription_webhook",)
     for body in ({"events": []}, {"events": [events[0]] * 101}, {}):
         raw, headers = _signed(settings, body)
         r = payment_client.post("/v1/webhooks/gateway/batch", data=raw, headers=headers)

@@ -10,6 +10,7 @@ from core.extensions import db
 from core.settings import load_server_settings, load_settings
 from subscription_app.models import Subscription
 from tests.support.billing_support import PRO_MONTHLY_ID, fail, pay, payment_data, send_event
+from tests.support.sql import count, recorded
 
 pytestmark = pytest.mark.subscription
 
@@ -60,6 +61,21 @@ def test_wait_answers_as_soon_as_the_payment_lands_and_holds_no_connection(app, 
     assert result["json"]["latest_invoice"]["status"] == "paid"
     assert result["seconds"] < 5, result["seconds"]
     assert "Retry-After" not in result["headers"]
+
+
+def test_the_wait_reads_the_subscription_alone_and_the_answer_once(app, client, seeded, make_user):
+    """The read before the wait decides only whether to wait: the invoice, its lines, credit notes and the
+    discount are read once, for the answer (the payment webhook in between reads none of them)."""
+    user, h = make_user()
+    sub = _incomplete(client, h)
+    with recorded(app) as sent:
+        thread, result = _get_in_thread(app, f"/v1/subscriptions/{sub['id']}?wait=10", h)
+        _wait_for_subscriber(app, sub["id"])
+        assert pay(client, sub["latest_invoice"], user.id).json["processed"] is True
+        thread.join(10)
+    assert result["json"]["status"] == "active" and result["json"]["latest_invoice"]["status"] == "paid"
+    assert count(sent, "FROM invoice_lines") == 1 and count(sent, "FROM credit_notes") == 1
+    assert count(sent, "FROM discounts") == 1
 
 
 def test_a_declined_first_payment_answers_the_wait_at_once_still_incomplete(app, client, seeded, make_user):

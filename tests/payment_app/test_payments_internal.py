@@ -9,6 +9,7 @@ import pytest
 from core.extensions import db
 from payment_app.models import MockGatewayRequest, Refund, Transaction
 from tests.support.payment_fixtures import DECLINE_CARD, SUCCESS_CARD
+from tests.support.sql import recorded
 
 pytestmark = pytest.mark.payment
 
@@ -34,6 +35,15 @@ def _envelope(user_id, method_id, *, kind="charge", amount=2900, key=None, event
 
 def _charge(pay, service_headers, envelope):
     return pay.client.post("/v1/payments/internal/charges", json=envelope, headers=service_headers)
+
+
+def test_tokenise_answers_without_reading_the_new_method_back(pay, service_headers):
+    """Two inserts and their commits: the answer is read before the commit, which would expire the row."""
+    with recorded(pay.app) as sent:
+        body = _method(pay, service_headers, 7)
+    assert [s.split(" (")[0] for s in sent] == ["INSERT INTO mock_gateway_tokens", "COMMIT",
+                                                  "INSERT INTO payment_methods", "COMMIT"]
+    assert body["user_id"] == 7 and body["last4"] == "4242" and body["created_at"] and body["id"]
 
 
 def test_tokenise_keeps_brand_last4_expiry_only(pay, service_headers):

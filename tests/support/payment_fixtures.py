@@ -185,6 +185,8 @@ def pay(app, payment_app, redis_conn, monkeypatch, _pay_servers):
                                                              gateway_success_rate=0.8)
     monkeypatch.setitem(outbox.config_for(PaymentOutbox).targets, "subscription_webhook",
                         lambda: sink.url + "/v1/webhooks/payment")
+    monkeypatch.setitem(outbox.config_for(PaymentOutbox).batch_targets, "subscription_webhook",
+                        lambda: sink.url + "/v1/webhooks/payment/batch")
     try:
         yield PayEnv(payment_app, payment_app.test_client(), redis_conn, sink, subs, monkeypatch)
     finally:

@@ -1,6 +1,10 @@
-"""A tiny HTTP server on loopback that records what is POSTed to it (a stand-in receiver)."""
+"""A tiny HTTP server on loopback that records what is POSTed to it (a stand-in receiver).
+
+A POST to a path ending in /batch ({"events": [...]}, the outbox's batch delivery) is recorded as one
+request per event, at the single-event path, and answered with one result per event."""
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,11 +18,20 @@ class Sink:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                sink.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                answer = b"{}"
+                if self.path.endswith("/batch"):
+                    events = json.loads(body)["events"]
+                    for event in events:
+                        sink.requests.append({"path": self.path[:-len("/batch")], "headers": dict(self.headers),
+                                              "body": json.dumps(event).encode()})
+                    answer = json.dumps({"results": [{"event_id": e.get("event_id"), "status": sink.status}
+                                                     for e in events]}).encode()
+                else:
+                    sink.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 self.send_response(sink.status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(answer)
 
             def log_message(self, *args):
                 pass
