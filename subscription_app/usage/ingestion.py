@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app
 from marshmallow import ValidationError
 from sqlalchemy import delete, or_, select, text
 
@@ -26,7 +25,7 @@ from core import clock
 from core.extensions import db
 from subscription_app.models import User
 from subscription_app.usage import entitlements, ledger, metering
-from subscription_app.usage.event_schemas import EventSchema, plain_event
+from subscription_app.usage.event_schemas import EventSchema
 from subscription_app.usage.models import EVENT_COUNTED, EVENT_PENDING, UsageEvent
 
 FUTURE_SKEW = timedelta(minutes=5)
@@ -39,16 +38,14 @@ def _rejected(event_id, reason: str, message: str, **extra) -> dict:
     return {"event_id": event_id, "status": "rejected", "reason": reason, "message": message, **extra}
 
 
-def _load(raw, now, max_quantity: int) -> tuple[dict | None, dict | None]:
+def _load(raw, now) -> tuple[dict | None, dict | None]:
     """The event on its own (shape, timestamp): (event, None) or (None, rejection)."""
-    event = plain_event(raw, max_quantity)
-    if event is None:  # the schema names the field and the reason (or takes what the fast path doubted)
-        try:
-            event = EVENT.load(raw)
-        except ValidationError as err:
-            event_id = raw.get("event_id") if isinstance(raw, dict) else None
-            return None, _rejected(event_id if isinstance(event_id, str) else None, "invalid", "Invalid event",
-                                   errors=err.messages)
+    event_id = raw.get("event_id") if isinstance(raw, dict) else None
+    try:
+        event = EVENT.load(raw)
+    except ValidationError as err:
+        return None, _rejected(event_id if isinstance(event_id, str) else None, "invalid", "Invalid event",
+                               errors=err.messages)
     if event["timestamp"] > now + FUTURE_SKEW:
         return None, _rejected(event["event_id"], "in_future", "Timestamp is more than 5 minutes in the future")
     return event, None
@@ -91,8 +88,8 @@ def _check(event: dict, user_id: int | None, ents: dict) -> tuple[dict | None, d
 
 def _checked(batch: list) -> list[tuple[dict | None, dict | None]]:
     """Every event checked, its customers read once for the whole batch (one query, one Redis round trip)."""
-    now, max_quantity = clock.utcnow(), current_app.config["SETTINGS"].usage_max_delta
-    loaded = [_load(raw, now, max_quantity) for raw in batch]
+    now = clock.utcnow()
+    loaded = [_load(raw, now) for raw in batch]
     users = _user_ids([event for event, _ in loaded if event is not None])
     ents = entitlements.cached_entitlements(users.values(), {e["feature"] for e, _ in loaded if e is not None})
     for ent in ents.values():
