@@ -127,14 +127,26 @@ def cached_entitlement(user_id: int) -> Entitlement:
     return refresh(user_id)
 
 
-def cached_entitlements(user_ids) -> dict[int, Entitlement]:
-    """`cached_entitlement` of many users: one pipelined read, then a refresh of each one not cached."""
-    ids = sorted(set(user_ids))
+def cached_entitlements(user_ids, features) -> dict[int, Entitlement]:
+    """Many users' cached entitlements, limits of these features only: one pipelined read, a refresh if not cached.
+
+    HMGET of the fields a batch checks, not HGETALL: each user's whole hash read and parsed was most
+    of this read's 0.9 ms for 64 users.
+    """
+    ids, wanted = sorted(set(user_ids)), sorted(set(features))
+    fields = ["e", "why", "ps", "pe", *(f"f:{name}" for name in wanted)]
     pipe = get_store().client.pipeline(transaction=False)
     for user_id in ids:
-        pipe.hgetall(keys.entitlement(user_id))
-    return {user_id: Entitlement.from_hash(user_id, data) if data else refresh(user_id)
-            for user_id, data in zip(ids, pipe.execute() if ids else [])}
+        pipe.hmget(keys.entitlement(user_id), fields)
+    found = {}
+    for user_id, values in zip(ids, pipe.execute() if ids else []):
+        if values[0] is None:  # every cached hash has "e"
+            found[user_id] = refresh(user_id)
+            continue
+        limits = {name: int(v) for name, v in zip(wanted, values[4:]) if v is not None}
+        found[user_id] = Entitlement(user_id, values[0] == "1", values[1] or "", int(values[2] or 0),
+                                     int(values[3] or 0), limits)
+    return found
 
 
 def invalidate(user_id: int) -> None:

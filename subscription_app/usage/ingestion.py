@@ -91,7 +91,7 @@ def _checked(batch: list) -> list[tuple[dict | None, dict | None]]:
     now = clock.utcnow()
     loaded = [_load(raw, now) for raw in batch]
     users = _user_ids([event for event, _ in loaded if event is not None])
-    ents = entitlements.cached_entitlements(users.values())
+    ents = entitlements.cached_entitlements(users.values(), {e["feature"] for e, _ in loaded if e is not None})
     for ent in ents.values():
         metering.remember_period(ent)
     return [(event, rejection) if event is None else _check(event, users.get(event["customer"]), ents)

@@ -1,4 +1,5 @@
 """POST /v1/usage/events: batches, durable dedupe, per-event reasons, API keys (issue #17)."""
+import dataclasses
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -8,6 +9,7 @@ from sqlalchemy import func, select
 
 from core import clock
 from core.extensions import db
+from subscription_app.usage import entitlements, keys
 from subscription_app.usage.models import ApiKey, UsageEvent
 from tests.support.usage_support import make_plan, subscribe
 
@@ -187,3 +189,18 @@ def test_unknown_external_id_and_ambiguous_customer_forms(app, client, key, cust
     assert all("customer" in results[i]["errors"] for i in ("bool", "float", "empty", "null", "object", "long"))
     # A number is a user id, a string an external_id: each went to its own customer.
     assert (_used(client, h), _used(client, other_h)) == (1, 1)
+
+
+def test_a_batch_reads_only_its_features_of_each_cached_entitlement(app, make_user, customer):
+    user, _, _ = customer
+    paused, _ = make_user()
+    subscribe(paused, make_plan(), status="paused")
+    with app.test_request_context():
+        full = entitlements.cached_entitlement(user.id)  # reads and caches it
+        app.extensions["usage_store"].client.delete(keys.entitlement(paused.id))
+        read = entitlements.cached_entitlements([user.id, paused.id, user.id], {"widgets", "nope"})
+        cached_again = app.extensions["usage_store"].client.exists(keys.entitlement(paused.id))
+    assert set(read) == {user.id, paused.id}
+    assert read[user.id] == dataclasses.replace(full, limits={"widgets": full.limits["widgets"]}, alerts={})
+    assert not read[paused.id].entitled and read[paused.id].reason == entitlements.PAUSED
+    assert cached_again  # not cached: loaded from PostgreSQL and cached, as cached_entitlement does
