@@ -6,12 +6,19 @@ the pattern was subscribed before any registration, so an announcement made afte
 A PubSub per wait cost a TCP connection per wait: redis-py's PubSub.close() disconnects its connection.
 If the connection drops, the thread subscribes again on a new one; the announcements of the gap are lost,
 and their waits read at their deadline, as they would with no announcement.
+
+An announcement carries the wall time of its publication. The thread may hear it late (a busy process),
+after a wait that registered later has read the change already; such a wait is not woken by it, so a
+stale announcement never ends a wait early. A message without a time (an older publisher) wakes every
+waiter of its channel; across hosts, a publisher's clock behind the waiter's can only make a wait run
+to its deadline, never answer early.
 """
 from __future__ import annotations
 
 import logging
 import os
 import threading
+import time
 
 import redis
 
@@ -19,6 +26,7 @@ log = logging.getLogger(__name__)
 READY_SECONDS = 1.0  # a process's first wait waits this long at most for the subscription's confirmation
 RETRY_SECONDS = 0.5  # between two attempts while Redis is down
 POLL_SECONDS = 1.0  # how often the thread looks up from an idle connection (and sees a stop)
+AT = "at:"  # an announcement's payload: "at:<publication wall time>"
 _listeners: dict[tuple[int, int], "Listener"] = {}
 _listeners_lock = threading.Lock()
 
@@ -26,7 +34,7 @@ _listeners_lock = threading.Lock()
 class Listener:
     def __init__(self, client: redis.Redis, pattern: str):
         self.client, self.pattern = client, pattern
-        self._waiters: dict[str, set[threading.Event]] = {}
+        self._waiters: dict[str, dict[threading.Event, float]] = {}  # channel -> {event: registered at}
         self._lock = threading.Lock()
         self._ready, self._stopped = threading.Event(), threading.Event()
         self._failing = False
@@ -39,14 +47,14 @@ class Listener:
             return None
         woken = threading.Event()
         with self._lock:
-            self._waiters.setdefault(name, set()).add(woken)
+            self._waiters.setdefault(name, {})[woken] = time.time()
         return woken
 
     def unregister(self, name: str, woken: threading.Event) -> None:
         with self._lock:
             waiting = self._waiters.get(name)
             if waiting is not None:
-                waiting.discard(woken)
+                waiting.pop(woken, None)
                 if not waiting:
                     del self._waiters[name]
 
@@ -84,10 +92,28 @@ class Listener:
         elif message["type"] == "pmessage":
             name = message["channel"]
             name = name.decode() if isinstance(name, bytes) else name
+            published = _published_at(message["data"])
             with self._lock:
-                waiting = list(self._waiters.get(name, ()))
+                waiting = [woken for woken, registered in self._waiters.get(name, {}).items()
+                           if published is None or registered <= published]
             for woken in waiting:
                 woken.set()
+
+
+def announcement() -> str:
+    """What a publisher sends: its wall time (status_wait publishes this)."""
+    return f"{AT}{time.time()!r}"
+
+
+def _published_at(data) -> float | None:
+    """The announcement's wall time, or None for one that carries none."""
+    text = data.decode() if isinstance(data, bytes) else str(data)
+    if not text.startswith(AT):
+        return None
+    try:
+        return float(text[len(AT):])
+    except ValueError:
+        return None
 
 
 def _closed(pubsub) -> None:

@@ -58,7 +58,7 @@ def channel(kind: str, object_id) -> str:
 
 def _publish(name: str) -> None:
     try:
-        get_redis().publish(name, "1")
+        get_redis().publish(name, status_listener.announcement())  # when: a later wait is not woken by it
     except redis.RedisError as exc:
         # A waiter then answers at its deadline, with the state as it is: nothing is lost.
         log.warning("could not announce %s (%s)", name, exc.__class__.__name__)
