@@ -24,19 +24,21 @@ import logging
 import os
 import statistics
 import time
+import uuid
 
 from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from bench.procs import cpu_seconds, cpu_used
 from bench.rq_jobs import noop, post_once
-from core import http, outbox
+from core import clock, http
 from core.extensions import db
 from jobs.worker import BillingWorker
+from payment_app import outbox as payment_outbox
 from payment_app.models import PaymentOutbox
 from core.queues import QUEUE_NAMES, WEBHOOKS
 from subscription_app import integrations
@@ -58,14 +60,26 @@ def _enqueue_trivial(conn: Redis, n: int) -> str:
 
 
 def _enqueue_deliveries(payment_app, n: int) -> str:
-    """Outbox rows written and committed by the product's own emit(); its after-commit hook enqueues them."""
+    """n outbox rows, each delivered by the product's one-row job (payment_app.outbox.deliver).
+
+    Not through emit(): its after-commit hook now gives this batch target's rows to one drain job, which
+    would POST them to the bare receiver's batch URL (no per-event results: every row retried one by one)."""
+    conn = payment_app.extensions["redis"]
+    queue = Queue(WEBHOOKS, connection=conn)
     with payment_app.app_context():
         for start in range(0, n, CHUNK):
-            for i in range(start, min(start + CHUNK, n)):
-                outbox.emit(PaymentOutbox, "bench.delivery", "subscription_webhook", {"n": i})
+            ids = [uuid.uuid4() for _ in range(min(CHUNK, n - start))]
+            db.session.execute(insert(PaymentOutbox), [
+                {"id": i, "event_type": "bench.delivery", "target": "subscription_webhook",
+                 "payload": {"event_id": str(i), "type": "bench.delivery", "created_at": clock.utcnow().isoformat(),
+                             "data": {"n": start + k}}} for k, i in enumerate(ids)])
             db.session.commit()
+            with conn.pipeline() as pipe:
+                queue.enqueue_many([Queue.prepare_data(payment_outbox.deliver, args=(str(i),)) for i in ids],
+                                   pipeline=pipe)
+                pipe.execute()
         db.session.remove()
-    return "webhooks"
+    return WEBHOOKS
 
 
 def _delivered(payment_app) -> int:
