@@ -3,42 +3,17 @@
 Each batch holds its transaction and refund locks (and its events' inbox claims) until its one commit;
 taken in the order the events come, two batches meeting in the middle wait for each other and PostgreSQL
 aborts one. Real PostgreSQL, two threads, several rounds."""
-import threading
 
 import pytest
 
 from core.extensions import db
-from core.http import encode
-from core.security import signature_headers
 from payment_app import gateway
 from payment_app.models import MockGatewayRequest, Transaction
+from tests.support.concurrent_batches import post_at_once
 from tests.support.payment_fixtures import pending_charges
 
 pytestmark = pytest.mark.payment
 CHARGES, ROUNDS = 12, 4
-
-
-def _post_both(payment_app, settings, batches) -> list:
-    """POST the batches at once from one thread each; each thread's (status, results) or its exception."""
-    answers, barrier = [None] * len(batches), threading.Barrier(len(batches))
-
-    def go(i):
-        raw = encode({"events": batches[i]})
-        headers = {**signature_headers(settings.webhook_signing_secret, raw), "Content-Type": "application/json"}
-        client = payment_app.test_client()
-        barrier.wait()
-        try:
-            r = client.post("/v1/webhooks/gateway/batch", data=raw, headers=headers)
-            answers[i] = (r.status_code, r.json)
-        except Exception as exc:  # noqa: BLE001 - a deadlock surfaces here in testing mode
-            answers[i] = (500, repr(exc))
-
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(batches))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return answers
 
 
 def test_overlapping_gateway_batches_in_opposite_orders_apply_every_result_once(app, payment_app, payment_client,
@@ -53,7 +28,7 @@ def test_overlapping_gateway_batches_in_opposite_orders_apply_every_result_once(
         own = {side: [{**e, "event_id": f"{e['event_id']}-{side}"} for e in shared] for side in "ab"}
         first = [e for pair in zip(shared, own["a"]) for e in pair]
         second = [e for pair in zip(shared, own["b"]) for e in pair][::-1]
-        answers = _post_both(payment_app, settings, [first, second])
+        answers = post_at_once(payment_app, settings, "/v1/webhooks/gateway/batch", [first, second])
         assert [status for status, _ in answers] == [200, 200], answers
         processed = {}
         for (_, body), batch in zip(answers, (first, second)):

@@ -3,15 +3,13 @@
 Each batch holds its subscription and invoice locks (and its events' inbox claims) until its one commit;
 taken in the order the events come, two batches meeting in the middle wait for each other and PostgreSQL
 aborts one (a 500). Real PostgreSQL, two threads, several rounds."""
-import threading
 import uuid
 
 import pytest
 
 from core.extensions import db
-from core.http import encode
-from core.security import signature_headers
 from subscription_app.models import Invoice
+from tests.support.concurrent_batches import post_at_once
 from tests.support.billing_support import PRO_MONTHLY_ID, payment_data
 
 pytestmark = pytest.mark.subscription
@@ -34,36 +32,13 @@ def _failed(user_id, invoice) -> dict:
             "data": payment_data(invoice, user_id=user_id, failure_reason="card_declined")}
 
 
-def _post_both(app, settings, batches) -> list:
-    """POST the batches at once from one thread each; each thread's (status, results) or its exception."""
-    answers, barrier = [None] * len(batches), threading.Barrier(len(batches))
-
-    def go(i):
-        raw = encode({"events": batches[i]})
-        headers = {**signature_headers(settings.webhook_signing_secret, raw), "Content-Type": "application/json"}
-        client = app.test_client()
-        barrier.wait()
-        try:
-            r = client.post("/v1/webhooks/payment/batch", data=raw, headers=headers)
-            answers[i] = (r.status_code, r.json)
-        except Exception as exc:  # noqa: BLE001 - a deadlock surfaces here in testing mode
-            answers[i] = (500, repr(exc))
-
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(batches))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return answers
-
-
 def test_overlapping_batches_in_opposite_orders_apply_every_event_once(app, settings, open_invoices):
     for _ in range(ROUNDS):
         shared = [_failed(u, inv) for u, inv in open_invoices]  # in both batches
         own = {side: [_failed(u, inv) for u, inv in open_invoices] for side in "ab"}  # one batch each
         first = [e for pair in zip(shared, own["a"]) for e in pair]
         second = [e for pair in zip(shared, own["b"]) for e in pair][::-1]
-        answers = _post_both(app, settings, [first, second])
+        answers = post_at_once(app, settings, "/v1/webhooks/payment/batch", [first, second])
         assert [status for status, _ in answers] == [200, 200], answers
         results = {}
         for (_, body), batch in zip(answers, (first, second)):
