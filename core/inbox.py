@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import zlib
 from datetime import datetime
+from typing import Callable
 
 from sqlalchemy import Index, func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
+from core.errors import ApiError
 from core.extensions import db
 
 
@@ -35,6 +37,17 @@ def claim(model, event_id: str, event_type: str) -> bool:
     stmt = (insert(model).values(event_id=event_id, event_type=event_type)
             .on_conflict_do_nothing(index_elements=["event_id"]).returning(model.event_id))
     return db.session.execute(stmt).scalar() is not None
+
+
+def apply_committed(apply: Callable[[dict], dict], envelope) -> dict:
+    """A single event: `apply` it (its claim and its effect), commit, and answer; an ApiError keeps neither."""
+    try:
+        answer = apply(envelope)
+    except ApiError:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return answer
 
 
 def _lock_key(value: str) -> int:

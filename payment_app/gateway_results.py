@@ -55,13 +55,7 @@ def _not_found(what: str, ident) -> ApiError:
 
 def apply_event(envelope: dict) -> dict:
     """Apply one gateway event; returns the response body. Raises ApiError(404) for an unknown row."""
-    try:
-        answer = _apply(envelope)
-    except ApiError:
-        db.session.rollback()
-        raise
-    db.session.commit()
-    return answer
+    return inbox.apply_committed(_apply, envelope)
 
 
 def apply_events(envelopes: list) -> list[dict]:

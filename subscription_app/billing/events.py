@@ -226,13 +226,7 @@ HANDLERS = {
 
 def receive(envelope) -> dict:
     """Apply one signed event; the answer says whether it changed anything."""
-    try:
-        answer = apply_envelope(envelope)
-    except ApiError:
-        db.session.rollback()
-        raise
-    db.session.commit()
-    return answer
+    return inbox.apply_committed(apply_envelope, envelope)
 
 
 def apply_envelope(envelope, schemas: dict | None = None) -> dict:
