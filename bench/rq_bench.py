@@ -35,7 +35,7 @@ from sqlalchemy import func, insert, select
 
 from bench.procs import cpu_seconds, cpu_used
 from bench.rq_jobs import noop, post_once
-from core import clock, http
+from core import http, outbox
 from core.extensions import db
 from jobs.worker import BillingWorker
 from payment_app import outbox as payment_outbox
@@ -71,8 +71,7 @@ def _enqueue_deliveries(payment_app, n: int) -> str:
             ids = [uuid.uuid4() for _ in range(min(CHUNK, n - start))]
             db.session.execute(insert(PaymentOutbox), [
                 {"id": i, "event_type": "bench.delivery", "target": "subscription_webhook",
-                 "payload": {"event_id": str(i), "type": "bench.delivery", "created_at": clock.utcnow().isoformat(),
-                             "data": {"n": start + k}}} for k, i in enumerate(ids)])
+                 "payload": outbox.envelope(i, "bench.delivery", {"n": start + k})} for k, i in enumerate(ids)])
             db.session.commit()
             with conn.pipeline() as pipe:
                 queue.enqueue_many([Queue.prepare_data(payment_outbox.deliver, args=(str(i),)) for i in ids],

@@ -99,6 +99,11 @@ def config_for(model) -> OutboxConfig:
     return _configs[model]
 
 
+def envelope(event_id, event_type: str, data: dict) -> dict:
+    """The body a row delivers: what the receivers' inboxes claim by event_id."""
+    return {"event_id": str(event_id), "type": event_type, "created_at": clock.utcnow().isoformat(), "data": data}
+
+
 def emit(model, event_type: str, target: str, data: dict, event_id: uuid.UUID | None = None):
     """Add an event to the current transaction; it is delivered only if the transaction commits.
 
@@ -106,9 +111,7 @@ def emit(model, event_type: str, target: str, data: dict, event_id: uuid.UUID | 
     if target not in config_for(model).targets:
         raise ValueError(f"unknown outbox target {target!r}")
     event_id = event_id or uuid.uuid4()
-    envelope = {"event_id": str(event_id), "type": event_type, "created_at": clock.utcnow().isoformat(),
-                "data": data}
-    row = model(id=event_id, event_type=event_type, target=target, payload=envelope,
+    row = model(id=event_id, event_type=event_type, target=target, payload=envelope(event_id, event_type, data),
                 request_id=current_request_id())
     db.session.add(row)
     _deliver_after_commit(model, row)
